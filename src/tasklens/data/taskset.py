@@ -1,0 +1,460 @@
+"""The :class:`TaskSet`: inputs plus named tasks — the one data type every capability reads."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._common.validation import check_array, check_choice
+from .splits import SPLIT_STRATEGIES, SplitIndices, group_split, random_split, stratified_split
+from .tasks import Task, make_task
+
+if TYPE_CHECKING:
+    import torch.utils.data
+
+logger = logging.getLogger("tasklens")
+
+
+@dataclass(frozen=True)
+class Factors:
+    """Ground-truth generative factors of each sample.
+
+    Attributes
+    ----------
+    values : (N, F) array
+        Factor value of each sample (the actual value, e.g. a scale of 0.7).
+    names : tuple of str, length F
+    levels : tuple of F arrays
+        The discrete values each factor takes (the grid), in order.
+    """
+
+    values: np.ndarray
+    names: tuple[str, ...]
+    levels: tuple[np.ndarray, ...]
+
+    def codes(self) -> np.ndarray:
+        """(N, F) int64 index of each sample's value in its factor's ``levels``."""
+        out = np.empty(self.values.shape, dtype=np.int64)
+        for j, lv in enumerate(self.levels):
+            # nearest level, robust to float round-off in stored values
+            out[:, j] = np.abs(self.values[:, j, None] - lv[None, :]).argmin(axis=1)
+        return out
+
+    def take(self, indices: np.ndarray) -> Factors:
+        return Factors(self.values[indices], self.names, self.levels)
+
+
+@dataclass(frozen=True)
+class TaskSetSplit:
+    """Train / validation / test task sets from one seeded split."""
+
+    train: TaskSet
+    val: TaskSet | None
+    test: TaskSet
+    indices: SplitIndices
+
+
+@dataclass(frozen=True, eq=False)
+class TaskSet:
+    """Inputs plus an ordered mapping of named :class:`Task` objects.
+
+    Build one with :meth:`from_arrays`, :meth:`from_dataframe`, :meth:`from_csv`,
+    :meth:`from_parquet`, or a built-in generator in :mod:`tasklens.data`.
+
+    Attributes
+    ----------
+    inputs : (N, ...) float32 array
+    tasks : dict[str, Task]
+        In the order given.
+    factors : Factors or None
+        Ground-truth generative factors, when known.
+    groups : (N,) array or None
+        Group label per sample, for group-aware splits.
+    name : str
+    info : dict
+        Free-form provenance (generator, seed, parameters).
+    """
+
+    inputs: np.ndarray
+    tasks: dict[str, Task]
+    factors: Factors | None = None
+    groups: np.ndarray | None = None
+    name: str = "taskset"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_arrays(
+        cls,
+        inputs: Any,
+        targets: Mapping[str, Any],
+        kinds: Mapping[str, str] | None = None,
+        *,
+        factors: Any = None,
+        factor_names: Sequence[str] | None = None,
+        factor_levels: Sequence[Any] | None = None,
+        groups: Any = None,
+        name: str = "taskset",
+        info: Mapping[str, Any] | None = None,
+        classes: Mapping[str, Any] | None = None,
+    ) -> TaskSet:
+        """Build a task set from an input array and a mapping ``{task name: targets}``.
+
+        Parameters
+        ----------
+        inputs : (N, ...) array-like
+            Converted to float32; NaN or infinite values are rejected.
+        targets : mapping of str to (N,) or (N, D) array-like
+        kinds : mapping of str to str, optional
+            Kind per task; tasks not listed get an inferred kind, which is logged and
+            marked ``kind_inferred``.
+        factors : (N, F) array-like, optional
+        factor_names : sequence of F str, optional (default ``factor0``, ...)
+        factor_levels : sequence of F array-like, optional
+            The discrete values of each factor; default: the unique values observed.
+        groups : (N,) array-like, optional
+        classes : mapping of str to array-like, optional
+            Full label sets for classification tasks.
+        """
+        x = check_array(inputs, "inputs", dtype=None)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"inputs must be numeric, got dtype {x.dtype}")
+        x = check_array(x, "inputs", dtype=np.float32)
+        if x.ndim < 2:
+            raise ValueError(
+                f"inputs must have shape (N, features...), got {x.shape}; "
+                "reshape a single feature with inputs.reshape(-1, 1)"
+            )
+        if not isinstance(targets, Mapping) or len(targets) == 0:
+            raise ValueError("targets must be a non-empty mapping {task name: target array}")
+        kinds = dict(kinds or {})
+        unknown = set(kinds) - set(targets)
+        if unknown:
+            raise ValueError(f"kinds names tasks that are not in targets: {sorted(unknown)}")
+        classes = dict(classes or {})
+        tasks: dict[str, Task] = {}
+        for task_name, values in targets.items():
+            task = make_task(
+                task_name, values, kinds.get(task_name), n_samples=len(x),
+                classes=classes.get(task_name),
+            )
+            if task.kind_inferred:
+                logger.info("task %r: kind inferred as %s", task_name, task.kind)
+            tasks[task_name] = task
+        fac = _make_factors(factors, factor_names, factor_levels, len(x))
+        grp = None
+        if groups is not None:
+            grp = np.asarray(groups)
+            if grp.shape != (len(x),):
+                raise ValueError(f"groups must have shape ({len(x)},), got {grp.shape}")
+        return cls(x, tasks, fac, grp, name, dict(info or {}))
+
+    @classmethod
+    def from_dataframe(
+        cls,
+        df: Any,
+        inputs: Sequence[str] | None = None,
+        tasks: Sequence[str] | Mapping[str, str | None] | None = None,
+        *,
+        groups: str | None = None,
+        name: str = "dataframe",
+    ) -> TaskSet:
+        """Build a task set from a pandas DataFrame.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+        inputs : list of column names, optional
+            Default: every column that is not a task or the group column.
+        tasks : list of column names, or mapping column -> kind (None to infer)
+        groups : str, optional
+            Column with the group of each row.
+        """
+        import pandas as pd
+
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        if not tasks:
+            raise ValueError("tasks must name at least one target column of df")
+        task_kinds = dict(tasks) if isinstance(tasks, Mapping) else {t: None for t in tasks}
+        if len(set(task_kinds)) != len(list(tasks)):
+            raise ValueError("tasks contains duplicate column names")
+        if df.columns.duplicated().any():
+            dup = df.columns[df.columns.duplicated()].tolist()
+            raise ValueError(f"df has duplicate column names {dup}; rename them first")
+        wanted = list(task_kinds) + ([groups] if groups else []) + list(inputs or [])
+        missing = [c for c in wanted if c not in df.columns]
+        if missing:
+            raise ValueError(f"columns {missing} are not in df; available: {list(df.columns)}")
+        if inputs is None:
+            inputs = [c for c in df.columns if c not in task_kinds and c != groups]
+        overlap = set(inputs) & set(task_kinds)
+        if overlap:
+            raise ValueError(f"columns {sorted(overlap)} are both inputs and tasks")
+        if not inputs:
+            raise ValueError("no input columns left; pass inputs=[...] explicitly")
+        non_numeric = [c for c in inputs if not pd.api.types.is_numeric_dtype(df[c])]
+        if non_numeric:
+            raise TypeError(
+                f"input columns {non_numeric} are not numeric; encode them (e.g. pd.get_dummies)"
+            )
+        x = df[list(inputs)].to_numpy(dtype=np.float64)
+        targets = {t: df[t].to_numpy() for t in task_kinds}
+        kinds = {t: k for t, k in task_kinds.items() if k is not None}
+        return cls.from_arrays(
+            x, targets, kinds, groups=None if groups is None else df[groups].to_numpy(),
+            name=name, info={"input_columns": list(map(str, inputs))},
+        )
+
+    @classmethod
+    def from_csv(cls, path: str, inputs: Sequence[str] | None = None,
+                 tasks: Sequence[str] | Mapping[str, str | None] | None = None,
+                 *, groups: str | None = None, **read_kwargs: Any) -> TaskSet:
+        """Read a CSV with pandas and call :meth:`from_dataframe`."""
+        import pandas as pd
+
+        return cls.from_dataframe(pd.read_csv(path, **read_kwargs), inputs, tasks,
+                                  groups=groups, name=str(path))
+
+    @classmethod
+    def from_parquet(cls, path: str, inputs: Sequence[str] | None = None,
+                     tasks: Sequence[str] | Mapping[str, str | None] | None = None,
+                     *, groups: str | None = None) -> TaskSet:
+        """Read a Parquet file with pandas (needs the ``parquet`` extra) and build a task set."""
+        import pandas as pd
+
+        try:
+            df = pd.read_parquet(path)
+        except ImportError as exc:
+            raise ImportError(
+                "reading Parquet needs pyarrow: pip install 'tasklens[parquet]'"
+            ) from exc
+        return cls.from_dataframe(df, inputs, tasks, groups=groups, name=str(path))
+
+    # ------------------------------------------------------------------ basic properties
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.tasks)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.inputs.shape[1:])
+
+    def __getitem__(self, task_name: str) -> Task:
+        try:
+            return self.tasks[task_name]
+        except KeyError:
+            raise KeyError(f"no task {task_name!r}; tasks are {self.task_names}") from None
+
+    def targets(self) -> dict[str, np.ndarray]:
+        """``{task name: encoded targets}``."""
+        return {n: t.targets for n, t in self.tasks.items()}
+
+    # ------------------------------------------------------------------ derived task sets
+    def select(self, task_names: Iterable[str]) -> TaskSet:
+        """A task set with only ``task_names`` (in the given order), same inputs."""
+        names = list(task_names)
+        if not names:
+            raise ValueError("select needs at least one task name")
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate task names in select: {names}")
+        missing = [n for n in names if n not in self.tasks]
+        if missing:
+            raise ValueError(f"unknown task(s) {missing}; tasks are {self.task_names}")
+        return TaskSet(self.inputs, {n: self.tasks[n] for n in names}, self.factors,
+                       self.groups, self.name, dict(self.info))
+
+    def subset(self, indices: Any) -> TaskSet:
+        """The task set restricted to rows ``indices`` (integer indices or a boolean mask)."""
+        idx = np.asarray(indices)
+        if idx.dtype == bool:
+            if idx.shape != (len(self),):
+                raise ValueError(f"a boolean mask must have shape ({len(self)},), got {idx.shape}")
+            idx = np.flatnonzero(idx)
+        return TaskSet(
+            self.inputs[idx],
+            {n: t.take(idx) for n, t in self.tasks.items()},
+            None if self.factors is None else self.factors.take(idx),
+            None if self.groups is None else self.groups[idx],
+            self.name,
+            dict(self.info),
+        )
+
+    def split(
+        self,
+        test_size: float = 0.2,
+        val_size: float = 0.0,
+        *,
+        strategy: str = "random",
+        stratify_by: str | None = None,
+        seed: int | None = 0,
+    ) -> TaskSetSplit:
+        """Seeded train / validation / test split.
+
+        Parameters
+        ----------
+        test_size, val_size : float
+            Fractions of rows (of groups for ``strategy="group"``).
+        strategy : {"random", "stratified", "group"}
+            ``stratified`` keeps the label distribution of ``stratify_by`` (default: the
+            first classification or binary task); ``group`` keeps each group whole.
+        """
+        check_choice(strategy, "strategy", SPLIT_STRATEGIES)
+        if strategy == "random":
+            idx = random_split(len(self), val_size, test_size, seed)
+        elif strategy == "stratified":
+            task = self._stratify_task(stratify_by)
+            idx = stratified_split(task.targets, val_size, test_size, seed)
+        else:
+            if self.groups is None:
+                raise ValueError("strategy='group' needs groups; build the task set with groups=")
+            idx = group_split(self.groups, val_size, test_size, seed)
+        return TaskSetSplit(
+            self.subset(idx.train), self.subset(idx.val) if idx.val.size else None,
+            self.subset(idx.test), idx,
+        )
+
+    def _stratify_task(self, stratify_by: str | None) -> Task:
+        if stratify_by is not None:
+            task = self[stratify_by]
+            if task.kind not in ("classification", "binary"):
+                raise ValueError(f"cannot stratify by {task.kind} task {stratify_by!r}")
+            return task
+        for task in self.tasks.values():
+            if task.kind in ("classification", "binary"):
+                return task
+        raise ValueError("strategy='stratified' needs a classification or binary task")
+
+    # ------------------------------------------------------------------ torch
+    def dataloader(
+        self,
+        batch_size: int = 128,
+        *,
+        shuffle: bool = True,
+        seed: int | None = 0,
+        drop_last: bool = False,
+    ) -> torch.utils.data.DataLoader:
+        """A torch ``DataLoader`` yielding ``(inputs, {task name: targets})`` batches.
+
+        Batches are gathered with one fancy-index per tensor (no per-sample collate), and
+        shuffling uses its own seeded generator.
+        """
+        import torch
+        from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+        dataset = _BatchIndexDataset(self)
+        gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        base = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, sampler=BatchSampler(base, batch_size, drop_last),
+                          batch_size=None)
+
+    # ------------------------------------------------------------------ display
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """One dict per task: name, kind (with "(inferred)"), outputs, loss, metrics, balance."""
+        rows = []
+        for t in self.tasks.values():
+            if t.kind in ("classification", "binary"):
+                counts = np.bincount(t.targets.astype(np.int64), minlength=t.n_classes or 0)
+                detail = f"{t.n_classes} classes, smallest {counts.min() / len(t.targets):.1%}"
+            elif t.kind == "multilabel":
+                detail = f"{t.output_size} labels, mean positive {t.targets.mean():.1%}"
+            else:
+                detail = f"mean {t.targets.mean():.3g}, std {t.targets.std():.3g}"
+            rows.append({
+                "task": t.name,
+                "kind": t.kind + (" (inferred)" if t.kind_inferred else ""),
+                "outputs": t.output_size,
+                "loss": t.loss,
+                "metrics": ", ".join(t.metrics),
+                "targets": detail,
+            })
+        return rows
+
+    def summary(self) -> str:
+        """A plain-text summary: size, input shape, one line per task, factors, groups."""
+        lines = [f"TaskSet {self.name!r}: {self.n_samples} samples, inputs {self.input_shape}, "
+                 f"{self.n_tasks} task(s)"]
+        for r in self.summary_rows():
+            lines.append(f"  - {r['task']}: {r['kind']}, {r['outputs']} output(s), "
+                         f"loss {r['loss']}, metrics [{r['metrics']}]; {r['targets']}")
+        if self.factors is not None:
+            sizes = ", ".join(f"{n} ({len(lv)})" for n, lv in zip(self.factors.names,
+                                                                   self.factors.levels))
+            lines.append(f"  factors: {sizes}")
+        if self.groups is not None:
+            lines.append(f"  groups: {len(np.unique(self.groups))}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{n}:{t.kind}" for n, t in self.tasks.items())
+        if len(kinds) > 120:
+            kinds = kinds[:117] + "..."
+        return (f"TaskSet(name={self.name!r}, n_samples={self.n_samples}, "
+                f"input_shape={self.input_shape}, tasks=[{kinds}])")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "n_samples": self.n_samples,
+            "input_shape": list(self.input_shape),
+            "tasks": [t.to_dict() for t in self.tasks.values()],
+            "factors": None if self.factors is None else list(self.factors.names),
+            "info": {k: v for k, v in self.info.items() if isinstance(v, (str, int, float, bool))},
+        }
+
+
+class _BatchIndexDataset:
+    """Map-style dataset whose ``__getitem__`` takes a list of indices and returns a batch."""
+
+    def __init__(self, taskset: TaskSet) -> None:
+        import torch
+
+        self._x = torch.from_numpy(np.ascontiguousarray(taskset.inputs))
+        self._y = {n: torch.from_numpy(np.ascontiguousarray(t.targets))
+                   for n, t in taskset.tasks.items()}
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def __getitem__(self, indices: list[int]) -> tuple[Any, dict[str, Any]]:
+        import torch
+
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self._x[idx], {n: y[idx] for n, y in self._y.items()}
+
+
+def _make_factors(factors: Any, names: Sequence[str] | None, levels: Sequence[Any] | None,
+                  n: int) -> Factors | None:
+    if factors is None:
+        if names is not None or levels is not None:
+            raise ValueError("factor_names/factor_levels given without factors")
+        return None
+    values = check_array(factors, "factors", ndim=2)
+    if len(values) != n:
+        raise ValueError(f"factors has {len(values)} rows but inputs have {n}")
+    n_f = values.shape[1]
+    names_t = tuple(names) if names is not None else tuple(f"factor{j}" for j in range(n_f))
+    if len(names_t) != n_f:
+        raise ValueError(f"factor_names has {len(names_t)} names for {n_f} factor columns")
+    if levels is None:
+        levels_t = tuple(np.unique(values[:, j]) for j in range(n_f))
+    else:
+        levels_t = tuple(np.asarray(lv, dtype=np.float64) for lv in levels)
+        if len(levels_t) != n_f:
+            raise ValueError(f"factor_levels has {len(levels_t)} entries for {n_f} factors")
+    return Factors(values, names_t, levels_t)
