@@ -34,7 +34,7 @@ def _check_fractions(val_size: float, test_size: float) -> None:
 def _counts(n: int, val_size: float, test_size: float, what: str) -> tuple[int, int]:
     n_test = int(round(n * test_size))
     n_val = int(round(n * val_size))
-    if test_size > 0 and n_test == 0 or val_size > 0 and n_val == 0 or n - n_test - n_val < 1:
+    if (test_size > 0 and n_test == 0) or (val_size > 0 and n_val == 0) or n - n_test - n_val < 1:
         raise ValueError(
             f"too few {what} ({n}) for val_size={val_size}, test_size={test_size}: "
             "each requested part needs at least one; use more data or larger fractions"
@@ -47,9 +47,8 @@ def random_split(n: int, val_size: float, test_size: float, seed: int | None) ->
     _check_fractions(val_size, test_size)
     n_val, n_test = _counts(n, val_size, test_size, "samples")
     perm = check_seed(seed).permutation(n)
-    return SplitIndices(
-        np.sort(perm[n_test + n_val :]), np.sort(perm[n_test : n_test + n_val]), np.sort(perm[:n_test])
-    )
+    train, val = perm[n_test + n_val :], perm[n_test : n_test + n_val]
+    return SplitIndices(np.sort(train), np.sort(val), np.sort(perm[:n_test]))
 
 
 def stratified_split(
@@ -77,7 +76,7 @@ def stratified_split(
         val.append(rows[n_test : n_test + n_val])
         train.append(rows[n_test + n_val :])
     parts = [np.sort(np.concatenate(p)) for p in (train, val, test)]
-    if test_size > 0 and parts[2].size == 0 or val_size > 0 and parts[1].size == 0:
+    if (test_size > 0 and parts[2].size == 0) or (val_size > 0 and parts[1].size == 0):
         raise ValueError(
             "too few samples per class for a stratified split; use strategy='random' or more data"
         )

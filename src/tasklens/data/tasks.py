@@ -79,7 +79,9 @@ class Task:
         """Direction of ``metric`` (default: the primary metric)."""
         return get_metric(metric or self.metrics[0]).higher_is_better
 
-    def evaluate(self, predictions: np.ndarray, indices: np.ndarray | None = None) -> dict[str, float]:
+    def evaluate(
+        self, predictions: np.ndarray, indices: np.ndarray | None = None
+    ) -> dict[str, float]:
         """All metrics of this task for ``predictions`` (head outputs, see :mod:`.metrics`)."""
         y = self.targets if indices is None else self.targets[indices]
         if len(predictions) != len(y):
@@ -200,7 +202,9 @@ def make_task(
     )
 
 
-def _encode(name: str, raw: np.ndarray, kind: str, classes: Any) -> tuple[np.ndarray, np.ndarray | None]:
+def _encode(
+    name: str, raw: np.ndarray, kind: str, classes: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
     if kind == "regression":
         if raw.dtype.kind not in "biuf":
             raise ValueError(f"task {name!r}: regression targets must be numeric, got {raw.dtype}")

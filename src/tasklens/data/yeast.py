@@ -16,9 +16,9 @@ N_LABELS = 14
 def yeast() -> TaskSet:
     """Yeast gene-function data (Elisseeff & Weston 2001) as 14 binary tasks.
 
-    2,417 genes × 103 features; task ``Classk`` (river's column names) says whether the gene has functional
-    class k. The file is read from river's package data (``river/datasets/yeast.csv.gz``);
-    nothing is downloaded. Requires the ``data`` extra: ``pip install 'tasklens[data]'``.
+    2,417 genes × 103 features; task ``Classk`` (river's column names) says whether the
+    gene has functional class k. The file is read from river's package data
+    (``river/datasets/yeast.csv.gz``); nothing is downloaded. Requires the ``data`` extra: ``pip install 'tasklens[data]'``.
 
     Returns
     -------

@@ -1,0 +1,58 @@
+"""Entry point of the ``tasklens`` command."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from .. import __version__
+from .data import data_app
+from .quickstart import quickstart
+
+app = typer.Typer(
+    name="tasklens",
+    help="Measure, predict and steer how tasks interact in multi-task learning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+app.command("quickstart")(quickstart)
+
+console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tasklens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log details (kind inference…)."),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+
+
+def main() -> None:
+    """Run the CLI; library errors (ValueError/TypeError/ImportError) print one clear line."""
+    try:
+        app()
+    except (ValueError, TypeError, ImportError, FileNotFoundError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The CLI: version, listing, showing a built-in set, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from tasklens import __version__
+from tasklens.cli.main import app
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_data_list_names_every_builtin() -> None:
+    from tasklens.data.builtin import BUILTIN_DATASETS
+
+    result = runner.invoke(app, ["data", "list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in BUILTIN_DATASETS:
+        assert name in result.output
+
+
+def test_data_show_yeast_writes_png(tmp_path) -> None:
+    pytest.importorskip("river")
+    result = runner.invoke(app, ["data", "show", "yeast", "--out", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    png = tmp_path / "yeast.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Class14" in result.output
+
+
+def test_unknown_dataset_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["data", "show", "nope"])
+    assert result.exit_code != 0
+    assert "unknown data set 'nope'" in str(result.exception)
