@@ -18,7 +18,8 @@ def yeast() -> TaskSet:
 
     2,417 genes × 103 features; task ``Classk`` (river's column names) says whether the
     gene has functional class k. The file is read from river's package data
-    (``river/datasets/yeast.csv.gz``); nothing is downloaded. Requires the ``data`` extra: ``pip install 'tasklens[data]'``.
+    (``river/datasets/yeast.csv.gz``); nothing is downloaded. Requires the ``data`` extra:
+    ``pip install 'tasklens[data]'``.
 
     Returns
     -------
