@@ -1,0 +1,300 @@
+"""The per-task gradient engine: task gradients once per step, then one backward.
+
+For a step with task losses ``L = (L_1, …, L_K)`` and a balancing method, the engine
+
+1. computes exactly what the method declares (nothing for loss-only methods; otherwise
+   the task gradients at the requested level):
+
+   - ``representation`` level: ``g_k = ∂L_k/∂z`` for the shared features ``z`` in one
+     batched backward through the heads (``is_grads_batched``: vmap over the K unit
+     vectors), giving the ``(K, N·d)`` Jacobian;
+   - ``parameter`` level: the same head pass, then one batched vector-Jacobian product
+     through the encoder, ``J_k = (∂z/∂θ_s)ᵀ g_k``, giving ``(K, P)`` for the shared
+     parameters ``θ_s``; or, when no ``z`` is given, one batched backward of ``L`` to
+     ``θ_s``. A Gramian-only path accumulates ``G = Σ_chunks J_c J_cᵀ`` over parameter
+     chunks and never holds the full ``K × P`` Jacobian;
+
+2. asks the method for weights ``w`` or a direction ``d``;
+
+3. runs **one** backward of a surrogate whose gradient is the update:
+
+   - weights: ``S = Σ_k w_k L_k + A`` (``A``: the model's auxiliary losses, unbalanced);
+   - direction ``d`` over the shared parameters (or over ``z``):
+     ``S = Σ_k L_k + A + ⟨θ_s, stopgrad(d − Σ_k J_k)⟩`` — its gradient on ``θ_s`` is
+     ``d + ∂A/∂θ_s`` and every head still receives the plain gradient of its own task.
+
+Everything stays on the tensors' device; no per-parameter Python loop touches the hot path
+except the optional chunked Gramian.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._base import LEVELS, BalanceContext, BalanceMethod
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one balanced step computed (all tensors detached).
+
+    Attributes
+    ----------
+    losses : (K,) tensor
+    weights : (K,) tensor or None
+        The method's weights (None for direction methods).
+    gramian : (K, K) tensor or None
+        Inner products of the task gradients at ``level``, when they were computed.
+    level : str or None
+    objective : float
+        Value of ``Σ_k w_k L_k + A`` (weights) or ``Σ_k L_k + A`` (direction).
+    """
+
+    losses: Tensor
+    weights: Tensor | None
+    gramian: Tensor | None
+    level: str | None
+    objective: float
+
+    def cosine_similarity(self) -> Tensor | None:
+        """Pairwise cosine similarity of the task gradients, from the Gramian."""
+        if self.gramian is None:
+            return None
+        norms = self.gramian.diagonal().clamp_min(1e-30).sqrt()
+        return self.gramian / (norms[:, None] * norms[None, :])
+
+
+def _stack_losses(losses: Tensor | Mapping[str, Tensor] | Sequence[Tensor]) -> Tensor:
+    if isinstance(losses, Tensor):
+        if losses.ndim != 1:
+            raise ValueError(f"losses must be a (K,) tensor, got shape {tuple(losses.shape)}")
+        stacked = losses
+    else:
+        values = list(losses.values()) if isinstance(losses, Mapping) else list(losses)
+        if not values:
+            raise ValueError("losses is empty; pass one scalar loss per task")
+        bad = [i for i, v in enumerate(values) if not isinstance(v, Tensor) or v.ndim != 0]
+        if bad:
+            raise ValueError(f"losses must be scalar tensors; entries {bad} are not")
+        stacked = torch.stack(values)
+    if not stacked.requires_grad:
+        raise ValueError("losses do not require grad; compute them from the model's output "
+                         "inside the step (not under torch.no_grad)")
+    if not bool(torch.isfinite(stacked).all()):
+        bad_idx = torch.nonzero(~torch.isfinite(stacked)).flatten().tolist()
+        raise FloatingPointError(f"non-finite loss for task index(es) {bad_idx}: "
+                                 f"{stacked.detach().tolist()}")
+    return stacked
+
+
+def _batched_grad(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Tensor,
+                  chunk_size: int | None) -> list[Tensor]:
+    """``[∂⟨outputs, grad_outputs[k]⟩/∂input for k]`` stacked on dim 0, for each input.
+
+    Uses vmap (``is_grads_batched``); falls back to a loop over chunks of the K rows when
+    an operator has no batching rule.
+    """
+    k = grad_outputs.shape[0]
+    if chunk_size is None:
+        try:
+            grads = torch.autograd.grad(outputs, inputs, grad_outputs=grad_outputs,
+                                        retain_graph=True, is_grads_batched=True,
+                                        allow_unused=True)
+            return [torch.zeros((k, *x.shape), dtype=x.dtype, device=x.device) if g is None
+                    else g for g, x in zip(grads, inputs)]
+        except RuntimeError:
+            chunk_size = 1  # an operator without a batching rule: go sequential
+    parts: list[list[Tensor]] = [[] for _ in inputs]
+    for start in range(0, k, chunk_size):
+        block = grad_outputs[start:start + chunk_size]
+        for row in block:
+            grads = torch.autograd.grad(outputs, inputs, grad_outputs=row, retain_graph=True,
+                                        allow_unused=True)
+            for i, (g, x) in enumerate(zip(grads, inputs)):
+                parts[i].append(torch.zeros_like(x) if g is None else g)
+    return [torch.stack(p) for p in parts]
+
+
+def representation_jacobian(losses: Tensor, features: Tensor,
+                            chunk_size: int | None = None) -> Tensor:
+    """(K, N·d) task gradients with respect to the shared features ``z``."""
+    eye = torch.eye(len(losses), dtype=losses.dtype, device=losses.device)
+    (grads,) = _batched_grad(losses, [features], eye, chunk_size)
+    return grads.reshape(len(losses), -1)
+
+
+def parameter_jacobian(losses: Tensor, params: Sequence[Tensor], features: Tensor | None = None,
+                       chunk_size: int | None = None) -> Tensor:
+    """(K, P) task gradients with respect to ``params`` (flattened and concatenated).
+
+    With ``features``, the heads are traversed once for all tasks and the encoder by one
+    batched vector-Jacobian product; without, one batched backward from the losses.
+    """
+    k = len(losses)
+    if features is not None:
+        eye = torch.eye(k, dtype=losses.dtype, device=losses.device)
+        (gz,) = _batched_grad(losses, [features], eye, chunk_size)
+        grads = _batched_grad(features, list(params), gz, chunk_size)
+    else:
+        eye = torch.eye(k, dtype=losses.dtype, device=losses.device)
+        grads = _batched_grad(losses, list(params), eye, chunk_size)
+    return torch.cat([g.reshape(k, -1) for g in grads], dim=1)
+
+
+def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor | None = None,
+                      chunk_size: int | None = None, params_per_chunk: int = 1) -> Tensor:
+    """(K, K) Gramian of parameter-level task gradients, accumulated over parameter chunks.
+
+    Holds at most ``K × (parameters in one chunk)`` gradient entries at a time.
+    """
+    k = len(losses)
+    eye = torch.eye(k, dtype=losses.dtype, device=losses.device)
+    if features is not None:
+        (upstream,) = _batched_grad(losses, [features], eye, chunk_size)
+        root = features
+    else:
+        upstream, root = eye, losses
+    params = list(params)
+    gram = torch.zeros((k, k), dtype=losses.dtype, device=losses.device)
+    for start in range(0, len(params), params_per_chunk):
+        chunk = params[start:start + params_per_chunk]
+        grads = _batched_grad(root, chunk, upstream, chunk_size)
+        flat = torch.cat([g.reshape(k, -1) for g in grads], dim=1)
+        gram += flat @ flat.T
+    return gram
+
+
+def backward(
+    losses: Tensor | Mapping[str, Tensor] | Sequence[Tensor],
+    features: Tensor | None,
+    method: BalanceMethod,
+    *,
+    shared_params: Sequence[Tensor] | None = None,
+    level: str | None = None,
+    auxiliary_loss: Tensor | None = None,
+    step: int = 0,
+    epoch: int = 0,
+    chunk_size: int | None = None,
+    gramian_only: bool = False,
+    compute_gramian: bool = False,
+) -> StepResult:
+    """Balance the task losses of one step and run one backward (gradients accumulate in
+    ``.grad`` as with ``loss.backward()``; call ``optimizer.step()`` afterwards).
+
+    Parameters
+    ----------
+    losses : (K,) tensor, or mapping / sequence of K scalar tensors
+        Task losses of this step, still attached to the graph.
+    features : tensor or None
+        The shared representation ``z`` the heads read (needed at ``representation`` level,
+        and makes the ``parameter`` level cheaper).
+    method : BalanceMethod
+        From :func:`tasklens.balance.get`.
+    shared_params : sequence of tensors
+        The shared parameters (required at ``parameter`` level).
+    level : {"parameter", "representation"}, optional
+        Where task gradients are taken; default: ``representation`` if ``features`` is
+        given and the method supports it, else ``parameter``. Ignored by loss-only methods.
+    auxiliary_loss : scalar tensor, optional
+        Model terms added unweighted (reconstruction, independence penalties).
+    gramian_only : bool
+        For methods that read only the Gramian (and losses): accumulate it per parameter
+        without holding the full Jacobian (parameter level).
+    compute_gramian : bool
+        Also compute the Gramian for monitoring when the method does not need it.
+
+    Returns
+    -------
+    StepResult
+    """
+    if not isinstance(method, BalanceMethod):
+        raise TypeError(f"method must be a BalanceMethod (tasklens.balance.get(name)), "
+                        f"got {type(method).__name__}")
+    stacked = _stack_losses(losses)
+    k = len(stacked)
+    needs_grads = method.needs_gradients or compute_gramian
+    if needs_grads and level is None:
+        if features is not None and ("representation" in method.levels
+                                     or not method.needs_gradients):
+            level = "representation"
+        else:
+            level = "parameter"
+    if level is not None and level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
+    if method.needs_gradients:
+        method.check_level(level)
+    method.check_num_tasks(k)
+    params = list(shared_params) if shared_params is not None else None
+    if needs_grads and level == "parameter" and not params:
+        raise ValueError("level='parameter' needs shared_params (e.g. model.shared_parameters())")
+    if needs_grads and level == "representation" and features is None:
+        raise ValueError("level='representation' needs features (the shared z the heads read)")
+
+    jacobian = gramian = None
+    wants_jacobian = "jacobian" in method.requires or method.output == "direction"
+    if needs_grads:
+        if level == "parameter" and gramian_only and not wants_jacobian:
+            gramian = parameter_gramian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
+        else:
+            if level == "representation":
+                jacobian = representation_jacobian(stacked, features, chunk_size)  # type: ignore[arg-type]
+            else:
+                jacobian = parameter_jacobian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
+            gramian = jacobian @ jacobian.T
+    ctx = BalanceContext(
+        losses=stacked.detach(),
+        gramian=None if gramian is None else gramian.detach(),
+        jacobian=None if jacobian is None else jacobian.detach(),
+        step=step, epoch=epoch, level=level if method.needs_gradients else None,
+    )
+    aux = auxiliary_loss if auxiliary_loss is not None else stacked.new_zeros(())
+    weights: Tensor | None = None
+    if method.output == "weights":
+        weights = method.weights(ctx).detach().to(stacked.dtype)
+        if weights.shape != (k,):
+            raise RuntimeError(f"method {method.name!r} returned weights of shape "
+                               f"{tuple(weights.shape)}, expected ({k},)")
+        objective = (weights * stacked).sum() + aux
+        objective.backward()
+    else:
+        assert jacobian is not None
+        direction = method.direction(ctx).detach().to(stacked.dtype)
+        correction = direction - jacobian.sum(dim=0)
+        plain = stacked.sum() + aux
+        if level == "representation":
+            surrogate = plain + (features.reshape(-1) * correction).sum()  # type: ignore[union-attr]
+        else:
+            surrogate = plain + _flat_dot(params, correction)  # type: ignore[arg-type]
+        surrogate.backward()
+        objective = plain
+    if not method.post_step_update:
+        # methods that learn from the step's own context (DWA, GradNorm); FAMO-style
+        # methods need the losses re-evaluated after the optimizer step: the caller
+        # (the Trainer) does that.
+        method.update(ctx)
+    return StepResult(stacked.detach(), weights, None if gramian is None else gramian.detach(),
+                      level if needs_grads else None, float(objective.detach()))
+
+
+def _flat_dot(params: Sequence[Tensor], flat: Tensor) -> Tensor:
+    """⟨concat(params), flat⟩ with ``flat`` split to the parameters' shapes."""
+    total = flat.new_zeros(())
+    offset = 0
+    for p in params:
+        n = p.numel()
+        total = total + (p.reshape(-1) * flat[offset:offset + n]).sum()
+        offset += n
+    if offset != flat.numel():
+        raise RuntimeError(f"direction has {flat.numel()} entries, shared parameters {offset}")
+    return total
+
+
+def describe_requirements(method: BalanceMethod) -> dict[str, Any]:
+    """What the engine will compute for ``method`` (for logs and error messages)."""
+    return {"method": method.name, "requires": sorted(method.requires),
+            "levels": sorted(method.levels), "output": method.output}
