@@ -52,7 +52,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             "Real 14-label Yeast data set shipped by river (2,417 x 103), 14 binary tasks",
         ),
         BuiltinDataset(
-            "sprites", ".sprites:sprites_taskset",
+            "sprites", ".dsprites:sprites_taskset",
             "Procedural dSprites (64x64): five factor-prediction tasks",
             {"n": 2000, "seed": 0},
         ),

@@ -1,0 +1,88 @@
+"""Exact learning dynamics of deep linear multi-task networks (000_5a54aa0d76fac110.txt).
+
+From data to predictions without training: input–output correlations per task (eq. 6),
+alignment of tasks (overlap singular values, eq. 8; Definition 2.1), magnitude ratios
+(eq. 11), the shared spectrum S_ξ (eq. 9/10), the tabula-rasa per-mode solution and task
+loadings (App. B.3–B.6), convergence representations (Section 5) and learning-order
+metrics (Section 4).
+"""
+
+from .alignment import (
+    RANK_RTOL,
+    REGIME_TOL,
+    REGIMES,
+    AlignmentRegime,
+    PairwiseAlignment,
+    RankFacts,
+    SharedSpectrum,
+    alignment_regime,
+    classify_overlaps,
+    magnitude_ratios,
+    overlap_singular_values,
+    pairwise_alignment,
+    rank_facts,
+    right_modes,
+    shared_spectrum,
+    stack_sigmas,
+    task_rank,
+)
+from .learning_order import LearningOrder, learning_order, rise_time, time_to_fraction
+from .representations import ConvergenceRSMs, convergence_rsms
+from .statistics import (
+    WHITENING_METHODS,
+    TaskCorrelations,
+    as_sigma_dict,
+    check_sigma,
+    encode_targets,
+    one_hot,
+    task_correlations,
+    whitening_transform,
+)
+from .tabula_rasa import (
+    TabulaRasaSolution,
+    TaskLoadings,
+    mode_learning_time,
+    mode_strength,
+    tabula_rasa_solution,
+    task_loadings,
+)
+
+__all__ = [
+    "RANK_RTOL",
+    "REGIMES",
+    "REGIME_TOL",
+    "WHITENING_METHODS",
+    "AlignmentRegime",
+    "ConvergenceRSMs",
+    "LearningOrder",
+    "PairwiseAlignment",
+    "RankFacts",
+    "SharedSpectrum",
+    "TabulaRasaSolution",
+    "TaskCorrelations",
+    "TaskLoadings",
+    "alignment_regime",
+    "as_sigma_dict",
+    "check_sigma",
+    "classify_overlaps",
+    "convergence_rsms",
+    "encode_targets",
+    "learning_order",
+    "magnitude_ratios",
+    "mode_learning_time",
+    "mode_strength",
+    "one_hot",
+    "overlap_singular_values",
+    "pairwise_alignment",
+    "rank_facts",
+    "right_modes",
+    "rise_time",
+    "shared_spectrum",
+    "stack_sigmas",
+    "tabula_rasa_solution",
+    "task_correlations",
+    "task_loadings",
+    "task_rank",
+    "time_to_fraction",
+    "whitening_transform",
+]
