@@ -39,3 +39,26 @@ def test_unknown_dataset_is_a_clear_error() -> None:
     result = runner.invoke(app, ["data", "show", "nope"])
     assert result.exit_code != 0
     assert "unknown data set 'nope'" in str(result.exception)
+
+
+def test_quickstart_writes_forecast_figures(tmp_path) -> None:
+    pytest.importorskip("river")
+    result = runner.invoke(app, ["quickstart", "--data", "yeast", "--out", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "linear-theory forecast" in result.output and "91 task pairs" in result.output
+    for name in ("yeast_samples.png", "yeast_alignment.png", "yeast_predicted_losses.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    import json
+
+    saved = json.loads((tmp_path / "yeast_linear_analysis.json").read_text())
+    assert len(saved["spectrum"]["task_names"]) == 14
+
+
+def test_linear_analyze_subset_of_tasks(tmp_path) -> None:
+    pytest.importorskip("river")
+    result = runner.invoke(app, ["linear", "analyze", "--data", "yeast", "--tasks",
+                                 "Class12,Class13", "--out", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Class12 vs Class13: conflicting" in result.output or "aligned" in result.output

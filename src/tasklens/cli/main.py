@@ -10,6 +10,7 @@ from rich.logging import RichHandler
 
 from .. import __version__
 from .data import data_app
+from .linear import linear_app
 from .quickstart import quickstart
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(linear_app, name="linear")
 app.command("quickstart")(quickstart)
 
 console = Console(stderr=True)

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ..data.builtin import load_builtin
+from ..data.builtin import BUILTIN_DATASETS, load_builtin
 from .data import print_summary
+from .linear import run_linear_analysis
 
 console = Console()
 
@@ -18,10 +19,15 @@ def quickstart(
     dataset: str = typer.Option("multi_digits", "--data", help="Built-in data set to analyse."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Load a built-in task set, summarize its tasks and write figures to OUT."""
+    """Load a built-in task set, summarize its tasks, forecast how they interact with the
+    linear theory of paper 000, and write figures to OUT."""
     from ..report.figures import plot_taskset_overview, save_figure
 
-    taskset = load_builtin(dataset, seed=seed) if dataset != "yeast" else load_builtin(dataset)
+    if dataset not in BUILTIN_DATASETS:
+        load_builtin(dataset)  # raises the error listing the available sets
+    kwargs = {"seed": seed} if "seed" in BUILTIN_DATASETS[dataset].demo_kwargs else {}
+    taskset = load_builtin(dataset, **kwargs)
     print_summary(taskset)
     path = save_figure(plot_taskset_overview(taskset, seed=seed), out / f"{dataset}_samples.png")
     console.print(f"wrote {path}")
+    run_linear_analysis(taskset, out, dataset)
