@@ -37,8 +37,14 @@ def _loop_jacobian(losses: torch.Tensor, params: list[torch.Tensor]) -> torch.Te
     rows = []
     for k in range(len(losses)):
         grads = torch.autograd.grad(losses[k], params, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
-                               for g, p in zip(grads, params)]))
+        rows.append(
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g is None else g).reshape(-1)
+                    for g, p in zip(grads, params)
+                ]
+            )
+        )
     return torch.stack(rows)
 
 
@@ -48,10 +54,12 @@ def test_parameter_jacobian_matches_loop(chunk_size: int | None) -> None:
     losses, z = _losses(encoder, heads)
     params = list(encoder.parameters())
     ref = _loop_jacobian(losses, params)
-    torch.testing.assert_close(parameter_jacobian(losses, params, z, chunk_size), ref,
-                               rtol=1e-6, atol=1e-10)
-    torch.testing.assert_close(parameter_jacobian(losses, params, None, chunk_size), ref,
-                               rtol=1e-6, atol=1e-10)
+    torch.testing.assert_close(
+        parameter_jacobian(losses, params, z, chunk_size), ref, rtol=1e-6, atol=1e-10
+    )
+    torch.testing.assert_close(
+        parameter_jacobian(losses, params, None, chunk_size), ref, rtol=1e-6, atol=1e-10
+    )
     gram = parameter_gramian(losses, params, z)
     torch.testing.assert_close(gram, ref @ ref.T, rtol=1e-6, atol=1e-10)
 
@@ -59,8 +67,9 @@ def test_parameter_jacobian_matches_loop(chunk_size: int | None) -> None:
 def test_representation_jacobian_matches_loop() -> None:
     encoder, heads = _model()
     losses, z = _losses(encoder, heads)
-    ref = torch.stack([torch.autograd.grad(losses[k], z, retain_graph=True)[0].reshape(-1)
-                       for k in range(3)])
+    ref = torch.stack(
+        [torch.autograd.grad(losses[k], z, retain_graph=True)[0].reshape(-1) for k in range(3)]
+    )
     torch.testing.assert_close(representation_jacobian(losses, z), ref, rtol=1e-6, atol=1e-12)
 
 
@@ -85,8 +94,9 @@ def _grads(modules: list[nn.Module]) -> torch.Tensor:
 def test_weighted_backward_equals_weighted_sum_backward() -> None:
     encoder, heads = _model()
     losses, z = _losses(encoder, heads)
-    result = backward(losses, z, balance.get("mgda"), shared_params=list(encoder.parameters()),
-                      level="parameter")
+    result = backward(
+        losses, z, balance.get("mgda"), shared_params=list(encoder.parameters()), level="parameter"
+    )
     got = _grads([encoder, heads])
     encoder.zero_grad()
     heads.zero_grad()
@@ -127,5 +137,8 @@ def test_loss_only_method_needs_no_features_and_errors_are_clear() -> None:
     with pytest.raises(ValueError, match="do not require grad"):
         backward(losses.detach(), z, balance.get("ew"))
     with pytest.raises(FloatingPointError, match=r"task index\(es\) \[1\]"):
-        backward(losses * torch.tensor([1.0, float("nan"), 1.0], dtype=torch.float64), z,
-                 balance.get("ew"))
+        backward(
+            losses * torch.tensor([1.0, float("nan"), 1.0], dtype=torch.float64),
+            z,
+            balance.get("ew"),
+        )
