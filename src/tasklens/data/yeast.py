@@ -32,9 +32,12 @@ def yeast() -> TaskSet:
         raise ImportError(
             "yeast() reads the copy shipped by river: pip install 'tasklens[data]'"
         ) from exc
+    import pandas as pd
+
     with ref.open("rb") as raw, gzip.open(raw, "rt") as handle:
-        header = handle.readline().strip().split(",")
-        table = np.loadtxt(handle, delimiter=",", dtype=np.float64)
+        frame = pd.read_csv(handle, dtype=np.float64)
+    header = [str(c) for c in frame.columns]
+    table = frame.to_numpy()
     if table.shape[1] != N_FEATURES + N_LABELS:
         raise RuntimeError(
             f"river's yeast.csv.gz has {table.shape[1]} columns, expected "
