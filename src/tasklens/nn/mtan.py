@@ -1,0 +1,162 @@
+"""MTAN: per-task soft attention masks over the blocks of a shared trunk (Liu et al. 2019)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._utils import (
+    Seed,
+    check_batch,
+    check_input_shape,
+    check_widths,
+    get_activation,
+    seeded_init,
+    task_mapping,
+)
+from .base import MTLModel
+from .heads import PAPER_HEAD_DEPTH, PAPER_HEAD_HIDDEN, make_heads
+
+
+class _AttentionBlock(nn.Module):
+    """One task's attention module at one trunk block: a mask and the bridge ``f``."""
+
+    def __init__(self, mask: nn.Module, bridge: nn.Module | None) -> None:
+        super().__init__()
+        self.mask = mask
+        self.bridge = bridge
+
+
+class MTAN(MTLModel):
+    """Multi-Task Attention Network (Liu, Johns & Davison, CVPR 2019, Section 3).
+
+    A shared trunk of ``B = len(widths)`` blocks; block ``j`` computes
+    ``u_j = act(layer(h_{j-1}))`` (its first layer) and ``p_j = act(layer(u_j))`` (its
+    last layer), and ``h_j = pool(p_j)``. Each task ``t`` has its own attention module
+    per block (Liu et al. 2019, Section 3; that paper is not in shared/seeds):
+
+    - mask ``a_j^t = σ(W₂ act(W₁ [u_j ; f_{j-1}^t]))`` with 1×1 convolutions (linear
+      layers for flat inputs), the concatenation dropped at ``j = 1``;
+    - attended features ``â_j^t = a_j^t ⊙ p_j`` — the mask lies in (0, 1) and selects
+      features of the shared block element-wise;
+    - bridge ``f_j^t = pool(act(conv3×3(â_j^t)))`` to the next block's width and size.
+
+    The task's features are ``z_t = â_B^t``, global-average-pooled over space for images,
+    and its head reads ``z_t``. Batch normalisation of the original is left out so that a
+    sample's output does not depend on its batch. For flat inputs ``(F,)`` the convolutions
+    are linear layers and pooling is the identity.
+
+    ``encode`` returns ``{t: z_t}`` (``shares_representation = False``); task ``t`` owns
+    its attention modules and head, the trunk is shared.
+
+    Parameters
+    ----------
+    input_shape : (F,) or (C, H, W)
+    tasks : TaskSet, mapping {name: Task} or sequence of Task
+    widths : sequence of int
+        Width (channels) of each trunk block; images are max-pooled by 2 between blocks.
+    activation : str
+    head_hidden, head_depth : int
+        Heads built with :func:`make_heads` (ignored when ``heads`` is given).
+    heads : nn.ModuleDict, optional
+        Custom heads reading ``(N, widths[-1])`` features.
+    seed : int, numpy Generator or None
+    """
+
+    shares_representation = False
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        tasks: Any,
+        widths: Sequence[int] = (32, 64, 128),
+        activation: str = "relu",
+        *,
+        head_hidden: int = PAPER_HEAD_HIDDEN,
+        head_depth: int = PAPER_HEAD_DEPTH,
+        heads: nn.ModuleDict | Mapping[str, nn.Module] | None = None,
+        seed: Seed = None,
+    ) -> None:
+        shape = check_input_shape(input_shape)
+        tmap = task_mapping(tasks)
+        w = check_widths(widths, "widths", allow_empty=False)
+        get_activation(activation)
+        image = len(shape) == 3
+        if image and min(shape[1:]) >> (len(w) - 1) < 1:
+            raise ValueError(f"{len(w)} blocks pool a {shape[1]}×{shape[2]} image below one "
+                             "pixel; use fewer widths or larger images")
+        with seeded_init(seed):
+            super().__init__(heads if heads is not None
+                             else make_heads(tmap, w[-1], head_hidden, head_depth, activation))
+            if set(self.heads) != set(tmap):
+                raise ValueError(f"heads are for {list(self.heads)} but tasks are {list(tmap)}")
+            self.input_shape = shape
+            self.widths = w
+            self._image = image
+
+            def layer(i: int, o: int) -> nn.Module:
+                return nn.Conv2d(i, o, 3, padding=1) if image else nn.Linear(i, o)
+
+            def pointwise(i: int, o: int) -> nn.Module:
+                return nn.Conv2d(i, o, 1) if image else nn.Linear(i, o)
+
+            self.pool: nn.Module = nn.MaxPool2d(2) if image else nn.Identity()
+            ins = (shape[0],) + w[:-1]
+            self.trunk_first = nn.ModuleList(layer(i, o) for i, o in zip(ins, w))
+            self.trunk_last = nn.ModuleList(layer(o, o) for o in w)
+            self.act = get_activation(activation)
+            self.attention = nn.ModuleDict()
+            for t in tmap:
+                blocks = []
+                for j, c in enumerate(w):
+                    mask_in = c if j == 0 else 2 * c
+                    mask = nn.Sequential(pointwise(mask_in, c), get_activation(activation),
+                                         pointwise(c, c), nn.Sigmoid())
+                    bridge = (None if j == len(w) - 1
+                              else nn.Sequential(layer(c, w[j + 1]), get_activation(activation)))
+                    blocks.append(_AttentionBlock(mask, bridge))
+                self.attention[t] = nn.ModuleList(blocks)
+
+    def _task_modules(self, name: str) -> list[nn.Module]:
+        return [self.attention[name], self.heads[name]]
+
+    def _trunk(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        check_batch(x, self.input_shape)
+        firsts, lasts = [], []
+        h = x
+        for j, (first, last) in enumerate(zip(self.trunk_first, self.trunk_last)):
+            u = self.act(first(h))
+            p = self.act(last(u))
+            firsts.append(u)
+            lasts.append(p)
+            if j < len(self.widths) - 1:
+                h = self.pool(p)
+        return firsts, lasts
+
+    def _attend(self, name: str, firsts: list[torch.Tensor], lasts: list[torch.Tensor]
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        masks = []
+        bridged: torch.Tensor | None = None
+        attended = lasts[0]
+        for j, block in enumerate(self.attention[name]):
+            inp = firsts[j] if bridged is None else torch.cat([firsts[j], bridged], dim=1)
+            a = block.mask(inp)
+            masks.append(a)
+            attended = a * lasts[j]
+            if block.bridge is not None:
+                bridged = self.pool(block.bridge(attended))
+        z = attended.mean(dim=(2, 3)) if self._image else attended
+        return z, masks
+
+    def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x : (N, *input_shape) → ``{task: (N, widths[-1]) features}``."""
+        firsts, lasts = self._trunk(x)
+        return {t: self._attend(t, firsts, lasts)[0] for t in self.heads}
+
+    def attention_masks(self, x: torch.Tensor) -> dict[str, list[torch.Tensor]]:
+        """``{task: [mask of block j]}``, each the shape of the block's features, in (0, 1)."""
+        firsts, lasts = self._trunk(x)
+        return {t: self._attend(t, firsts, lasts)[1] for t in self.heads}
