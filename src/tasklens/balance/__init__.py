@@ -1,0 +1,81 @@
+"""Loss weighting and gradient aggregation for multi-task training: one protocol, one registry.
+
+Every method is a small :class:`BalanceMethod` that declares what it reads (``requires`` ⊆
+{losses, gramian, jacobian}), at which gradient ``levels`` it works (parameter and/or
+representation; none for loss-only methods), and whether it returns task ``weights`` or a
+``direction``. The trainer asks the gradient engine for exactly that, checks the method with
+:meth:`BalanceMethod.prepare` before training, and calls ``weights`` / ``direction`` every step
+and ``update`` after it. Weights follow the *sum* convention (EW is ``w = 1``; see
+:mod:`tasklens.balance._base`).
+
+>>> import torch
+>>> from tasklens import balance
+>>> jac = torch.tensor([[1.0, 0.0], [-0.5, 1.0]])
+>>> balance.get("pcgrad").aggregate(jac)  # doctest: +SKIP
+
+Loss-based: ``ew``, ``rlw``, ``uw``, ``dwa``, ``gls``, ``famo``, ``stch``, ``excess_mtl``
+(reads the Jacobian's squares), ``db_mtl`` (reads losses and the Jacobian). Gradient-based:
+``mgda``, ``pcgrad``, ``cagrad``, ``gradvac``, ``imtl_g``, ``nash_mtl``, ``aligned_mtl``,
+``fairgrad``, ``upgrad``, ``gradnorm``, ``graddrop``. Bi-level: ``moml`` (its ``update`` needs
+held-out task gradients after each step). Not yet implemented: RepMTL.
+"""
+
+from ._base import INPUTS, LEVELS, OUTPUTS, UPDATE_BATCHES, BalanceContext, BalanceMethod
+from ._registry import METHODS, available, get
+from .aligned_mtl import AlignedMTL
+from .cagrad import CAGrad
+from .db_mtl import DBMTL
+from .dwa import DWA
+from .engine import StepResult, backward
+from .ew import EW
+from .excess_mtl import ExcessMTL
+from .fairgrad import FairGrad
+from .famo import FAMO
+from .gls import GLS
+from .graddrop import GradDrop
+from .gradnorm import GradNorm
+from .gradvac import GradVac
+from .imtl_g import IMTLG
+from .mgda import MGDA
+from .moml import MOML
+from .nash_mtl import NashMTL
+from .pcgrad import PCGrad
+from .rlw import RLW
+from .stch import STCH
+from .upgrad import UPGrad
+from .uw import UW
+
+__all__ = [
+    "DBMTL",
+    "DWA",
+    "EW",
+    "FAMO",
+    "GLS",
+    "IMTLG",
+    "INPUTS",
+    "LEVELS",
+    "METHODS",
+    "MGDA",
+    "MOML",
+    "OUTPUTS",
+    "RLW",
+    "STCH",
+    "UPDATE_BATCHES",
+    "UW",
+    "AlignedMTL",
+    "BalanceContext",
+    "BalanceMethod",
+    "CAGrad",
+    "ExcessMTL",
+    "FairGrad",
+    "GradDrop",
+    "GradNorm",
+    "GradVac",
+    "NashMTL",
+    "PCGrad",
+    "StepResult",
+    "UPGrad",
+    "available",
+    "backward",
+    "get",
+]

@@ -1,0 +1,330 @@
+"""The balancing protocol: what a method declares, what the engine hands it, what it returns.
+
+A method is a small object with class-level declarations that the trainer and the gradient
+engine read *before* training, so that they compute exactly what the method needs and never
+special-case a method by name:
+
+``requires``
+    Subset of ``{"losses", "gramian", "jacobian"}``: the per-step quantities the method reads.
+    A method that only needs the K×K Gramian ``G = J Jᵀ`` never requires the (K, P) Jacobian;
+    the engine may then compute the Gramian without materialising ``J``.
+``levels``
+    Subset of ``{"parameter", "representation"}``: where the task gradients may be taken —
+    w.r.t. the shared parameters, or w.r.t. the shared features (the cheap "MGDA-UB" level of
+    Sener & Koltun, 2018). Empty for methods that read losses only.
+``output``
+    ``"weights"``: the method returns task weights ``w`` (K,), and the update is one backward
+    pass of ``Σᵢ wᵢ Lᵢ`` (equivalently the direction ``Jᵀ w`` — the class of updates
+    ``g(θ) = Σₜ wₜ(θ) ∇θ Lₜ(θ)``, 001_04ca9f643fb64e21.txt, eq. 4). ``"direction"``: the method must
+    return the (P,) direction itself (it is not a combination of the current task gradients).
+``update_batch`` / ``post_step_update``
+    What :meth:`BalanceMethod.update` must receive. ``None`` (default): the step's own
+    context, right after the backward (UW, DWA, GradNorm). ``"same"``: the *same* batch
+    re-evaluated after the optimiser step (FAMO). ``"held_out"``: a held-out batch evaluated
+    after the optimiser step (MOML's meta-objective). ``post_step_update`` is true for the last
+    two; ``update_requires`` names the context fields that update needs.
+
+Scale convention (sum)
+----------------------
+Weights are reported on the scale where equal weighting is the plain **sum** of the task
+losses (EW: ``w = 1``). Methods whose paper returns a convex / mean combination of the task
+gradients (MGDA, IMTL-G, UPGrad, CAGrad, Aligned-MTL, RLW, FAMO, ExcessMTL, ...) are multiplied
+by K, so that K identical task gradients ``g`` aggregate to ``K g`` — the same learning-rate scale
+as EW. Methods whose update has a scale of its own (Nash-MTL, FairGrad, DB-MTL, GradNorm) keep
+the published scale; each class docstring says which applies.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian")
+LEVELS: tuple[str, ...] = ("parameter", "representation")
+OUTPUTS: tuple[str, ...] = ("weights", "direction")
+UPDATE_BATCHES: tuple[str | None, ...] = (None, "same", "held_out")
+
+
+def _check_tensor(value: Any, name: str, ndim: int) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(value.shape)}")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    if value.numel() == 0:
+        raise ValueError(
+            f"{name} is empty (shape {tuple(value.shape)}); it needs at least one task and, "
+            "for a jacobian, at least one gradient entry per task"
+        )
+    if not bool(torch.isfinite(value).all()):
+        bad = int((~torch.isfinite(value)).sum())
+        raise ValueError(
+            f"{name} contains {bad} NaN or infinite value(s); check the losses / gradients "
+            "of this step (a diverged task, a log of zero) before balancing"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class BalanceContext:
+    """What the engine computed for one step; a method reads the fields it declared.
+
+    Parameters
+    ----------
+    losses : (K,) tensor, optional
+        Task losses of the step (detached values are enough).
+    gramian : (K, K) tensor, optional
+        ``G = J Jᵀ``, inner products of the task gradients.
+    jacobian : (K, P) tensor, optional
+        Task gradients, one row per task, at the method's level.
+    step : int
+        Global optimisation step (0-based).
+    epoch : int
+        Epoch index (0-based).
+    level : {"parameter", "representation"} or None
+        Where the gradients were taken; ``None`` when none were computed.
+    """
+
+    losses: Tensor | None = None
+    gramian: Tensor | None = None
+    jacobian: Tensor | None = None
+    step: int = 0
+    epoch: int = 0
+    level: str | None = None
+
+    def __post_init__(self) -> None:
+        sizes: dict[str, int] = {}
+        if self.losses is not None:
+            sizes["losses"] = len(_check_tensor(self.losses, "losses", 1))
+        if self.jacobian is not None:
+            jac = _check_tensor(self.jacobian, "jacobian", 2)
+            sizes["jacobian"] = jac.shape[0]
+        if self.gramian is not None:
+            gram = _check_tensor(self.gramian, "gramian", 2)
+            if gram.shape[0] != gram.shape[1]:
+                raise ValueError(f"gramian must be square (K, K), got shape {tuple(gram.shape)}")
+            sizes["gramian"] = gram.shape[0]
+        if len(set(sizes.values())) > 1:
+            raise ValueError(
+                f"inconsistent numbers of tasks across inputs: {sizes}; every input must have "
+                "one entry (row) per task"
+            )
+        if self.level is not None and self.level not in LEVELS:
+            raise ValueError(f"unknown level {self.level!r}; choose one of {LEVELS} or None")
+
+    @property
+    def num_tasks(self) -> int:
+        """K, from whichever input is present."""
+        for value in (self.losses, self.gramian, self.jacobian):
+            if value is not None:
+                return int(value.shape[0])
+        raise ValueError("the context holds no losses, gramian or jacobian")
+
+    def gramian_or_compute(self) -> Tensor:
+        """The Gramian, computed as ``J Jᵀ`` when only the Jacobian was given."""
+        if self.gramian is not None:
+            return self.gramian
+        if self.jacobian is None:
+            raise ValueError("neither gramian nor jacobian is in the context")
+        return self.jacobian @ self.jacobian.T
+
+
+class BalanceMethod(ABC):
+    """Base of every loss-weighting / gradient-aggregation method.
+
+    Subclasses set the class-level declarations (see the module docstring), implement
+    :meth:`weights` (``output == "weights"``) or :meth:`direction` (``output == "direction"``),
+    and, when stateful, :meth:`reset` and :meth:`update`. Hyper-parameters are the keyword
+    arguments of ``__init__`` and are stored as attributes of the same name.
+    """
+
+    name: ClassVar[str]
+    requires: ClassVar[frozenset[str]] = frozenset()
+    levels: ClassVar[frozenset[str]] = frozenset()
+    output: ClassVar[str] = "weights"
+    stochastic: ClassVar[bool] = False
+    stateful: ClassVar[bool] = False
+    update_batch: ClassVar[str | None] = None
+    update_requires: ClassVar[frozenset[str]] = frozenset()
+    min_tasks: ClassVar[int] = 2
+
+    @property
+    def post_step_update(self) -> bool:
+        """Whether :meth:`update` needs losses evaluated after the optimiser step."""
+        return self.update_batch is not None
+
+    # ----------------------------------------------------------------- declarations
+    @classmethod
+    def hparam_names(cls) -> tuple[str, ...]:
+        """Names of the accepted hyper-parameters (keyword arguments of ``__init__``)."""
+        params = inspect.signature(cls.__init__).parameters
+        return tuple(n for n, p in params.items() if n != "self" and p.kind == p.KEYWORD_ONLY)
+
+    def hparams(self) -> dict[str, Any]:
+        """Current hyper-parameters, ``{name: value}``."""
+        return {name: getattr(self, name) for name in self.hparam_names()}
+
+    @property
+    def needs_gradients(self) -> bool:
+        """Whether the engine must compute task gradients (a Gramian or a Jacobian)."""
+        return bool(self.requires & {"gramian", "jacobian"})
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ validation
+    def check_level(self, level: str | None) -> None:
+        """Raise before training if gradients at ``level`` cannot feed this method.
+
+        Loss-only methods ignore the level (nothing is computed there). Gradient methods need
+        one of their declared ``levels``.
+        """
+        if level is not None and level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
+        if not self.needs_gradients:
+            return
+        if level is None:
+            raise ValueError(
+                f"method {self.name!r} needs task gradients; pass level= one of "
+                f"{sorted(self.levels)}"
+            )
+        if level not in self.levels:
+            raise ValueError(
+                f"method {self.name!r} does not support gradients at level {level!r}; "
+                f"supported: {sorted(self.levels)}"
+            )
+
+    def check_num_tasks(self, num_tasks: int) -> None:
+        """Raise if ``num_tasks`` is below what the method is meaningful for."""
+        if num_tasks < self.min_tasks:
+            raise ValueError(
+                f"method {self.name!r} needs at least {self.min_tasks} tasks, got {num_tasks}; "
+                "use 'ew' for a single task"
+            )
+
+    def prepare(self, *, level: str | None, num_tasks: int) -> None:
+        """All pre-training checks at once; the trainer calls this before the first step."""
+        self.check_level(level)
+        self.check_num_tasks(num_tasks)
+
+    def _check_context(self, ctx: BalanceContext) -> int:
+        if not isinstance(ctx, BalanceContext):
+            raise TypeError(f"ctx must be a BalanceContext, got {type(ctx).__name__}")
+        missing = []
+        for need in sorted(self.requires):
+            present = getattr(ctx, need) is not None
+            if need == "gramian":
+                present = present or ctx.jacobian is not None
+            if not present:
+                missing.append(need)
+        if missing:
+            raise ValueError(
+                f"method {self.name!r} requires {sorted(self.requires)} in the context; "
+                f"missing {missing}"
+            )
+        num_tasks = ctx.num_tasks
+        self.check_num_tasks(num_tasks)
+        return num_tasks
+
+    # ------------------------------------------------------------------- interface
+    def weights(self, ctx: BalanceContext) -> Tensor:
+        """Task weights ``w`` (K,) for this step; the update is ``∇ Σᵢ wᵢ Lᵢ = Jᵀ w``."""
+        raise TypeError(
+            f"method {self.name!r} returns a direction, not weights; call direction(ctx) "
+            "with the jacobian in the context"
+        )
+
+    def direction(self, ctx: BalanceContext) -> Tensor:
+        """The (P,) update direction (to be *descended*, like a gradient)."""
+        if ctx.jacobian is None:
+            raise ValueError(
+                f"direction() of method {self.name!r} needs the jacobian in the context"
+            )
+        w = self.weights(ctx)
+        return w.to(ctx.jacobian.dtype) @ ctx.jacobian
+
+    def aggregate(
+        self, jacobian: Tensor, *, losses: Tensor | None = None, step: int = 0, epoch: int = 0
+    ) -> Tensor:
+        """Aggregate task gradients into one direction.
+
+        Parameters
+        ----------
+        jacobian : (K, P) tensor
+            One task gradient per row.
+        losses : (K,) tensor, optional
+            Needed only by methods that also read the losses.
+
+        Returns
+        -------
+        (P,) tensor
+            The update direction, on the sum scale (see the module docstring).
+        """
+        _check_tensor(jacobian, "jacobian", 2)
+        ctx = BalanceContext(losses=losses, jacobian=jacobian, step=step, epoch=epoch)
+        return self.direction(ctx)
+
+    def update(self, ctx: BalanceContext) -> None:  # noqa: B027 - optional hook, no-op default
+        """Learn from the step's result (stateful methods override)."""
+
+    def reset(self) -> None:  # noqa: B027 - optional hook, no-op default
+        """Forget all state (stateful methods override); stochastic methods re-seed."""
+
+
+def as_output(weights: Any, like: Tensor) -> Tensor:
+    """Weights as a tensor with the dtype and device of ``like``."""
+    return torch.as_tensor(weights, dtype=like.dtype, device=like.device)
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """Check a real hyper-parameter lies in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if value != value:  # NaN
+        raise ValueError(f"{name} must not be NaN")
+    if low is not None and (value < low or (low_open and value == low)):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_positive_losses(losses: Tensor, method: str) -> Tensor:
+    """Losses must be > 0 for methods that take their logarithm or ratio."""
+    if bool((losses <= 0).any()):
+        raise ValueError(
+            f"method {method!r} takes logarithms / ratios of the losses, which must be > 0; "
+            f"got {losses.tolist()}. Shift the losses (e.g. add a small constant) or use 'ew'"
+        )
+    return losses
+
+
+def gramian_numpy(ctx: BalanceContext) -> np.ndarray:
+    """The context's Gramian as a float64 (K, K) NumPy array (symmetrised)."""
+    gram = ctx.gramian_or_compute().detach().to("cpu", torch.float64).numpy()
+    return 0.5 * (gram + gram.T)
+
+
+def reference_tensor(ctx: BalanceContext) -> Tensor:
+    """A tensor of the context whose dtype/device the method's output should follow."""
+    for value in (ctx.jacobian, ctx.gramian, ctx.losses):
+        if value is not None:
+            return value
+    raise ValueError("the context holds no losses, gramian or jacobian")

@@ -1,0 +1,48 @@
+"""RLW: random loss weights, redrawn every step."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tasklens._common.validation import check_seed
+
+from ._base import BalanceContext, BalanceMethod, reference_tensor
+
+
+class RLW(BalanceMethod):
+    """Random loss weighting (Lin et al. 2022, "Reasonable Effectiveness of Random Weighting:
+    A Litmus Test for Multi-Task Learning", TMLR, Sec. 3, eq. 2; a baseline of
+    001_04ca9f643fb64e21.txt, Sec. 4.1).
+
+    Formula: each step draws ``z ~ N(0, I_K)`` and uses ``λ = softmax(z)`` (the paper's default
+    distribution).
+
+    Scale: sum convention — weights ``K softmax(z)`` (mean 1, like EW).
+
+    Parameters
+    ----------
+    seed : int, numpy Generator or None
+        Randomness of ``z``; :meth:`reset` restarts the sequence for an int seed.
+    """
+
+    name = "rlw"
+    requires: ClassVar[frozenset[str]] = frozenset()
+    stochastic = True
+
+    def __init__(self, *, seed: int | np.random.Generator | None = 0) -> None:
+        self.seed = seed
+        self._rng = check_seed(seed)
+
+    def reset(self) -> None:
+        self._rng = check_seed(self.seed)
+
+    def weights(self, ctx: BalanceContext) -> Tensor:
+        k = self._check_context(ctx)
+        z = self._rng.standard_normal(k)
+        z = np.exp(z - z.max())
+        ref = reference_tensor(ctx)
+        return torch.as_tensor(k * z / z.sum(), dtype=ref.dtype, device=ref.device)
