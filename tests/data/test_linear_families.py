@@ -8,8 +8,6 @@ singular values two ways, shared spectrum, eq. 11 magnitude ratios), published n
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,17 +26,8 @@ from tasklens.data.linear_families import (
     teacher_student_tasks,
     whitened_inputs,
 )
+from tests.reference import linear_families_overlap as ref
 
-
-def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "reference" / "linear_families_overlap.py"
-    spec = importlib.util.spec_from_file_location("linear_families_overlap_ref", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
 FAST = settings(max_examples=25, deadline=None)
 
 

@@ -8,9 +8,7 @@ on random instances with a known number of shared input directions (hypothesis).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,17 +25,8 @@ from tasklens.linear.alignment import (
     shared_spectrum,
     task_rank,
 )
+from tests.reference import linear_part1_constructions as ref
 
-
-def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "reference" / "linear_part1_constructions.py"
-    spec = importlib.util.spec_from_file_location("linear_part1_constructions", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
 FAST = settings(max_examples=30, deadline=None)
 
 

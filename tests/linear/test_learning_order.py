@@ -7,26 +7,14 @@ orthogonal tasks in the order of their mode strengths, B.6 learning times).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tasklens.linear.learning_order import learning_order, rise_time, time_to_fraction
 from tasklens.linear.tabula_rasa import mode_learning_time, tabula_rasa_solution
-
-
-def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "reference" / "linear_part1_constructions.py"
-    spec = importlib.util.spec_from_file_location("linear_part1_constructions", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
+from tests.reference import linear_part1_constructions as ref
 
 
 def _piecewise_losses(t: np.ndarray) -> np.ndarray:

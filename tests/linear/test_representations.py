@@ -8,9 +8,7 @@ the paper states for orthogonal tasks; the gradient-flow limit W_Sᵀ W_S from a
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,17 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasklens.linear.representations import convergence_rsms
-
-
-def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "reference" / "linear_part1_constructions.py"
-    spec = importlib.util.spec_from_file_location("linear_part1_constructions", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
+from tests.reference import linear_part1_constructions as ref
 
 
 @settings(max_examples=25, deadline=None)

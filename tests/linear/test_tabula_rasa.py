@@ -7,9 +7,7 @@ and on the full two-layer MTL gradient flow (eq. 5) from a tabula-rasa initialis
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,17 +22,7 @@ from tasklens.linear.tabula_rasa import (
     tabula_rasa_solution,
     task_loadings,
 )
-
-
-def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "reference" / "linear_part1_constructions.py"
-    spec = importlib.util.spec_from_file_location("linear_part1_constructions", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
+from tests.reference import linear_part1_constructions as ref
 
 
 def _ode_reference(s: float, u0: float, tau: float, times: np.ndarray) -> np.ndarray:

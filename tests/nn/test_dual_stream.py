@@ -8,9 +8,6 @@ residual stream; a constant residual makes the counterfactual equal the reconstr
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -28,17 +25,8 @@ from tasklens.nn import (
     linear_cka,
     make_heads,
 )
+from tests.reference import nn_losses as ref
 
-
-def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "reference" / "nn_losses.py"
-    spec = importlib.util.spec_from_file_location("nn_losses_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
 SMALL = {"feature_dim": 12, "semantic_dim": 6, "residual_dim": 3, "hidden": (16,),
          "head_hidden": 8, "head_depth": 2}
 

@@ -7,8 +7,6 @@ tests/reference/nn_losses.py; the head layout of 003 Appendix A, Table 3 transcr
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,17 +17,7 @@ from torch import nn
 
 from tasklens.data import Task, TaskSet
 from tasklens.nn import TaskHead, head_output_shape, make_heads, task_loss, task_losses
-
-
-def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "reference" / "nn_losses.py"
-    spec = importlib.util.spec_from_file_location("nn_losses_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
+from tests.reference import nn_losses as ref
 
 
 def test_heads_follow_table3_and_task_output_sizes(flat_taskset: TaskSet) -> None:
