@@ -5,6 +5,7 @@ and entry [a, b] is the effect of task b onto task a.
 """
 
 from ._lookahead import LOOKAHEAD_RULES
+from .alignment import ALIGNMENT_SCORES, alignment_affinity, spectrum_gain
 from .attribution import (
     Attribution,
     captum_attribution,
@@ -36,6 +37,7 @@ from .representation import (
 from .taxonomy import TABLE1_NEWICK, taxonomical_distance, tree_distances
 
 __all__ = [
+    "ALIGNMENT_SCORES",
     "LOOKAHEAD_RULES",
     "REPRESENTATION_METHODS",
     "TABLE1_NEWICK",
@@ -43,6 +45,7 @@ __all__ = [
     "GradientSimilarityMonitor",
     "GradientTransferenceMonitor",
     "LabelInjectionResult",
+    "alignment_affinity",
     "backbone_features",
     "captum_attribution",
     "encode_label",
@@ -57,6 +60,7 @@ __all__ = [
     "label_injection_experiment",
     "representation_similarity",
     "representation_similarity_from_features",
+    "spectrum_gain",
     "taxonomical_distance",
     "train_label_injected",
     "tree_distances",

@@ -1,6 +1,18 @@
 """Task sets and built-in data: the inputs of every tasklens capability."""
 
 from .builtin import BUILTIN_DATASETS, load_builtin
+from .digits import (
+    DOMAINS,
+    MULTI_VARIANTS,
+    PALETTE,
+    PLACEMENTS,
+    colored_digits,
+    count_distinct_pairs,
+    multi_digits,
+    multi_mnist,
+    target_color_permutation,
+    zca_whiten,
+)
 from .dsprites import (
     FACTOR_LEVELS,
     FACTOR_NAMES,
@@ -15,6 +27,7 @@ from .dsprites import (
     sprites,
     sprites_taskset,
 )
+from .idx import load_mnist_idx, read_idx
 from .linear_families import (
     NORMALIZATIONS,
     REGIMES,
@@ -31,18 +44,24 @@ from .linear_families import (
 )
 from .matrix import TaskMatrix
 from .metrics import METRICS, Metric, get_metric
+from .mpi3d_procedural import mpi3d, mpi3d_grid, mpi3d_index, render_mpi3d
 from .random_mlp import random_mlp_tasks, resolve_factor_subsets
+from .shapes3d_procedural import render_shapes3d, shapes3d, shapes3d_grid, shapes3d_index
 from .splits import SplitIndices
 from .tasks import TASK_KINDS, Task, infer_kind, make_task
 from .taskset import Factors, TaskSet, TaskSetSplit
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "DOMAINS",
     "FACTOR_LEVELS",
     "FACTOR_NAMES",
     "GRID_SIZE",
     "METRICS",
+    "MULTI_VARIANTS",
     "NORMALIZATIONS",
+    "PALETTE",
+    "PLACEMENTS",
     "REGIMES",
     "TASK_KINDS",
     "Factors",
@@ -55,8 +74,10 @@ __all__ = [
     "TaskSet",
     "TaskSetSplit",
     "codes_to_values",
+    "colored_digits",
     "correlated_task_pair",
     "correlated_tasks",
+    "count_distinct_pairs",
     "gamma_mtl_tasks",
     "gamma_mtl_taskset",
     "get_metric",
@@ -65,16 +86,30 @@ __all__ = [
     "grid_index",
     "infer_kind",
     "load_builtin",
+    "load_mnist_idx",
     "make_task",
+    "mpi3d",
+    "mpi3d_grid",
+    "mpi3d_index",
+    "multi_digits",
+    "multi_mnist",
     "random_mlp_tasks",
     "random_regression_tasks",
     "random_regression_taskset",
+    "read_idx",
+    "render_mpi3d",
+    "render_shapes3d",
     "render_sprite",
     "render_sprites",
     "resolve_factor_subsets",
+    "shapes3d",
+    "shapes3d_grid",
+    "shapes3d_index",
     "sprite_grid",
     "sprites",
     "sprites_taskset",
+    "target_color_permutation",
     "teacher_student_tasks",
     "whitened_inputs",
+    "zca_whiten",
 ]

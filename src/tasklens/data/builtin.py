@@ -57,6 +57,16 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             {"n": 2000, "seed": 0},
         ),
         BuiltinDataset(
+            "shapes3d", ".shapes3d_procedural:shapes3d",
+            "Procedural stand-in for Shapes3D (64x64x3, the 3dshapes factor grid); approximate",
+            {"n": 2000, "seed": 0},
+        ),
+        BuiltinDataset(
+            "mpi3d", ".mpi3d_procedural:mpi3d",
+            "Procedural stand-in for MPI3D (64x64x3, the MPI3D factor grid); approximate",
+            {"n": 2000, "seed": 0},
+        ),
+        BuiltinDataset(
             "gamma_mtl", ".linear_families:gamma_mtl_taskset",
             "gamma-MTL regression pair of 000 App. D.4 (whitened inputs)",
             {"seed": 0},

@@ -63,7 +63,9 @@ def _label(taskset: TaskSet, i: int, max_tasks: int = 3) -> str:
     for t in list(taskset.tasks.values())[:max_tasks]:
         y = t.targets[i]
         if t.classes is not None:
-            parts.append(f"{t.name}={t.classes[int(y)]}")
+            label = t.classes[int(y)]
+            text = f"{label:.3g}" if isinstance(label, (float, np.floating)) else str(label)
+            parts.append(f"{t.name}={text}")
         elif np.ndim(y) == 0:
             parts.append(f"{t.name}={float(y):.2g}")
         else:
