@@ -13,6 +13,16 @@ Quick start::
 """
 
 from ._utils import ACTIVATIONS, get_activation
+from .autoencoders import (
+    AUTOENCODER_KINDS,
+    RECONSTRUCTIONS,
+    AutoEncoder,
+    BetaVAE,
+    autoencoder_for,
+    gaussian_kl,
+    make_encoder_decoder,
+    reconstruction_loss,
+)
 from .base import MTLModel
 from .dual_stream import CoreMTLLosses, DualStreamModel, dual_stream_for, linear_cka
 from .encoders import (
@@ -25,15 +35,27 @@ from .encoders import (
     default_encoder_channels,
     encoder_for,
 )
+from .factor_vae import (
+    DEFAULT_GAMMA,
+    DISCRIMINATOR_ADAM_BETAS,
+    FactorDiscriminator,
+    FactorVAE,
+    permute_dims,
+    tc_from_logits,
+)
 from .heads import PAPER_HEAD_DEPTH, PAPER_HEAD_HIDDEN, TaskHead, head_output_shape, make_heads
 from .hps import HardParameterSharing, hps_for
 from .losses import LOSSES_BY_KIND, task_loss, task_losses
 from .moe import CGC, PLE, MMoE
 from .mtan import MTAN
+from .unsupervised import AutoencoderFit, fit_autoencoder
 
 __all__ = [
     "ACTIVATIONS",
+    "AUTOENCODER_KINDS",
     "CGC",
+    "DEFAULT_GAMMA",
+    "DISCRIMINATOR_ADAM_BETAS",
     "LOSSES_BY_KIND",
     "MTAN",
     "PAPER_DECODER_CHANNELS",
@@ -41,24 +63,37 @@ __all__ = [
     "PAPER_HEAD_DEPTH",
     "PAPER_HEAD_HIDDEN",
     "PLE",
+    "RECONSTRUCTIONS",
+    "AutoEncoder",
+    "AutoencoderFit",
+    "BetaVAE",
     "ConvDecoder",
     "ConvEncoder",
     "CoreMTLLosses",
     "DualStreamModel",
+    "FactorDiscriminator",
+    "FactorVAE",
     "HardParameterSharing",
     "LinearEncoder",
     "MLPEncoder",
     "MMoE",
     "MTLModel",
     "TaskHead",
+    "autoencoder_for",
     "default_encoder_channels",
     "dual_stream_for",
     "encoder_for",
+    "fit_autoencoder",
+    "gaussian_kl",
     "get_activation",
     "head_output_shape",
     "hps_for",
     "linear_cka",
+    "make_encoder_decoder",
     "make_heads",
+    "permute_dims",
+    "reconstruction_loss",
     "task_loss",
     "task_losses",
+    "tc_from_logits",
 ]

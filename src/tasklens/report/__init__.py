@@ -2,5 +2,14 @@
 
 from .figures import plot_taskset_overview, save_figure
 from .linear_figures import plot_alignment, plot_predicted_losses
+from .representation_figures import embed_codes, plot_code_embedding, plot_latent_traversals
 
-__all__ = ["plot_alignment", "plot_predicted_losses", "plot_taskset_overview", "save_figure"]
+__all__ = [
+    "embed_codes",
+    "plot_alignment",
+    "plot_code_embedding",
+    "plot_latent_traversals",
+    "plot_predicted_losses",
+    "plot_taskset_overview",
+    "save_figure",
+]
