@@ -1,0 +1,133 @@
+"""Trainer callbacks: the hook protocol and early stopping.
+
+A callback sees the trainer at fixed points of :meth:`Trainer.fit` and may stop training by
+setting ``trainer.stop_training = True`` (with ``trainer.stop_reason``). Rows are flat dicts
+(see :class:`~tasklens.train.Trainer` for their keys). Callbacks keep no state that the
+trainer's history cannot rebuild, so a resumed run behaves like an uninterrupted one: they
+rebuild it in :meth:`Callback.on_fit_start` from ``trainer.history``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..data.metrics import get_metric
+
+if TYPE_CHECKING:
+    from .result import TrainResult
+    from .trainer import Trainer
+
+
+class Callback:
+    """Base class; override the hooks you need (all are no-ops here)."""
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        """Before the first step of :meth:`Trainer.fit` (also after a resume)."""
+
+    def on_step_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        """After each optimisation step; ``row`` holds ``step``, ``epoch`` and
+        ``train/loss/<task>`` (floats)."""
+
+    def on_monitor(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        """After each interaction-monitor step (cosines, conflicts, norms, weights)."""
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        """After each epoch, once ``row`` was appended to ``trainer.history``."""
+
+    def on_fit_end(self, trainer: Trainer, result: TrainResult) -> None:
+        """After training stopped (normally, early, or by ``stop_training``)."""
+
+
+def metric_direction(key: str) -> str:
+    """``"min"`` or ``"max"`` for a history key such as ``val/<task>/<metric>``.
+
+    Keys ending in ``loss`` are minimised; metrics follow their registered direction.
+    """
+    last = key.rsplit("/", 1)[-1]
+    if last == "loss":
+        return "min"
+    return "max" if get_metric(last).higher_is_better else "min"
+
+
+class EarlyStopping(Callback):
+    """Stop when a validation quantity has not improved for ``patience`` epochs.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement tolerated; training stops at the end of the
+        ``patience``-th such epoch.
+    monitor : str
+        A key of the epoch rows: ``"val/loss"`` (sum of the validation task losses, the
+        default), ``"val/<task>/<metric>"``, or any other numeric column.
+    mode : {"auto", "min", "max"}
+        ``auto`` reads the direction from the key (:func:`metric_direction`).
+    min_delta : float
+        Smallest change that counts as an improvement.
+
+    Attributes
+    ----------
+    best : float or None
+    best_epoch : int or None
+    wait : int
+        Epochs since the best one.
+    """
+
+    def __init__(self, patience: int = 5, *, monitor: str = "val/loss", mode: str = "auto",
+                 min_delta: float = 0.0) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
+        self.patience = patience
+        self.monitor = monitor
+        self.mode = metric_direction(monitor) if mode == "auto" else mode
+        self.min_delta = float(min_delta)
+        self._clear()
+
+    def _clear(self) -> None:
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+
+    def settings(self) -> dict[str, Any]:
+        return {"patience": self.patience, "monitor": self.monitor, "mode": self.mode,
+                "min_delta": self.min_delta}
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def observe(self, epoch: int, value: float) -> bool:
+        """Record one epoch's value; return True when training should stop."""
+        if not math.isfinite(value):
+            self.wait += 1
+        elif self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+        else:
+            self.wait += 1
+        return self.wait >= self.patience
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._clear()
+        for row in trainer.history:  # replay, so that a resumed run counts the same way
+            self.observe(int(row["epoch"]), self._value(row))
+
+    def _value(self, row: dict[str, Any]) -> float:
+        if self.monitor not in row:
+            numeric = [k for k, v in row.items() if isinstance(v, (int, float))]
+            raise ValueError(f"early stopping monitors {self.monitor!r}, which is not in the "
+                             f"epoch rows; available: {numeric}")
+        return float(row[self.monitor])
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        if self.observe(int(row["epoch"]), self._value(row)):
+            trainer.stop_training = True
+            trainer.stop_reason = (f"early stopping: {self.monitor} did not improve for "
+                                   f"{self.patience} epoch(s) after epoch {self.best_epoch}")

@@ -1,0 +1,70 @@
+"""Per-task evaluation of a multi-task model on a task set (metrics and mean losses)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.taskset import TaskSet
+from ..nn.losses import task_loss
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a tensor, or a dict of tensors, to ``device``."""
+    if isinstance(batch, dict):
+        return {k: v.to(device) for k, v in batch.items()}
+    return batch.to(device)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, taskset: TaskSet, *, batch_size: int = 512
+             ) -> dict[str, dict[str, float]]:
+    """Every metric of every task, plus the mean task loss, on the whole of ``taskset``.
+
+    The model runs in eval mode (restored afterwards); predictions of all batches are
+    gathered and each task's metrics are computed once by :meth:`Task.evaluate`.
+
+    Parameters
+    ----------
+    model : MTLModel
+        ``model(x)`` returns ``{task: head output}``.
+    taskset : TaskSet
+    batch_size : int
+
+    Returns
+    -------
+    dict {task: {metric: value, ..., "loss": mean loss}}
+        Metrics in the task's order (the first is the primary metric); ``loss`` is the
+        sample-weighted mean of the batch losses.
+    """
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        preds: dict[str, list[np.ndarray]] = {t: [] for t in taskset.tasks}
+        loss_sums = dict.fromkeys(taskset.tasks, 0.0)
+        loader = taskset.dataloader(batch_size, shuffle=False)
+        for x, y in loader:
+            x, y = to_device(x, device), to_device(y, device)
+            outputs = model(x)
+            for name, task in taskset.tasks.items():
+                out = outputs[name]
+                loss_sums[name] += float(task_loss(task, out, y[name])) * len(x)
+                preds[name].append(out.detach().to("cpu", torch.float64).numpy())
+    finally:
+        model.train(was_training)
+    result: dict[str, dict[str, float]] = {}
+    for name, task in taskset.tasks.items():
+        metrics = task.evaluate(np.concatenate(preds[name]))
+        metrics["loss"] = loss_sums[name] / len(taskset)
+        result[name] = {k: float(v) for k, v in metrics.items()}
+    return result

@@ -1,0 +1,582 @@
+"""The :class:`Trainer`: one multi-task training loop driven by the methods' declarations.
+
+Each step: ``z = model.encode(x)``, ``outputs = model.decode(z)``, the ``(K,)`` task losses,
+the model's optional auxiliary terms, then :func:`tasklens.balance.engine.backward` (which
+computes exactly what the method declares and runs one backward), ``optimizer.step()``, and
+— only for methods that declare ``post_step_update`` — ``method.update`` with the same
+batch's losses re-evaluated after the step. No method is special-cased by name.
+
+Auxiliary model terms (protocol)
+--------------------------------
+A model may define ``auxiliary_losses(x, z, outputs) -> {name: scalar tensor}``
+(reconstruction, independence penalties, losses of extra forward passes on
+counterfactual inputs it builds itself). Their sum enters the engine as
+``auxiliary_loss`` (added unweighted to the balanced objective) and each term is logged
+as ``train/aux/<name>``. Representation-level models (e.g. the dual-stream encoder of
+001_04ca9f643fb64e21.txt) plug in this way, without trainer branches.
+
+Reproducibility
+---------------
+The epoch's data order is a function of ``(seed, epoch)``; torch's RNG (dropout) runs in a
+forked state seeded from ``seed`` and saved in checkpoints, so that resuming at an epoch
+boundary or mid-epoch continues bit-identically on CPU. The caller's global RNG state is
+left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import __version__
+from .._common.progress import track
+from .._common.validation import check_positive_int
+from ..balance import BalanceContext, BalanceMethod
+from ..balance import get as get_method
+from ..balance.engine import backward
+from ..data.taskset import TaskSet
+from ..nn.losses import task_losses
+from .callbacks import Callback, EarlyStopping
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_method_state,
+    method_state,
+    save_checkpoint,
+)
+from .evaluation import evaluate, model_device, to_device
+from .loggers import CSVLogger, JSONLLogger
+from .monitors import head_gradients, monitor_row
+from .result import SPLITS, TrainResult, averaged, split_metrics
+
+logger = logging.getLogger("tasklens")
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+CHECKPOINT_NAME = "last.pt"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A task (or auxiliary) loss became NaN or infinite; names step, epoch and task."""
+
+    def __init__(self, message: str, *, step: int, epoch: int, tasks: list[str]) -> None:
+        super().__init__(message)
+        self.step, self.epoch, self.tasks = step, epoch, tasks
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffling seed of ``epoch``: a function of ``(seed, epoch)`` only."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def torch_seed(seed: int) -> int:
+    """The seed of torch's (forked) RNG for a run, distinct from every epoch's data seed."""
+    return int(np.random.SeedSequence([seed, 2**32 - 1]).generate_state(1)[0])
+
+
+class Trainer:
+    """Train a multi-task model with a balancing method.
+
+    Parameters
+    ----------
+    model : MTLModel
+        ``encode``, ``decode``, ``shared_parameters()``, optional ``task_parameters(name)``
+        and ``auxiliary_losses(x, z, outputs)`` (see the module docstring). Its heads must
+        be named like the task set's tasks. Training runs on its parameters' device.
+    taskset : TaskSet
+        Training data.
+    method : str or BalanceMethod
+        A name for :func:`tasklens.balance.get` (default hyper-parameters) or an instance.
+    optimizer : {"adam", "adamw", "sgd"} or callable(params) -> Optimizer
+    lr : float
+        Learning rate for a named optimiser.
+    batch_size : int
+    level : {"parameter", "representation"}, optional
+        Where task gradients are taken. Default: ``parameter`` when the method supports it,
+        else ``representation``; for loss-only methods, where the monitors look
+        (``parameter``).
+    val, test : TaskSet, optional
+        Evaluated after every epoch (``val/…``, ``test/…`` columns).
+    seed : int
+        Data order and torch randomness (dropout) of the run.
+    callbacks : sequence of Callback
+    monitor_every : int
+        Every that many steps, log the interaction monitors (0 = off).
+    checkpoint_dir : path, optional
+        Where ``last.pt`` is written (atomically) at every epoch end, every
+        ``checkpoint_every`` steps, and before a non-finite-loss error.
+    checkpoint_every : int, optional
+        Steps between mid-epoch checkpoints (needs ``checkpoint_dir``).
+    early_stopping : int or EarlyStopping, optional
+        Patience (on ``val/loss``) or a configured callback; needs ``val``.
+    average_last_k : int
+        Epochs averaged in ``TrainResult.averaged_metrics``.
+    progress : bool, optional
+        Progress bar per epoch (default: only on a terminal).
+    log_dir : path, optional
+        Adds a :class:`CSVLogger` and a :class:`JSONLLogger` writing there.
+    eval_batch_size : int
+        Batch size of the evaluation passes.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        taskset: TaskSet,
+        method: str | BalanceMethod = "ew",
+        *,
+        optimizer: str | Callable[[Any], torch.optim.Optimizer] = "adam",
+        lr: float = 1e-3,
+        batch_size: int = 128,
+        level: str | None = None,
+        val: TaskSet | None = None,
+        test: TaskSet | None = None,
+        seed: int = 0,
+        callbacks: Sequence[Callback] = (),
+        monitor_every: int = 0,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int | None = None,
+        early_stopping: int | EarlyStopping | None = None,
+        average_last_k: int = 1,
+        progress: bool | None = None,
+        log_dir: str | Path | None = None,
+        eval_batch_size: int = 512,
+    ) -> None:
+        if not isinstance(taskset, TaskSet):
+            raise TypeError(f"taskset must be a TaskSet, got {type(taskset).__name__}")
+        self.taskset = taskset
+        self.task_names = list(taskset.task_names)
+        self.model = self._check_model(model)
+        self.method = self._check_method(method)
+        self.level = self._resolve_level(level)
+        self.method.prepare(level=self.level if self.method.needs_gradients else None,
+                            num_tasks=len(self.task_names))
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+        self.seed = int(seed)
+        self.lr = float(lr)
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+        self.val = self._check_eval_set(val, "val")
+        self.test = self._check_eval_set(test, "test")
+        self.monitor_every = check_positive_int(monitor_every, "monitor_every", minimum=0)
+        self.average_last_k = check_positive_int(average_last_k, "average_last_k")
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        if checkpoint_every is not None:
+            checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+            if self.checkpoint_dir is None:
+                raise ValueError("checkpoint_every needs checkpoint_dir= (where to write)")
+        self.checkpoint_every = checkpoint_every
+        self.progress = progress
+        self.callbacks = self._check_callbacks(callbacks, early_stopping, log_dir)
+        self._optimizer_spec = optimizer
+        self.optimizer = self._make_optimizer(optimizer)
+        self.shared_params = [p for p in self.model.shared_parameters() if p.requires_grad]
+        if not self.shared_params and (self.method.needs_gradients or self.monitor_every):
+            raise ValueError("the model has no trainable shared parameters, but the method or "
+                             "the monitors need task gradients on them")
+        # training state (all of it goes into checkpoints)
+        self.epoch = 0
+        self.step = 0
+        self.batch_in_epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.monitor_history: list[dict[str, Any]] = []
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self._torch_rng: Tensor | None = None
+        self._in_fit = False
+        self._reset_accumulators()
+
+    # ------------------------------------------------------------------ validation
+    def _check_model(self, model: Any) -> torch.nn.Module:
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module (an MTLModel), got "
+                            f"{type(model).__name__}")
+        for attr in ("encode", "decode", "shared_parameters"):
+            if not callable(getattr(model, attr, None)):
+                raise TypeError(f"model must provide {attr}() (see tasklens.nn.MTLModel)")
+        names = getattr(model, "task_names", None)
+        if names is not None and sorted(names) != sorted(self.task_names):
+            raise ValueError(f"the model's tasks {list(names)} differ from the task set's "
+                             f"{self.task_names}; build the model for this task set "
+                             "(e.g. tasklens.nn.hps_for(taskset))")
+        return model
+
+    def _check_method(self, method: Any) -> BalanceMethod:
+        if isinstance(method, str):
+            return get_method(method)
+        if not isinstance(method, BalanceMethod):
+            raise TypeError(f"method must be a method name or a BalanceMethod, got "
+                            f"{type(method).__name__}")
+        return method
+
+    def _resolve_level(self, level: str | None) -> str:
+        if level is not None and level not in ("parameter", "representation"):
+            raise ValueError(f"unknown level {level!r}; choose 'parameter' or 'representation'")
+        if level is None:
+            levels = self.method.levels
+            level = ("representation" if self.method.needs_gradients
+                     and "parameter" not in levels else "parameter")
+        if level == "representation" and not getattr(self.model, "shares_representation", True):
+            raise ValueError(f"level='representation' needs a model whose heads read one "
+                             f"shared z; {type(self.model).__name__} has per-task features — "
+                             "use level='parameter'")
+        return level
+
+    def _check_eval_set(self, ts: TaskSet | None, name: str) -> TaskSet | None:
+        if ts is None:
+            return None
+        if not isinstance(ts, TaskSet):
+            raise TypeError(f"{name} must be a TaskSet or None, got {type(ts).__name__}")
+        if ts.task_names != self.task_names:
+            raise ValueError(f"{name} has tasks {ts.task_names}, the training set "
+                             f"{self.task_names}; evaluate on the same tasks")
+        bad = [t for t in self.task_names if ts[t].kind != self.taskset[t].kind]
+        if bad:
+            raise ValueError(f"{name}: task(s) {bad} have another kind than in training")
+        return ts
+
+    def _check_callbacks(self, callbacks: Sequence[Callback], early_stopping: Any,
+                         log_dir: str | Path | None) -> list[Callback]:
+        cbs = list(callbacks)
+        bad = [type(c).__name__ for c in cbs if not isinstance(c, Callback)]
+        if bad:
+            raise TypeError(f"callbacks must be tasklens.train.Callback instances; got {bad}")
+        if early_stopping is not None:
+            if not isinstance(early_stopping, EarlyStopping):
+                early_stopping = EarlyStopping(early_stopping)
+            if self.val is None and early_stopping.monitor.startswith("val/"):
+                raise ValueError("early_stopping monitors a validation metric; pass val=")
+            cbs.append(early_stopping)
+        self.early_stopping = early_stopping
+        if log_dir is not None:
+            cbs += [CSVLogger(log_dir), JSONLLogger(log_dir)]
+        self.log_dir = None if log_dir is None else Path(log_dir)
+        return cbs
+
+    def _make_optimizer(self, spec: Any) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if isinstance(spec, str):
+            if spec not in OPTIMIZERS:
+                raise ValueError(f"unknown optimizer {spec!r}; choose one of "
+                                 f"{sorted(OPTIMIZERS)} or pass callable(params) -> Optimizer")
+            return OPTIMIZERS[spec](params, lr=self.lr)
+        if callable(spec):
+            opt = spec(params)
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise TypeError(f"optimizer(params) must return a torch Optimizer, got "
+                                f"{type(opt).__name__}")
+            return opt
+        raise TypeError(f"optimizer must be a name or callable(params), got "
+                        f"{type(spec).__name__}")
+
+    # ------------------------------------------------------------------ settings
+    def settings(self) -> dict[str, Any]:
+        """The run's defining settings (primitives only)."""
+        hp = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+              for k, v in self.method.hparams().items()}
+        opt = self._optimizer_spec if isinstance(self._optimizer_spec, str) else \
+            type(self.optimizer).__name__
+        return {
+            "method": self.method.name, "method_hparams": hp, "optimizer": opt,
+            "lr": self.lr, "batch_size": self.batch_size, "level": self.level,
+            "seed": self.seed, "tasks": list(self.task_names),
+            "model": type(self.model).__name__, "monitor_every": self.monitor_every,
+            "checkpoint_every": self.checkpoint_every, "average_last_k": self.average_last_k,
+            "early_stopping": None if self.early_stopping is None
+            else self.early_stopping.settings(),
+            "taskset": self.taskset.name, "n_train": len(self.taskset),
+        }
+
+    # ------------------------------------------------------------------ accumulators
+    def _reset_accumulators(self) -> None:
+        self._acc: dict[str, Any] = {"count": 0, "loss": None, "weights": None,
+                                     "weight_count": 0, "aux": {}}
+
+    def _accumulate(self, losses: Tensor, weights: Tensor | None,
+                    aux: dict[str, Tensor]) -> None:
+        acc = self._acc
+        loss64 = losses.detach().to(torch.float64)
+        acc["loss"] = loss64 if acc["loss"] is None else acc["loss"] + loss64
+        acc["count"] += 1
+        if weights is not None:
+            w64 = weights.detach().to(torch.float64)
+            acc["weights"] = w64 if acc["weights"] is None else acc["weights"] + w64
+            acc["weight_count"] += 1
+        for name, value in aux.items():
+            v = value.detach().to(torch.float64)
+            acc["aux"][name] = v if name not in acc["aux"] else acc["aux"][name] + v
+
+    # ------------------------------------------------------------------ one step
+    def _auxiliary(self, x: Tensor, z: Any, outputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        fn = getattr(self.model, "auxiliary_losses", None)
+        if not callable(fn):
+            return {}
+        terms = fn(x, z, outputs)
+        if not isinstance(terms, dict):
+            raise TypeError(f"model.auxiliary_losses must return a dict {{name: scalar tensor}},"
+                            f" got {type(terms).__name__}")
+        for name, value in terms.items():
+            if not isinstance(value, Tensor) or value.ndim != 0:
+                raise TypeError(f"auxiliary loss {name!r} must be a scalar tensor")
+        return dict(terms)
+
+    def _non_finite(self, losses: Tensor, aux: dict[str, Tensor], cause: Exception) -> None:
+        bad = [self.task_names[i] for i in
+               torch.nonzero(~torch.isfinite(losses.detach())).flatten().tolist()]
+        bad += [f"auxiliary:{n}" for n, v in aux.items() if not bool(torch.isfinite(v))]
+        saved = ""
+        if self.checkpoint_dir is not None:
+            path = self.save_checkpoint()
+            saved = f"; the last good state was saved to {path}"
+        raise NonFiniteLossError(
+            f"non-finite loss at step {self.step} (epoch {self.epoch}, batch "
+            f"{self.batch_in_epoch}) for task(s) {bad or '?'}: {cause}{saved}. Lower the "
+            "learning rate, check the targets, or clip gradients",
+            step=self.step, epoch=self.epoch, tasks=bad,
+        ) from cause
+
+    def _train_step(self, x: Tensor, y: dict[str, Tensor]) -> None:
+        model = self.model
+        model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        z = model.encode(x)
+        outputs = model.decode(z)
+        losses = task_losses(self.taskset, outputs, y)
+        aux = self._auxiliary(x, z, outputs)
+        if aux and not all(bool(torch.isfinite(v)) for v in aux.values()):
+            self._non_finite(losses, aux, FloatingPointError("non-finite auxiliary loss"))
+        monitor = self.monitor_every > 0 and self.step % self.monitor_every == 0
+        heads = None
+        features = z if isinstance(z, Tensor) and getattr(
+            model, "shares_representation", True) else None
+        if monitor and bool(torch.isfinite(losses.detach()).all()):
+            heads = head_gradients(model, losses, self.task_names)
+        try:
+            result = backward(
+                losses, features, self.method, shared_params=self.shared_params,
+                level=self.level, auxiliary_loss=sum(aux.values()) if aux else None,
+                step=self.step, epoch=self.epoch, compute_gramian=monitor,
+            )
+        except FloatingPointError as exc:
+            self._non_finite(losses, aux, exc)
+        self.optimizer.step()
+        if self.method.post_step_update:
+            with torch.no_grad():
+                after = task_losses(self.taskset, model(x), y)
+            self.method.update(BalanceContext(losses=after, step=self.step, epoch=self.epoch))
+        self._accumulate(result.losses, result.weights, aux)
+        if monitor:
+            row = monitor_row(result, self.task_names, step=self.step, epoch=self.epoch,
+                              heads=heads)
+            self.monitor_history.append(row)
+            for cb in self.callbacks:
+                cb.on_monitor(self, row)
+        if any(type(cb).on_step_end is not Callback.on_step_end for cb in self.callbacks):
+            row = {"step": self.step, "epoch": self.epoch,
+                   **{f"train/loss/{t}": float(v)
+                      for t, v in zip(self.task_names, result.losses.tolist())}}
+            for cb in self.callbacks:
+                cb.on_step_end(self, row)
+
+    # ------------------------------------------------------------------ epochs
+    def _epoch_row(self, started: float) -> dict[str, Any]:
+        acc = self._acc
+        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
+        if acc["count"]:
+            means = (acc["loss"] / acc["count"]).tolist()
+            for t, v in zip(self.task_names, means):
+                row[f"train/loss/{t}"] = v
+            row["train/loss"] = float(sum(means))
+            for name, total in acc["aux"].items():
+                row[f"train/aux/{name}"] = float(total) / acc["count"]
+        if acc["weight_count"]:
+            for t, v in zip(self.task_names, (acc["weights"] / acc["weight_count"]).tolist()):
+                row[f"weight/{t}"] = v
+        for split, ts in (("val", self.val), ("test", self.test)):
+            if ts is None:
+                continue
+            metrics = evaluate(self.model, ts, batch_size=self.eval_batch_size)
+            for task, values in metrics.items():
+                for name, value in values.items():
+                    row[f"{split}/{task}/{name}"] = value
+            row[f"{split}/loss"] = float(sum(v["loss"] for v in metrics.values()))
+        row["time_s"] = time.perf_counter() - started
+        return row
+
+    @contextlib.contextmanager
+    def _rng_scope(self) -> Iterator[None]:
+        """Fork torch's RNG so that training randomness neither reads nor leaks global state."""
+        device = model_device(self.model)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            if self._torch_rng is None:
+                torch.manual_seed(torch_seed(self.seed))
+            else:
+                torch.set_rng_state(self._torch_rng)
+            self._in_fit = True
+            try:
+                yield
+            finally:
+                self._in_fit = False
+                self._torch_rng = torch.get_rng_state()
+
+    def fit(self, epochs: int, *, resume: bool | str | Path = False) -> TrainResult:
+        """Train until ``epochs`` epochs in total are done (or a callback stops it).
+
+        Parameters
+        ----------
+        epochs : int
+            Total number of epochs (a resumed or continued run does the remaining ones).
+        resume : bool or path
+            ``True``: continue from ``<checkpoint_dir>/last.pt`` when it exists (else start
+            fresh); a path: continue from that checkpoint (it must exist).
+
+        Returns
+        -------
+        TrainResult
+
+        Raises
+        ------
+        NonFiniteLossError
+            A loss became NaN/inf; the message names step, epoch and task.
+        """
+        epochs = check_positive_int(epochs, "epochs")
+        if resume:
+            self._resume(resume)
+        if self.step == 0 and self.batch_in_epoch == 0 and self.epoch == 0:
+            self.method.reset()
+        self.stop_training, self.stop_reason = False, None
+        device = model_device(self.model)
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        with self._rng_scope():
+            while self.epoch < epochs and not self.stop_training:
+                started = time.perf_counter()
+                loader = self.taskset.dataloader(self.batch_size, shuffle=True,
+                                                 seed=epoch_seed(self.seed, self.epoch))
+                remaining = len(loader) - self.batch_in_epoch
+                with torch.random.fork_rng(devices=[]):
+                    # creating a DataLoader iterator draws a seed from torch's global RNG;
+                    # keep that draw out of the run's RNG so a mid-epoch resume matches
+                    batches = islice(iter(loader), self.batch_in_epoch, None)
+                for x, y in track(batches, f"epoch {self.epoch + 1}/{epochs}",
+                                  total=remaining, enabled=self.progress):
+                    self._train_step(to_device(x, device), to_device(y, device))
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    if (self.checkpoint_every and self.step % self.checkpoint_every == 0
+                            and self.batch_in_epoch < len(loader)):
+                        self.save_checkpoint()
+                    if self.stop_training:
+                        break
+                self._end_epoch(started)
+        result = self.result()
+        for cb in self.callbacks:
+            cb.on_fit_end(self, result)
+        return result
+
+    def _end_epoch(self, started: float) -> None:
+        row = self._epoch_row(started)
+        self.history.append(row)
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self._reset_accumulators()
+        logger.info("epoch %d: %s", row["epoch"], ", ".join(
+            f"{k} {row[k]:.4g}" for k in ("train/loss", "val/loss", "test/loss") if k in row))
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, row)
+        if self.checkpoint_dir is not None:
+            self.save_checkpoint()
+
+    def result(self) -> TrainResult:
+        """The :class:`TrainResult` of the training done so far."""
+        final = {s: split_metrics(self.history[-1], s, self.task_names)
+                 for s in SPLITS} if self.history else {s: {} for s in SPLITS}
+        avg = {s: averaged(self.history, s, self.task_names, self.average_last_k)
+               for s in SPLITS}
+        return TrainResult(
+            history=tuple(dict(r) for r in self.history),
+            monitor_history=tuple(dict(r) for r in self.monitor_history),
+            final_metrics=final, averaged_metrics=avg, epochs_run=len(self.history),
+            steps=self.step, stopped_early=self.stop_training, stop_reason=self.stop_reason,
+            settings=self.settings(), seed=self.seed, version=__version__,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_NAME
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Write the full training state (atomically) to ``path`` or ``checkpoint_dir``."""
+        dest = Path(path) if path is not None else self.checkpoint_path
+        if dest is None:
+            raise ValueError("no checkpoint path: pass path= or build the trainer with "
+                             "checkpoint_dir=")
+        acc = self._acc
+        # inside fit() the live state of the forked RNG; outside, the state fit() left
+        torch_rng = torch.get_rng_state() if self._in_fit else self._torch_rng
+        payload = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "method_name": self.method.name,
+            "method": method_state(self.method),
+            "torch_rng": None if torch_rng is None else torch_rng.clone(),
+            "epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
+            "seed": self.seed, "batch_size": self.batch_size, "tasks": list(self.task_names),
+            "accumulators": {"count": acc["count"], "loss": acc["loss"],
+                             "weights": acc["weights"], "weight_count": acc["weight_count"],
+                             "aux": dict(acc["aux"])},
+            "history": json.dumps(self.history),
+            "monitor_history": json.dumps(self.monitor_history),
+        }
+        return save_checkpoint(dest, payload)
+
+    def _resume(self, resume: bool | str | Path) -> None:
+        if resume is True:
+            path = self.checkpoint_path
+            if path is None:
+                raise ValueError("resume=True needs checkpoint_dir=; or pass resume=<path>")
+            if not path.is_file():
+                logger.info("no checkpoint at %s; training from the start", path)
+                return
+        else:
+            path = Path(resume)
+        state = load_checkpoint(path)
+        for key, mine in (("tasks", list(self.task_names)), ("seed", self.seed),
+                          ("batch_size", self.batch_size), ("method_name", self.method.name)):
+            if state[key] != mine:
+                raise CheckpointError(f"checkpoint {path} was written with {key}={state[key]!r}"
+                                      f", this trainer has {mine!r}; resume with the same "
+                                      "settings")
+        device = model_device(self.model)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        load_method_state(self.method, state["method"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self._torch_rng = state["torch_rng"]
+        acc = state["accumulators"]
+        self._acc = {"count": acc["count"], "weight_count": acc["weight_count"],
+                     "loss": None if acc["loss"] is None else acc["loss"].to(device),
+                     "weights": None if acc["weights"] is None else acc["weights"].to(device),
+                     "aux": {k: v.to(device) for k, v in acc["aux"].items()}}
+        self.history = json.loads(state["history"])
+        self.monitor_history = json.loads(state["monitor_history"])
