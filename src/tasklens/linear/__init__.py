@@ -4,7 +4,9 @@ From data to predictions without training: input–output correlations per task 
 alignment of tasks (overlap singular values, eq. 8; Definition 2.1), magnitude ratios
 (eq. 11), the shared spectrum S_ξ (eq. 9/10), the tabula-rasa per-mode solution and task
 loadings (App. B.3–B.6), convergence representations (Section 5) and learning-order
-metrics (Section 4).
+metrics (Section 4); the closed-form Riccati dynamics of QQᵀ(t) for any number of tasks
+(Theorem 2, with an exact semigroup fallback and an ODE path for unbalanced inits), the
+steady state (Theorem 3), and reference simulators (gradient flow, full-batch GD).
 """
 
 from .alignment import (
@@ -26,8 +28,10 @@ from .alignment import (
     stack_sigmas,
     task_rank,
 )
+from .dynamics import MTLDynamics, check_mtl_problem, zero_balanced_init
 from .learning_order import LearningOrder, learning_order, rise_time, time_to_fraction
 from .representations import ConvergenceRSMs, convergence_rsms
+from .simulate import GradientFlowResult, TrainingResult, gradient_flow, train_linear_mtl
 from .statistics import (
     WHITENING_METHODS,
     TaskCorrelations,
@@ -54,19 +58,24 @@ __all__ = [
     "WHITENING_METHODS",
     "AlignmentRegime",
     "ConvergenceRSMs",
+    "GradientFlowResult",
     "LearningOrder",
+    "MTLDynamics",
     "PairwiseAlignment",
     "RankFacts",
     "SharedSpectrum",
     "TabulaRasaSolution",
     "TaskCorrelations",
     "TaskLoadings",
+    "TrainingResult",
     "alignment_regime",
     "as_sigma_dict",
+    "check_mtl_problem",
     "check_sigma",
     "classify_overlaps",
     "convergence_rsms",
     "encode_targets",
+    "gradient_flow",
     "learning_order",
     "magnitude_ratios",
     "mode_learning_time",
@@ -84,5 +93,7 @@ __all__ = [
     "task_loadings",
     "task_rank",
     "time_to_fraction",
+    "train_linear_mtl",
     "whitening_transform",
+    "zero_balanced_init",
 ]
