@@ -245,3 +245,44 @@ def _forward(x: np.ndarray, params: list[tuple[np.ndarray, np.ndarray]],
         x = act(x @ w + b)
     w, b = params[-1]
     return (x @ w + b)[:, 0]
+
+
+def random_mlp_targets(
+    values: np.ndarray,
+    factor_names: Sequence[str],
+    factor_levels: Sequence[np.ndarray],
+    n_tasks: int,
+    seed: int | np.random.Generator | None,
+    *,
+    hidden: int = 300,
+    depth: int = 4,
+    activation: str = "tanh",
+    factor_subsets: Sequence[Sequence[int]] | int | str | None = None,
+    weight_std: float | str = 1.0,
+) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, Any]]:
+    """Targets, kinds and provenance of random-MLP tasks over a factor grid.
+
+    The shared step of the procedural data sets (sprites, Shapes3D, MPI3D) when they are
+    built with ``tasks="random_mlp"``: factors are scaled by their grid's range (not the
+    sample's), tasks are named ``mlp_0 …`` and are regression.
+
+    Returns
+    -------
+    targets : dict of str to (N,) array
+    kinds : dict of str to str
+    info : dict
+        The generator settings and each task's factor subset by name.
+    """
+    n_tasks = check_positive_int(n_tasks, "n_tasks")
+    ranges = np.array([[lv[0], lv[-1]] for lv in factor_levels])
+    y, subsets = random_mlp_tasks(
+        values, n_tasks, seed, hidden=hidden, depth=depth, activation=activation,
+        factor_subsets=factor_subsets, weight_std=weight_std, factor_ranges=ranges,
+        return_subsets=True,
+    )
+    targets = {f"mlp_{i}": y[:, i] for i in range(n_tasks)}
+    kinds = {name: "regression" for name in targets}
+    info = {"n_tasks": n_tasks, "hidden": hidden, "depth": depth, "activation": activation,
+            "weight_std": weight_std,
+            "factor_subsets": [[factor_names[j] for j in s] for s in subsets]}
+    return targets, kinds, info

@@ -37,7 +37,7 @@ import numpy as np
 
 from .._common.validation import check_choice, check_positive_int, check_seed
 from . import _render3d as r3
-from .random_mlp import random_mlp_tasks
+from .random_mlp import random_mlp_targets
 from .taskset import TaskSet
 
 IMAGE_SIZE = 64
@@ -487,18 +487,12 @@ def shapes3d(
         classes = {"floor_hue": HUES, "wall_hue": HUES, "object_hue": HUES,
                    "shape": np.array([SHAPES[c] for c in sorted(SHAPES)])}
     else:
-        n_tasks = check_positive_int(n_tasks, "n_tasks")
-        ranges = np.array([[lv[0], lv[-1]] for lv in FACTOR_LEVELS])
-        y, subsets = random_mlp_tasks(
-            values, n_tasks, task_rng, hidden=hidden, depth=depth, activation=activation,
-            factor_subsets=factor_subsets, weight_std=weight_std, factor_ranges=ranges,
-            return_subsets=True,
+        targets, kinds, mlp_info = random_mlp_targets(
+            values, FACTOR_NAMES, FACTOR_LEVELS, n_tasks, task_rng, hidden=hidden,
+            depth=depth, activation=activation, factor_subsets=factor_subsets,
+            weight_std=weight_std,
         )
-        targets = {f"mlp_{i}": y[:, i] for i in range(n_tasks)}
-        kinds = {name: "regression" for name in targets}
-        info.update(n_tasks=n_tasks, hidden=hidden, depth=depth, activation=activation,
-                    weight_std=weight_std,
-                    factor_subsets=[[FACTOR_NAMES[j] for j in s] for s in subsets])
+        info.update(mlp_info)
     return TaskSet.from_arrays(
         images, targets, kinds, factors=values, factor_names=FACTOR_NAMES,
         factor_levels=FACTOR_LEVELS, name=f"shapes3d_{tasks}", info=info, classes=classes,
