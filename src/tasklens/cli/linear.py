@@ -8,10 +8,12 @@ import typer
 from rich.console import Console
 
 from ..data.builtin import load_builtin
+from .linear_figures import figures
 
 linear_app = typer.Typer(help="Linear theory of multi-task learning (paper 000).",
                          no_args_is_help=True)
 console = Console()
+linear_app.command("figures")(figures)
 
 
 def run_linear_analysis(taskset, out: Path, prefix: str, tasks: list[str] | None = None,

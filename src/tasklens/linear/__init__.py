@@ -30,6 +30,18 @@ from .alignment import (
 )
 from .dynamics import MTLDynamics, check_mtl_problem, zero_balanced_init
 from .learning_order import LearningOrder, learning_order, rise_time, time_to_fraction
+from .paper_figures import (
+    PAPER_VALUES,
+    Figure3Result,
+    Figure4Result,
+    Figure5Result,
+    Figure6Result,
+    appendix_d2_spectra,
+    figure3,
+    figure4,
+    figure5,
+    figure6,
+)
 from .representations import ConvergenceRSMs, convergence_rsms
 from .simulate import GradientFlowResult, TrainingResult, gradient_flow, train_linear_mtl
 from .statistics import (
@@ -52,12 +64,17 @@ from .tabula_rasa import (
 )
 
 __all__ = [
+    "PAPER_VALUES",
     "RANK_RTOL",
     "REGIMES",
     "REGIME_TOL",
     "WHITENING_METHODS",
     "AlignmentRegime",
     "ConvergenceRSMs",
+    "Figure3Result",
+    "Figure4Result",
+    "Figure5Result",
+    "Figure6Result",
     "GradientFlowResult",
     "LearningOrder",
     "MTLDynamics",
@@ -69,12 +86,17 @@ __all__ = [
     "TaskLoadings",
     "TrainingResult",
     "alignment_regime",
+    "appendix_d2_spectra",
     "as_sigma_dict",
     "check_mtl_problem",
     "check_sigma",
     "classify_overlaps",
     "convergence_rsms",
     "encode_targets",
+    "figure3",
+    "figure4",
+    "figure5",
+    "figure6",
     "gradient_flow",
     "learning_order",
     "magnitude_ratios",
