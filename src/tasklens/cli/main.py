@@ -10,6 +10,7 @@ from rich.logging import RichHandler
 
 from .. import __version__
 from .data import data_app
+from .disentangle import disentangle_app
 from .linear import linear_app
 from .quickstart import quickstart
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(linear_app, name="linear")
+app.add_typer(disentangle_app, name="disentangle")
 app.command("quickstart")(quickstart)
 
 console = Console(stderr=True)
