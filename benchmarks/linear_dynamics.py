@@ -10,9 +10,11 @@ Outputs, at ``--points`` time points on horizons 10/s_min and 1000/s_min: per-ta
 curves, network functions and (where it fits in memory) full Q Q^T.
 
 Run: ``.venv/bin/python benchmarks/linear_dynamics.py`` (add ``--quick`` for a short run).
-Prints one table; time in seconds (closed-form times include building MTLDynamics: the SVDs;
-best of 5 repeats; the ODE best of 3 on (a), once on (b); GD once),
-peak = tracemalloc peak of NumPy/Python allocations (torch's own allocations are not traced).
+Prints one table; time in seconds, wall clock and CPU time of this process (closed-form times
+include building MTLDynamics: the SVDs; best of 10 repeats; the ODE best of 3 on (a) and on
+(b) at 10/s_min, once on (b) at 1000/s_min; GD once; the machine is shared, so the best of a
+few repeats is the least noisy estimate), peak = tracemalloc peak of NumPy/Python allocations
+(torch's own allocations are not traced).
 The ODE baseline's time is the integration (all three outputs come from one run) plus the
 products that turn its weights into that output.
 """
@@ -34,27 +36,29 @@ from tasklens.linear.dynamics import MTLDynamics, zero_balanced_init
 from tasklens.linear.simulate import gradient_flow, train_linear_mtl
 
 QQT_MEMORY_LIMIT = 2e9  # bytes: skip the full Q Q^T output above this
-REPEATS = 5  # best-of for the closed form (milliseconds; the ODE runs once)
+REPEATS = 10  # best-of for the closed form (milliseconds; the long ODE runs once)
 
 
-def measure(fn: Callable[[], Any], repeats: int = 1) -> tuple[Any, float, float]:
-    """Run ``fn``: (result, best wall seconds over ``repeats``, peak MiB traced on run 1).
+def measure(fn: Callable[[], Any], repeats: int = 1) -> tuple[Any, float, float, float]:
+    """Run ``fn``: (result, best wall s, best CPU s over ``repeats``, peak MiB traced on run 1).
 
     The machine is shared, so the best of a few repeats is the least noisy estimate of a
-    method's cost; the Multi-MNIST-sized ODE baseline (minutes) runs once.
+    method's cost; CPU time (``time.process_time``) is less sensitive to other jobs than wall
+    time. The Multi-MNIST-sized ODE baseline at 1000/s_min (minutes) runs once.
     """
     tracemalloc.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    best = time.perf_counter() - start
+    best, best_cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     for _ in range(repeats - 1):
         del out
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out = fn()
         best = min(best, time.perf_counter() - start)
-    return out, best, peak
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    return out, best, best_cpu, peak
 
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -110,37 +114,40 @@ def run_problem(name: str, problem, points: int, horizons, gd_epochs: int, n_gd:
     n = dyn.n_inputs + dyn.n_outputs
     for factor in horizons:
         t = np.linspace(0.0, factor / s_min, points)
-        flow, t_ode, m_ode = measure(
-            lambda t=t: gradient_flow(sig, ws, heads, t, rtol=1e-9), 3 if n < 100 else 1
+        ode_repeats = 3 if (n < 100 or factor <= 10) else 1
+        flow, t_ode, c_ode, m_ode = measure(
+            lambda t=t: gradient_flow(sig, ws, heads, t, rtol=1e-9), ode_repeats
         )
-        funcs_ode, t_f, m_f = measure(lambda flow=flow: flow.network_functions())
+        funcs_ode, t_f, c_f, m_f = measure(lambda flow=flow: flow.network_functions())
         label = f"{name}, T={factor}/s_min"
-        loss_cf, t_l, m_l = measure(lambda t=t: MTLDynamics(sig, ws, heads).losses(t), REPEATS)
-        yield (label, "losses", "ode", t_ode, m_ode, None, 1.0)
-        yield (label, "losses", dyn.method, t_l, m_l, rel_err(loss_cf, flow.losses), t_ode / t_l)
-        fun_cf, t_n, m_n = measure(
+        loss_cf, t_l, c_l, m_l = measure(lambda t=t: MTLDynamics(sig, ws, heads).losses(t), REPEATS)
+        yield (label, "losses", "ode", t_ode, c_ode, m_ode, None, 1.0)
+        err_l = rel_err(loss_cf, flow.losses)
+        yield (label, "losses", dyn.method, t_l, c_l, m_l, err_l, t_ode / t_l)
+        fun_cf, t_n, c_n, m_n = measure(
             lambda t=t: MTLDynamics(sig, ws, heads).network_functions(t), REPEATS
         )
         err_f = max(rel_err(a, b) for a, b in zip(fun_cf, funcs_ode))
-        yield (label, "network fns", "ode", t_ode + t_f, max(m_ode, m_f), None, 1.0)
-        yield (label, "network fns", dyn.method, t_n, m_n, err_f, (t_ode + t_f) / t_n)
+        yield (label, "network fns", "ode", t_ode + t_f, c_ode + c_f, max(m_ode, m_f), None, 1.0)
+        yield (label, "network fns", dyn.method, t_n, c_n, m_n, err_f, (t_ode + t_f) / t_n)
         del fun_cf, funcs_ode
         if points * n * n * 8 * 3 < QQT_MEMORY_LIMIT:
             q = [np.concatenate([flow.shared.swapaxes(1, 2), *flow.heads], axis=1)]
-            x_ode, t_q0, _ = measure(lambda q=q: q[0] @ q[0].swapaxes(1, 2))
-            x_cf, t_q, m_q = measure(lambda t=t: MTLDynamics(sig, ws, heads).qqt(t), REPEATS)
-            yield (label, "Q Q^T", "ode", t_ode + t_q0, m_ode, None, 1.0)
+            x_ode, t_q0, c_q0, _ = measure(lambda q=q: q[0] @ q[0].swapaxes(1, 2))
+            x_cf, t_q, c_q, m_q = measure(lambda t=t: MTLDynamics(sig, ws, heads).qqt(t), REPEATS)
+            yield (label, "Q Q^T", "ode", t_ode + t_q0, c_ode + c_q0, m_ode, None, 1.0)
             err_q = rel_err(x_cf, x_ode)
-            yield (label, "Q Q^T", dyn.method, t_q, m_q, err_q, (t_ode + t_q0) / t_q)
+            yield (label, "Q Q^T", dyn.method, t_q, c_q, m_q, err_q, (t_ode + t_q0) / t_q)
         else:
             gib = points * n * n * 8 / 2**30
-            yield (label, f"Q Q^T skipped ({gib:.1f} GiB)", "-", np.nan, np.nan, None, None)
+            skipped = f"Q Q^T skipped ({gib:.1f} GiB)"
+            yield (label, skipped, "-", np.nan, np.nan, np.nan, None, None)
         del flow
         if factor == horizons[0] and gd_epochs > 0:
             x = whitened_inputs(n_gd, dyn.n_inputs, 0)
             ys = [x @ m.T for m in sig]
             lr = (factor / s_min) / gd_epochs
-            res, t_gd, m_gd = measure(
+            res, t_gd, c_gd, m_gd = measure(
                 lambda x=x, ys=ys, lr=lr: train_linear_mtl(
                     x,
                     ys,
@@ -153,7 +160,7 @@ def run_problem(name: str, problem, points: int, horizons, gd_epochs: int, n_gd:
                 )
             )
             err = rel_err(res.losses, dyn.losses(res.t))
-            yield (label, f"losses (GD, lr={lr:.2g})", "gd", t_gd, m_gd, err, t_ode / t_gd)
+            yield (label, f"losses (GD, lr={lr:.2g})", "gd", t_gd, c_gd, m_gd, err, t_ode / t_gd)
 
 
 def main() -> None:
@@ -188,19 +195,20 @@ def main() -> None:
         n_gd=1500,
     )
     header = (
-        f"{'problem':28s} {'output':28s} {'method':12s} {'time s':>9s} {'peak MiB':>9s} "
-        f"{'rel err':>9s} {'speed-up':>9s}"
+        f"{'problem':28s} {'output':28s} {'method':12s} {'time s':>9s} {'cpu s':>9s} "
+        f"{'peak MiB':>9s} {'rel err':>9s} {'speed-up':>9s}"
     )
     print(header)
     print("-" * len(header), flush=True)
-    for label, out, method, sec, mem, err, ratio in itertools.chain(rows_a, rows_b):
+    for label, out, method, sec, cpu, mem, err, ratio in itertools.chain(rows_a, rows_b):
         if err is None:
             err_s = "baseline" if method == "ode" else "-"
         else:
             err_s = f"{err:.1e}"
         ratio_s = "-" if ratio is None else f"{ratio:.1f}x"
         print(
-            f"{label:28s} {out:28s} {method:12s} {sec:9.4f} {mem:9.1f} {err_s:>9s} {ratio_s:>9s}",
+            f"{label:28s} {out:28s} {method:12s} {sec:9.4f} {cpu:9.4f} {mem:9.1f} {err_s:>9s} "
+            f"{ratio_s:>9s}",
             flush=True,
         )
 
