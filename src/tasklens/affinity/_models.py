@@ -156,3 +156,26 @@ def check_positive_float(value: Any, name: str) -> float:
     if not np.isfinite(out) or out <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return out
+
+
+def split_and_tasks(taskset: Any, tasks: Any, test_size: float,
+                    seed: int) -> tuple[Any, list[str]]:
+    """A ``TaskSetSplit`` (splitting a ``TaskSet`` with ``seed``) and the chosen task names.
+
+    ``tasks=None`` means every task; unknown names are an error listing the available ones.
+    """
+    from ..data.taskset import TaskSet, TaskSetSplit
+
+    if isinstance(taskset, TaskSet):
+        split = taskset.split(test_size, seed=seed)
+    elif isinstance(taskset, TaskSetSplit):
+        split = taskset
+    else:
+        raise TypeError(f"taskset must be a TaskSet or TaskSetSplit, got "
+                        f"{type(taskset).__name__}")
+    available = split.train.task_names
+    names = list(available) if tasks is None else list(tasks)
+    unknown = [t for t in names if t not in available]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; the task set has {available}")
+    return split, names

@@ -38,6 +38,7 @@ from .._common.validation import check_choice, check_positive_int
 from ..data.matrix import TaskMatrix
 from ..data.taskset import TaskSet, TaskSetSplit
 from ..train.callbacks import Callback
+from ._models import split_and_tasks
 from .alignment import ALIGNMENT_SCORES, alignment_affinity
 from .attribution import input_attribution_similarity
 from .gradients import GradientSimilarityMonitor, GradientTransferenceMonitor
@@ -229,18 +230,7 @@ def compute_affinities(
     seed = check_positive_int(seed, "seed", minimum=0)
     probe_size = check_positive_int(probe_size, "probe_size", minimum=3)
     check_choice(alignment_score, "alignment_score", ALIGNMENT_SCORES)
-    if isinstance(taskset, TaskSet):
-        split = taskset.split(test_size, seed=seed)
-    elif isinstance(taskset, TaskSetSplit):
-        split = taskset
-    else:
-        raise TypeError(f"taskset must be a TaskSet or TaskSetSplit, got "
-                        f"{type(taskset).__name__}")
-    available = split.train.task_names
-    names = list(available) if tasks is None else list(tasks)
-    unknown = [t for t in names if t not in available]
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; the task set has {available}")
+    split, names = split_and_tasks(taskset, tasks, test_size, seed)
     if len(set(names)) != len(names):
         raise ValueError(f"tasks contains duplicates: {names}")
     if len(names) < 2:

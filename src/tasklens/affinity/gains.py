@@ -44,6 +44,7 @@ from .._common.validation import check_positive_int
 from ..data.matrix import TaskMatrix
 from ..data.metrics import get_metric
 from ..data.taskset import TaskSet, TaskSetSplit
+from ._models import split_and_tasks
 from .sweep import SweepResult, run_jobs
 
 
@@ -467,18 +468,7 @@ def ground_truth_sweep(
     settings = GainSettings() if settings is None else settings
     if not isinstance(settings, GainSettings):
         raise TypeError(f"settings must be a GainSettings, got {type(settings).__name__}")
-    if isinstance(taskset, TaskSet):
-        split = taskset.split(settings.test_size, seed=settings.split_seed)
-    elif isinstance(taskset, TaskSetSplit):
-        split = taskset
-    else:
-        raise TypeError(f"taskset must be a TaskSet or TaskSetSplit, got "
-                        f"{type(taskset).__name__}")
-    available = split.train.task_names
-    names = list(available) if tasks is None else list(tasks)
-    unknown = [t for t in names if t not in available]
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; the task set has {available}")
+    split, names = split_and_tasks(taskset, tasks, settings.test_size, settings.split_seed)
     jobs = pairwise_gain_jobs(names, seeds, subsets=subsets)
     sweep_settings = {"training": settings.to_dict(), "data": data_fingerprint(split)}
     fn = functools.partial(run_gain_job, split=split)
