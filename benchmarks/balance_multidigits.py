@@ -112,7 +112,8 @@ def skip_reason(method: balance.BalanceMethod) -> str | None:
     """Why ``method`` cannot run with the Trainer, from its declarations; None if it can."""
     if method.update_batch == "held_out":
         return ("its update needs task gradients of a held-out batch after each step "
-                "(update_batch='held_out'); the Trainer only re-evaluates the step's own batch")
+                "(update_batch='held_out'): the Trainer takes it from val=, and this sweep "
+                "keeps no validation split (train/test only)")
     return None
 
 

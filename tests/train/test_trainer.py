@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -223,3 +224,19 @@ def test_counterfactual_forward_in_auxiliary_losses_and_nan_auxiliary(split):
     bad.auxiliary_losses = lambda x, z, outputs: {"recon": z.sum() * float("inf")}
     with pytest.raises(NonFiniteLossError, match=r"step 0 .*auxiliary:recon"):
         Trainer(bad, ts, "ew", batch_size=48).fit(1)
+
+
+def test_moml_learns_from_held_out_batches(split) -> None:
+    from tasklens.balance import get
+
+    method = get("moml")
+    trainer = Trainer(tiny_model(split.train), split.train, method, val=split.val, lr=1e-2,
+                      batch_size=32)
+    result = trainer.fit(2)
+    losses = [row["train/loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+    # the meta step moved the weights off uniform (MOML's update ran on held-out batches)
+    weights = np.array([result.history[-1][f"weight/{t}"] for t in split.train.task_names])
+    assert not np.allclose(weights, weights.mean())
+    with pytest.raises(ValueError, match="held-out batch after every step; pass val="):
+        Trainer(tiny_model(split.train), split.train, get("moml"))

@@ -44,7 +44,7 @@ from .._common.progress import track
 from .._common.validation import check_positive_int
 from ..balance import BalanceContext, BalanceMethod
 from ..balance import get as get_method
-from ..balance.engine import backward
+from ..balance.engine import backward, parameter_jacobian, representation_jacobian
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from .callbacks import Callback, EarlyStopping
@@ -175,6 +175,15 @@ class Trainer:
             raise ValueError(f"lr must be a positive finite number, got {lr!r}")
         self.val = self._check_eval_set(val, "val")
         self.test = self._check_eval_set(test, "test")
+        self._held_out_batches: list[tuple[Tensor, dict[str, Tensor]]] | None = None
+        if self.method.update_batch == "held_out":
+            if self.val is None:
+                raise ValueError(
+                    f"method {self.method.name!r} learns from a held-out batch after every "
+                    "step; pass val= (a TaskSet with the same tasks)"
+                )
+            # fixed order, chosen by the step number: deterministic and resume-safe
+            self._held_out_batches = list(self.val.dataloader(self.batch_size, shuffle=False))
         self.monitor_every = check_positive_int(monitor_every, "monitor_every", minimum=0)
         self.average_last_k = check_positive_int(average_last_k, "average_last_k")
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
@@ -377,10 +386,12 @@ class Trainer:
         except FloatingPointError as exc:
             self._non_finite(losses, aux, exc)
         self.optimizer.step()
-        if self.method.post_step_update:
+        if self.method.update_batch == "same":
             with torch.no_grad():
                 after = task_losses(self.taskset, model(x), y)
             self.method.update(BalanceContext(losses=after, step=self.step, epoch=self.epoch))
+        elif self.method.update_batch == "held_out":
+            self._held_out_update()
         self._accumulate(result.losses, result.weights, aux)
         if monitor:
             row = monitor_row(result, self.task_names, step=self.step, epoch=self.epoch,
@@ -394,6 +405,27 @@ class Trainer:
                       for t, v in zip(self.task_names, result.losses.tolist())}}
             for cb in self.callbacks:
                 cb.on_step_end(self, row)
+
+    def _held_out_update(self) -> None:
+        """Evaluate the declared inputs on a held-out batch after the step (MOML)."""
+        assert self._held_out_batches is not None
+        batches = self._held_out_batches
+        xh, yh = batches[self.step % len(batches)]
+        device = model_device(self.model)
+        xh, yh = to_device(xh, device), to_device(yh, device)
+        z = self.model.encode(xh)
+        losses = task_losses(self.taskset, self.model.decode(z), yh)
+        jacobian = None
+        if "jacobian" in self.method.update_requires:
+            if self.level == "representation":
+                jacobian = representation_jacobian(losses, z)
+            else:
+                features = z if isinstance(z, Tensor) else None
+                jacobian = parameter_jacobian(losses, self.shared_params, features)
+        self.method.update(BalanceContext(
+            losses=losses.detach(), jacobian=None if jacobian is None else jacobian.detach(),
+            step=self.step, epoch=self.epoch, level=self.level,
+        ))
 
     # ------------------------------------------------------------------ epochs
     def _epoch_row(self, started: float) -> dict[str, Any]:
