@@ -240,3 +240,26 @@ def test_moml_learns_from_held_out_batches(split) -> None:
     assert not np.allclose(weights, weights.mean())
     with pytest.raises(ValueError, match="held-out batch after every step; pass val="):
         Trainer(tiny_model(split.train), split.train, get("moml"))
+
+
+def test_on_step_start_sees_every_training_batch_before_its_step(split) -> None:
+    from tasklens.train import Callback
+
+    class Recorder(Callback):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, int, float]] = []
+
+        def on_step_start(self, trainer, x, y) -> None:
+            first = next(trainer.model.parameters())
+            self.seen.append((trainer.step, len(x), float(first.detach().sum())))
+
+    rec = Recorder()
+    model = tiny_model(split.train)
+    initial = float(next(model.parameters()).detach().sum())
+    trainer = Trainer(model, split.train, "ew", batch_size=50, callbacks=[rec], seed=0)
+    trainer.fit(2)
+    per_epoch = -(-len(split.train) // 50)
+    assert [s for s, _, _ in rec.seen] == list(range(2 * per_epoch))
+    assert sum(n for _, n, _ in rec.seen) == 2 * len(split.train)
+    # called before the step: step 0 sees the untrained parameters, step 1 the updated ones
+    assert rec.seen[0][2] == initial and rec.seen[1][2] != initial

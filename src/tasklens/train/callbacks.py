@@ -25,6 +25,12 @@ class Callback:
     def on_fit_start(self, trainer: Trainer) -> None:
         """Before the first step of :meth:`Trainer.fit` (also after a resume)."""
 
+    def on_step_start(self, trainer: Trainer, x: Any, y: dict[str, Any]) -> None:
+        """Before each optimisation step, with the step's batch on the model's device —
+        for measurements on the training batch itself (e.g. gradient transference, whose
+        lookahead uses the batch of the step, Fifty et al. 2021). It must not change the
+        model, the optimizer or the global RNG, or resume stops being bit-identical."""
+
     def on_step_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         """After each optimisation step; ``row`` holds ``step``, ``epoch`` and
         ``train/loss/<task>`` (floats)."""

@@ -194,6 +194,8 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.callbacks = self._check_callbacks(callbacks, early_stopping, log_dir)
+        self._step_start_callbacks = [cb for cb in self.callbacks if type(cb).on_step_start
+                                      is not Callback.on_step_start]
         self._optimizer_spec = optimizer
         self.optimizer = self._make_optimizer(optimizer)
         self.shared_params = [p for p in self.model.shared_parameters() if p.requires_grad]
@@ -510,7 +512,10 @@ class Trainer:
                     batches = islice(iter(loader), self.batch_in_epoch, None)
                 for x, y in track(batches, f"epoch {self.epoch + 1}/{epochs}",
                                   total=remaining, enabled=self.progress):
-                    self._train_step(to_device(x, device), to_device(y, device))
+                    x, y = to_device(x, device), to_device(y, device)
+                    for cb in self._step_start_callbacks:
+                        cb.on_step_start(self, x, y)
+                    self._train_step(x, y)
                     self.step += 1
                     self.batch_in_epoch += 1
                     if (self.checkpoint_every and self.step % self.checkpoint_every == 0
