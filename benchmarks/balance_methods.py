@@ -6,7 +6,9 @@ forward, balancing, one backward and an Adam step (FAMO: plus its post-step re-f
 measured three ways:
 
 - ``engine/param``: :func:`tasklens.balance.engine.backward` at ``level="parameter"``;
-- ``engine/repr``: the same at ``level="representation"`` (gradients w.r.t. the shared z);
+- ``engine/repr``: representation level as the Trainer runs it — each head reads its own
+  detached copy of z, so one backward through the heads gives every ∂L_k/∂z
+  (:func:`tasklens.balance.engine.backward_split`);
 - ``loop``: a plain per-task loop (K ``autograd.grad`` calls to the shared parameters, the
   method's weights from the stacked Jacobian, then one backward of Σ w_k L_k) — the way
   older MTL libraries do it.
@@ -32,7 +34,7 @@ from torch import nn
 
 from tasklens import balance
 from tasklens.balance import BalanceContext
-from tasklens.balance.engine import backward
+from tasklens.balance.engine import backward, backward_split
 
 METHODS = ("ew", "pcgrad", "mgda", "cagrad", "nash_mtl", "upgrad", "gradnorm", "famo")
 
@@ -53,12 +55,22 @@ class Net(nn.Module):
         out = torch.cat([h(z) for h in self.heads], dim=1)
         return ((out - y) ** 2).mean(dim=0), z
 
+    def split_losses(self, x: torch.Tensor, y: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Each head reads its own detached copy of z (what the Trainer does at
+        representation level)."""
+        z = self.encoder(x)
+        leaves = [z.detach().requires_grad_() for _ in self.heads]
+        out = torch.cat([h(leaf) for h, leaf in zip(self.heads, leaves)], dim=1)
+        return ((out - y) ** 2).mean(dim=0), z, leaves
+
 
 def one_step(mode: str, net: Net, method: balance.BalanceMethod, opt: torch.optim.Optimizer,
              x: torch.Tensor, y: torch.Tensor, step: int) -> None:
     opt.zero_grad(set_to_none=True)
-    losses, z = net.losses(x, y)
     shared = list(net.encoder.parameters())
+    if mode != "engine/repr":
+        losses, z = net.losses(x, y)
     if mode == "loop":
         rows = []
         for loss in losses:
@@ -71,9 +83,11 @@ def one_step(mode: str, net: Net, method: balance.BalanceMethod, opt: torch.opti
             (w.detach() * losses).sum().backward()
         if not method.post_step_update:
             method.update(ctx)
+    elif mode == "engine/repr":
+        losses, z, leaves = net.split_losses(x, y)
+        backward_split(losses, z, leaves, method, step=step)
     else:
-        level = "parameter" if mode == "engine/param" else "representation"
-        backward(losses, z, method, shared_params=shared, level=level, step=step)
+        backward(losses, z, method, shared_params=shared, level="parameter", step=step)
     opt.step()
     if method.post_step_update:
         with torch.no_grad():
@@ -103,9 +117,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="K in {2, 5}, 3 steps")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--ks", default=None, help="comma-separated K values (e.g. 40)")
     args = parser.parse_args()
     device = torch.device(args.device)
     ks = (2, 5) if args.quick else (2, 5, 10, 20, 40)
+    if args.ks:
+        ks = tuple(int(v) for v in args.ks.split(","))
     steps = args.steps or (3 if args.quick else 10)
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"numpy {np.__version__}, threads {torch.get_num_threads()}, device {device}")

@@ -142,3 +142,33 @@ def test_loss_only_method_needs_no_features_and_errors_are_clear() -> None:
             z,
             balance.get("ew"),
         )
+
+
+@pytest.mark.parametrize("name", ["ew", "mgda", "upgrad", "graddrop", "famo"])
+def test_split_graph_path_equals_representation_level(name: str) -> None:
+    from tasklens.balance.engine import backward_split
+
+    def run(split: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        encoder, heads = _model(seed=3)
+        encoder.double()
+        heads.double()
+        g = torch.Generator().manual_seed(5)
+        x = torch.randn(16, 5, generator=g, dtype=torch.float64)
+        y = torch.randn(16, 3, generator=g, dtype=torch.float64)
+        z = encoder(x)
+        method = balance.get(name, seed=0) if name == "graddrop" else balance.get(name)
+        if split:
+            leaves = [z.detach().requires_grad_() for _ in heads]
+            losses = torch.stack([((h(zk).squeeze(1) - y[:, i]) ** 2).mean()
+                                  for i, (h, zk) in enumerate(zip(heads, leaves))])
+            res = backward_split(losses, z, leaves, method, compute_gramian=True)
+        else:
+            losses = torch.stack([((h(z).squeeze(1) - y[:, i]) ** 2).mean()
+                                  for i, h in enumerate(heads)])
+            res = backward(losses, z, method, level="representation", compute_gramian=True)
+        return _grads([encoder, heads]), res.gramian
+
+    plain, gram_plain = run(False)
+    split, gram_split = run(True)
+    torch.testing.assert_close(split, plain, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gram_split, gram_plain, rtol=1e-10, atol=1e-12)

@@ -263,3 +263,21 @@ def test_on_step_start_sees_every_training_batch_before_its_step(split) -> None:
     assert sum(n for _, n, _ in rec.seen) == 2 * len(split.train)
     # called before the step: step 0 sees the untrained parameters, step 1 the updated ones
     assert rec.seen[0][2] == initial and rec.seen[1][2] != initial
+
+
+@pytest.mark.parametrize("method", ["mgda", "graddrop"])
+def test_representation_level_split_path_matches_shared_graph_path(split, method) -> None:
+    # a model with auxiliary_losses (returning nothing) keeps the shared graph; the plain
+    # model takes the split-graph path: both must train to the same parameters
+    class WithAux(type(tiny_model(split.train))):
+        def auxiliary_losses(self, x, z, outputs):
+            return {}
+
+    plain = tiny_model(split.train, seed=1)
+    shared = tiny_model(split.train, seed=1)
+    shared.__class__ = WithAux
+    for model in (plain, shared):
+        Trainer(model, split.train, method, level="representation", batch_size=32,
+                lr=1e-2, seed=0).fit(1)
+    for a, b in zip(plain.parameters(), shared.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

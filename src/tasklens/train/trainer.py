@@ -44,7 +44,12 @@ from .._common.progress import track
 from .._common.validation import check_positive_int
 from ..balance import BalanceContext, BalanceMethod
 from ..balance import get as get_method
-from ..balance.engine import backward, parameter_jacobian, representation_jacobian
+from ..balance.engine import (
+    backward,
+    backward_split,
+    parameter_jacobian,
+    representation_jacobian,
+)
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from .callbacks import Callback, EarlyStopping
@@ -368,9 +373,16 @@ class Trainer:
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
         z = model.encode(x)
-        outputs = model.decode(z)
+        # At representation level each head reads its own detached copy of z, so one
+        # backward through the heads yields every task's ∂L_k/∂z (engine.backward_split);
+        # models with auxiliary terms keep the shared graph (their terms may read outputs).
+        split = (self.level == "representation" and isinstance(z, Tensor)
+                 and getattr(model, "shares_representation", True)
+                 and getattr(model, "auxiliary_losses", None) is None)
+        leaves = {t: z.detach().requires_grad_() for t in self.task_names} if split else None
+        outputs = model.decode(leaves if split else z)
         losses = task_losses(self.taskset, outputs, y)
-        aux = self._auxiliary(x, z, outputs)
+        aux = {} if split else self._auxiliary(x, z, outputs)
         if aux and not all(bool(torch.isfinite(v)) for v in aux.values()):
             self._non_finite(losses, aux, FloatingPointError("non-finite auxiliary loss"))
         monitor = self.monitor_every > 0 and self.step % self.monitor_every == 0
@@ -380,11 +392,16 @@ class Trainer:
         if monitor and bool(torch.isfinite(losses.detach()).all()):
             heads = head_gradients(model, losses, self.task_names)
         try:
-            result = backward(
-                losses, features, self.method, shared_params=self.shared_params,
-                level=self.level, auxiliary_loss=sum(aux.values()) if aux else None,
-                step=self.step, epoch=self.epoch, compute_gramian=monitor,
-            )
+            if leaves is not None:
+                result = backward_split(losses, z, list(leaves.values()), self.method,
+                                        step=self.step, epoch=self.epoch,
+                                        compute_gramian=monitor)
+            else:
+                result = backward(
+                    losses, features, self.method, shared_params=self.shared_params,
+                    level=self.level, auxiliary_loss=sum(aux.values()) if aux else None,
+                    step=self.step, epoch=self.epoch, compute_gramian=monitor,
+                )
         except FloatingPointError as exc:
             self._non_finite(losses, aux, exc)
         self.optimizer.step()
