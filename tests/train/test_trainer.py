@@ -281,3 +281,24 @@ def test_representation_level_split_path_matches_shared_graph_path(split, method
                 lr=1e-2, seed=0).fit(1)
     for a, b in zip(plain.parameters(), shared.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_core_mtl_dual_stream_trains_through_auxiliary_terms(split) -> None:
+    from tasklens.nn import dual_stream_for
+
+    model = dual_stream_for(split.train, hidden=(32,), feature_dim=16, semantic_dim=8,
+                            residual_dim=4, head_hidden=16, head_depth=2, seed=0)
+    x = torch.as_tensor(split.train.inputs[:32])
+    y = {t: torch.as_tensor(task.targets[:32]) for t, task in split.train.tasks.items()}
+    # the CKA and reconstruction terms equal core_losses' (independent of the permutation)
+    terms = model.auxiliary_losses(x, model.encode(x), model(x), y)
+    core = model.core_losses(x, y, split.train, seed=0)
+    torch.testing.assert_close(terms["cka"], core.cka)
+    torch.testing.assert_close(terms["rec"], core.rec)
+    decoder_before = [p.detach().clone() for p in model.decoder.parameters()]
+    result = Trainer(model, split.train, "ew", batch_size=32, lr=1e-2, seed=0).fit(2)
+    row = result.history[-1]
+    assert {"train/aux/cka", "train/aux/rec", "train/aux/cfa"} <= set(row)
+    # the decoder acts only through the auxiliary terms: it must have been trained
+    assert any(not torch.equal(a, b) for a, b in zip(decoder_before,
+                                                     model.decoder.parameters()))

@@ -144,8 +144,17 @@ class DualStreamModel(MTLModel):
 
     def __init__(self, backbone: nn.Module, heads: nn.ModuleDict | Mapping[str, nn.Module],
                  decoder: nn.Module, semantic_dim: int, residual_dim: int,
-                 activation: str | None = None) -> None:
+                 activation: str | None = None, *, tasks: Any = None,
+                 lambda_cka: float = 1.0, lambda_cfa: float = 1.0,
+                 lambda_rec: float = 1.0) -> None:
         super().__init__(heads)
+        # the tasks' loss kinds, needed by the counterfactual term in auxiliary_losses
+        self.tasks = None if tasks is None else task_mapping(tasks)
+        self.lambdas = {"cka": float(lambda_cka), "cfa": float(lambda_cfa),
+                        "rec": float(lambda_rec)}
+        bad = {k: v for k, v in self.lambdas.items() if not (v >= 0 and np.isfinite(v))}
+        if bad:
+            raise ValueError(f"lambda weights must be finite and >= 0, got {bad}")
         feat = getattr(backbone, "out_features", None)
         if not isinstance(feat, int):
             raise ValueError("backbone needs an int `out_features` attribute (its feature size)")
@@ -213,6 +222,38 @@ class DualStreamModel(MTLModel):
         return CoreMTLLosses(task, linear_cka(z_s, z_r), rec, cfa)
 
 
+    def auxiliary_losses(self, x: torch.Tensor, z: torch.Tensor,
+                         outputs: Mapping[str, torch.Tensor],
+                         targets: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """CORE-MTL's terms for :class:`tasklens.train.Trainer` (001 eq. 16 without the
+        task losses, which the balancing method weights):
+        ``{"cka": λ_CKA L_CKA, "rec": λ_rec L_rec, "cfa": λ_CFA Σ_t L_CFA,t}``.
+
+        ``z`` is ``z_s`` from :meth:`encode`; the residual stream is recomputed from ``x``.
+        Decision: the counterfactual losses enter unweighted (``w_t = 1``); eq. 12 weights
+        them by the balancing weights, which the trainer applies only to the task losses.
+        The counterfactual permutation uses torch's generator, which the trainer seeds and
+        checkpoints (so resume stays exact).
+        """
+        if self.tasks is None:
+            raise ValueError("auxiliary_losses needs the tasks' loss kinds: build the model "
+                             "with dual_stream_for(taskset) or pass tasks=")
+        z_r = self.residual(self.backbone(x))
+        x_hat = self.reconstruct(z, z_r)
+        if x_hat.shape != x.shape:
+            raise ValueError(f"the decoder returned {tuple(x_hat.shape)} for inputs "
+                             f"{tuple(x.shape)}; it must reconstruct the input shape")
+        rec = F.l1_loss(x_hat, x)
+        perm = torch.randperm(z_r.shape[0], device=z_r.device)
+        x_cf = self.reconstruct(z, z_r[perm])
+        with _frozen_batch_norm(self):
+            z_cf = self.encode(x_cf)
+        cfa = task_losses(self.tasks, self.decode(z_cf), targets)
+        return {"cka": self.lambdas["cka"] * linear_cka(z, z_r),
+                "rec": self.lambdas["rec"] * rec,
+                "cfa": self.lambdas["cfa"] * cfa.sum()}
+
+
 def dual_stream_for(
     tasks: Any,
     *,
@@ -249,4 +290,5 @@ def dual_stream_for(
         else:
             decoder = ConvDecoder(shape, code, activation=activation)
         heads = make_heads(tmap, semantic_dim, head_hidden, head_depth, activation)
-        return DualStreamModel(backbone, heads, decoder, semantic_dim, residual_dim)
+        return DualStreamModel(backbone, heads, decoder, semantic_dim, residual_dim,
+                               tasks=tmap)

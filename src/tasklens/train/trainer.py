@@ -8,7 +8,7 @@ batch's losses re-evaluated after the step. No method is special-cased by name.
 
 Auxiliary model terms (protocol)
 --------------------------------
-A model may define ``auxiliary_losses(x, z, outputs) -> {name: scalar tensor}``
+A model may define ``auxiliary_losses(x, z, outputs[, targets]) -> {name: scalar tensor}``
 (reconstruction, independence penalties, losses of extra forward passes on
 counterfactual inputs it builds itself). Their sum enters the engine as
 ``auxiliary_loss`` (added unweighted to the balanced objective) and each term is logged
@@ -26,6 +26,7 @@ left untouched.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import math
@@ -340,11 +341,14 @@ class Trainer:
             acc["aux"][name] = v if name not in acc["aux"] else acc["aux"][name] + v
 
     # ------------------------------------------------------------------ one step
-    def _auxiliary(self, x: Tensor, z: Any, outputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _auxiliary(self, x: Tensor, z: Any, outputs: dict[str, Tensor],
+                   targets: dict[str, Tensor]) -> dict[str, Tensor]:
         fn = getattr(self.model, "auxiliary_losses", None)
         if not callable(fn):
             return {}
-        terms = fn(x, z, outputs)
+        # terms that need the labels (CORE-MTL's counterfactual loss) declare a 4th argument
+        wants_targets = len(inspect.signature(fn).parameters) >= 4
+        terms = fn(x, z, outputs, targets) if wants_targets else fn(x, z, outputs)
         if not isinstance(terms, dict):
             raise TypeError(f"model.auxiliary_losses must return a dict {{name: scalar tensor}},"
                             f" got {type(terms).__name__}")
@@ -382,7 +386,7 @@ class Trainer:
         leaves = {t: z.detach().requires_grad_() for t in self.task_names} if split else None
         outputs = model.decode(leaves if split else z)
         losses = task_losses(self.taskset, outputs, y)
-        aux = {} if split else self._auxiliary(x, z, outputs)
+        aux = {} if split else self._auxiliary(x, z, outputs, y)
         if aux and not all(bool(torch.isfinite(v)) for v in aux.values()):
             self._non_finite(losses, aux, FloatingPointError("non-finite auxiliary loss"))
         monitor = self.monitor_every > 0 and self.step % self.monitor_every == 0
