@@ -9,6 +9,8 @@ measured three ways:
 - ``engine/repr``: representation level as the Trainer runs it — each head reads its own
   detached copy of z, so one backward through the heads gives every ∂L_k/∂z
   (:func:`tasklens.balance.engine.backward_split`);
+- ``torchjd``: TorchJD's ``autojac.mtl_backward`` + ``jac_to_grad`` with TorchJD's own
+  aggregator of the same name (methods both libraries implement; test extra ``torchjd``);
 - ``loop``: a plain per-task loop (K ``autograd.grad`` calls to the shared parameters, the
   method's weights from the stacked Jacobian, then one backward of Σ w_k L_k) — the way
   older MTL libraries do it.
@@ -37,6 +39,9 @@ from tasklens.balance import BalanceContext
 from tasklens.balance.engine import backward, backward_split
 
 METHODS = ("ew", "pcgrad", "mgda", "cagrad", "nash_mtl", "upgrad", "gradnorm", "famo")
+# TorchJD aggregators for the methods both libraries implement (CAGrad and NashMTL need cvxpy
+# in TorchJD, which is not installed).
+TORCHJD = {"ew": "Sum", "pcgrad": "PCGrad", "mgda": "MGDA", "upgrad": "UPGrad"}
 
 
 class Net(nn.Module):
@@ -83,6 +88,12 @@ def one_step(mode: str, net: Net, method: balance.BalanceMethod, opt: torch.opti
             (w.detach() * losses).sum().backward()
         if not method.post_step_update:
             method.update(ctx)
+    elif mode == "torchjd":
+        from torchjd import aggregation
+        from torchjd.autojac import jac_to_grad, mtl_backward
+
+        mtl_backward(list(losses), features=z, shared_params=shared, retain_graph=True)
+        jac_to_grad(shared, getattr(aggregation, TORCHJD[method.name])())
     elif mode == "engine/repr":
         losses, z, leaves = net.split_losses(x, y)
         backward_split(losses, z, leaves, method, step=step)
@@ -93,6 +104,14 @@ def one_step(mode: str, net: Net, method: balance.BalanceMethod, opt: torch.opti
         with torch.no_grad():
             after, _ = net.losses(x, y)
         method.update(BalanceContext(losses=after, step=step))
+
+
+def _has_torchjd() -> bool:
+    try:
+        import torchjd  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def measure(fn: Callable[[int], None], steps: int, device: torch.device) -> tuple[float, float]:
@@ -135,7 +154,10 @@ def main() -> None:
         y = torch.randn(256, k, generator=gen).to(device)
         ew_time = None
         for name in METHODS:
-            for mode in ("engine/param", "engine/repr", "loop"):
+            modes = ["engine/param", "engine/repr", "loop"]
+            if name in TORCHJD and _has_torchjd():
+                modes.insert(2, "torchjd")
+            for mode in modes:
                 net = Net(k).to(device)
                 method = balance.get(name)
                 opt = torch.optim.Adam(net.parameters(), lr=1e-4)
