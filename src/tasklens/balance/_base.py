@@ -45,6 +45,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._common.validation import check_seed
+
 INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian")
 LEVELS: tuple[str, ...] = ("parameter", "representation")
 OUTPUTS: tuple[str, ...] = ("weights", "direction")
@@ -328,3 +330,18 @@ def reference_tensor(ctx: BalanceContext) -> Tensor:
         if value is not None:
             return value
     raise ValueError("the context holds no losses, gramian or jacobian")
+
+
+class SeededMethod(BalanceMethod):
+    """Base of the stochastic methods: a ``seed`` hyper-parameter (int, numpy Generator or
+    None) and a generator ``_rng`` that :meth:`reset` restarts, so an int seed replays the
+    same sequence after a reset."""
+
+    stochastic = True
+
+    def _set_seed(self, seed: int | np.random.Generator | None) -> None:
+        self.seed = seed
+        self.reset()
+
+    def reset(self) -> None:
+        self._rng = check_seed(self.seed)

@@ -8,12 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasklens._common.validation import check_seed
-
-from ._base import BalanceContext, BalanceMethod, check_real
+from ._base import BalanceContext, SeededMethod, check_real
 
 
-class GradDrop(BalanceMethod):
+class GradDrop(SeededMethod):
     """Gradient sign dropout (Chen et al. 2020, "Just Pick a Sign: Optimizing Deep Multitask
     Models with Gradient Sign Dropout", NeurIPS, Algorithm 1, lines 10–15).
 
@@ -38,15 +36,10 @@ class GradDrop(BalanceMethod):
     requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     output = "direction"
-    stochastic = True
 
     def __init__(self, *, leak: float = 0.0, seed: int | np.random.Generator | None = 0) -> None:
         self.leak = check_real(leak, "leak", low=0.0, high=1.0)
-        self.seed = seed
-        self._rng = check_seed(seed)
-
-    def reset(self) -> None:
-        self._rng = check_seed(self.seed)
+        self._set_seed(seed)
 
     def direction(self, ctx: BalanceContext) -> Tensor:
         self._check_context(ctx)

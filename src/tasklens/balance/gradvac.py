@@ -8,12 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasklens._common.validation import check_seed
-
-from ._base import BalanceContext, BalanceMethod, check_real, gramian_numpy, reference_tensor
+from ._base import BalanceContext, SeededMethod, check_real, gramian_numpy, reference_tensor
 
 
-class GradVac(BalanceMethod):
+class GradVac(SeededMethod):
     """Gradient Vaccine (Wang et al. 2021, "Gradient Vaccine: Investigating and Improving
     Multi-task Optimization in Massively Multilingual Models", ICLR, Sec. 3.2, eq. 2–3).
 
@@ -39,7 +37,6 @@ class GradVac(BalanceMethod):
     name = "gradvac"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
-    stochastic = True
     stateful = True
 
     def __init__(
@@ -47,11 +44,10 @@ class GradVac(BalanceMethod):
     ) -> None:
         self.beta = check_real(beta, "beta", low=0.0, high=1.0)
         self.eps = check_real(eps, "eps", low=0.0)
-        self.seed = seed
-        self.reset()
+        self._set_seed(seed)
 
     def reset(self) -> None:
-        self._rng = check_seed(self.seed)
+        super().reset()
         self._target: np.ndarray | None = None
 
     @property

@@ -8,12 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasklens._common.validation import check_seed
-
-from ._base import BalanceContext, BalanceMethod, gramian_numpy, reference_tensor
+from ._base import BalanceContext, SeededMethod, gramian_numpy, reference_tensor
 
 
-class PCGrad(BalanceMethod):
+class PCGrad(SeededMethod):
     """Projecting conflicting gradients (Yu et al. 2020, "Gradient Surgery for Multi-Task
     Learning", NeurIPS, Algorithm 1; a baseline of
     001_04ca9f643fb64e21.txt, Sec. 4.1).
@@ -35,14 +33,9 @@ class PCGrad(BalanceMethod):
     name = "pcgrad"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
-    stochastic = True
 
     def __init__(self, *, seed: int | np.random.Generator | None = 0) -> None:
-        self.seed = seed
-        self._rng = check_seed(seed)
-
-    def reset(self) -> None:
-        self._rng = check_seed(self.seed)
+        self._set_seed(seed)
 
     def weights(self, ctx: BalanceContext) -> Tensor:
         k = self._check_context(ctx)

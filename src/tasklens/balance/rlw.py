@@ -8,12 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasklens._common.validation import check_seed
-
-from ._base import BalanceContext, BalanceMethod, reference_tensor
+from ._base import BalanceContext, SeededMethod, reference_tensor
 
 
-class RLW(BalanceMethod):
+class RLW(SeededMethod):
     """Random loss weighting (Lin et al. 2022, "Reasonable Effectiveness of Random Weighting:
     A Litmus Test for Multi-Task Learning", TMLR, Sec. 3, eq. 2; a baseline of
     001_04ca9f643fb64e21.txt, Sec. 4.1).
@@ -31,14 +29,9 @@ class RLW(BalanceMethod):
 
     name = "rlw"
     requires: ClassVar[frozenset[str]] = frozenset()
-    stochastic = True
 
     def __init__(self, *, seed: int | np.random.Generator | None = 0) -> None:
-        self.seed = seed
-        self._rng = check_seed(seed)
-
-    def reset(self) -> None:
-        self._rng = check_seed(self.seed)
+        self._set_seed(seed)
 
     def weights(self, ctx: BalanceContext) -> Tensor:
         k = self._check_context(ctx)
