@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -19,3 +20,12 @@ def shared_fixtures() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"shared fixtures folder not found at {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture
+def one_torch_thread():
+    """The test machine is shared: keep torch on one thread inside a test, then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -24,13 +24,6 @@ SMALL = {"hidden": (8,), "code_dim": 4, "head_hidden": 4, "head_depth": 1, "batc
 TREE = "((r,s),c);"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _taskset(n: int = 160) -> TaskSet:
     rng = np.random.default_rng(1)

@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import tasklens.affinity.gains as gains_module
 from tasklens.affinity.gains import (
@@ -24,13 +23,6 @@ from tasklens.data import TaskSet
 
 TINY = GainSettings(epochs=1, batch_size=32, hidden=(8,), code_dim=4, head_hidden=4)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _taskset(n: int = 200) -> TaskSet:

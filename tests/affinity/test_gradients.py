@@ -22,13 +22,6 @@ from tests.reference.affinity_reference import gs_per_task, gt_per_pair, plain_l
 KINDS = {"r": "regression", "c": "classification", "b": "binary", "s": "regression"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _problem(seed: int = 0, n: int = 24):
     rng = np.random.default_rng(seed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from tasklens.data import TaskSet
 
@@ -33,12 +32,8 @@ def make_taskset(input_shape: tuple[int, ...], n: int = 40, seed: int = 0) -> Ta
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: keep torch on one thread inside these tests only."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every test of this folder runs on one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
