@@ -53,6 +53,7 @@ from ..balance.engine import (
 )
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
+from .accumulators import EpochAccumulator
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import (
     CheckpointError,
@@ -218,7 +219,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self._torch_rng: Tensor | None = None
         self._in_fit = False
-        self._reset_accumulators()
+        self._acc = EpochAccumulator()
 
     # ------------------------------------------------------------------ validation
     def _check_model(self, model: Any) -> torch.nn.Module:
@@ -321,25 +322,6 @@ class Trainer:
             "taskset": self.taskset.name, "n_train": len(self.taskset),
         }
 
-    # ------------------------------------------------------------------ accumulators
-    def _reset_accumulators(self) -> None:
-        self._acc: dict[str, Any] = {"count": 0, "loss": None, "weights": None,
-                                     "weight_count": 0, "aux": {}}
-
-    def _accumulate(self, losses: Tensor, weights: Tensor | None,
-                    aux: dict[str, Tensor]) -> None:
-        acc = self._acc
-        loss64 = losses.detach().to(torch.float64)
-        acc["loss"] = loss64 if acc["loss"] is None else acc["loss"] + loss64
-        acc["count"] += 1
-        if weights is not None:
-            w64 = weights.detach().to(torch.float64)
-            acc["weights"] = w64 if acc["weights"] is None else acc["weights"] + w64
-            acc["weight_count"] += 1
-        for name, value in aux.items():
-            v = value.detach().to(torch.float64)
-            acc["aux"][name] = v if name not in acc["aux"] else acc["aux"][name] + v
-
     # ------------------------------------------------------------------ one step
     def _auxiliary(self, x: Tensor, z: Any, outputs: dict[str, Tensor],
                    targets: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -415,7 +397,7 @@ class Trainer:
             self.method.update(BalanceContext(losses=after, step=self.step, epoch=self.epoch))
         elif self.method.update_batch == "held_out":
             self._held_out_update()
-        self._accumulate(result.losses, result.weights, aux)
+        self._acc.add(result.losses, result.weights, aux)
         if monitor:
             row = monitor_row(result, self.task_names, step=self.step, epoch=self.epoch,
                               heads=heads)
@@ -452,18 +434,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ epochs
     def _epoch_row(self, started: float) -> dict[str, Any]:
-        acc = self._acc
-        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
-        if acc["count"]:
-            means = (acc["loss"] / acc["count"]).tolist()
-            for t, v in zip(self.task_names, means):
-                row[f"train/loss/{t}"] = v
-            row["train/loss"] = float(sum(means))
-            for name, total in acc["aux"].items():
-                row[f"train/aux/{name}"] = float(total) / acc["count"]
-        if acc["weight_count"]:
-            for t, v in zip(self.task_names, (acc["weights"] / acc["weight_count"]).tolist()):
-                row[f"weight/{t}"] = v
+        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step,
+                               **self._acc.row(self.task_names)}
         for split, ts in (("val", self.val), ("test", self.test)):
             if ts is None:
                 continue
@@ -555,7 +527,7 @@ class Trainer:
         self.history.append(row)
         self.epoch += 1
         self.batch_in_epoch = 0
-        self._reset_accumulators()
+        self._acc.reset()
         logger.info("epoch %d: %s", row["epoch"], ", ".join(
             f"{k} {row[k]:.4g}" for k in ("train/loss", "val/loss", "test/loss") if k in row))
         for cb in self.callbacks:
@@ -588,7 +560,6 @@ class Trainer:
         if dest is None:
             raise ValueError("no checkpoint path: pass path= or build the trainer with "
                              "checkpoint_dir=")
-        acc = self._acc
         # inside fit() the live state of the forked RNG; outside, the state fit() left
         torch_rng = torch.get_rng_state() if self._in_fit else self._torch_rng
         payload = {
@@ -599,9 +570,7 @@ class Trainer:
             "torch_rng": None if torch_rng is None else torch_rng.clone(),
             "epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
             "seed": self.seed, "batch_size": self.batch_size, "tasks": list(self.task_names),
-            "accumulators": {"count": acc["count"], "loss": acc["loss"],
-                             "weights": acc["weights"], "weight_count": acc["weight_count"],
-                             "aux": dict(acc["aux"])},
+            "accumulators": self._acc.state_dict(),
             "history": json.dumps(self.history),
             "monitor_history": json.dumps(self.monitor_history),
         }
@@ -631,10 +600,6 @@ class Trainer:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self._torch_rng = state["torch_rng"]
-        acc = state["accumulators"]
-        self._acc = {"count": acc["count"], "weight_count": acc["weight_count"],
-                     "loss": None if acc["loss"] is None else acc["loss"].to(device),
-                     "weights": None if acc["weights"] is None else acc["weights"].to(device),
-                     "aux": {k: v.to(device) for k, v in acc["aux"].items()}}
+        self._acc.load_state_dict(state["accumulators"], device)
         self.history = json.loads(state["history"])
         self.monitor_history = json.loads(state["monitor_history"])
