@@ -14,10 +14,13 @@ left task alone, and the mean time per epoch with its ratio to EW measured in th
 Time per epoch is ``TrainResult.history[*]["time_s"]``: the training steps plus one test
 evaluation (the same for every method), averaged over epochs and seeds.
 
-A method that cannot run in this setup is skipped with its reason, decided from its
-declarations (never by name): a method whose ``update`` needs a held-out batch after each step
-(``update_batch == "held_out"``, i.e. MOML) — the Trainer only re-evaluates the step's own
-batch — and any method whose Trainer construction refuses the setup.
+A method whose ``update`` needs a held-out batch after each step (``update_batch ==
+"held_out"``, i.e. MOML's meta-objective) is decided from its declarations (never by name): it
+trains on ``1 − val_fraction`` of the training split and draws its held-out batches from the
+rest (``Trainer(val=)``), so it sees the same labelled data as every other method — MOML's own
+protocol (a meta-validation split carved from the training data). ``val_fraction=0`` skips
+such methods instead. A method whose Trainer construction refuses the setup is skipped with
+the reason.
 
 Run::
 
@@ -108,12 +111,12 @@ class SweepResult:
                 "skipped": dict(self.skipped), "settings": dict(self.settings)}
 
 
-def skip_reason(method: balance.BalanceMethod) -> str | None:
+def skip_reason(method: balance.BalanceMethod, val_fraction: float) -> str | None:
     """Why ``method`` cannot run with the Trainer, from its declarations; None if it can."""
-    if method.update_batch == "held_out":
+    if method.update_batch == "held_out" and val_fraction <= 0:
         return ("its update needs task gradients of a held-out batch after each step "
                 "(update_batch='held_out'): the Trainer takes it from val=, and this sweep "
-                "keeps no validation split (train/test only)")
+                "runs with val_fraction=0 (no split carved from the training data)")
     return None
 
 
@@ -140,6 +143,7 @@ def run_sweep(
     batch_size: int = 64,
     lr: float = 1e-3,
     average_last_k: int = 3,
+    val_fraction: float = 0.1,
     model_kwargs: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SweepResult:
@@ -158,6 +162,9 @@ def run_sweep(
     epochs : int
     batch_size, lr, average_last_k
         Trainer settings shared by all runs (Adam).
+    val_fraction : float in [0, 1)
+        Share of ``train`` held out for methods that learn from a held-out batch after each
+        step (MOML); 0 skips them. Other methods train on all of ``train``.
     model_kwargs : dict, optional
         Extra arguments of :func:`tasklens.nn.hps_for` (e.g. smaller ``hidden`` in tests).
     log : callable(str), optional
@@ -177,10 +184,13 @@ def run_sweep(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one seed, e.g. seeds=[0, 1, 2]")
+    if not 0.0 <= float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     model_kwargs = dict(model_kwargs or {})
     tasks = list(train.task_names)
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": "adam",
                 "average_last_k": average_last_k, "seeds": seeds, "model_kwargs": model_kwargs,
+                "val_fraction": val_fraction,
                 "n_train": len(train), "n_test": len(test), "taskset": train.name,
                 "tasklens": __version__, "torch": torch.__version__, "numpy": np.__version__}
     common = {"batch_size": batch_size, "lr": lr, "average_last_k": average_last_k,
@@ -192,7 +202,7 @@ def run_sweep(
 
     skipped: dict[str, str] = {}
     for name in methods:
-        reason = skip_reason(balance.get(name))
+        reason = skip_reason(balance.get(name), val_fraction)
         if reason is not None:
             skipped[name] = reason
             say(f"{name}: skipped — {reason}")
@@ -211,7 +221,7 @@ def run_sweep(
             if name in skipped:
                 continue
             record = _train_one(name, seed, train, test, epochs, stl, tasks, common,
-                                model_kwargs)
+                                model_kwargs, val_fraction)
             if isinstance(record, str):
                 skipped[name] = record
                 runs = [r for r in runs if r.method != name]
@@ -226,11 +236,16 @@ def run_sweep(
 
 def _train_one(name: str, seed: int, train: TaskSet, test: TaskSet, epochs: int,
                stl: dict[str, dict[str, float]], tasks: Sequence[str], common: dict[str, Any],
-               model_kwargs: dict[str, Any]) -> RunRecord | str:
+               model_kwargs: dict[str, Any], val_fraction: float = 0.0) -> RunRecord | str:
     """One multi-task run, or the reason it cannot run (Trainer refusal, divergence)."""
+    val = None
+    if balance.get(name).update_batch == "held_out":
+        # the same split for every seed: only the model and the data order vary
+        parts = train.split(test_size=val_fraction, seed=0)
+        train, val = parts.train, parts.test
     try:
         trainer = Trainer(hps_for(train, seed=seed, **model_kwargs), train, name, test=test,
-                          seed=seed, **common)
+                          val=val, seed=seed, **common)
     except (ValueError, TypeError) as exc:
         return f"the Trainer refuses it here: {exc}"
     try:
@@ -329,6 +344,9 @@ def main(argv: Sequence[str] | None = None) -> SweepResult:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--average-last-k", type=int, default=3)
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="share of the training split held out for MOML's meta-updates "
+                        "(0: skip such methods)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="CSV path (nothing written "
                         "without it)")
@@ -350,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> SweepResult:
     started = time.perf_counter()
     result = run_sweep(train, test, methods, args.seeds, args.epochs,
                        batch_size=args.batch_size, lr=args.lr,
-                       average_last_k=args.average_last_k,
+                       average_last_k=args.average_last_k, val_fraction=args.val_fraction,
                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"wall time {time.perf_counter() - started:.0f} s")
     print_table(result)

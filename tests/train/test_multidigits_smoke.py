@@ -25,12 +25,13 @@ def sweep():
     try:
         train, test = make_splits(240, "baseline")
         yield run_sweep(train, test, ["ew", "mgda", "moml"], seeds=[0, 1], epochs=2,
-                        batch_size=32, average_last_k=2, model_kwargs=TINY_MODEL)
+                        batch_size=32, average_last_k=2, model_kwargs=TINY_MODEL,
+                        val_fraction=0.0)
     finally:
         torch.set_num_threads(threads)
 
 
-def test_every_run_is_present_and_moml_is_skipped_by_declaration(sweep):
+def test_every_run_is_present_and_moml_is_skipped_without_a_val_split(sweep):
     methods_seeds = sorted((r.method, r.seed) for r in sweep.runs)
     assert methods_seeds == sorted((m, s) for m in ("ew", "mgda", STL) for s in (0, 1))
     assert set(sweep.skipped) == {"moml"}
@@ -88,3 +89,32 @@ def test_bad_method_lists_are_refused_with_a_clear_message():
         run_sweep(train, test, ["mgda"], seeds=[0], epochs=1)
     with pytest.raises(ValueError, match="at least one seed"):
         run_sweep(train, test, ["ew"], seeds=[], epochs=1)
+
+
+def test_moml_trains_on_a_held_out_share_of_the_training_split(monkeypatch):
+    """With val_fraction > 0, MOML's Trainer gets val= carved from train (disjoint, sizes add
+    up) and every other method keeps the whole training split."""
+    import benchmarks.balance_multidigits as bench
+
+    seen = {}
+    real_trainer = bench.Trainer
+
+    def spy(model, taskset, method, **kwargs):
+        seen[method] = (len(taskset), None if kwargs.get("val") is None else len(kwargs["val"]))
+        return real_trainer(model, taskset, method, **kwargs)
+
+    monkeypatch.setattr(bench, "Trainer", spy)
+    train, test = make_splits(200, "baseline")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = run_sweep(train, test, ["ew", "moml"], seeds=[0], epochs=1, batch_size=32,
+                           average_last_k=1, model_kwargs=TINY_MODEL, val_fraction=0.25)
+    finally:
+        torch.set_num_threads(threads)
+    assert not result.skipped
+    assert seen["ew"] == (len(train), None)
+    n_fit, n_val = seen["moml"]
+    assert n_fit + n_val == len(train) and n_val == pytest.approx(0.25 * len(train), abs=1)
+    with pytest.raises(ValueError, match="val_fraction"):
+        run_sweep(train, test, ["ew"], seeds=[0], epochs=1, val_fraction=1.0)
