@@ -18,7 +18,7 @@ from tasklens import balance
 EXPECTED_NAMES = {
     "ew", "rlw", "uw", "dwa", "gls", "famo", "stch", "excess_mtl", "db_mtl", "mgda", "pcgrad",
     "cagrad", "gradvac", "imtl_g", "nash_mtl", "aligned_mtl", "fairgrad", "upgrad", "gradnorm",
-    "graddrop", "moml",
+    "graddrop", "moml", "repmtl",
 }  # fmt: skip
 NAMES = sorted(EXPECTED_NAMES)
 

@@ -40,7 +40,10 @@ def test_method_lowers_both_losses(name):
     train, held_out = (x[:48], [t[:48] for t in targets]), (x[48:], [t[48:] for t in targets])
     theta = torch.zeros(4, dtype=torch.float64)
     method = balance.get(name)
-    method.prepare(level="parameter", num_tasks=2)
+    # saliency regularisers (RepMTL) exist only at representation level; here (no z) their
+    # weights alone are exercised
+    level = "representation" if method.regularizes_saliency else "parameter"
+    method.prepare(level=level, num_tasks=2)
     start = _losses(theta, *train)
     lr = 0.02
     for step in range(60):
@@ -48,7 +51,7 @@ def test_method_lowers_both_losses(name):
         fields = {"losses": losses, "jacobian": jac, "gramian": jac @ jac.T}
         ctx = balance.BalanceContext(
             **{f: fields[f] for f in method.requires | {"losses"}}, step=step, epoch=step // 10,
-            level="parameter" if method.needs_gradients else None,
+            level=level if method.needs_gradients else None,
         )  # fmt: skip
         if method.output == "weights":
             direction = method.weights(ctx) @ jac

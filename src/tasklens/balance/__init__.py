@@ -17,7 +17,9 @@ Loss-based: ``ew``, ``rlw``, ``uw``, ``dwa``, ``gls``, ``famo``, ``stch``, ``exc
 (reads the Jacobian's squares), ``db_mtl`` (reads losses and the Jacobian). Gradient-based:
 ``mgda``, ``pcgrad``, ``cagrad``, ``gradvac``, ``imtl_g``, ``nash_mtl``, ``aligned_mtl``,
 ``fairgrad``, ``upgrad``, ``gradnorm``, ``graddrop``. Bi-level: ``moml`` (its ``update`` needs
-held-out task gradients after each step). Not yet implemented: RepMTL.
+held-out task gradients after each step). Representation-level: ``repmtl`` (adds
+differentiable regularisers of the task gradients w.r.t. the shared ``z`` to the EW objective;
+the engine backpropagates them with second-order terms).
 """
 
 from ._base import INPUTS, LEVELS, OUTPUTS, UPDATE_BATCHES, BalanceContext, BalanceMethod
@@ -40,6 +42,7 @@ from .mgda import MGDA
 from .moml import MOML
 from .nash_mtl import NashMTL
 from .pcgrad import PCGrad
+from .repmtl import RepMTL, cross_task_saliency_alignment, task_saliency_entropy
 from .rlw import RLW
 from .stch import STCH
 from .upgrad import UPGrad
@@ -73,9 +76,12 @@ __all__ = [
     "GradVac",
     "NashMTL",
     "PCGrad",
+    "RepMTL",
     "StepResult",
     "UPGrad",
     "available",
     "backward",
+    "cross_task_saliency_alignment",
     "get",
+    "task_saliency_entropy",
 ]

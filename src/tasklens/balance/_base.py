@@ -23,6 +23,13 @@ special-case a method by name:
     re-evaluated after the optimiser step (FAMO). ``"held_out"``: a held-out batch evaluated
     after the optimiser step (MOML's meta-objective). ``post_step_update`` is true for the last
     two; ``update_requires`` names the context fields that update needs.
+``regularizes_saliency``
+    True for methods that add a differentiable regulariser of the representation-level task
+    gradients (the "task saliencies" ``S_k = ∂L_k/∂z``, RepMTL). The engine then takes the
+    saliencies with ``create_graph=True``, calls :meth:`BalanceMethod.saliency_regularizer`
+    and backpropagates ``Σ_k w_k L_k + R(S)``, so the encoder receives ``∂R/∂θ_s`` through
+    ``z`` and every head ``∂R/∂θ_k`` (second-order terms). Such methods work only at the
+    ``representation`` level, on a model whose heads read one shared ``z``.
 
 Scale convention (sum)
 ----------------------
@@ -156,6 +163,7 @@ class BalanceMethod(ABC):
     update_batch: ClassVar[str | None] = None
     update_requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks: ClassVar[int] = 2
+    regularizes_saliency: ClassVar[bool] = False
 
     @property
     def post_step_update(self) -> bool:
@@ -191,6 +199,12 @@ class BalanceMethod(ABC):
         """
         if level is not None and level not in LEVELS:
             raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
+        if self.regularizes_saliency and level != "representation":
+            raise ValueError(
+                f"method {self.name!r} regularises the task gradients w.r.t. the shared "
+                f"representation z, so it needs level='representation' (got {level!r}) and a "
+                "model whose heads all read one shared z (e.g. tasklens.nn.hps_for)"
+            )
         if not self.needs_gradients:
             return
         if level is None:
@@ -273,6 +287,27 @@ class BalanceMethod(ABC):
         _check_tensor(jacobian, "jacobian", 2)
         ctx = BalanceContext(losses=losses, jacobian=jacobian, step=step, epoch=epoch)
         return self.direction(ctx)
+
+    def saliency_regularizer(self, saliency: Tensor, losses: Tensor) -> Tensor:
+        """Differentiable regulariser ``R(S)`` of the task saliencies (``regularizes_saliency``).
+
+        Parameters
+        ----------
+        saliency : (K, N, d) tensor
+            ``S_k = ∂L_k/∂z`` for every task, still attached to the graph
+            (``create_graph=True``), so ``R`` can be backpropagated to heads and encoder.
+        losses : (K,) tensor
+            The step's task losses (attached).
+
+        Returns
+        -------
+        scalar tensor
+            Added, unweighted, to the objective the engine backpropagates.
+        """
+        raise TypeError(
+            f"method {self.name!r} declares no saliency regulariser (regularizes_saliency is "
+            "False); the engine must not call saliency_regularizer for it"
+        )
 
     def update(self, ctx: BalanceContext) -> None:  # noqa: B027 - optional hook, no-op default
         """Learn from the step's result (stateful methods override)."""

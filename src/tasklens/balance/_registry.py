@@ -23,6 +23,7 @@ from .mgda import MGDA
 from .moml import MOML
 from .nash_mtl import NashMTL
 from .pcgrad import PCGrad
+from .repmtl import RepMTL
 from .rlw import RLW
 from .stch import STCH
 from .upgrad import UPGrad
@@ -36,6 +37,8 @@ _CLASSES: tuple[type[BalanceMethod], ...] = (
     GradDrop,
     # bi-level (needs a held-out batch after each step)
     MOML,
+    # representation-level (regularises the task gradients w.r.t. the shared z)
+    RepMTL,
 )  # fmt: skip
 
 METHODS: MappingProxyType[str, type[BalanceMethod]] = MappingProxyType(

@@ -22,7 +22,10 @@ For a step with task losses ``L = (L_1, …, L_K)`` and a balancing method, the 
    - weights: ``S = Σ_k w_k L_k + A`` (``A``: the model's auxiliary losses, unbalanced);
    - direction ``d`` over the shared parameters (or over ``z``):
      ``S = Σ_k L_k + A + ⟨θ_s, stopgrad(d − Σ_k J_k)⟩`` — its gradient on ``θ_s`` is
-     ``d + ∂A/∂θ_s`` and every head still receives the plain gradient of its own task.
+     ``d + ∂A/∂θ_s`` and every head still receives the plain gradient of its own task;
+   - methods with ``regularizes_saliency`` (RepMTL) take the representation-level task
+     gradients ``S_k = ∂L_k/∂z`` with ``create_graph=True`` and add their differentiable
+     ``R(S)`` to ``S``, so encoder and heads also receive ``∂R`` (second order).
 
 Everything stays on the tensors' device; no per-parameter Python loop touches the hot path
 except the optional chunked Gramian.
@@ -53,7 +56,10 @@ class StepResult:
         Inner products of the task gradients at ``level``, when they were computed.
     level : str or None
     objective : float
-        Value of ``Σ_k w_k L_k + A`` (weights) or ``Σ_k L_k + A`` (direction).
+        Value of ``Σ_k w_k L_k + A`` (weights) or ``Σ_k L_k + A`` (direction), plus the
+        saliency regulariser when the method has one.
+    regularizer : float or None
+        Value of the method's saliency regulariser ``R(S)`` (None for methods without one).
     """
 
     losses: Tensor
@@ -61,6 +67,7 @@ class StepResult:
     gramian: Tensor | None
     level: str | None
     objective: float
+    regularizer: float | None = None
 
     def cosine_similarity(self) -> Tensor | None:
         """Pairwise cosine similarity of the task gradients, from the Gramian."""
@@ -121,8 +128,10 @@ def _batched_grad(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Tenso
     return [torch.stack(p) for p in parts]
 
 
-def _head_grads(losses: Tensor, features: Tensor) -> tuple[Tensor]:
+def _head_grads(losses: Tensor, features: Tensor, create_graph: bool = False) -> tuple[Tensor]:
     """``(K, *z.shape)`` gradients ``∂L_k/∂z``, one autograd call per task.
+
+    With ``create_graph`` the result stays attached (for saliency regularisers).
 
     Each call reaches only the part of the graph between ``z`` and ``L_k`` (its own head in
     an HPS model). Batching the K unit vectors with vmap instead pushes every one of them
@@ -131,9 +140,22 @@ def _head_grads(losses: Tensor, features: Tensor) -> tuple[Tensor]:
     """
     grads = []
     for k in range(len(losses)):
-        (g,) = torch.autograd.grad(losses[k], features, retain_graph=True, allow_unused=True)
+        (g,) = torch.autograd.grad(losses[k], features, retain_graph=True, allow_unused=True,
+                                   create_graph=create_graph)
         grads.append(torch.zeros_like(features) if g is None else g)
     return (torch.stack(grads),)
+
+
+def _saliency_regularizer(method: BalanceMethod, saliency: Tensor, losses: Tensor) -> Tensor:
+    """The method's ``R(S)``, checked to be a finite scalar tensor."""
+    reg = method.saliency_regularizer(saliency, losses)
+    if not isinstance(reg, Tensor) or reg.ndim != 0:
+        raise RuntimeError(f"method {method.name!r} returned a saliency regulariser that is not "
+                           f"a scalar tensor: {getattr(reg, 'shape', type(reg).__name__)}")
+    if not bool(torch.isfinite(reg)):
+        raise FloatingPointError(f"non-finite saliency regulariser of method {method.name!r}: "
+                                 f"{float(reg.detach())}")
+    return reg
 
 
 def representation_jacobian(losses: Tensor, features: Tensor,
@@ -236,7 +258,11 @@ def backward(
                         f"got {type(method).__name__}")
     stacked = _stack_losses(losses)
     k = len(stacked)
-    needs_grads = method.needs_gradients or compute_gramian
+    regularizes = method.regularizes_saliency
+    if regularizes and features is None:
+        raise ValueError(f"method {method.name!r} regularises the task gradients w.r.t. the "
+                         "shared representation; pass features= (the z every head reads)")
+    needs_grads = method.needs_gradients or compute_gramian or regularizes
     if needs_grads and level is None:
         if features is not None and ("representation" in method.levels
                                      or not method.needs_gradients):
@@ -245,7 +271,7 @@ def backward(
             level = "parameter"
     if level is not None and level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
-    if method.needs_gradients:
+    if method.needs_gradients or regularizes:
         method.check_level(level)
     method.check_num_tasks(k)
     params = list(shared_params) if shared_params is not None else None
@@ -254,10 +280,15 @@ def backward(
     if needs_grads and level == "representation" and features is None:
         raise ValueError("level='representation' needs features (the shared z the heads read)")
 
-    jacobian = gramian = None
+    jacobian = gramian = saliency = None
     wants_jacobian = "jacobian" in method.requires or method.output == "direction"
     if needs_grads:
-        if level == "parameter" and gramian_only and not wants_jacobian:
+        if regularizes:
+            # the saliencies keep their graph: R(S) is backpropagated with the losses
+            (saliency,) = _head_grads(stacked, features, create_graph=True)  # type: ignore[arg-type]
+            jacobian = saliency.detach().reshape(k, -1)
+            gramian = jacobian @ jacobian.T
+        elif level == "parameter" and gramian_only and not wants_jacobian:
             gramian = parameter_gramian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
         else:
             if level == "representation":
@@ -272,6 +303,9 @@ def backward(
         step=step, epoch=epoch, level=level if method.needs_gradients else None,
     )
     aux = auxiliary_loss if auxiliary_loss is not None else stacked.new_zeros(())
+    reg = None if saliency is None else _saliency_regularizer(method, saliency, stacked)
+    if reg is not None:
+        aux = aux + reg
     weights: Tensor | None = None
     if method.output == "weights":
         weights = method.weights(ctx).detach().to(stacked.dtype)
@@ -297,7 +331,8 @@ def backward(
         # (the Trainer) does that.
         method.update(ctx)
     return StepResult(stacked.detach(), weights, None if gramian is None else gramian.detach(),
-                      level if needs_grads else None, float(objective.detach()))
+                      level if needs_grads else None, float(objective.detach()),
+                      None if reg is None else float(reg.detach()))
 
 
 def backward_split(
@@ -321,7 +356,12 @@ def backward_split(
     - weights: one backward of ``Σ_k w_k L_k`` through the heads leaves ``w_k g_k`` on each
       leaf; their sum is pushed through the encoder with ``z.backward``;
     - direction ``d`` over ``z``: the heads get the plain ``Σ_k L_k`` gradient and the
-      encoder ``(∂z/∂θ_s)ᵀ d``.
+      encoder ``(∂z/∂θ_s)ᵀ d``;
+    - a saliency regulariser ``R`` (``regularizes_saliency``): ``g_k`` are taken with
+      ``create_graph=True`` and ``R(g)`` joins the backward through the heads, which leaves
+      ``∂R/∂z_k`` on each leaf (second order through head ``k``); the leaves' sum reaches the
+      encoder as above — the same update as the shared-``z`` path, since ``g_k`` depends on
+      ``z`` only through ``z_k``.
 
     Parameters
     ----------
@@ -343,17 +383,20 @@ def backward_split(
     if bad:
         raise ValueError(f"task_features {bad} must be leaves with requires_grad and z's shape "
                          f"{tuple(features.shape)} (use z.detach().requires_grad_())")
-    needs_grads = method.needs_gradients or compute_gramian
-    if method.needs_gradients:
+    regularizes = method.regularizes_saliency
+    needs_grads = method.needs_gradients or compute_gramian or regularizes
+    if method.needs_gradients or regularizes:
         method.check_level("representation")
     method.check_num_tasks(k)
-    jacobian = gramian = None
+    jacobian = gramian = saliency = None
     if needs_grads:
         grads = torch.autograd.grad(stacked.sum(), leaves, retain_graph=True,
-                                    allow_unused=True)
-        jacobian = torch.stack([torch.zeros_like(z) if g is None else g
-                                for g, z in zip(grads, leaves)]).reshape(k, -1)
+                                    allow_unused=True, create_graph=regularizes)
+        saliency = torch.stack([torch.zeros_like(z) if g is None else g
+                                for g, z in zip(grads, leaves)])
+        jacobian = saliency.detach().reshape(k, -1)
         gramian = jacobian @ jacobian.T
+    reg = _saliency_regularizer(method, saliency, stacked) if regularizes else None
     ctx = BalanceContext(
         losses=stacked.detach(),
         gramian=None if gramian is None else gramian.detach(),
@@ -367,19 +410,29 @@ def backward_split(
             raise RuntimeError(f"method {method.name!r} returned weights of shape "
                                f"{tuple(weights.shape)}, expected ({k},)")
         objective = (weights * stacked).sum()
+        if reg is not None:
+            objective = objective + reg
         objective.backward()
         upstream = sum((z.grad for z in leaves if z.grad is not None),
                        torch.zeros_like(features))
     else:
         assert jacobian is not None
         objective = stacked.sum()
+        if reg is not None:
+            objective = objective + reg
         objective.backward()
         upstream = method.direction(ctx).detach().to(features.dtype).reshape(features.shape)
+        if reg is not None:
+            # the leaves hold g_k + ∂R/∂z_k; keep only the regulariser's part next to d
+            leaf_sum = sum((z.grad for z in leaves if z.grad is not None),
+                           torch.zeros_like(features))
+            upstream = upstream + leaf_sum - jacobian.sum(dim=0).reshape(features.shape)
     features.backward(upstream)
     if not method.post_step_update:
         method.update(ctx)
     return StepResult(stacked.detach(), weights, None if gramian is None else gramian.detach(),
-                      "representation" if needs_grads else None, float(objective.detach()))
+                      "representation" if needs_grads else None, float(objective.detach()),
+                      None if reg is None else float(reg.detach()))
 
 
 def _flat_dot(params: Sequence[Tensor], flat: Tensor) -> Tensor:
