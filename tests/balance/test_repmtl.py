@@ -287,3 +287,6 @@ def test_trainer_run_with_repmtl_decreases_the_loss():
     curve = result.metric_curve("train/loss")
     assert len(curve) == 5 and all(math.isfinite(v) for v in curve)
     assert curve[-1] < 0.7 * curve[0]
+    # the regulariser is logged per epoch next to the model's own auxiliary terms
+    reg = result.metric_curve("train/aux/saliency_regularizer")
+    assert len(reg) == 5 and all(v > 0 for v in reg)

@@ -397,6 +397,8 @@ class Trainer:
             self.method.update(BalanceContext(losses=after, step=self.step, epoch=self.epoch))
         elif self.method.update_batch == "held_out":
             self._held_out_update()
+        if result.regularizer is not None:  # RepMTL's R(S): logged like a model term
+            aux = {**aux, "saliency_regularizer": losses.new_tensor(result.regularizer)}
         self._acc.add(result.losses, result.weights, aux)
         if monitor:
             row = monitor_row(result, self.task_names, step=self.step, epoch=self.epoch,
