@@ -27,6 +27,7 @@ from ._registry import METHODS, available, get
 from .aligned_mtl import AlignedMTL
 from .cagrad import CAGrad
 from .db_mtl import DBMTL
+from .distributed import GradientReducer, TorchDistributedReducer
 from .dwa import DWA
 from .engine import StepResult, backward
 from .ew import EW
@@ -74,10 +75,12 @@ __all__ = [
     "GradDrop",
     "GradNorm",
     "GradVac",
+    "GradientReducer",
     "NashMTL",
     "PCGrad",
     "RepMTL",
     "StepResult",
+    "TorchDistributedReducer",
     "UPGrad",
     "available",
     "backward",

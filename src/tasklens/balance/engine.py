@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from ._base import LEVELS, BalanceContext, BalanceMethod
+from .distributed import GradientReducer
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ def backward(
     chunk_size: int | None = None,
     gramian_only: bool = False,
     compute_gramian: bool = False,
+    reducer: GradientReducer | None = None,
 ) -> StepResult:
     """Balance the task losses of one step and run one backward (gradients accumulate in
     ``.grad`` as with ``loss.backward()``; call ``optimizer.step()`` afterwards).
@@ -248,6 +250,11 @@ def backward(
         without holding the full Jacobian (parameter level).
     compute_gramian : bool
         Also compute the Gramian for monitoring when the method does not need it.
+    reducer : GradientReducer, optional
+        Data parallelism: the losses and task gradients are reduced across processes
+        before the method sees them (see :mod:`tasklens.balance.distributed`); afterwards
+        average the parameter gradients (``reducer.average_gradients``) before the
+        optimiser step.
 
     Returns
     -------
@@ -280,6 +287,9 @@ def backward(
     if needs_grads and level == "representation" and features is None:
         raise ValueError("level='representation' needs features (the shared z the heads read)")
 
+    if reducer is not None:
+        reducer.check_method(method, level)
+        gramian_only = False  # a Gramian does not reduce across processes; the Jacobian does
     jacobian = gramian = saliency = None
     wants_jacobian = "jacobian" in method.requires or method.output == "direction"
     if needs_grads:
@@ -296,8 +306,14 @@ def backward(
             else:
                 jacobian = parameter_jacobian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
             gramian = jacobian @ jacobian.T
+    seen_losses = stacked.detach()
+    if reducer is not None:
+        seen_losses, jacobian, gramian = reducer.reduce_step(
+            level if needs_grads else None, seen_losses,
+            None if jacobian is None else jacobian.detach(),
+            None if gramian is None else gramian.detach())
     ctx = BalanceContext(
-        losses=stacked.detach(),
+        losses=seen_losses,
         gramian=None if gramian is None else gramian.detach(),
         jacobian=None if jacobian is None else jacobian.detach(),
         step=step, epoch=epoch, level=level if method.needs_gradients else None,
@@ -344,6 +360,7 @@ def backward_split(
     step: int = 0,
     epoch: int = 0,
     compute_gramian: bool = False,
+    reducer: GradientReducer | None = None,
 ) -> StepResult:
     """Representation-level step when each head read its own detached copy of ``z``.
 
@@ -369,6 +386,8 @@ def backward_split(
         ``z``, attached to the encoder's graph.
     task_features : sequence of K tensors
         The leaves the heads read, in task order (each ``z.detach().requires_grad_()``).
+    reducer : GradientReducer, optional
+        Data parallelism, as in :func:`backward` (Gramian-and-loss methods only).
     """
     if not isinstance(method, BalanceMethod):
         raise TypeError(f"method must be a BalanceMethod (tasklens.balance.get(name)), "
@@ -388,6 +407,8 @@ def backward_split(
     if method.needs_gradients or regularizes:
         method.check_level("representation")
     method.check_num_tasks(k)
+    if reducer is not None:
+        reducer.check_method(method, "representation")
     jacobian = gramian = saliency = None
     if needs_grads:
         grads = torch.autograd.grad(stacked.sum(), leaves, retain_graph=True,
@@ -397,8 +418,13 @@ def backward_split(
         jacobian = saliency.detach().reshape(k, -1)
         gramian = jacobian @ jacobian.T
     reg = _saliency_regularizer(method, saliency, stacked) if regularizes else None
+    seen_losses = stacked.detach()
+    if reducer is not None:
+        seen_losses, jacobian, gramian = reducer.reduce_step(
+            "representation" if needs_grads else None, seen_losses, jacobian,
+            None if gramian is None else gramian.detach())
     ctx = BalanceContext(
-        losses=stacked.detach(),
+        losses=seen_losses,
         gramian=None if gramian is None else gramian.detach(),
         jacobian=None if jacobian is None else jacobian.detach(),
         step=step, epoch=epoch, level="representation" if method.needs_gradients else None,
