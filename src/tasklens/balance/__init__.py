@@ -39,6 +39,12 @@ from .graddrop import GradDrop
 from .gradnorm import GradNorm
 from .gradvac import GradVac
 from .imtl_g import IMTLG
+from .kernel_gramian import (
+    KernelGramianError,
+    LinearRecorder,
+    gramian_with_fallback,
+    linear_kernel_gramian,
+)
 from .mgda import MGDA
 from .moml import MOML
 from .nash_mtl import NashMTL
@@ -76,6 +82,8 @@ __all__ = [
     "GradNorm",
     "GradVac",
     "GradientReducer",
+    "KernelGramianError",
+    "LinearRecorder",
     "NashMTL",
     "PCGrad",
     "RepMTL",
@@ -86,5 +94,7 @@ __all__ = [
     "backward",
     "cross_task_saliency_alignment",
     "get",
+    "gramian_with_fallback",
+    "linear_kernel_gramian",
     "task_saliency_entropy",
 ]

@@ -33,15 +33,21 @@ except the optional chunked Gramian.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ._base import LEVELS, BalanceContext, BalanceMethod
 from .distributed import GradientReducer
+
+if TYPE_CHECKING:
+    from .kernel_gramian import LinearRecorder
+
+logger = logging.getLogger("tasklens")
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,18 @@ def _saliency_regularizer(method: BalanceMethod, saliency: Tensor, losses: Tenso
     return reg
 
 
+def _kernel_gramian(losses: Tensor, features: Tensor | None, recorder: LinearRecorder,
+                    params: Sequence[Tensor], chunk_size: int | None) -> Tensor | None:
+    """The sample-kernel Gramian, or None when the recording does not cover ``params``."""
+    from .kernel_gramian import KernelGramianError, linear_kernel_gramian
+
+    try:
+        return linear_kernel_gramian(losses, features, recorder, params, chunk_size=chunk_size)
+    except KernelGramianError as exc:
+        logger.debug("kernel Gramian not applicable (%s); using the Jacobian", exc)
+        return None
+
+
 def representation_jacobian(losses: Tensor, features: Tensor,
                             chunk_size: int | None = None) -> Tensor:
     """(K, N·d) task gradients with respect to the shared features ``z``.
@@ -225,6 +243,7 @@ def backward(
     gramian_only: bool = False,
     compute_gramian: bool = False,
     reducer: GradientReducer | None = None,
+    recorder: LinearRecorder | None = None,
 ) -> StepResult:
     """Balance the task losses of one step and run one backward (gradients accumulate in
     ``.grad`` as with ``loss.backward()``; call ``optimizer.step()`` afterwards).
@@ -255,6 +274,13 @@ def backward(
         before the method sees them (see :mod:`tasklens.balance.distributed`); afterwards
         average the parameter gradients (``reducer.average_gradients``) before the
         optimiser step.
+    recorder : LinearRecorder, optional
+        A :class:`~tasklens.balance.kernel_gramian.LinearRecorder` that recorded the
+        encoder's forward: at parameter level, for methods that read only the Gramian (and
+        the losses), the Gramian then comes from the exact sample-kernel identity
+        (:func:`~tasklens.balance.kernel_gramian.linear_kernel_gramian`) without the K
+        per-task weight gradients; when the recording does not cover ``shared_params``
+        (a non-``nn.Linear`` parameter, a layer called twice) the usual path is used.
 
     Returns
     -------
@@ -292,13 +318,18 @@ def backward(
         gramian_only = False  # a Gramian does not reduce across processes; the Jacobian does
     jacobian = gramian = saliency = None
     wants_jacobian = "jacobian" in method.requires or method.output == "direction"
-    if needs_grads:
-        if regularizes:
-            # the saliencies keep their graph: R(S) is backpropagated with the losses
-            (saliency,) = _head_grads(stacked, features, create_graph=True)  # type: ignore[arg-type]
-            jacobian = saliency.detach().reshape(k, -1)
-            gramian = jacobian @ jacobian.T
-        elif level == "parameter" and gramian_only and not wants_jacobian:
+    gramian_from_params = level == "parameter" and not wants_jacobian
+    if needs_grads and regularizes:
+        # the saliencies keep their graph: R(S) is backpropagated with the losses
+        (saliency,) = _head_grads(stacked, features, create_graph=True)  # type: ignore[arg-type]
+        jacobian = saliency.detach().reshape(k, -1)
+        gramian = jacobian @ jacobian.T
+    elif needs_grads:
+        if gramian_from_params and recorder is not None and reducer is None:
+            gramian = _kernel_gramian(stacked, features, recorder, params, chunk_size)  # type: ignore[arg-type]
+        if gramian is not None:
+            pass  # the sample-kernel route covered every shared parameter
+        elif gramian_from_params and gramian_only:
             gramian = parameter_gramian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
         else:
             if level == "representation":

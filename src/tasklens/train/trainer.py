@@ -26,7 +26,6 @@ left untouched.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import logging
 import math
@@ -51,6 +50,7 @@ from ..balance.engine import (
     parameter_jacobian,
     representation_jacobian,
 )
+from ..balance.kernel_gramian import KernelGramianError, LinearRecorder
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from .accumulators import EpochAccumulator
@@ -64,16 +64,12 @@ from .checkpoint import (
 )
 from .evaluation import evaluate, model_device, to_device
 from .loggers import CSVLogger, JSONLLogger
+from .model_terms import auxiliary_terms, make_optimizer
 from .monitors import head_gradients, monitor_row
 from .result import SPLITS, TrainResult, averaged, split_metrics
 
 logger = logging.getLogger("tasklens")
 
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-}
 CHECKPOINT_NAME = "last.pt"
 
 
@@ -204,8 +200,9 @@ class Trainer:
         self._step_start_callbacks = [cb for cb in self.callbacks if type(cb).on_step_start
                                       is not Callback.on_step_start]
         self._optimizer_spec = optimizer
-        self.optimizer = self._make_optimizer(optimizer)
+        self.optimizer = make_optimizer(optimizer, self.model, self.lr)
         self.shared_params = [p for p in self.model.shared_parameters() if p.requires_grad]
+        self._recorder = self._linear_recorder()
         if not self.shared_params and (self.method.needs_gradients or self.monitor_every):
             raise ValueError("the model has no trainable shared parameters, but the method or "
                              "the monitors need task gradients on them")
@@ -243,6 +240,19 @@ class Trainer:
             raise TypeError(f"method must be a method name or a BalanceMethod, got "
                             f"{type(method).__name__}")
         return method
+
+    def _linear_recorder(self) -> LinearRecorder | None:
+        """A recorder of the encoder's ``nn.Linear`` calls when the step needs only the
+        parameter-level Gramian (the exact sample-kernel route of
+        :mod:`tasklens.balance.kernel_gramian`); dropped after the first step if the
+        recording does not cover the shared parameters."""
+        m = self.method
+        gramian_only = (m.output == "weights" and "jacobian" not in m.requires
+                        and not m.regularizes_saliency)
+        wanted = m.needs_gradients or self.monitor_every > 0
+        if self.level != "parameter" or not gramian_only or not wanted:
+            return None
+        return LinearRecorder(self.model)
 
     def _resolve_level(self, level: str | None) -> str:
         if level is not None and level not in ("parameter", "representation"):
@@ -288,22 +298,6 @@ class Trainer:
         self.log_dir = None if log_dir is None else Path(log_dir)
         return cbs
 
-    def _make_optimizer(self, spec: Any) -> torch.optim.Optimizer:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if isinstance(spec, str):
-            if spec not in OPTIMIZERS:
-                raise ValueError(f"unknown optimizer {spec!r}; choose one of "
-                                 f"{sorted(OPTIMIZERS)} or pass callable(params) -> Optimizer")
-            return OPTIMIZERS[spec](params, lr=self.lr)
-        if callable(spec):
-            opt = spec(params)
-            if not isinstance(opt, torch.optim.Optimizer):
-                raise TypeError(f"optimizer(params) must return a torch Optimizer, got "
-                                f"{type(opt).__name__}")
-            return opt
-        raise TypeError(f"optimizer must be a name or callable(params), got "
-                        f"{type(spec).__name__}")
-
     # ------------------------------------------------------------------ settings
     def settings(self) -> dict[str, Any]:
         """The run's defining settings (primitives only)."""
@@ -323,22 +317,6 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------ one step
-    def _auxiliary(self, x: Tensor, z: Any, outputs: dict[str, Tensor],
-                   targets: dict[str, Tensor]) -> dict[str, Tensor]:
-        fn = getattr(self.model, "auxiliary_losses", None)
-        if not callable(fn):
-            return {}
-        # terms that need the labels (CORE-MTL's counterfactual loss) declare a 4th argument
-        wants_targets = len(inspect.signature(fn).parameters) >= 4
-        terms = fn(x, z, outputs, targets) if wants_targets else fn(x, z, outputs)
-        if not isinstance(terms, dict):
-            raise TypeError(f"model.auxiliary_losses must return a dict {{name: scalar tensor}},"
-                            f" got {type(terms).__name__}")
-        for name, value in terms.items():
-            if not isinstance(value, Tensor) or value.ndim != 0:
-                raise TypeError(f"auxiliary loss {name!r} must be a scalar tensor")
-        return dict(terms)
-
     def _non_finite(self, losses: Tensor, aux: dict[str, Tensor], cause: Exception) -> None:
         bad = [self.task_names[i] for i in
                torch.nonzero(~torch.isfinite(losses.detach())).flatten().tolist()]
@@ -358,7 +336,9 @@ class Trainer:
         model = self.model
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        z = model.encode(x)
+        recorder = self._recorder
+        with recorder if recorder is not None else contextlib.nullcontext():
+            z = model.encode(x)
         # At representation level each head reads its own detached copy of z, so one
         # backward through the heads yields every task's ∂L_k/∂z (engine.backward_split);
         # models with auxiliary terms keep the shared graph (their terms may read outputs).
@@ -368,7 +348,7 @@ class Trainer:
         leaves = {t: z.detach().requires_grad_() for t in self.task_names} if split else None
         outputs = model.decode(leaves if split else z)
         losses = task_losses(self.taskset, outputs, y)
-        aux = {} if split else self._auxiliary(x, z, outputs, y)
+        aux = {} if split else auxiliary_terms(model, x, z, outputs, y)
         if aux and not all(bool(torch.isfinite(v)) for v in aux.values()):
             self._non_finite(losses, aux, FloatingPointError("non-finite auxiliary loss"))
         monitor = self.monitor_every > 0 and self.step % self.monitor_every == 0
@@ -387,9 +367,12 @@ class Trainer:
                     losses, features, self.method, shared_params=self.shared_params,
                     level=self.level, auxiliary_loss=sum(aux.values()) if aux else None,
                     step=self.step, epoch=self.epoch, compute_gramian=monitor,
+                    recorder=recorder if self._recorder_covers(recorder) else None,
                 )
         except FloatingPointError as exc:
             self._non_finite(losses, aux, exc)
+        if recorder is not None:
+            recorder.clear()  # release the recorded activations
         self.optimizer.step()
         if self.method.update_batch == "same":
             with torch.no_grad():
@@ -412,6 +395,17 @@ class Trainer:
                       for t, v in zip(self.task_names, result.losses.tolist())}}
             for cb in self.callbacks:
                 cb.on_step_end(self, row)
+
+    def _recorder_covers(self, recorder: LinearRecorder | None) -> bool:
+        if recorder is None:
+            return False
+        try:
+            recorder.terms_for(self.shared_params)
+        except KernelGramianError as exc:
+            logger.info("task Gramian via per-task gradients: %s", exc)
+            self._recorder = None
+            return False
+        return True
 
     def _held_out_update(self) -> None:
         """Evaluate the declared inputs on a held-out batch after the step (MOML)."""
