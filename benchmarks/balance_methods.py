@@ -3,9 +3,14 @@
 An MLP encoder with about 1M shared parameters (128 → 1024 → 768 → 128, ReLU), one linear
 regression head per task, batch 256, synthetic targets. For each method and K, one step =
 forward, balancing, one backward and an Adam step (FAMO: plus its post-step re-forward),
-measured three ways:
+measured these ways:
 
 - ``engine/param``: :func:`tasklens.balance.engine.backward` at ``level="parameter"``;
+- ``engine/kernel`` (methods that read only the Gramian and return weights): the same
+  parameter-level step given a :class:`~tasklens.balance.LinearRecorder` of the encoder's
+  forward, as the Trainer runs it — the Gramian comes from
+  :func:`tasklens.balance.kernel_gramian.linear_kernel_gramian` (one batched backward to the
+  layer outputs, no per-task weight gradients), then one backward of Σ w_k L_k;
 - ``engine/repr``: representation level as the Trainer runs it — each head reads its own
   detached copy of z, so one backward through the heads gives every ∂L_k/∂z
   (:func:`tasklens.balance.engine.backward_split`);
@@ -19,8 +24,15 @@ Ratios are against EW with the engine, measured in the same run at the same K. L
 methods (EW, FAMO) compute no task gradients, so their three rows differ only by noise
 (the loop row still computes the K gradients, as a naive loop would).
 
-Run: ``.venv/bin/python benchmarks/balance_methods.py [--quick] [--device cuda]``
-Peak memory is ``torch.cuda.max_memory_allocated`` (CUDA only; ``-`` on CPU).
+Run: ``.venv/bin/python benchmarks/balance_methods.py [--quick] [--device cuda] [--memory]``
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during the timed steps. On the CPU,
+``--memory`` measures instead the peak resident memory one step adds after a warm-up step
+(``benchmarks/peak_memory.py``: the kernel's high-water mark, reset before the step, with
+glibc's mmap threshold pinned so that freed tensors leave the resident set); pinning slows
+allocation, so the times of a ``--memory`` run are not comparable — time and memory are
+separate runs. Each row ends with its time relative to the per-task loop of the same method
+and K (``× loop``: below 1 is faster).
 """
 
 from __future__ import annotations
@@ -37,6 +49,12 @@ from torch import nn
 from tasklens import balance
 from tasklens.balance import BalanceContext
 from tasklens.balance.engine import backward, backward_split
+from tasklens.balance.kernel_gramian import LinearRecorder
+
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.balance_methods
+    from peak_memory import peak_rss, pin_mmap_threshold
+except ModuleNotFoundError:
+    from benchmarks.peak_memory import peak_rss, pin_mmap_threshold
 
 METHODS = ("ew", "pcgrad", "mgda", "cagrad", "nash_mtl", "upgrad", "gradnorm", "famo")
 # TorchJD aggregators for the methods both libraries implement (CAGrad and NashMTL need cvxpy
@@ -74,9 +92,17 @@ def one_step(mode: str, net: Net, method: balance.BalanceMethod, opt: torch.opti
              x: torch.Tensor, y: torch.Tensor, step: int) -> None:
     opt.zero_grad(set_to_none=True)
     shared = list(net.encoder.parameters())
-    if mode != "engine/repr":
+    if mode == "engine/kernel":
+        recorder = LinearRecorder(net.encoder)
+        with recorder:
+            losses, z = net.losses(x, y)
+    elif mode != "engine/repr":
         losses, z = net.losses(x, y)
-    if mode == "loop":
+    if mode == "engine/kernel":
+        backward(losses, z, method, shared_params=shared, level="parameter", step=step,
+                 recorder=recorder)
+        recorder.clear()
+    elif mode == "loop":
         rows = []
         for loss in losses:
             grads = torch.autograd.grad(loss, shared, retain_graph=True)
@@ -106,6 +132,12 @@ def one_step(mode: str, net: Net, method: balance.BalanceMethod, opt: torch.opti
         method.update(BalanceContext(losses=after, step=step))
 
 
+def _gramian_only(method: balance.BalanceMethod) -> bool:
+    """Whether the kernel Gramian can feed ``method`` (weights from the Gramian alone)."""
+    return (method.output == "weights" and "gramian" in method.requires
+            and "jacobian" not in method.requires and "parameter" in method.levels)
+
+
 def _has_torchjd() -> bool:
     try:
         import torchjd  # noqa: F401
@@ -114,9 +146,16 @@ def _has_torchjd() -> bool:
     return True
 
 
-def measure(fn: Callable[[int], None], steps: int, device: torch.device) -> tuple[float, float]:
-    """Median seconds per step after one warm-up step, and peak MiB (CUDA) or NaN."""
+def measure(fn: Callable[[int], None], steps: int, device: torch.device,
+            cpu_memory: bool = False) -> tuple[float, float]:
+    """Median seconds per step after one warm-up step, and peak MiB (CUDA, or the CPU's
+    resident high-water mark of one step with ``cpu_memory``) or NaN."""
     fn(0)
+    if cpu_memory and device.type == "cpu":
+        start = time.perf_counter()
+        with peak_rss() as peak:
+            fn(1)
+        return time.perf_counter() - start, peak.mib
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -137,7 +176,16 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--ks", default=None, help="comma-separated K values (e.g. 40)")
+    parser.add_argument("--methods", default=None, help="comma-separated subset of "
+                        + ",".join(METHODS))
+    parser.add_argument("--memory", action="store_true",
+                        help="CPU: peak resident memory of one step (times not comparable)")
     args = parser.parse_args()
+    methods = tuple(args.methods.split(",")) if args.methods else METHODS
+    if "ew" not in methods:
+        methods = ("ew", *methods)
+    if args.memory and not pin_mmap_threshold():
+        print("# could not pin glibc's mmap threshold: CPU peaks may be under-counted")
     device = torch.device(args.device)
     ks = (2, 5) if args.quick else (2, 5, 10, 20, 40)
     if args.ks:
@@ -147,32 +195,42 @@ def main() -> None:
           f"numpy {np.__version__}, threads {torch.get_num_threads()}, device {device}")
     shared_params = sum(p.numel() for p in Net(1).encoder.parameters())
     print(f"# shared parameters: {shared_params:,}; batch 256; median of {steps} steps")
-    print(f"{'K':>3} {'method':>9} {'mode':>13} {'ms/step':>9} {'vs EW':>7} {'peak MiB':>9}")
+    print(f"{'K':>3} {'method':>9} {'mode':>13} {'ms/step':>9} {'vs EW':>7} {'peak MiB':>9} "
+          f"{'x loop':>7}")
     for k in ks:
         gen = torch.Generator().manual_seed(k)
         x = torch.randn(256, 128, generator=gen).to(device)
         y = torch.randn(256, k, generator=gen).to(device)
         ew_time = None
-        for name in METHODS:
+        for name in methods:
             modes = ["engine/param", "engine/repr", "loop"]
+            if _gramian_only(balance.get(name)):
+                modes.insert(1, "engine/kernel")
             if name in TORCHJD and _has_torchjd():
                 modes.insert(2, "torchjd")
+            # the loop first: every other row of the method is printed against it
+            modes = ["loop", *[m for m in modes if m != "loop"]]
+            loop_time = None
             for mode in modes:
                 net = Net(k).to(device)
                 method = balance.get(name)
                 opt = torch.optim.Adam(net.parameters(), lr=1e-4)
                 try:
                     sec, peak = measure(lambda s, n=net, m=method, o=opt, md=mode, xb=x, yb=y:
-                                        one_step(md, n, m, o, xb, yb, s), steps, device)
+                                        one_step(md, n, m, o, xb, yb, s), steps, device,
+                                        cpu_memory=args.memory)
                 except (ValueError, RuntimeError) as exc:  # e.g. a solver failing at large K
                     print(f"{k:>3} {name:>9} {mode:>13}  failed: {exc}")
                     continue
                 if name == "ew" and mode == "engine/param":
                     ew_time = sec
+                if mode == "loop":
+                    loop_time = sec
                 ratio = sec / ew_time if ew_time else float("nan")
+                vs_loop = sec / loop_time if loop_time else float("nan")
                 peak_s = "-" if np.isnan(peak) else f"{peak:.0f}"
-                print(f"{k:>3} {name:>9} {mode:>13} {1e3 * sec:>9.1f} {ratio:>7.2f} {peak_s:>9}",
-                      flush=True)
+                print(f"{k:>3} {name:>9} {mode:>13} {1e3 * sec:>9.1f} {ratio:>7.2f} {peak_s:>9} "
+                      f"{vs_loop:>7.2f}", flush=True)
 
 
 if __name__ == "__main__":
