@@ -10,8 +10,9 @@ Outputs, at ``--points`` time points on horizons 10/s_min and 1000/s_min: per-ta
 curves, network functions and (where it fits in memory) full Q Q^T.
 
 Run: ``.venv/bin/python benchmarks/linear_dynamics.py`` (add ``--quick`` for a short run).
-Prints one table; time in seconds, wall clock and CPU time of this process (closed-form times
-include building MTLDynamics: the SVDs; best of 10 repeats; the ODE best of 3 on (a) and on
+Prints one table; time in seconds, wall clock and CPU time of this process, and the speed-up
+over the ODE in both ("speed-up": wall, "cpu s-up": CPU; closed-form times include building
+MTLDynamics: the SVDs; best of 10 repeats; the ODE best of 3 on (a) and on
 (b) at 10/s_min, once on (b) at 1000/s_min; GD once; the machine is shared, so the best of a
 few repeats is the least noisy estimate), peak = tracemalloc peak of NumPy/Python allocations
 (torch's own allocations are not traced).
@@ -196,19 +197,25 @@ def main() -> None:
     )
     header = (
         f"{'problem':28s} {'output':28s} {'method':12s} {'time s':>9s} {'cpu s':>9s} "
-        f"{'peak MiB':>9s} {'rel err':>9s} {'speed-up':>9s}"
+        f"{'peak MiB':>9s} {'rel err':>9s} {'speed-up':>9s} {'cpu s-up':>9s}"
     )
     print(header)
     print("-" * len(header), flush=True)
+    baseline_cpu: dict[tuple[str, str], float] = {}  # ODE CPU time per (problem, output)
     for label, out, method, sec, cpu, mem, err, ratio in itertools.chain(rows_a, rows_b):
+        kind = "losses" if out.startswith("losses") else out
+        if method == "ode":
+            baseline_cpu[(label, kind)] = cpu
         if err is None:
             err_s = "baseline" if method == "ode" else "-"
         else:
             err_s = f"{err:.1e}"
         ratio_s = "-" if ratio is None else f"{ratio:.1f}x"
+        base = baseline_cpu.get((label, kind))
+        cpu_s = "-" if ratio is None or base is None else f"{base / cpu:.1f}x"
         print(
             f"{label:28s} {out:28s} {method:12s} {sec:9.4f} {cpu:9.4f} {mem:9.1f} {err_s:>9s} "
-            f"{ratio_s:>9s}",
+            f"{ratio_s:>9s} {cpu_s:>9s}",
             flush=True,
         )
 

@@ -36,6 +36,7 @@ __all__ = [
     "FactorTrajectory",
     "SpectralBasis",
     "closed_form_factors",
+    "gram_singular_pairs",
     "lower_triangular_inverse",
     "phi",
     "saddle_limit",
@@ -44,14 +45,43 @@ __all__ = [
 ]
 
 
-def thin_svd(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Compact SVD ``M = u diag(s) vt``; a wide ``M`` goes through a QR of ``M^T`` first.
+GRAM_COND_MAX = 100.0  # largest s_max / s_min for which thin_svd uses the Gram matrix
 
-    For ``(20, 1296)`` maps this is ~5x faster than a direct SVD and as accurate
-    (``M = R^T Q^T``, so ``vt = (Q v_R)^T``).
+
+def gram_singular_pairs(
+    gram: np.ndarray, gram_cond_max: float = GRAM_COND_MAX
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(u, s)`` with ``gram = u diag(s^2) u^T``, ``s`` descending; ``None`` if ill-conditioned.
+
+    The left singular pairs of ``M`` from its ``m x m`` Gram ``M M^T``. Squaring the condition
+    number costs accuracy: ``s_j`` carries a relative error ``~ eps (s_max / s_j)^2``, at most
+    ~1e-12 for ``s_max / s_min <= gram_cond_max = 100``; beyond that (or for a singular
+    Gram) ``None`` tells the caller to use a QR-based SVD.
+    """
+    lam, u = np.linalg.eigh(gram)
+    if not lam.size or lam[0] <= 0 or lam[-1] > lam[0] * gram_cond_max**2:
+        return None
+    return u[:, ::-1], np.sqrt(lam[::-1])
+
+
+def thin_svd(
+    M: np.ndarray, gram_cond_max: float = GRAM_COND_MAX
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compact SVD ``M = u diag(s) vt`` of a matrix ``M : (m, n)``; fast for wide ``M``.
+
+    For a wide ``M`` (``n > 2 m``) of condition number ``<= gram_cond_max``: from the
+    eigendecomposition of the ``m x m`` Gram ``M M^T`` (:func:`gram_singular_pairs`), with
+    ``vt = s^-1 u^T M`` (``vt vt^T = I + O(eps cond^2)``); ~0.1 ms for ``(20, 1296)``, ~4x
+    faster than the QR route. Otherwise (or for a rank-deficient ``M``) through a QR of
+    ``M^T`` first (``M = R^T Q^T``, so ``vt = (Q v_R)^T``), as accurate as a direct SVD and
+    ~5x faster for ``(20, 1296)``; tall or square ``M``: ``numpy.linalg.svd``.
     """
     rows, cols = M.shape
     if cols > 2 * rows:
+        pairs = gram_singular_pairs(M @ M.T, gram_cond_max)
+        if pairs is not None:
+            u, s = pairs
+            return u, s, (u.T @ M) / s[:, None]
         q, r = np.linalg.qr(M.T)
         u, s, vt = np.linalg.svd(r.T)
         return u, s, (q @ vt.T).T
@@ -222,16 +252,26 @@ class ClosedFormConstants:
 
     @classmethod
     def build(
-        cls, basis: SpectralBasis, U0: np.ndarray, S0: np.ndarray, V0: np.ndarray
+        cls,
+        basis: SpectralBasis,
+        U0: np.ndarray,
+        S0: np.ndarray,
+        V0: np.ndarray,
+        vtv0: np.ndarray | None = None,
     ) -> ClosedFormConstants:
+        """``vtv0 = V^T V0 : (k, k)`` may be passed when the caller has it already."""
         U, V = basis.U, basis.V
         k = basis.k
-        A = U0.T @ U + V0.T @ V
-        B = U0.T @ U - V0.T @ V
+        # each N_i-sized product once: U^T U0, V^T V0 serve A, B and the projections
+        utu0 = U.T @ U0
+        if vtv0 is None:
+            vtv0 = V.T @ V0
+        A = utu0.T + vtv0.T
+        B = utu0.T - vtv0.T
         a_inv = np.linalg.inv(A)
         a_inv_t = a_inv.T
-        P_V = basis.perp_top(V0)
-        P_U = basis.perp_bot(U0)
+        P_V = V0 - V @ vtv0  # (I - V V^T) V0
+        P_U = U0 - U @ utu0
         H = a_inv @ B
         K0 = (a_inv / S0[None, :]) @ a_inv_t
         Kp = a_inv @ (P_V.T @ P_V + P_U.T @ P_U) @ a_inv_t
@@ -320,26 +360,94 @@ def closed_form_factors(
     )
 
 
-def lower_triangular_inverse(L: np.ndarray) -> np.ndarray:
+TRIANGULAR_LEAF = 4  # diagonal block size of lower_triangular_inverse (measured best for k <= 20)
+
+
+def _small_lower_inverse(rows: np.ndarray) -> np.ndarray:
+    """Inverses of small lower-triangular matrices stored as ``rows : (b, b, M)`` (``b`` <= ~6).
+
+    Forward substitution written out entry by entry, each entry one NumPy operation on a
+    contiguous ``(M,)`` row (batch innermost): ``b^3 / 6`` operations whatever ``M`` is, which
+    is cheap for small ``b``. Returns the inverses in the same ``(b, b, M)`` layout.
+    """
+    b = rows.shape[0]
+    inv = np.zeros_like(rows)
+    diag = 1.0 / rows[np.arange(b), np.arange(b)]  # (b, M)
+    for i in range(b):
+        inv[i, i] = diag[i]
+        for j in range(i):
+            # (L^-1)_ij = -(sum_{m=j}^{i-1} L_im (L^-1)_mj) / L_ii
+            acc = rows[i, j] * inv[j, j]
+            for m in range(j + 1, i):
+                acc += rows[i, m] * inv[m, j]
+            np.multiply(acc, -diag[i], out=inv[i, j])
+    return inv
+
+
+def _diagonal_blocks(A: np.ndarray, start: int, size: int, count: int) -> np.ndarray:
+    """Writeable view ``(T, count, size, size)`` of diagonal blocks of ``A`` from ``start``."""
+    sT, sr, sc = A.strides
+    return np.lib.stride_tricks.as_strided(
+        A[:, start:, start:],
+        shape=(A.shape[0], count, size, size),
+        strides=(sT, size * (sr + sc), sr, sc),
+        writeable=True,
+    )
+
+
+def lower_triangular_inverse(
+    L: np.ndarray, leaf: int = TRIANGULAR_LEAF, out: np.ndarray | None = None
+) -> np.ndarray:
     """Inverse of a batch of lower-triangular matrices ``L : (T, n, n)``.
 
-    Forward substitution row by row, vectorised over the batch in a ``(n, n, T)`` layout:
-    ``n`` small products instead of ``T`` separate LAPACK calls (NumPy's batched ``inv``
-    costs ~15 us per matrix, the dominant cost for ``k ~ 20``); measured ~1.5x faster than
-    the previous recursive 2x2-block version for ``n = 20``.
+    Blocked forward substitution on ``leaf x leaf`` diagonal blocks ``D_I``: all diagonal
+    blocks of all ``T`` matrices are inverted together (:func:`_small_lower_inverse`), the
+    scaled rows ``M_I = -D_I^{-1} L[I, :]`` come from one batched product, and block row
+    ``I`` of the inverse is then ``M_I[:, :I] L^{-1}[:I, :I]``: one batched matrix product
+    per block row. NumPy's batched ``matmul`` costs ~0.6 us per ``20 x 20`` product where a
+    batched LAPACK call (``inv``) costs ~15 us per matrix, so for ``n = 20`` this is ~4x
+    faster than the previous row-by-row ``einsum`` version. Rounding as forward
+    substitution: ``|L^{-1} - inv| <= c n eps cond(L) |L^{-1}|``.
+
+    Parameters
+    ----------
+    L : (T, n, n) array
+        Lower triangular (the strict upper part is ignored), non-zero diagonal.
+    leaf : int
+        Diagonal block size.
+    out : (T, n, n) array, optional
+        C-contiguous array to write the result to (reused buffers avoid page faults).
+
+    Returns
+    -------
+    (T, n, n) array
     """
-    n = L.shape[-1]
-    rows = np.ascontiguousarray(np.moveaxis(L, 0, -1))  # (n, n, T): batch innermost
-    inv = np.zeros_like(rows)
-    d = 1.0 / np.einsum("iit->it", rows)
-    inv[0, 0] = d[0]
-    for i in range(1, n):
-        # row i of L^-1: -(L[i, :i] @ L^-1[:i, :i]) / L[i, i]
-        row = np.einsum("mt,mjt->jt", rows[i, :i], inv[:i, :i])
-        row *= -d[i]
-        inv[i, :i] = row
-        inv[i, i] = d[i]
-    return np.ascontiguousarray(np.moveaxis(inv, -1, 0))
+    if int(leaf) != leaf or leaf < 1:
+        raise ValueError(f"leaf must be a positive integer block size, got {leaf!r}")
+    T, n = L.shape[0], L.shape[-1]
+    inv = np.empty((T, n, n)) if out is None else out
+    inv.fill(0.0)
+    first = n % leaf  # a leading block of the remainder, then full blocks
+    count = n // leaf
+    if first:
+        head = np.ascontiguousarray(L[:, :first, :first].transpose(1, 2, 0))
+        inv[:, :first, :first] = _small_lower_inverse(head).transpose(2, 0, 1)
+    if not count:
+        return inv
+    blocks = _diagonal_blocks(L, first, leaf, count)  # (T, count, b, b)
+    rows = np.ascontiguousarray(blocks.transpose(2, 3, 0, 1)).reshape(leaf, leaf, -1)
+    d_inv = _small_lower_inverse(rows).reshape(leaf, leaf, T, count).transpose(2, 3, 0, 1)
+    _diagonal_blocks(inv, first, leaf, count)[...] = d_inv
+    if n == leaf:
+        return inv
+    # M_I = -D_I^{-1} L[I, :first + I leaf], all block rows in one batched product
+    width = n - leaf
+    L_rows = L[:, first:, :width].reshape(T, count, leaf, width)
+    scaled = np.matmul(np.negative(d_inv), L_rows)
+    for i in range(1 if not first else 0, count):
+        lo = first + i * leaf
+        np.matmul(scaled[:, i, :, :lo], inv[:, :lo, :lo], out=inv[:, lo : lo + leaf, :lo])
+    return inv
 
 
 def _split_factor(basis: SpectralBasis, L_top: np.ndarray, L_bot: np.ndarray):
