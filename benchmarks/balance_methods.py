@@ -32,7 +32,9 @@ Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during the timed steps.
 glibc's mmap threshold pinned so that freed tensors leave the resident set); pinning slows
 allocation, so the times of a ``--memory`` run are not comparable — time and memory are
 separate runs. Each row ends with its time relative to the per-task loop of the same method
-and K (``× loop``: below 1 is faster).
+and K (``× loop``: below 1 is faster). ``--interleave`` times every method and mode of a K
+round-robin (step s of each before step s + 1 of any), so that the ratios are not skewed by
+load that drifts during the run.
 """
 
 from __future__ import annotations
@@ -138,6 +140,46 @@ def _gramian_only(method: balance.BalanceMethod) -> bool:
             and "jacobian" not in method.requires and "parameter" in method.levels)
 
 
+def modes_of(name: str) -> list[str]:
+    """The modes measured for a method, the per-task loop first."""
+    modes = ["loop", "engine/param", "engine/repr"]
+    if _gramian_only(balance.get(name)):
+        modes.insert(2, "engine/kernel")
+    if name in TORCHJD and _has_torchjd():
+        modes.insert(3, "torchjd")
+    return modes
+
+
+def interleaved(k: int, methods: tuple[str, ...], x: torch.Tensor, y: torch.Tensor,
+                steps: int, device: torch.device) -> None:
+    """Time every (method, mode) of one K round-robin: step s of every configuration runs
+    before step s + 1 of any, so that load drifting on a shared machine hits all alike."""
+    configs = []
+    for name in methods:
+        for mode in modes_of(name):
+            net = Net(k).to(device)
+            method = balance.get(name)
+            opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+            configs.append((name, mode, lambda s, n=net, m=method, o=opt, md=mode:
+                            one_step(md, n, m, o, x, y, s)))
+    times: dict[tuple[str, str], list[float]] = {(n, md): [] for n, md, _ in configs}
+    for _, _, fn in configs:
+        fn(0)
+    for s in range(1, steps + 1):
+        for name, mode, fn in configs:
+            start = time.perf_counter()
+            fn(s)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times[(name, mode)].append(time.perf_counter() - start)
+    med = {key: float(np.median(v)) for key, v in times.items()}
+    ew = med[("ew", "engine/param")]
+    for name, mode, _ in configs:
+        sec = med[(name, mode)]
+        print(f"{k:>3} {name:>9} {mode:>13} {1e3 * sec:>9.1f} {sec / ew:>7.2f} {'-':>9} "
+              f"{sec / med[(name, 'loop')]:>7.2f}", flush=True)
+
+
 def _has_torchjd() -> bool:
     try:
         import torchjd  # noqa: F401
@@ -178,6 +220,9 @@ def main() -> None:
     parser.add_argument("--ks", default=None, help="comma-separated K values (e.g. 40)")
     parser.add_argument("--methods", default=None, help="comma-separated subset of "
                         + ",".join(METHODS))
+    parser.add_argument("--interleave", action="store_true",
+                        help="time all methods and modes of a K round-robin (robust ratios "
+                        "on a loaded machine)")
     parser.add_argument("--memory", action="store_true",
                         help="CPU: peak resident memory of one step (times not comparable)")
     args = parser.parse_args()
@@ -201,15 +246,12 @@ def main() -> None:
         gen = torch.Generator().manual_seed(k)
         x = torch.randn(256, 128, generator=gen).to(device)
         y = torch.randn(256, k, generator=gen).to(device)
+        if args.interleave:
+            interleaved(k, methods, x, y, steps, device)
+            continue
         ew_time = None
         for name in methods:
-            modes = ["engine/param", "engine/repr", "loop"]
-            if _gramian_only(balance.get(name)):
-                modes.insert(1, "engine/kernel")
-            if name in TORCHJD and _has_torchjd():
-                modes.insert(2, "torchjd")
-            # the loop first: every other row of the method is printed against it
-            modes = ["loop", *[m for m in modes if m != "loop"]]
+            modes = modes_of(name)
             loop_time = None
             for mode in modes:
                 net = Net(k).to(device)

@@ -165,6 +165,14 @@ def _saliency_regularizer(method: BalanceMethod, saliency: Tensor, losses: Tenso
     return reg
 
 
+def _jacobian_for(method: BalanceMethod, jacobian: Tensor | None) -> Tensor | None:
+    """The Jacobian for the method's context, only when it reads it (the context checks
+    every entry for NaN, which costs a pass over K × P numbers)."""
+    if jacobian is None or not ("jacobian" in method.requires or method.output == "direction"):
+        return None
+    return jacobian.detach()
+
+
 def _kernel_gramian(losses: Tensor, features: Tensor | None, recorder: LinearRecorder,
                     params: Sequence[Tensor], chunk_size: int | None) -> Tensor | None:
     """The sample-kernel Gramian, or None when the recording does not cover ``params``."""
@@ -346,7 +354,7 @@ def backward(
     ctx = BalanceContext(
         losses=seen_losses,
         gramian=None if gramian is None else gramian.detach(),
-        jacobian=None if jacobian is None else jacobian.detach(),
+        jacobian=_jacobian_for(method, jacobian),
         step=step, epoch=epoch, level=level if method.needs_gradients else None,
     )
     aux = auxiliary_loss if auxiliary_loss is not None else stacked.new_zeros(())
@@ -457,7 +465,7 @@ def backward_split(
     ctx = BalanceContext(
         losses=seen_losses,
         gramian=None if gramian is None else gramian.detach(),
-        jacobian=None if jacobian is None else jacobian.detach(),
+        jacobian=_jacobian_for(method, jacobian),
         step=step, epoch=epoch, level="representation" if method.needs_gradients else None,
     )
     weights: Tensor | None = None
