@@ -209,7 +209,9 @@ class RepMTL(BalanceMethod):
     """
 
     name = "repmtl"
-    requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
+    # it reads neither (its weights are EW's); declaring the Gramian makes the engine take
+    # the representation-level gradients without handing the (K, N·d) Jacobian around
+    requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"representation"})
     regularizes_saliency: ClassVar[bool] = True
 
