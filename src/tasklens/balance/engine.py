@@ -335,11 +335,9 @@ def backward(
     elif needs_grads:
         if gramian_from_params and recorder is not None and reducer is None:
             gramian = _kernel_gramian(stacked, features, recorder, params, chunk_size)  # type: ignore[arg-type]
-        if gramian is not None:
-            pass  # the sample-kernel route covered every shared parameter
-        elif gramian_from_params and gramian_only:
+        if gramian is None and gramian_from_params and gramian_only:
             gramian = parameter_gramian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
-        else:
+        elif gramian is None:
             if level == "representation":
                 jacobian = representation_jacobian(stacked, features, chunk_size)  # type: ignore[arg-type]
             else:
