@@ -29,6 +29,12 @@ from .alignment import (
     task_rank,
 )
 from .dynamics import MTLDynamics, check_mtl_problem, zero_balanced_init
+from .lambda_balanced import (
+    LAMBDA_TOL,
+    LambdaBalancedSolution,
+    lambda_balanced_init,
+    lambda_of,
+)
 from .learning_order import LearningOrder, learning_order, rise_time, time_to_fraction
 from .paper_figures import (
     PAPER_VALUES,
@@ -64,6 +70,7 @@ from .tabula_rasa import (
 )
 
 __all__ = [
+    "LAMBDA_TOL",
     "PAPER_VALUES",
     "RANK_RTOL",
     "REGIMES",
@@ -76,6 +83,7 @@ __all__ = [
     "Figure5Result",
     "Figure6Result",
     "GradientFlowResult",
+    "LambdaBalancedSolution",
     "LearningOrder",
     "MTLDynamics",
     "PairwiseAlignment",
@@ -98,6 +106,8 @@ __all__ = [
     "figure5",
     "figure6",
     "gradient_flow",
+    "lambda_balanced_init",
+    "lambda_of",
     "learning_order",
     "magnitude_ratios",
     "mode_learning_time",

@@ -6,25 +6,29 @@ Paper: ``shared/seeds/000_5a54aa0d76fac110.txt``: the gradient flow of eq. 5, it
 ``Sigma_io`` is the single-task network with stacked output ``xi = [Sigma_1o; ...]`` (eq. 9),
 so every quantity is computed from the stacked problem and read back per task.
 
-Three exact paths, chosen by :class:`MTLDynamics` and reported in ``.method``:
+Four exact paths, chosen by :class:`MTLDynamics` and reported in ``.method``:
 
 - ``"closed_form"``: Theorem 2, vectorised over time points (zero-balanced init, initial map of
   full rank ``k = min(N_i, sum N_io)``, well-conditioned ``A``);
 - ``"semigroup"``: exact stepping of the Riccati flow (any zero-balanced init; used when
   ``A`` is singular or ill-conditioned or the initial map has rank below ``k``);
+- ``"lambda_balanced"``: the closed form for a λ-balanced init ``W^T W - W_S W_S^T = λ I``
+  (Dominé et al. 2025, arXiv 2409.14623; :mod:`tasklens.linear.lambda_balanced`), where the
+  Riccati form holds with ``R`` shifted by ``diag(-λ/2 I, λ/2 I)``;
 - ``"ode"``: numerical integration of eq. 5 (:func:`tasklens.linear.simulate.gradient_flow`)
-  when the init is not zero-balanced, where the Riccati form (eq. 13) does not hold.
+  when the init is neither zero- nor λ-balanced, where no Riccati form holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tasklens._common.validation import check_array, check_choice, check_seed
+from tasklens.linear.lambda_balanced import DenseTrajectory as _DenseTrajectory
+from tasklens.linear.lambda_balanced import LambdaBalancedSolution, lambda_of
 from tasklens.linear.riccati import (
     ClosedFormConstants,
     FactorTrajectory,
@@ -39,7 +43,7 @@ from tasklens.linear.riccati_losses import LossConstants, closed_form_losses
 
 __all__ = ["METHODS", "MTLDynamics", "check_mtl_problem", "zero_balanced_init"]
 
-METHODS = ("auto", "closed_form", "semigroup", "ode")
+METHODS = ("auto", "closed_form", "semigroup", "lambda_balanced", "ode")
 LOSS_ENTRIES = 51_200  # time points x k^2 per batch in MTLDynamics.losses (closed form)
 
 
@@ -151,29 +155,6 @@ def zero_balanced_init(
     return W_S, [W[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
 
 
-@dataclass(frozen=True)
-class _DenseTrajectory:
-    """``X(t) = Y Y^T`` with ``Y = Q(t)`` stored densely (the ODE path)."""
-
-    t: np.ndarray
-    top: np.ndarray  # (T, N_i, N_s) = W_S(t)^T
-    bot: np.ndarray  # (T, N_o, N_s) = W(t)
-
-    def qqt(self) -> np.ndarray:
-        y = np.concatenate([self.top, self.bot], axis=1)
-        return y @ y.swapaxes(1, 2)
-
-    def network_function(self, rows: slice) -> np.ndarray:
-        return self.bot[:, rows] @ self.top.swapaxes(1, 2)
-
-    def squared_errors(self, xi: np.ndarray, slices: list[slice]) -> np.ndarray:
-        out = np.empty((self.t.shape[0], len(slices)))
-        for j, rows in enumerate(slices):
-            diff = xi[rows][None] - self.network_function(rows)
-            out[:, j] = np.sum(diff**2, axis=(1, 2))
-        return out
-
-
 class MTLDynamics:
     """Exact gradient-flow dynamics of ``y_i = W_i W_S x`` under whitened inputs (paper 000).
 
@@ -188,9 +169,10 @@ class MTLDynamics:
     tau : float
         Time constant of eq. 5; ``tau = 1 / learning_rate`` and ``t`` in epochs, or ``tau = 1``
         and ``t = epochs * learning_rate`` (the convention of :mod:`tasklens.linear.simulate`).
-    method : {"auto", "closed_form", "semigroup", "ode"}
+    method : {"auto", "closed_form", "semigroup", "lambda_balanced", "ode"}
         ``"auto"`` picks Theorem 2 when it applies, else the exact semigroup stepping, else
-        (non-balanced init) the ODE. Naming a path whose assumptions fail raises ValueError.
+        (not zero-balanced) the λ-balanced closed form when the init is λ-balanced and its
+        assumptions hold, else the ODE. Naming a path whose assumptions fail raises ValueError.
     balance_tol : float
         Relative tolerance of the zero-balance check
         ``||W_S W_S^T - W^T W|| <= balance_tol (||W_S W_S^T|| + ||W^T W||)``.
@@ -206,13 +188,20 @@ class MTLDynamics:
         (measured: cond 1e8 gives 2e-7), while the semigroup path needs no inverse.
     rank_tol : float
         Singular values of the initial map below ``rank_tol * max`` count as zero.
+    lambda_cond_max : float
+        Largest condition number of the init's coordinates along the ``N_s`` fastest-growing
+        modes accepted by the λ-balanced closed form (see
+        :class:`tasklens.linear.lambda_balanced.LambdaBalancedSolution`); the λ-balance check
+        itself uses ``balance_tol`` (:func:`tasklens.linear.lambda_balanced.lambda_of`).
     max_step : float
         Largest ``s_max * dt / tau`` per semigroup step.
 
     Attributes
     ----------
     method : str
-        The path used: ``"closed_form"``, ``"semigroup"`` or ``"ode"``.
+        The path used: ``"closed_form"``, ``"semigroup"``, ``"lambda_balanced"`` or ``"ode"``.
+    lam : float or None
+        λ of a λ-balanced init (``0.0`` when zero-balanced), ``None`` otherwise.
     reason : str
         Why that path (which assumption of Theorem 2 failed, if any).
     basis : SpectralBasis
@@ -244,6 +233,7 @@ class MTLDynamics:
         init_cond_max: float = 1e7,
         rank_tol: float = 1e-10,
         max_step: float = 4.0,
+        lambda_cond_max: float = 1e6,
     ) -> None:
         check_choice(method, "method", METHODS)
         sig, ws, heads = check_mtl_problem(sigmas, W_S0, heads0)
@@ -318,8 +308,30 @@ class MTLDynamics:
                 f"> cond_max={cond_max:g}){hint}"
             )
         balanced = self.balance_residual <= balance_tol
+        self.lam = 0.0 if balanced else lambda_of(ws, heads, tol=balance_tol)
+        self._lambda_solution: LambdaBalancedSolution | None = None
+        lambda_note = ""
+        if not balanced and method in ("auto", "lambda_balanced"):
+            if self.lam is None:
+                lambda_note = "the init is not λ-balanced either (W^T W - W_S W_S^T != λ I)"
+            else:
+                try:
+                    self._lambda_solution = LambdaBalancedSolution(
+                        sig, ws, heads, tau, tol=balance_tol, cond_max=lambda_cond_max
+                    )
+                    lambda_note = (
+                        f"the init is λ-balanced (λ = {self.lam:.4g}), so the exact λ-balanced "
+                        "solution applies (Dominé et al. 2025)"
+                    )
+                except ValueError as err:
+                    lambda_note = f"the init is λ-balanced (λ = {self.lam:.4g}) but {err}"
         if method == "auto":
-            chosen = "closed_form" if not problems else ("semigroup" if balanced else "ode")
+            if not problems:
+                chosen = "closed_form"
+            elif balanced:
+                chosen = "semigroup"
+            else:
+                chosen = "ode" if self._lambda_solution is None else "lambda_balanced"
         else:
             chosen = method
             if method == "closed_form" and problems:
@@ -334,9 +346,17 @@ class MTLDynamics:
                     + problems[0]
                     + ". Use method='ode' (or 'auto'), or build the init with zero_balanced_init."
                 )
+            if method == "lambda_balanced" and self._lambda_solution is None:
+                why = lambda_note or "the init is zero-balanced: use method='closed_form' or 'auto'"
+                raise ValueError(
+                    f"method='lambda_balanced' does not apply: {why}. Use method='auto' (or "
+                    "'ode'), or build the init with lambda_balanced_init."
+                )
         self.method = chosen
         self._constants: ClosedFormConstants | None = None
         self._loss_constants: LossConstants | None = None
+        if lambda_note:
+            problems.append(lambda_note)
         self.reason = "; ".join(problems) if problems else "assumptions of Theorem 2 hold"
 
     # ------------------------------------------------------------------ evaluation
@@ -371,6 +391,8 @@ class MTLDynamics:
         if self.method == "semigroup":
             top, bot = self._factor_top_bottom()
             return semigroup_factors(self.basis, top, bot, x, max_step=self.max_step)
+        if self.method == "lambda_balanced" and self._lambda_solution is not None:
+            return self._lambda_solution.trajectory(times)
         from tasklens.linear.simulate import gradient_flow
 
         flow = gradient_flow(self.sigmas, self.W_S0, list(self.heads0), times, tau=self.tau)
@@ -452,6 +474,8 @@ class MTLDynamics:
         if self.method == "semigroup":
             top, bot = self._factor_top_bottom()
             return saddle_limit(b, top, bot)
+        if self.method == "lambda_balanced" and self._lambda_solution is not None:
+            return self._lambda_solution.steady_state()
         raise ValueError(
             "steady_state() has no closed form for a non-zero-balanced init (method='ode'); "
             "evaluate qqt(t) at a large t instead"
@@ -473,6 +497,7 @@ class MTLDynamics:
             "init_cond": self.init_cond,
             "cond_A": self.cond_A,
             "balance_residual": self.balance_residual,
+            "lam": self.lam,
             "tasklens_version": __version__,
         }
 
