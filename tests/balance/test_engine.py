@@ -64,6 +64,31 @@ def test_parameter_jacobian_matches_loop(chunk_size: int | None) -> None:
     torch.testing.assert_close(gram, ref @ ref.T, rtol=1e-6, atol=1e-10)
 
 
+@pytest.mark.parametrize(("params_per_chunk", "max_entries", "passes"),
+                         [(None, 2**25, 1), (1, 2**25, 4), (None, 1, 4), (3, 2**25, 2)])
+def test_parameter_gramian_chunks_by_a_memory_budget(monkeypatch, params_per_chunk, max_entries,
+                                                      passes) -> None:
+    """Chunks group parameter tensors under the entry budget (one backward when the model
+    fits), and every chunking gives the loop's Gramian."""
+    import tasklens.balance.engine as engine
+
+    encoder, heads = _model()
+    losses, z = _losses(encoder, heads)
+    params = list(encoder.parameters())
+    assert len(params) == 4
+    ref = _loop_jacobian(losses, params)
+    calls = []
+    real = engine._batched_grad
+    monkeypatch.setattr(engine, "_batched_grad",
+                        lambda root, chunk, *a: calls.append(len(chunk)) or real(root, chunk, *a))
+    gram = parameter_gramian(losses, params, z, params_per_chunk=params_per_chunk,
+                             max_chunk_entries=max_entries)
+    assert len(calls) == passes and sum(calls) == len(params)
+    torch.testing.assert_close(gram, ref @ ref.T, rtol=1e-6, atol=1e-10)
+    with pytest.raises(ValueError, match="params_per_chunk"):
+        parameter_gramian(losses, params, z, params_per_chunk=0)
+
+
 def test_representation_jacobian_matches_loop() -> None:
     encoder, heads = _model()
     losses, z = _losses(encoder, heads)

@@ -215,10 +215,16 @@ def parameter_jacobian(losses: Tensor, params: Sequence[Tensor], features: Tenso
 
 
 def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor | None = None,
-                      chunk_size: int | None = None, params_per_chunk: int = 1) -> Tensor:
+                      chunk_size: int | None = None, params_per_chunk: int | None = None,
+                      max_chunk_entries: int = 2**25) -> Tensor:
     """(K, K) Gramian of parameter-level task gradients, accumulated over parameter chunks.
 
-    Holds at most ``K × (parameters in one chunk)`` gradient entries at a time.
+    Each chunk costs one batched backward from ``features`` (or the losses) and holds
+    ``K × (parameters in the chunk)`` gradient entries. By default parameters are grouped
+    greedily, in order, so that a chunk holds at most ``max_chunk_entries`` entries (a single
+    tensor larger than that forms its own chunk): a model that fits the budget costs one
+    backward, and the memory stays bounded for the ones that do not. ``params_per_chunk``
+    instead fixes the number of parameter tensors per chunk.
     """
     k = len(losses)
     eye = torch.eye(k, dtype=losses.dtype, device=losses.device)
@@ -227,14 +233,33 @@ def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor
         root = features
     else:
         upstream, root = eye, losses
-    params = list(params)
     gram = torch.zeros((k, k), dtype=losses.dtype, device=losses.device)
-    for start in range(0, len(params), params_per_chunk):
-        chunk = params[start:start + params_per_chunk]
+    for chunk in _parameter_chunks(list(params), k, params_per_chunk, max_chunk_entries):
         grads = _batched_grad(root, chunk, upstream, chunk_size)
         flat = torch.cat([g.reshape(k, -1) for g in grads], dim=1)
         gram += flat @ flat.T
     return gram
+
+
+def _parameter_chunks(params: list[Tensor], k: int, params_per_chunk: int | None,
+                      max_chunk_entries: int) -> list[list[Tensor]]:
+    if params_per_chunk is not None:
+        if params_per_chunk < 1:
+            raise ValueError(f"params_per_chunk must be >= 1, got {params_per_chunk}")
+        return [params[i:i + params_per_chunk] for i in range(0, len(params), params_per_chunk)]
+    if max_chunk_entries < 1:
+        raise ValueError(f"max_chunk_entries must be >= 1, got {max_chunk_entries}")
+    chunks: list[list[Tensor]] = []
+    entries = 0
+    for p in params:
+        size = k * p.numel()
+        if chunks and entries + size <= max_chunk_entries:
+            chunks[-1].append(p)
+            entries += size
+        else:
+            chunks.append([p])
+            entries = size
+    return chunks
 
 
 def backward(

@@ -354,7 +354,7 @@ def gramian_with_fallback(
     recorder: LinearRecorder | None,
     *,
     chunk_size: int | None = None,
-    params_per_chunk: int = 1,
+    params_per_chunk: int | None = None,
 ) -> Tensor:
     """(K, K) parameter-level Gramian: :func:`linear_kernel_gramian` when ``recorder`` covers
     ``params``, else :func:`tasklens.balance.engine.parameter_gramian` on the same graph.
@@ -367,8 +367,8 @@ def gramian_with_fallback(
         The shared parameters.
     recorder : LinearRecorder or None
         ``None`` goes straight to the fallback.
-    params_per_chunk : int
-        Passed to the fallback only.
+    params_per_chunk : int, optional
+        Passed to the fallback only (default: chunks by a memory budget).
 
     Returns
     -------
