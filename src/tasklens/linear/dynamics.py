@@ -28,7 +28,11 @@ import numpy as np
 
 from tasklens._common.validation import check_array, check_choice, check_seed
 from tasklens.linear.lambda_balanced import DenseTrajectory as _DenseTrajectory
-from tasklens.linear.lambda_balanced import LambdaBalancedSolution, lambda_of
+from tasklens.linear.lambda_balanced import (
+    LambdaBalancedSolution,
+    check_init_sizes,
+    lambda_of,
+)
 from tasklens.linear.riccati import (
     ClosedFormConstants,
     FactorTrajectory,
@@ -131,14 +135,7 @@ def zero_balanced_init(
     W_S : (n_hidden, n_inputs) array
     heads : list of (N_io, n_hidden) arrays
     """
-    sizes = [n_outputs] if isinstance(n_outputs, (int, np.integer)) else list(n_outputs)
-    for name, v in (("n_inputs", n_inputs), ("n_hidden", n_hidden)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if not sizes or any(int(v) != v or v < 1 for v in sizes):
-        raise ValueError(f"n_outputs must be positive integers, got {n_outputs!r}")
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    sizes = check_init_sizes(n_inputs, n_hidden, n_outputs, scale)
     rng = check_seed(seed)
     n_out = int(sum(sizes))
     r = min(n_hidden, n_inputs, n_out)

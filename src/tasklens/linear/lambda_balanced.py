@@ -133,6 +133,20 @@ def lambda_of(W_S0: Any, heads0: Sequence[Any], tol: float = LAMBDA_TOL) -> floa
     return lam if resid <= tol else None
 
 
+def check_init_sizes(n_inputs: int, n_hidden: int, n_outputs: int | Sequence[int],
+                     scale: float) -> list[int]:
+    """Validate the arguments shared by the init builders; the per-task output sizes."""
+    sizes = [n_outputs] if isinstance(n_outputs, (int, np.integer)) else list(n_outputs)
+    for name, v in (("n_inputs", n_inputs), ("n_hidden", n_hidden)):
+        if int(v) != v or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if not sizes or any(int(v) != v or v < 1 for v in sizes):
+        raise ValueError(f"n_outputs must be positive integers, got {n_outputs!r}")
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    return [int(v) for v in sizes]
+
+
 def lambda_balanced_init(
     n_inputs: int,
     n_hidden: int,
@@ -163,16 +177,9 @@ def lambda_balanced_init(
     W_S : (n_hidden, n_inputs) array
     heads : list of (N_io, n_hidden) arrays
     """
-    sizes = [n_outputs] if isinstance(n_outputs, (int, np.integer)) else list(n_outputs)
-    for name, v in (("n_inputs", n_inputs), ("n_hidden", n_hidden)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if not sizes or any(int(v) != v or v < 1 for v in sizes):
-        raise ValueError(f"n_outputs must be positive integers, got {n_outputs!r}")
+    sizes = check_init_sizes(n_inputs, n_hidden, n_outputs, scale)
     if not np.isfinite(lam):
         raise ValueError(f"lam must be a finite number, got {lam!r}")
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
     n_out = int(sum(sizes))
     if lam > 0 and n_hidden > n_out:
         raise ValueError(
