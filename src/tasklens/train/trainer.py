@@ -64,7 +64,7 @@ from .checkpoint import (
 )
 from .evaluation import evaluate, model_device, to_device
 from .loggers import CSVLogger, JSONLLogger
-from .model_terms import auxiliary_terms, make_optimizer
+from .model_terms import auxiliary_terms, kernel_gramian_recorder, make_optimizer
 from .monitors import head_gradients, monitor_row
 from .result import SPLITS, TrainResult, averaged, split_metrics
 
@@ -202,7 +202,9 @@ class Trainer:
         self._optimizer_spec = optimizer
         self.optimizer = make_optimizer(optimizer, self.model, self.lr)
         self.shared_params = [p for p in self.model.shared_parameters() if p.requires_grad]
-        self._recorder = self._linear_recorder()
+        self._recorder = kernel_gramian_recorder(self.model, self.method, self.level,
+                                                 self.shared_params, self.monitor_every > 0)
+        self._recorder_checked = False
         if not self.shared_params and (self.method.needs_gradients or self.monitor_every):
             raise ValueError("the model has no trainable shared parameters, but the method or "
                              "the monitors need task gradients on them")
@@ -240,19 +242,6 @@ class Trainer:
             raise TypeError(f"method must be a method name or a BalanceMethod, got "
                             f"{type(method).__name__}")
         return method
-
-    def _linear_recorder(self) -> LinearRecorder | None:
-        """A recorder of the encoder's ``nn.Linear`` calls when the step needs only the
-        parameter-level Gramian (the exact sample-kernel route of
-        :mod:`tasklens.balance.kernel_gramian`); dropped after the first step if the
-        recording does not cover the shared parameters."""
-        m = self.method
-        gramian_only = (m.output == "weights" and "jacobian" not in m.requires
-                        and not m.regularizes_saliency)
-        wanted = m.needs_gradients or self.monitor_every > 0
-        if self.level != "parameter" or not gramian_only or not wanted:
-            return None
-        return LinearRecorder(self.model)
 
     def _resolve_level(self, level: str | None) -> str:
         if level is not None and level not in ("parameter", "representation"):
@@ -397,14 +386,19 @@ class Trainer:
                 cb.on_step_end(self, row)
 
     def _recorder_covers(self, recorder: LinearRecorder | None) -> bool:
+        """Whether the recording covers the shared parameters; checked on the first step
+        only (the model's structure does not change between steps)."""
         if recorder is None:
             return False
+        if self._recorder_checked:
+            return True
         try:
             recorder.terms_for(self.shared_params)
         except KernelGramianError as exc:
             logger.info("task Gramian via per-task gradients: %s", exc)
             self._recorder = None
             return False
+        self._recorder_checked = True
         return True
 
     def _held_out_update(self) -> None:
