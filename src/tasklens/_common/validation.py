@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,3 +77,67 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_scalar(
+    value: Any,
+    name: str,
+    target_type: type | tuple[type, ...] = numbers.Real,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    include_low: bool = True,
+    include_high: bool = True,
+    allow_none: bool = False,
+) -> Any:
+    """Validate a scalar argument and return it as a plain Python number.
+
+    Modelled on scikit-learn's ``check_scalar``: NumPy scalars are accepted wherever Python
+    numbers are (``np.float32(0.01)`` is a ``numbers.Real``), ``bool`` is never a number,
+    strings are refused with the expected type, and NaN is refused for reals.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check.
+    name : str
+        The argument name used in error messages.
+    target_type : type or tuple of types
+        Usually ``numbers.Real`` or ``numbers.Integral``.
+    low, high : float, optional
+        Bounds; ``None`` for unbounded.
+    include_low, include_high : bool
+        Whether each bound is allowed (closed) or not (open).
+    allow_none : bool
+        Accept ``None`` and return it unchanged.
+
+    Returns
+    -------
+    int or float
+        ``int(value)`` for an integral target type, ``float(value)`` otherwise.
+    """
+    if value is None and allow_none:
+        return None
+    types = target_type if isinstance(target_type, tuple) else (target_type,)
+    expected = " or ".join(_type_name(t) for t in types)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, types):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    integral = all(issubclass(t, numbers.Integral) for t in types)
+    out = int(value) if integral else float(value)
+    if not integral and math.isnan(out):
+        raise ValueError(f"{name} must be a number, got NaN")
+    if low is not None and (out < low or (out == low and not include_low)):
+        op = ">=" if include_low else ">"
+        raise ValueError(f"{name} must be {op} {low}, got {value!r}")
+    if high is not None and (out > high or (out == high and not include_high)):
+        op = "<=" if include_high else "<"
+        raise ValueError(f"{name} must be {op} {high}, got {value!r}")
+    return out
+
+
+def _type_name(t: type) -> str:
+    if t is numbers.Real:
+        return "a real number"
+    if t is numbers.Integral:
+        return "an integer"
+    return f"a {t.__name__}"
