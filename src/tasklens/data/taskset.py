@@ -11,7 +11,7 @@ import numpy as np
 
 from .._common.validation import check_array, check_choice
 from .splits import SPLIT_STRATEGIES, SplitIndices, group_split, random_split, stratified_split
-from .tasks import Task, make_task
+from .tasks import Task, make_task, task_mismatch
 
 if TYPE_CHECKING:
     import torch.utils.data
@@ -101,6 +101,7 @@ class TaskSet:
         name: str = "taskset",
         info: Mapping[str, Any] | None = None,
         classes: Mapping[str, Any] | None = None,
+        like: TaskSet | None = None,
     ) -> TaskSet:
         """Build a task set from an input array and a mapping ``{task name: targets}``.
 
@@ -119,6 +120,9 @@ class TaskSet:
         groups : (N,) array-like, optional
         classes : mapping of str to array-like, optional
             Full label sets for classification tasks.
+        like : TaskSet, optional
+            A training set whose encoding to use (kinds, classes, losses, metrics), for
+            validation and test sets built separately; see :meth:`encode_like`.
         """
         x = check_array(inputs, "inputs", dtype=None)
         if x.dtype.kind not in "biuf":
@@ -136,11 +140,12 @@ class TaskSet:
         if unknown:
             raise ValueError(f"kinds names tasks that are not in targets: {sorted(unknown)}")
         classes = dict(classes or {})
+        reference = _reference_tasks(like, targets)
         tasks: dict[str, Task] = {}
         for task_name, values in targets.items():
             task = make_task(
                 task_name, values, kinds.get(task_name), n_samples=len(x),
-                classes=classes.get(task_name),
+                classes=classes.get(task_name), like=reference.get(task_name),
             )
             if task.kind_inferred:
                 logger.info("task %r: kind inferred as %s", task_name, task.kind)
@@ -162,6 +167,7 @@ class TaskSet:
         *,
         groups: str | None = None,
         name: str = "dataframe",
+        like: TaskSet | None = None,
     ) -> TaskSet:
         """Build a task set from a pandas DataFrame.
 
@@ -173,6 +179,8 @@ class TaskSet:
         tasks : list of column names, or mapping column -> kind (None to infer)
         groups : str, optional
             Column with the group of each row.
+        like : TaskSet, optional
+            The training set whose encoding to use (for separately built evaluation sets).
         """
         import pandas as pd
 
@@ -207,23 +215,24 @@ class TaskSet:
         kinds = {t: k for t, k in task_kinds.items() if k is not None}
         return cls.from_arrays(
             x, targets, kinds, groups=None if groups is None else df[groups].to_numpy(),
-            name=name, info={"input_columns": list(map(str, inputs))},
+            name=name, info={"input_columns": list(map(str, inputs))}, like=like,
         )
 
     @classmethod
     def from_csv(cls, path: str, inputs: Sequence[str] | None = None,
                  tasks: Sequence[str] | Mapping[str, str | None] | None = None,
-                 *, groups: str | None = None, **read_kwargs: Any) -> TaskSet:
-        """Read a CSV with pandas and call :meth:`from_dataframe`."""
+                 *, groups: str | None = None, like: TaskSet | None = None,
+                 **read_kwargs: Any) -> TaskSet:
+        """Read a CSV with pandas and call :meth:`from_dataframe` (``like``: see there)."""
         import pandas as pd
 
         return cls.from_dataframe(pd.read_csv(path, **read_kwargs), inputs, tasks,
-                                  groups=groups, name=str(path))
+                                  groups=groups, name=str(path), like=like)
 
     @classmethod
     def from_parquet(cls, path: str, inputs: Sequence[str] | None = None,
                      tasks: Sequence[str] | Mapping[str, str | None] | None = None,
-                     *, groups: str | None = None) -> TaskSet:
+                     *, groups: str | None = None, like: TaskSet | None = None) -> TaskSet:
         """Read a Parquet file with pandas (needs the ``parquet`` extra) and build a task set."""
         import pandas as pd
 
@@ -233,7 +242,7 @@ class TaskSet:
             raise ImportError(
                 "reading Parquet needs pyarrow: pip install 'tasklens[parquet]'"
             ) from exc
-        return cls.from_dataframe(df, inputs, tasks, groups=groups, name=str(path))
+        return cls.from_dataframe(df, inputs, tasks, groups=groups, name=str(path), like=like)
 
     # ------------------------------------------------------------------ basic properties
     def __len__(self) -> int:
@@ -294,6 +303,71 @@ class TaskSet:
             self.name,
             dict(self.info),
         )
+
+    def encode_like(self, reference: TaskSet) -> TaskSet:
+        """This task set with every task encoded like the same task of ``reference``.
+
+        Use it for validation and test sets built separately from the training set: their
+        own encoding numbers the classes they happen to hold (a test set without class 0
+        would call label 1 code 0), so their codes would be scored against other labels.
+
+        Parameters
+        ----------
+        reference : TaskSet
+            The training set; it must have every task of this one and the same input shape.
+
+        Raises
+        ------
+        ValueError
+            A label that the training task has no class for, a regression target with
+            another number of outputs, or a task or input shape the training set lacks.
+        """
+        if not isinstance(reference, TaskSet):
+            raise TypeError(f"reference must be a TaskSet, got {type(reference).__name__}")
+        ref = _reference_tasks(reference, self.tasks)
+        _check_input_shape(self, reference, "this task set")
+        tasks = {n: make_task(n, t.labels(), like=ref[n], description=t.description)
+                 for n, t in self.tasks.items()}
+        return TaskSet(self.inputs, tasks, self.factors, self.groups, self.name, dict(self.info))
+
+    def check_compatible(self, reference: TaskSet, name: str = "eval set") -> None:
+        """Refuse this set as an evaluation set of a model trained on ``reference``.
+
+        It must be non-empty and have the same tasks (in order), input shape, and per task
+        the same kind, classes (same labels, same order) and number of outputs.
+
+        Parameters
+        ----------
+        reference : TaskSet
+            The training set.
+        name : str
+            How the error messages call this set (e.g. ``"val"``).
+        """
+        if not isinstance(reference, TaskSet):
+            raise TypeError(f"reference must be a TaskSet, got {type(reference).__name__}")
+        self.check_not_empty(name)
+        if self.task_names != reference.task_names:
+            raise ValueError(f"{name} has tasks {self.task_names}, the training set "
+                             f"{reference.task_names}; evaluate on the same tasks")
+        _check_input_shape(self, reference, name)
+        for task_name, task in self.tasks.items():
+            detail = task_mismatch(task, reference.tasks[task_name])
+            if detail is not None:
+                raise ValueError(
+                    f"{name}: task {task_name!r} has {detail}; its codes would be scored "
+                    f"against other labels. Encode it with the training set's classes: "
+                    f"{name}.encode_like(train), or build it with "
+                    f"TaskSet.from_dataframe(..., like=train)"
+                )
+
+    def check_not_empty(self, name: str = "taskset") -> None:
+        """Raise a ValueError naming ``name`` when this task set has no rows."""
+        if len(self) == 0:
+            part = self.info.get("split_part")
+            hint = (f"it is the {part} part of a split with {part}_size=0; pass "
+                    f"{part}_size > 0 or do not use that part" if part
+                    else "give it at least one row")
+            raise ValueError(f"{name} is an empty task set (0 rows); {hint}")
 
     def split(
         self,
@@ -458,3 +532,22 @@ def _make_factors(factors: Any, names: Sequence[str] | None, levels: Sequence[An
         if len(levels_t) != n_f:
             raise ValueError(f"factor_levels has {len(levels_t)} entries for {n_f} factors")
     return Factors(values, names_t, levels_t)
+
+
+def _reference_tasks(like: Any, names: Iterable[str]) -> dict[str, Task]:
+    """The tasks of ``like`` (a training set) for ``names``; ``{}`` when ``like`` is None."""
+    if like is None:
+        return {}
+    if not isinstance(like, TaskSet):
+        raise TypeError(f"like must be a TaskSet (the training set), got {type(like).__name__}")
+    unknown = [n for n in names if n not in like.tasks]
+    if unknown:
+        raise ValueError(f"task(s) {unknown} are not in like (the training set has "
+                         f"{like.task_names}); an evaluation set can only hold its tasks")
+    return like.tasks
+
+
+def _check_input_shape(ts: TaskSet, reference: TaskSet, name: str) -> None:
+    if ts.input_shape != reference.input_shape:
+        raise ValueError(f"{name} has inputs of shape {ts.input_shape}, the training set "
+                         f"{reference.input_shape}; a model reads one input shape")

@@ -261,12 +261,8 @@ class Trainer:
             return None
         if not isinstance(ts, TaskSet):
             raise TypeError(f"{name} must be a TaskSet or None, got {type(ts).__name__}")
-        if ts.task_names != self.task_names:
-            raise ValueError(f"{name} has tasks {ts.task_names}, the training set "
-                             f"{self.task_names}; evaluate on the same tasks")
-        bad = [t for t in self.task_names if ts[t].kind != self.taskset[t].kind]
-        if bad:
-            raise ValueError(f"{name}: task(s) {bad} have another kind than in training")
+        # same tasks, input shape, kinds, classes and output sizes (not only kinds)
+        ts.check_compatible(self.taskset, name)
         return ts
 
     def _check_callbacks(self, callbacks: Sequence[Callback], early_stopping: Any,
