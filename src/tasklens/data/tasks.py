@@ -175,6 +175,7 @@ def make_task(
         raise ValueError(f"task names must be non-empty strings, got {name!r}")
     raw = np.asarray(values)
     if raw.dtype.kind == "O":
+        _check_no_missing(name, raw)
         # object columns from pandas: keep strings, convert numbers
         try:
             raw = raw.astype(float)
@@ -274,7 +275,9 @@ def _encode(
     if kind == "regression":
         if raw.dtype.kind not in "biuf":
             raise ValueError(f"task {name!r}: regression targets must be numeric, got {raw.dtype}")
-        targets = raw.astype(np.float32)
+        with np.errstate(over="ignore"):  # overflow is reported just below, by task name
+            targets = raw.astype(np.float32)
+        _check_fits_float32(name, targets)
         flat = targets.reshape(len(targets), -1)
         if not reference and np.all(flat.max(axis=0) == flat.min(axis=0)):
             raise ValueError(f"task {name!r} is constant; a constant target cannot be learned")
@@ -306,6 +309,29 @@ def _encode(
             )
         return codes.astype(np.float32), labels
     return codes.astype(np.int64), labels
+
+
+def _check_no_missing(name: str, raw: np.ndarray) -> None:
+    """Refuse None / NaN / pd.NA / NaT in an object array (they would become a class)."""
+    import pandas as pd
+
+    n_missing = int(np.count_nonzero(pd.isna(raw)))
+    if n_missing:
+        raise ValueError(
+            f"task {name!r} has {n_missing} missing value(s) (None, NaN, NA or NaT); "
+            "drop or impute those rows (e.g. df.dropna(subset=[...]))"
+        )
+
+
+def _check_fits_float32(name: str, targets: np.ndarray) -> None:
+    """Finite before the cast is not enough: |y| > 3.4e38 becomes inf in float32."""
+    finite = np.isfinite(targets)
+    if not finite.all():
+        bad = int(targets.size - np.count_nonzero(finite))
+        raise ValueError(
+            f"task {name!r} has {bad} value(s) too large for float32 (|y| > 3.4e38); "
+            "rescale the target (e.g. divide by its standard deviation)"
+        )
 
 
 def _check_known_labels(name: str, raw: np.ndarray, labels: np.ndarray,

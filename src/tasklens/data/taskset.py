@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._common.validation import check_array, check_choice
+from .._common.validation import check_array, check_choice, check_indices, check_scalar
+from ._readers import check_column_list as _check_column_list
+from ._readers import read_csv, read_parquet
+from .factors import Factors, make_factors
 from .splits import SPLIT_STRATEGIES, SplitIndices, group_split, random_split, stratified_split
 from .tasks import Task, make_task, task_mismatch
 
@@ -17,35 +21,6 @@ if TYPE_CHECKING:
     import torch.utils.data
 
 logger = logging.getLogger("tasklens")
-
-
-@dataclass(frozen=True)
-class Factors:
-    """Ground-truth generative factors of each sample.
-
-    Attributes
-    ----------
-    values : (N, F) array
-        Factor value of each sample (the actual value, e.g. a scale of 0.7).
-    names : tuple of str, length F
-    levels : tuple of F arrays
-        The discrete values each factor takes (the grid), in order.
-    """
-
-    values: np.ndarray
-    names: tuple[str, ...]
-    levels: tuple[np.ndarray, ...]
-
-    def codes(self) -> np.ndarray:
-        """(N, F) int64 index of each sample's value in its factor's ``levels``."""
-        out = np.empty(self.values.shape, dtype=np.int64)
-        for j, lv in enumerate(self.levels):
-            # nearest level, robust to float round-off in stored values
-            out[:, j] = np.abs(self.values[:, j, None] - lv[None, :]).argmin(axis=1)
-        return out
-
-    def take(self, indices: np.ndarray) -> Factors:
-        return Factors(self.values[indices], self.names, self.levels)
 
 
 @dataclass(frozen=True)
@@ -150,7 +125,7 @@ class TaskSet:
             if task.kind_inferred:
                 logger.info("task %r: kind inferred as %s", task_name, task.kind)
             tasks[task_name] = task
-        fac = _make_factors(factors, factor_names, factor_levels, len(x))
+        fac = make_factors(factors, factor_names, factor_levels, len(x))
         grp = None
         if groups is not None:
             grp = np.asarray(groups)
@@ -186,6 +161,8 @@ class TaskSet:
 
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        _check_column_list(tasks, "tasks")
+        _check_column_list(inputs, "inputs")
         if not tasks:
             raise ValueError("tasks must name at least one target column of df")
         task_kinds = dict(tasks) if isinstance(tasks, Mapping) else {t: None for t in tasks}
@@ -224,9 +201,7 @@ class TaskSet:
                  *, groups: str | None = None, like: TaskSet | None = None,
                  **read_kwargs: Any) -> TaskSet:
         """Read a CSV with pandas and call :meth:`from_dataframe` (``like``: see there)."""
-        import pandas as pd
-
-        return cls.from_dataframe(pd.read_csv(path, **read_kwargs), inputs, tasks,
+        return cls.from_dataframe(read_csv(path, **read_kwargs), inputs, tasks,
                                   groups=groups, name=str(path), like=like)
 
     @classmethod
@@ -234,14 +209,7 @@ class TaskSet:
                      tasks: Sequence[str] | Mapping[str, str | None] | None = None,
                      *, groups: str | None = None, like: TaskSet | None = None) -> TaskSet:
         """Read a Parquet file with pandas (needs the ``parquet`` extra) and build a task set."""
-        import pandas as pd
-
-        try:
-            df = pd.read_parquet(path)
-        except ImportError as exc:
-            raise ImportError(
-                "reading Parquet needs pyarrow: pip install 'tasklens[parquet]'"
-            ) from exc
+        df = read_parquet(path)
         return cls.from_dataframe(df, inputs, tasks, groups=groups, name=str(path), like=like)
 
     # ------------------------------------------------------------------ basic properties
@@ -290,11 +258,10 @@ class TaskSet:
 
     def subset(self, indices: Any) -> TaskSet:
         """The task set restricted to rows ``indices`` (integer indices or a boolean mask)."""
-        idx = np.asarray(indices)
-        if idx.dtype == bool:
-            if idx.shape != (len(self),):
-                raise ValueError(f"a boolean mask must have shape ({len(self)},), got {idx.shape}")
-            idx = np.flatnonzero(idx)
+        return self._take(check_indices(indices, len(self)))
+
+    def _take(self, idx: np.ndarray) -> TaskSet:
+        """Rows ``idx`` (checked integer indices, possibly none: empty split parts)."""
         return TaskSet(
             self.inputs[idx],
             {n: t.take(idx) for n, t in self.tasks.items()},
@@ -389,6 +356,12 @@ class TaskSet:
             first classification or binary task); ``group`` keeps each group whole.
         """
         check_choice(strategy, "strategy", SPLIT_STRATEGIES)
+        test_size = check_scalar(test_size, "test_size", numbers.Real, low=0.0, high=1.0,
+                                 include_high=False)
+        val_size = check_scalar(val_size, "val_size", numbers.Real, low=0.0, high=1.0,
+                                include_high=False)
+        if stratify_by is not None and not isinstance(stratify_by, str):
+            raise TypeError(f"stratify_by must be a task name (str) or None, got {stratify_by!r}")
         if strategy == "random":
             idx = random_split(len(self), val_size, test_size, seed)
         elif strategy == "stratified":
@@ -398,9 +371,13 @@ class TaskSet:
             if self.groups is None:
                 raise ValueError("strategy='group' needs groups; build the task set with groups=")
             idx = group_split(self.groups, val_size, test_size, seed)
+        # an empty test part (test_size=0) is kept, marked so that its users can say why
+        test = self._take(idx.test)
+        if not idx.test.size:
+            test = TaskSet(test.inputs, test.tasks, test.factors, test.groups, test.name,
+                           {**test.info, "split_part": "test"})
         return TaskSetSplit(
-            self.subset(idx.train), self.subset(idx.val) if idx.val.size else None,
-            self.subset(idx.test), idx,
+            self._take(idx.train), self._take(idx.val) if idx.val.size else None, test, idx,
         )
 
     def _stratify_task(self, stratify_by: str | None) -> Task:
@@ -431,6 +408,9 @@ class TaskSet:
         import torch
         from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
+        batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
+        seed = check_scalar(seed, "seed", numbers.Integral, low=0, allow_none=True)
+        self.check_not_empty(f"TaskSet {self.name!r}")
         dataset = _BatchIndexDataset(self)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         base = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
@@ -510,28 +490,6 @@ class _BatchIndexDataset:
 
         idx = torch.as_tensor(indices, dtype=torch.long)
         return self._x[idx], {n: y[idx] for n, y in self._y.items()}
-
-
-def _make_factors(factors: Any, names: Sequence[str] | None, levels: Sequence[Any] | None,
-                  n: int) -> Factors | None:
-    if factors is None:
-        if names is not None or levels is not None:
-            raise ValueError("factor_names/factor_levels given without factors")
-        return None
-    values = check_array(factors, "factors", ndim=2)
-    if len(values) != n:
-        raise ValueError(f"factors has {len(values)} rows but inputs have {n}")
-    n_f = values.shape[1]
-    names_t = tuple(names) if names is not None else tuple(f"factor{j}" for j in range(n_f))
-    if len(names_t) != n_f:
-        raise ValueError(f"factor_names has {len(names_t)} names for {n_f} factor columns")
-    if levels is None:
-        levels_t = tuple(np.unique(values[:, j]) for j in range(n_f))
-    else:
-        levels_t = tuple(np.asarray(lv, dtype=np.float64) for lv in levels)
-        if len(levels_t) != n_f:
-            raise ValueError(f"factor_levels has {len(levels_t)} entries for {n_f} factors")
-    return Factors(values, names_t, levels_t)
 
 
 def _reference_tasks(like: Any, names: Iterable[str]) -> dict[str, Task]:

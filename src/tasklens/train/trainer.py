@@ -161,6 +161,7 @@ class Trainer:
     ) -> None:
         if not isinstance(taskset, TaskSet):
             raise TypeError(f"taskset must be a TaskSet, got {type(taskset).__name__}")
+        taskset.check_not_empty("taskset")
         self.taskset = taskset
         self.task_names = list(taskset.task_names)
         self.model = self._check_model(model)
