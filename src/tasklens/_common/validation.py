@@ -117,6 +117,7 @@ def check_scalar(
     include_low: bool = True,
     include_high: bool = True,
     allow_none: bool = False,
+    finite: bool = False,
 ) -> Any:
     """Validate a scalar argument and return it as a plain Python number.
 
@@ -138,6 +139,8 @@ def check_scalar(
         Whether each bound is allowed (closed) or not (open).
     allow_none : bool
         Accept ``None`` and return it unchanged.
+    finite : bool
+        Also refuse ``±inf``.
 
     Returns
     -------
@@ -154,6 +157,8 @@ def check_scalar(
     out = int(value) if integral else float(value)
     if not integral and math.isnan(out):
         raise ValueError(f"{name} must be a number, got NaN")
+    if finite and not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
     if low is not None and (out < low or (out == low and not include_low)):
         op = ">=" if include_low else ">"
         raise ValueError(f"{name} must be {op} {low}, got {value!r}")
@@ -161,6 +166,26 @@ def check_scalar(
         op = "<=" if include_high else "<"
         raise ValueError(f"{name} must be {op} {high}, got {value!r}")
     return out
+
+
+def check_names(value: Any, name: str, what: str = "task names") -> list[str]:
+    """A list of names (str) from any iterable of them; a bare string is refused.
+
+    A string is itself an iterable of characters, so ``tasks="depth"`` would otherwise
+    mean the five tasks ``d``, ``e``, ``p``, ``t``, ``h``.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a collection of {what}, got the string {value!r}; "
+                        f"write [{value!r}]")
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a collection of {what}, got "
+                        f"{type(value).__name__}") from None
+    bad = [v for v in items if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"{what} must be strings; {name} has {bad[:3]}")
+    return items
 
 
 def _type_name(t: type) -> str:
