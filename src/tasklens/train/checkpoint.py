@@ -221,7 +221,8 @@ def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     """Every leaf of a payload with its path, in a fixed order (dicts in insertion order)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _leaves(item, f"{path}/{key!r}")
+            name = key if isinstance(key, str) else repr(key)
+            yield from _leaves(item, f"{path}/{name}" if path else name)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from _leaves(item, f"{path}[{i}]")
