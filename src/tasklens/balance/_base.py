@@ -53,6 +53,7 @@ import torch
 from torch import Tensor
 
 from .._common.validation import check_seed
+from ._gramian import gramian, symmetrize
 
 INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian")
 LEVELS: tuple[str, ...] = ("parameter", "representation")
@@ -136,13 +137,26 @@ class BalanceContext:
                 return int(value.shape[0])
         raise ValueError("the context holds no losses, gramian or jacobian")
 
-    def gramian_or_compute(self) -> Tensor:
-        """The Gramian, computed as ``J Jᵀ`` when only the Jacobian was given."""
+    def gramian_or_compute(self, dtype: torch.dtype | None = None) -> Tensor:
+        """The Gramian, computed as ``J Jᵀ`` when only the Jacobian was given.
+
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            Type of the result (default: that of the stored Gramian / the Jacobian). A Gramian
+            computed here is formed in that type (float64 avoids overflow of float32 squares).
+
+        Returns
+        -------
+        (K, K) tensor
+            Exactly symmetric.
+        """
         if self.gramian is not None:
-            return self.gramian
+            gram = self.gramian if dtype is None else self.gramian.to(dtype)
+            return symmetrize(gram)
         if self.jacobian is None:
             raise ValueError("neither gramian nor jacobian is in the context")
-        return self.jacobian @ self.jacobian.T
+        return gramian(self.jacobian.detach(), dtype=dtype)
 
 
 class BalanceMethod(ABC):
@@ -355,8 +369,7 @@ def check_positive_losses(losses: Tensor, method: str) -> Tensor:
 
 def gramian_numpy(ctx: BalanceContext) -> np.ndarray:
     """The context's Gramian as a float64 (K, K) NumPy array (symmetrised)."""
-    gram = ctx.gramian_or_compute().detach().to("cpu", torch.float64).numpy()
-    return 0.5 * (gram + gram.T)
+    return ctx.gramian_or_compute(torch.float64).detach().cpu().numpy()
 
 
 def reference_tensor(ctx: BalanceContext) -> Tensor:
