@@ -43,6 +43,7 @@ the published scale; each class docstring says which applies.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from abc import ABC
 from dataclasses import dataclass
@@ -178,6 +179,16 @@ class BalanceMethod(ABC):
     update_requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks: ClassVar[int] = 2
     regularizes_saliency: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every method's output is checked for NaN / inf in one place, so a numerical failure
+        # stops at the step that produced it, naming the method, step and task, instead of
+        # silently corrupting the parameters (see check_finite_output).
+        super().__init_subclass__(**kwargs)
+        for attr in ("weights", "direction"):
+            fn = cls.__dict__.get(attr)
+            if fn is not None and not getattr(fn, "_checks_finite", False):
+                setattr(cls, attr, _finite_checked(fn, attr))
 
     @property
     def post_step_update(self) -> bool:
@@ -328,6 +339,39 @@ class BalanceMethod(ABC):
 
     def reset(self) -> None:  # noqa: B027 - optional hook, no-op default
         """Forget all state (stateful methods override); stochastic methods re-seed."""
+
+
+def check_finite_output(values: Tensor, method: str, what: str, ctx: BalanceContext) -> Tensor:
+    """Raise a ValueError naming the method, step, epoch and the offending tasks / entries
+    when ``values`` (weights (K,) or a direction (P,)) holds NaN or infinite entries."""
+    finite = torch.isfinite(values)
+    if bool(finite.all()):
+        return values
+    bad = (~finite).nonzero().flatten().tolist()
+    where = (f"task(s) {bad[:10]}" if what == "weights"
+             else f"{len(bad)} of {values.numel()} entries (first {bad[:5]})")
+    raise ValueError(
+        f"method {method!r} produced non-finite {what} at step {ctx.step} (epoch {ctx.epoch}) "
+        f"for {where}: {values.flatten()[bad[:5]].tolist()}. The task gradients of this step "
+        "are too large, too small or too nearly dependent for the method; lower the learning "
+        "rate, rescale the losses, or use float64"
+    )
+
+
+def _finite_checked(fn: Any, what: str) -> Any:
+    @functools.wraps(fn)
+    def checked(self: BalanceMethod, ctx: BalanceContext) -> Tensor:
+        out = fn(self, ctx)
+        if isinstance(out, Tensor) and isinstance(ctx, BalanceContext):
+            check_finite_output(out, self.name, what, ctx)
+        return out
+
+    checked._checks_finite = True  # type: ignore[attr-defined]
+    return checked
+
+
+# the default direction (Jᵀ w) is checked too: w may be finite while Jᵀ w overflows
+BalanceMethod.direction = _finite_checked(BalanceMethod.direction, "direction")  # type: ignore[method-assign]
 
 
 def as_output(weights: Any, like: Tensor) -> Tensor:
