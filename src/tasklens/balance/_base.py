@@ -43,6 +43,7 @@ the published scale; each class docstring says which applies.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from abc import ABC
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ import torch
 from torch import Tensor
 
 from .._common.validation import check_seed
+from ._gramian import gramian, symmetrize
 
 INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian")
 LEVELS: tuple[str, ...] = ("parameter", "representation")
@@ -136,13 +138,26 @@ class BalanceContext:
                 return int(value.shape[0])
         raise ValueError("the context holds no losses, gramian or jacobian")
 
-    def gramian_or_compute(self) -> Tensor:
-        """The Gramian, computed as ``J Jᵀ`` when only the Jacobian was given."""
+    def gramian_or_compute(self, dtype: torch.dtype | None = None) -> Tensor:
+        """The Gramian, computed as ``J Jᵀ`` when only the Jacobian was given.
+
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            Type of the result (default: that of the stored Gramian / the Jacobian). A Gramian
+            computed here is formed in that type (float64 avoids overflow of float32 squares).
+
+        Returns
+        -------
+        (K, K) tensor
+            Exactly symmetric.
+        """
         if self.gramian is not None:
-            return self.gramian
+            gram = self.gramian if dtype is None else self.gramian.to(dtype)
+            return symmetrize(gram)
         if self.jacobian is None:
             raise ValueError("neither gramian nor jacobian is in the context")
-        return self.jacobian @ self.jacobian.T
+        return gramian(self.jacobian.detach(), dtype=dtype)
 
 
 class BalanceMethod(ABC):
@@ -164,6 +179,16 @@ class BalanceMethod(ABC):
     update_requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks: ClassVar[int] = 2
     regularizes_saliency: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every method's output is checked for NaN / inf in one place, so a numerical failure
+        # stops at the step that produced it, naming the method, step and task, instead of
+        # silently corrupting the parameters (see check_finite_output).
+        super().__init_subclass__(**kwargs)
+        for attr in ("weights", "direction"):
+            fn = cls.__dict__.get(attr)
+            if fn is not None and not getattr(fn, "_checks_finite", False):
+                setattr(cls, attr, _finite_checked(fn, attr))
 
     @property
     def post_step_update(self) -> bool:
@@ -316,6 +341,39 @@ class BalanceMethod(ABC):
         """Forget all state (stateful methods override); stochastic methods re-seed."""
 
 
+def check_finite_output(values: Tensor, method: str, what: str, ctx: BalanceContext) -> Tensor:
+    """Raise a ValueError naming the method, step, epoch and the offending tasks / entries
+    when ``values`` (weights (K,) or a direction (P,)) holds NaN or infinite entries."""
+    finite = torch.isfinite(values)
+    if bool(finite.all()):
+        return values
+    bad = (~finite).nonzero().flatten().tolist()
+    where = (f"task(s) {bad[:10]}" if what == "weights"
+             else f"{len(bad)} of {values.numel()} entries (first {bad[:5]})")
+    raise ValueError(
+        f"method {method!r} produced non-finite {what} at step {ctx.step} (epoch {ctx.epoch}) "
+        f"for {where}: {values.flatten()[bad[:5]].tolist()}. The task gradients of this step "
+        "are too large, too small or too nearly dependent for the method; lower the learning "
+        "rate, rescale the losses, or use float64"
+    )
+
+
+def _finite_checked(fn: Any, what: str) -> Any:
+    @functools.wraps(fn)
+    def checked(self: BalanceMethod, ctx: BalanceContext) -> Tensor:
+        out = fn(self, ctx)
+        if isinstance(out, Tensor) and isinstance(ctx, BalanceContext):
+            check_finite_output(out, self.name, what, ctx)
+        return out
+
+    checked._checks_finite = True  # type: ignore[attr-defined]
+    return checked
+
+
+# the default direction (Jᵀ w) is checked too: w may be finite while Jᵀ w overflows
+BalanceMethod.direction = _finite_checked(BalanceMethod.direction, "direction")  # type: ignore[method-assign]
+
+
 def as_output(weights: Any, like: Tensor) -> Tensor:
     """Weights as a tensor with the dtype and device of ``like``."""
     return torch.as_tensor(weights, dtype=like.dtype, device=like.device)
@@ -355,8 +413,7 @@ def check_positive_losses(losses: Tensor, method: str) -> Tensor:
 
 def gramian_numpy(ctx: BalanceContext) -> np.ndarray:
     """The context's Gramian as a float64 (K, K) NumPy array (symmetrised)."""
-    gram = ctx.gramian_or_compute().detach().to("cpu", torch.float64).numpy()
-    return 0.5 * (gram + gram.T)
+    return ctx.gramian_or_compute(torch.float64).detach().cpu().numpy()
 
 
 def reference_tensor(ctx: BalanceContext) -> Tensor:

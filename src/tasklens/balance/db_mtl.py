@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 from torch import Tensor
 
 from ._base import BalanceContext, BalanceMethod, check_positive_losses, check_real
@@ -59,6 +60,7 @@ class DBMTL(BalanceMethod):
         else:
             factor = self.beta / self._calls**self.beta_sigma
             self._buffer = log_grads + factor * (self._buffer - log_grads)
-        norms = self._buffer.norm(dim=1)
+        # norms in float64: squares of float32 gradients overflow beyond ~1.8e19
+        norms = torch.linalg.vector_norm(self._buffer, dim=1, dtype=torch.float64)
         alpha = norms.max() / (norms + self.eps)
-        return alpha @ self._buffer
+        return alpha.to(self._buffer.dtype) @ self._buffer

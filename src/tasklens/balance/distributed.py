@@ -34,6 +34,8 @@ import torch
 from torch import Tensor
 
 from ._base import BalanceMethod
+from ._gramian import gramian as task_gramian
+from ._gramian import symmetrize
 
 
 class GradientReducer:
@@ -91,11 +93,12 @@ class GradientReducer:
                                  "Jacobian (the Gramian does not reduce); do not combine "
                                  "gramian_only with a reducer")
             jacobian = self.all_reduce_sum(jacobian) / world
-            return losses, jacobian, jacobian @ jacobian.T
+            return losses, jacobian, task_gramian(jacobian)
         if level == "representation":
             local = gramian if gramian is not None else (
-                None if jacobian is None else jacobian @ jacobian.T)
-            reduced = None if local is None else self.all_reduce_sum(local) / world**2
+                None if jacobian is None else task_gramian(jacobian))
+            # a ring all-reduce may sum (i, j) and (j, i) in different orders: re-mirror
+            reduced = None if local is None else symmetrize(self.all_reduce_sum(local) / world**2)
             return losses, None, reduced
         return losses, jacobian, gramian
 

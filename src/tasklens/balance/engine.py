@@ -42,6 +42,8 @@ import torch
 from torch import Tensor
 
 from ._base import LEVELS, BalanceContext, BalanceMethod
+from ._gramian import accumulate
+from ._gramian import gramian as task_gramian
 from .distributed import GradientReducer
 
 if TYPE_CHECKING:
@@ -237,7 +239,7 @@ def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor
     for chunk in _parameter_chunks(list(params), k, params_per_chunk, max_chunk_entries):
         grads = _batched_grad(root, chunk, upstream, chunk_size)
         flat = torch.cat([g.reshape(k, -1) for g in grads], dim=1)
-        gram += flat @ flat.T
+        accumulate(gram, flat)
     return gram
 
 
@@ -356,7 +358,7 @@ def backward(
         # the saliencies keep their graph: R(S) is backpropagated with the losses
         (saliency,) = _head_grads(stacked, features, create_graph=True)  # type: ignore[arg-type]
         jacobian = saliency.detach().reshape(k, -1)
-        gramian = jacobian @ jacobian.T
+        gramian = task_gramian(jacobian)
     elif needs_grads:
         if gramian_from_params and recorder is not None and reducer is None:
             gramian = _kernel_gramian(stacked, features, recorder, params, chunk_size)  # type: ignore[arg-type]
@@ -367,7 +369,7 @@ def backward(
                 jacobian = representation_jacobian(stacked, features, chunk_size)  # type: ignore[arg-type]
             else:
                 jacobian = parameter_jacobian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
-            gramian = jacobian @ jacobian.T
+            gramian = task_gramian(jacobian)
     seen_losses = stacked.detach()
     if reducer is not None:
         seen_losses, jacobian, gramian = reducer.reduce_step(
@@ -478,7 +480,7 @@ def backward_split(
         saliency = torch.stack([torch.zeros_like(z) if g is None else g
                                 for g, z in zip(grads, leaves)])
         jacobian = saliency.detach().reshape(k, -1)
-        gramian = jacobian @ jacobian.T
+        gramian = task_gramian(jacobian)
     reg = _saliency_regularizer(method, saliency, stacked) if regularizes else None
     seen_losses = stacked.detach()
     if reducer is not None:
