@@ -28,6 +28,8 @@ class DBMTL(BalanceMethod):
     where we require ``Lᵢ > 0`` and take ``log Lᵢ``; and it gives each task head the gradient
     of ``log Lₖ`` (``∇Lₖ / Lₖ``), while a direction method here leaves the heads their plain
     ``∇Lₖ`` (the engine decides what heads receive; see the docs, "Defaults and differences").
+    Parameter level only, as in the authors' code: an EMA of representation-level gradients
+    would average per-sample rows of different batches.
 
     Scale: published (every task contributes the largest smoothed norm).
 
@@ -43,7 +45,9 @@ class DBMTL(BalanceMethod):
 
     name = "db_mtl"
     requires: ClassVar[frozenset[str]] = frozenset({"losses", "jacobian"})
-    levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    # parameter level only, as the authors' code (it refuses rep_grad): the EMA runs over
+    # steps, and representation-level rows are per-sample gradients of *different* batches
+    levels: ClassVar[frozenset[str]] = frozenset({"parameter"})
     output = "direction"
     stateful = True
 
