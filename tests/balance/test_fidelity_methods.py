@@ -100,6 +100,16 @@ def test_stch_matches_the_official_procedure_over_epochs(mu, warmup):
         method.update(ctx)
 
 
+def test_stch_log_mode_with_a_preference_is_the_gradient_of_eq_8_in_log_space():
+    pref, nadir = (1.0, 2.0, 0.5), torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64)
+    method = balance.get("stch", mu=0.7, warmup_epochs=0, pref=pref)
+    method.update(Ctx(losses=nadir, epoch=0))
+    x = torch.tensor([0.8, 1.5, 0.3], dtype=torch.float64, requires_grad=True)
+    lam = torch.tensor(pref, dtype=torch.float64)
+    (3 * 0.7 * torch.logsumexp(lam * torch.log(x / nadir) / 0.7, dim=0)).backward()
+    torch.testing.assert_close(method.weights(Ctx(losses=x.detach(), epoch=1)), x.grad)
+
+
 def test_stch_through_the_engine_records_the_nadir_epoch():
     # balance.backward calls update() after every step: the nadir comes from epoch W's steps
     encoder, heads = _model(seed=2)

@@ -12,7 +12,7 @@ from ._base import BalanceContext, BalanceMethod, check_positive_losses, check_r
 
 class DBMTL(BalanceMethod):
     """Dual-balancing MTL (Lin et al. 2023, "Dual-Balancing for Multi-Task Learning",
-    arXiv:2308.12029, Sec. 3 and Algorithm 1; Lin et al. 2025 in 001_04ca9f643fb64e21.txt,
+    arXiv:2308.12029, Sec. 3; Lin et al. 2025, Neural Networks, in 001_04ca9f643fb64e21.txt,
     Sec. 5). The authors' code is LibMTL's ``LibMTL/weighting/DB_MTL.py``.
 
     Formula, step ``t = 1, 2, …`` (calls since :meth:`reset`): loss-scale balancing uses
@@ -28,6 +28,8 @@ class DBMTL(BalanceMethod):
     where we require ``Lᵢ > 0`` and take ``log Lᵢ``; and it gives each task head the gradient
     of ``log Lₖ`` (``∇Lₖ / Lₖ``), while a direction method here leaves the heads their plain
     ``∇Lₖ`` (the engine decides what heads receive; see the docs, "Defaults and differences").
+    Parameter level only, as in the authors' code: an EMA of representation-level gradients
+    would average per-sample rows of different batches.
 
     Scale: published (every task contributes the largest smoothed norm).
 
@@ -43,7 +45,9 @@ class DBMTL(BalanceMethod):
 
     name = "db_mtl"
     requires: ClassVar[frozenset[str]] = frozenset({"losses", "jacobian"})
-    levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    # parameter level only, as the authors' code (it refuses rep_grad): the EMA runs over
+    # steps, and representation-level rows are per-sample gradients of *different* batches
+    levels: ClassVar[frozenset[str]] = frozenset({"parameter"})
     output = "direction"
     stateful = True
 

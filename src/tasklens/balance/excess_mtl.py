@@ -35,6 +35,11 @@ class ExcessMTL(BalanceMethod):
     (its default) instead applies the raw, unscaled ``eᵢ`` on the first call;
     ``n_warmup_steps=1`` equals ours.
 
+    Limitation: at the representation level the authors' code first sums each task's
+    per-sample gradients over the batch, giving one (d,) row per task, before accumulating
+    ``S``; the context here holds the flattened (K, N·d) rows, so ``S`` accumulates per
+    (sample position, feature) across batches. Prefer the parameter level.
+
     Scale: sum convention — weights ``K w`` (``w`` on the simplex).
 
     Parameters
