@@ -136,7 +136,7 @@ def test_orphans_of_dead_writers_are_removed_and_live_writers_kept(tmp_path) -> 
     finally:
         live.kill()
         live.wait()
-    gone = {"dead", "other_host_old", "legacy_old"}
+    gone = {"dead", "other_host_old", "legacy_old", "other_destination"}
     for key, name in names.items():
         assert (name not in left) == (key in gone), key
     assert "f.txt" in left
