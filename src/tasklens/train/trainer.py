@@ -562,7 +562,7 @@ class Trainer:
                              "checkpoint_dir=")
         if not allow_non_finite and not state_is_finite(self.model, self.optimizer):
             raise NonFiniteLossError(
-                f"the parameters or optimiser state are non-finite after step {self.step} "
+                f"the parameters or optimiser state are non-finite after {self.step} steps "
                 f"(epoch {self.epoch}); not saved: {kept_checkpoint(dest)}. Lower the "
                 "learning rate or clip gradients", step=self.step, epoch=self.epoch, tasks=[])
         # inside fit() the live state of the forked RNG; outside, the state fit() left
