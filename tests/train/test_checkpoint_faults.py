@@ -338,3 +338,18 @@ def test_numpy_scalars_are_accepted(ts):
     assert type(trainer.batch_size) is int and type(trainer.lr) is float
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         trainer.fit(0)
+
+
+def test_malformed_bookkeeping_is_refused_before_the_model_changes(ts, tmp_path):
+    _trainer(ts, checkpoint_dir=tmp_path).fit(1)
+
+    def damage(state):
+        state["history"] = "[{'epoch': 0"  # not JSON
+        state["accumulators"].pop("aux")
+
+    _rewrite(tmp_path / "last.pt", damage)
+    trainer = _trainer(ts, checkpoint_dir=tmp_path)
+    before = _snapshot(trainer.model)
+    with pytest.raises(CheckpointError, match="accumulators are incomplete; history is not"):
+        trainer.fit(2, resume=True)
+    _assert_unchanged(trainer.model, before)

@@ -160,6 +160,26 @@ def check_resumable(trainer: Trainer, state: dict[str, Any], path: Path) -> None
                    f"checkpoint {path} holds a model ({state['model_class']}) of another "
                    f"architecture than this trainer's {type(trainer.model).__name__}")
     _check_optimizer(trainer.optimizer, state["optimizer"], path)
+    _check_bookkeeping(state, path)
+
+
+def _check_bookkeeping(state: dict[str, Any], path: Path) -> None:
+    """The parts applied after the model: RNG state, accumulators, histories."""
+    rng = state["torch_rng"]
+    problems = []
+    if rng is not None and (rng.dtype != torch.uint8 or rng.ndim != 1):
+        problems.append("torch_rng is not a byte vector")
+    if not {"count", "weight_count", "loss", "weights", "aux"} <= set(state["accumulators"]):
+        problems.append("the epoch accumulators are incomplete")
+    for key in ("history", "monitor_history"):
+        try:
+            ok = isinstance(json.loads(state[key]), list)
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(f"{key} is not a JSON list")
+    if problems:
+        raise CheckpointError(f"checkpoint {path}: {'; '.join(problems)}; nothing was loaded")
 
 
 def capture_settings(trainer: Trainer) -> dict[str, Any]:
