@@ -241,7 +241,8 @@ def tensor_digest(tensor: torch.Tensor) -> str:
     """SHA-256 of a tensor's dtype, shape and bytes (hex)."""
     data = tensor.detach().cpu().reshape(-1).contiguous()
     h = hashlib.sha256(f"{data.dtype}{tuple(tensor.shape)}".encode())
-    h.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    if data.numel():  # a zero-copy view of the bytes (no second copy of the weights)
+        h.update(memoryview(data.view(torch.uint8).numpy()))
     return h.hexdigest()
 
 
