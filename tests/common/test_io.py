@@ -181,3 +181,12 @@ def test_check_writable_dir_refuses_a_read_only_directory(tmp_path) -> None:
             check_writable_dir(ro / "runs", "checkpoint_dir")
     finally:
         ro.chmod(0o700)
+
+
+def test_check_writable_dir_uses_the_access_check(tmp_path, monkeypatch) -> None:
+    # runs also as root (where chmod cannot make a directory unwritable)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError, match=r"log_dir=.*runs.*parent directory .* not writable"):
+        check_writable_dir(tmp_path / "runs", "log_dir")
+    with pytest.raises(ValueError, match=r"checkpoint_dir=.*the directory is not writable"):
+        check_writable_dir(tmp_path, "checkpoint_dir")
