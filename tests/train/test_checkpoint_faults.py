@@ -353,3 +353,18 @@ def test_malformed_bookkeeping_is_refused_before_the_model_changes(ts, tmp_path)
     with pytest.raises(CheckpointError, match="accumulators are incomplete; history is not"):
         trainer.fit(2, resume=True)
     _assert_unchanged(trainer.model, before)
+
+
+def test_an_unreadable_file_names_the_os_cause(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"x")
+    real_open = open
+
+    def deny(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", deny)
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*last\.pt: Permission"):
+        load_checkpoint(path)

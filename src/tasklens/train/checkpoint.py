@@ -289,7 +289,11 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
 
 def _read(src: Path) -> Any:
     """``torch.load(weights_only=True)`` with the cause of a failure in our words."""
-    size = src.stat().st_size
+    try:
+        with open(src, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {src}: {exc.strerror or exc}") from None
     if size == 0:
         raise CheckpointError(f"cannot read checkpoint {src}: the file is empty (the write "
                               "that produced it did not finish)")

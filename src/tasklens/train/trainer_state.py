@@ -59,7 +59,10 @@ def data_fingerprint(taskset: TaskSet) -> str:
     def feed(label: str, array: np.ndarray) -> None:
         data = np.ascontiguousarray(array)
         h.update(f"{label}:{data.dtype.str}:{data.shape};".encode())
-        h.update(memoryview(data.reshape(-1).view(np.uint8)))
+        if data.dtype.hasobject:  # e.g. string labels: no raw bytes to hash
+            h.update(repr(data.tolist()).encode())
+        else:
+            h.update(memoryview(data.reshape(-1).view(np.uint8)))
 
     feed("inputs", taskset.inputs)
     for name in taskset.task_names:
