@@ -368,3 +368,15 @@ def test_an_unreadable_file_names_the_os_cause(tmp_path, monkeypatch):
     monkeypatch.setattr("builtins.open", deny)
     with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*last\.pt: Permission"):
         load_checkpoint(path)
+
+
+def test_resume_refuses_a_switched_structural_optimizer_option(ts, tmp_path):
+    _trainer(ts, checkpoint_dir=tmp_path).fit(1)
+    amsgrad = _trainer(ts, checkpoint_dir=tmp_path,
+                       optimizer=lambda params: torch.optim.Adam(params, lr=5e-3, amsgrad=True))
+    with pytest.raises(CheckpointError, match=r"amsgrad=False in the checkpoint, True here"):
+        amsgrad.fit(2, resume=True)  # would be a KeyError in Adam's first step
+    # an implementation flag may change
+    foreach = _trainer(ts, checkpoint_dir=tmp_path,
+                       optimizer=lambda params: torch.optim.Adam(params, lr=5e-3, foreach=False))
+    assert foreach.fit(2, resume=True).epochs_run == 2

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tasklens")
 
+_IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+"""Boolean optimiser options that only choose a kernel; any other boolean option (amsgrad,
+nesterov, centered, maximize) is part of what the optimiser is, and refused if changed."""
 _REFUSED = ("tasks", "seed", "batch_size", "method_name", "level", "optimizer_class")
 
 
@@ -219,6 +222,7 @@ def _check_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any],
     if sizes != mine:
         raise CheckpointError(f"{where}: parameter groups of sizes {sizes}, this optimiser "
                               f"has {mine}")
+    _check_switched_options(groups, optimizer.param_groups, where)
     params = {pid: p for g_saved, g in zip(groups, optimizer.param_groups)
               for pid, p in zip(g_saved["params"], g["params"])}
     for pid, entry in state.items():
@@ -230,6 +234,18 @@ def _check_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any],
                 raise CheckpointError(f"{where}: {name} of parameter {pid} has shape "
                                       f"{tuple(value.shape)}, the parameter "
                                       f"{tuple(params[pid].shape)}")
+
+
+def _check_switched_options(saved: list[dict[str, Any]], mine: list[dict[str, Any]],
+                            where: str) -> None:
+    for i, (g_saved, g) in enumerate(zip(saved, mine)):
+        switched = [f"{k}={g_saved[k]!r} in the checkpoint, {v!r} here" for k, v in g.items()
+                    if isinstance(v, bool) and k not in _IMPLEMENTATION_FLAGS
+                    and k in g_saved and g_saved[k] != v]
+        if switched:  # e.g. Adam's amsgrad, RMSprop's centered: other state tensors
+            raise CheckpointError(f"{where}: group {i} has {', '.join(switched)}; such "
+                                  "options change the optimiser's state, resume with the "
+                                  "checkpoint's")
 
 
 def restore(trainer: Trainer, state: dict[str, Any], device: torch.device) -> None:
