@@ -115,7 +115,11 @@ def divergence_note(trainer: Trainer) -> str:
     if path is None:
         return ""
     if state_is_finite(trainer.model, trainer.optimizer):
-        trainer.save_checkpoint()
+        try:
+            trainer.save_checkpoint()
+        except (OSError, CheckpointError) as exc:  # keep the loss error the one raised
+            return f"; saving the state before this step failed ({exc}), so " + \
+                kept_checkpoint(path)
         return (f"; the state before this step (finite) was saved to {path}: "
                 "fit(..., resume=True) continues from it")
     return "; the parameters were already non-finite, so " + kept_checkpoint(path)
