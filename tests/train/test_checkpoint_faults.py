@@ -380,3 +380,16 @@ def test_resume_refuses_a_switched_structural_optimizer_option(ts, tmp_path):
     foreach = _trainer(ts, checkpoint_dir=tmp_path,
                        optimizer=lambda params: torch.optim.Adam(params, lr=5e-3, foreach=False))
     assert foreach.fit(2, resume=True).epochs_run == 2
+
+
+def test_a_failing_save_does_not_hide_the_loss_error(ts, tmp_path, monkeypatch):
+    from .test_trainer import _poisoned_model
+
+    def disk_full(path, payload):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tasklens.train.trainer.save_checkpoint", disk_full)
+    trainer = _trainer(ts, model=_poisoned_model(ts, 2, "a"), checkpoint_dir=tmp_path)
+    with pytest.raises(NonFiniteLossError, match=r"step 2 .*saving the state before this step "
+                                                 r"failed .*No space left.*nothing was written"):
+        trainer.fit(1)
