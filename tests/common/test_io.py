@@ -124,6 +124,7 @@ def test_orphans_of_dead_writers_are_removed_and_live_writers_kept(tmp_path) -> 
             "legacy_recent": ".f.txt.k2j4h_9z.tmp",
             "legacy_old": ".f.txt.q8w7e6r5.tmp",
             "other_destination": f".g.txt.{_dead_pid()}-{host}-0a1b.tmp",
+            "dead_write_atomic_with": f".fig.png.{_dead_pid()}-{host}-0a1b.tmp.png",
         }
         for name in names.values():
             (tmp_path / name).write_text("partial")
@@ -136,7 +137,8 @@ def test_orphans_of_dead_writers_are_removed_and_live_writers_kept(tmp_path) -> 
     finally:
         live.kill()
         live.wait()
-    gone = {"dead", "other_host_old", "legacy_old"}
+    gone = {"dead", "other_host_old", "legacy_old", "other_destination",
+            "dead_write_atomic_with"}
     for key, name in names.items():
         assert (name not in left) == (key in gone), key
     assert "f.txt" in left
@@ -181,3 +183,12 @@ def test_check_writable_dir_refuses_a_read_only_directory(tmp_path) -> None:
             check_writable_dir(ro / "runs", "checkpoint_dir")
     finally:
         ro.chmod(0o700)
+
+
+def test_check_writable_dir_uses_the_access_check(tmp_path, monkeypatch) -> None:
+    # runs also as root (where chmod cannot make a directory unwritable)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError, match=r"log_dir=.*runs.*parent directory .* not writable"):
+        check_writable_dir(tmp_path / "runs", "log_dir")
+    with pytest.raises(ValueError, match=r"checkpoint_dir=.*the directory is not writable"):
+        check_writable_dir(tmp_path, "checkpoint_dir")

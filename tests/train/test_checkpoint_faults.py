@@ -88,7 +88,7 @@ def test_a_diverged_state_never_replaces_a_finite_checkpoint(ts, tmp_path):
 def test_a_periodic_save_refuses_a_diverged_state(ts, tmp_path):
     # the inf appears during step 3; the save after it (step counter 4) must not happen
     trainer = _trainer(ts, checkpoint_dir=tmp_path, checkpoint_every=2, callbacks=[_Diverge(3)])
-    with pytest.raises(NonFiniteLossError, match=r"non-finite after step 4.*last\.pt was kept.*"
+    with pytest.raises(NonFiniteLossError, match=r"non-finite after 4 steps.*last\.pt was kept.*"
                                                  r"step 2"):
         trainer.fit(3)
     state = load_checkpoint(tmp_path / "last.pt")
@@ -338,3 +338,58 @@ def test_numpy_scalars_are_accepted(ts):
     assert type(trainer.batch_size) is int and type(trainer.lr) is float
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         trainer.fit(0)
+
+
+def test_malformed_bookkeeping_is_refused_before_the_model_changes(ts, tmp_path):
+    _trainer(ts, checkpoint_dir=tmp_path).fit(1)
+
+    def damage(state):
+        state["history"] = "[{'epoch': 0"  # not JSON
+        state["accumulators"].pop("aux")
+
+    _rewrite(tmp_path / "last.pt", damage)
+    trainer = _trainer(ts, checkpoint_dir=tmp_path)
+    before = _snapshot(trainer.model)
+    with pytest.raises(CheckpointError, match="accumulators are incomplete; history is not"):
+        trainer.fit(2, resume=True)
+    _assert_unchanged(trainer.model, before)
+
+
+def test_an_unreadable_file_names_the_os_cause(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"x")
+    real_open = open
+
+    def deny(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", deny)
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*last\.pt: Permission"):
+        load_checkpoint(path)
+
+
+def test_resume_refuses_a_switched_structural_optimizer_option(ts, tmp_path):
+    _trainer(ts, checkpoint_dir=tmp_path).fit(1)
+    amsgrad = _trainer(ts, checkpoint_dir=tmp_path,
+                       optimizer=lambda params: torch.optim.Adam(params, lr=5e-3, amsgrad=True))
+    with pytest.raises(CheckpointError, match=r"amsgrad=False in the checkpoint, True here"):
+        amsgrad.fit(2, resume=True)  # would be a KeyError in Adam's first step
+    # an implementation flag may change
+    foreach = _trainer(ts, checkpoint_dir=tmp_path,
+                       optimizer=lambda params: torch.optim.Adam(params, lr=5e-3, foreach=False))
+    assert foreach.fit(2, resume=True).epochs_run == 2
+
+
+def test_a_failing_save_does_not_hide_the_loss_error(ts, tmp_path, monkeypatch):
+    from .test_trainer import _poisoned_model
+
+    def disk_full(path, payload):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tasklens.train.trainer.save_checkpoint", disk_full)
+    trainer = _trainer(ts, model=_poisoned_model(ts, 2, "a"), checkpoint_dir=tmp_path)
+    with pytest.raises(NonFiniteLossError, match=r"step 2 .*saving the state before this step "
+                                                 r"failed .*No space left.*nothing was written"):
+        trainer.fit(1)

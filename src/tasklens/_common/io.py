@@ -6,8 +6,9 @@ rename itself survives a power loss. The temporary file is created like a normal
 ``open(path, "w")`` would create the destination: mode ``0o666`` minus the umask, or the
 existing destination's permission bits when it is replaced.
 
-A process killed mid-write (``kill -9``, OOM) leaves its temporary file behind. Every new
-write to the same destination first removes such orphans with :func:`clean_stale_temps`:
+A process killed mid-write (``kill -9``, OOM) leaves its temporary file behind. The first
+write of a process into a directory removes such orphans with :func:`clean_stale_temps`
+(the Trainer also does when it opens its ``checkpoint_dir``):
 a temporary file is removed only when its writer is known to be gone — it was written on
 this host by a process id that no longer exists — or when it is older than
 ``STALE_AFTER_S`` (one day; for files from another host sharing the directory, or from
@@ -130,10 +131,19 @@ def fsync_directory(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+_SWEPT: set[str] = set()
+"""Directories this process has already cleaned (one scan each, not one per write)."""
+
+
 def _prepare(path: str | os.PathLike[str]) -> Path:
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(dest.parent, dest.name)
+    folder = os.path.abspath(dest.parent)
+    if folder not in _SWEPT:
+        # once per directory and process: a sweep writing thousands of result files into
+        # one directory must not rescan it for every file
+        clean_stale_temps(folder)
+        _SWEPT.add(folder)
     return dest
 
 

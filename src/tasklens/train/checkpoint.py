@@ -81,29 +81,9 @@ def encode_value(value: Any, where: str, tensor_names: dict[int, str] | None = N
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.random.Generator):
-        state = value.bit_generator.state
-        if BIT_GENERATORS.get(state["bit_generator"]) is not type(value.bit_generator):
-            raise CheckpointError(f"{where}: cannot checkpoint a numpy generator over "
-                                  f"{state['bit_generator']}; use one of "
-                                  f"{sorted(BIT_GENERATORS)}")
-        return {_TAG: "np_generator", "state": state}
+        return _encode_generator(value, where)
     if isinstance(value, torch.optim.Optimizer):
-        names = tensor_names or {}
-        param_names = []
-        for group in value.param_groups:
-            for p in group["params"]:
-                if id(p) not in names:
-                    raise CheckpointError(f"{where}: the optimiser updates a tensor that is not "
-                                          "an attribute of the method; give the method "
-                                          "state_dict()/load_state_dict()")
-                param_names.append(names[id(p)])
-        if OPTIMIZER_CLASSES.get(type(value).__name__) is not type(value):
-            raise CheckpointError(f"{where}: only the torch.optim optimisers "
-                                  f"{sorted(OPTIMIZER_CLASSES)} can be checkpointed, got "
-                                  f"{type(value).__name__}")
-        return {_TAG: "optimizer", "class": type(value).__name__, "params": param_names,
-                "defaults": encode_value(dict(value.defaults), where),
-                "state": value.state_dict()}
+        return _encode_optimizer(value, where, tensor_names or {})
     if isinstance(value, (list, tuple)):
         kind = "list" if isinstance(value, list) else "tuple"
         return {_TAG: kind, "items": [encode_value(v, f"{where}[{i}]", tensor_names)
@@ -120,6 +100,33 @@ def encode_value(value: Any, where: str, tensor_names: dict[int, str] | None = N
         f"{where}: cannot checkpoint a value of type {type(value).__name__}; give the method "
         "state_dict() and load_state_dict() methods"
     )
+
+
+def _encode_generator(value: np.random.Generator, where: str) -> dict[str, Any]:
+    state = value.bit_generator.state
+    if BIT_GENERATORS.get(state["bit_generator"]) is not type(value.bit_generator):
+        raise CheckpointError(f"{where}: cannot checkpoint a numpy generator over "
+                              f"{state['bit_generator']}; use one of {sorted(BIT_GENERATORS)}")
+    return {_TAG: "np_generator", "state": state}
+
+
+def _encode_optimizer(value: torch.optim.Optimizer, where: str,
+                      names: dict[int, str]) -> dict[str, Any]:
+    param_names = []
+    for group in value.param_groups:
+        for p in group["params"]:
+            if id(p) not in names:
+                raise CheckpointError(f"{where}: the optimiser updates a tensor that is not "
+                                      "an attribute of the method; give the method "
+                                      "state_dict()/load_state_dict()")
+            param_names.append(names[id(p)])
+    if OPTIMIZER_CLASSES.get(type(value).__name__) is not type(value):
+        raise CheckpointError(f"{where}: only the torch.optim optimisers "
+                              f"{sorted(OPTIMIZER_CLASSES)} can be checkpointed, got "
+                              f"{type(value).__name__}")
+    return {_TAG: "optimizer", "class": type(value).__name__, "params": param_names,
+            "defaults": encode_value(dict(value.defaults), where),
+            "state": value.state_dict()}
 
 
 def decode_value(value: Any, tensors: dict[str, torch.Tensor] | None = None) -> Any:
@@ -209,7 +216,7 @@ def load_method_state(method: Any, state: dict[str, Any]) -> None:
                 encoded, {k: v for k, v in restored.items() if isinstance(v, torch.Tensor)})
         except CheckpointError:
             raise
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"method attribute {name}: cannot rebuild it from the "
                                   f"checkpoint ({type(exc).__name__}: {exc})") from exc
     for name, value in restored.items():
@@ -234,7 +241,8 @@ def tensor_digest(tensor: torch.Tensor) -> str:
     """SHA-256 of a tensor's dtype, shape and bytes (hex)."""
     data = tensor.detach().cpu().reshape(-1).contiguous()
     h = hashlib.sha256(f"{data.dtype}{tuple(tensor.shape)}".encode())
-    h.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    if data.numel():  # a zero-copy view of the bytes (no second copy of the weights)
+        h.update(memoryview(data.view(torch.uint8).numpy()))
     return h.hexdigest()
 
 
@@ -281,7 +289,11 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
 
 def _read(src: Path) -> Any:
     """``torch.load(weights_only=True)`` with the cause of a failure in our words."""
-    size = src.stat().st_size
+    try:
+        with open(src, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {src}: {exc.strerror or exc}") from None
     if size == 0:
         raise CheckpointError(f"cannot read checkpoint {src}: the file is empty (the write "
                               "that produced it did not finish)")

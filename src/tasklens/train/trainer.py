@@ -103,7 +103,8 @@ class Trainer:
         A name for :func:`tasklens.balance.get` (default hyper-parameters) or an instance.
     optimizer : {"adam", "adamw", "sgd"} or callable(params) -> Optimizer
     lr : float
-        Learning rate for a named optimiser.
+        Learning rate for a named optimiser (at a resume it replaces the checkpoint's,
+        with a warning: see docs/train.md, "Checkpoints and training faults").
     batch_size : int
     level : {"parameter", "representation"}, optional
         Where task gradients are taken. Default: ``parameter`` when the method supports it,
@@ -118,7 +119,8 @@ class Trainer:
         Every that many steps, log the interaction monitors (0 = off).
     checkpoint_dir : path, optional
         Where ``last.pt`` is written (atomically) at every epoch end, every
-        ``checkpoint_every`` steps, and before a non-finite-loss error.
+        ``checkpoint_every`` steps, and before a non-finite-loss error (never a diverged
+        state over a finite one). Checked to be a writable directory at construction.
     checkpoint_every : int, optional
         Steps between mid-epoch checkpoints (needs ``checkpoint_dir``).
     early_stopping : int or EarlyStopping, optional
@@ -466,7 +468,12 @@ class Trainer:
         Raises
         ------
         NonFiniteLossError
-            A loss became NaN/inf; the message names step, epoch and task.
+            A loss became NaN/inf; the message names step, epoch and task, and the
+            checkpoint that resumes.
+        CheckpointError
+            ``resume`` names a file that is unreadable or damaged, or that does not fit
+            this trainer (other tasks, seed, batch size, method, level, optimiser class,
+            architecture or training data); nothing is changed then.
         """
         epochs = check_scalar(epochs, "epochs", numbers.Integral, low=1)
         if resume:
@@ -559,7 +566,7 @@ class Trainer:
                              "checkpoint_dir=")
         if not allow_non_finite and not state_is_finite(self.model, self.optimizer):
             raise NonFiniteLossError(
-                f"the parameters or optimiser state are non-finite after step {self.step} "
+                f"the parameters or optimiser state are non-finite after {self.step} steps "
                 f"(epoch {self.epoch}); not saved: {kept_checkpoint(dest)}. Lower the "
                 "learning rate or clip gradients", step=self.step, epoch=self.epoch, tasks=[])
         # inside fit() the live state of the forked RNG; outside, the state fit() left

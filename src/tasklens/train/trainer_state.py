@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tasklens")
 
+_IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+"""Boolean optimiser options that only choose a kernel; any other boolean option (amsgrad,
+nesterov, centered, maximize) is part of what the optimiser is, and refused if changed."""
 _REFUSED = ("tasks", "seed", "batch_size", "method_name", "level", "optimizer_class")
 
 
@@ -59,7 +62,10 @@ def data_fingerprint(taskset: TaskSet) -> str:
     def feed(label: str, array: np.ndarray) -> None:
         data = np.ascontiguousarray(array)
         h.update(f"{label}:{data.dtype.str}:{data.shape};".encode())
-        h.update(memoryview(data.reshape(-1).view(np.uint8)))
+        if data.dtype.hasobject:  # e.g. string labels: no raw bytes to hash
+            h.update(repr(data.tolist()).encode())
+        else:
+            h.update(memoryview(data.reshape(-1).view(np.uint8)))
 
     feed("inputs", taskset.inputs)
     for name in taskset.task_names:
@@ -109,7 +115,11 @@ def divergence_note(trainer: Trainer) -> str:
     if path is None:
         return ""
     if state_is_finite(trainer.model, trainer.optimizer):
-        trainer.save_checkpoint()
+        try:
+            trainer.save_checkpoint()
+        except (OSError, CheckpointError) as exc:  # keep the loss error the one raised
+            return f"; saving the state before this step failed ({exc}), so " + \
+                kept_checkpoint(path)
         return (f"; the state before this step (finite) was saved to {path}: "
                 "fit(..., resume=True) continues from it")
     return "; the parameters were already non-finite, so " + kept_checkpoint(path)
@@ -160,6 +170,26 @@ def check_resumable(trainer: Trainer, state: dict[str, Any], path: Path) -> None
                    f"checkpoint {path} holds a model ({state['model_class']}) of another "
                    f"architecture than this trainer's {type(trainer.model).__name__}")
     _check_optimizer(trainer.optimizer, state["optimizer"], path)
+    _check_bookkeeping(state, path)
+
+
+def _check_bookkeeping(state: dict[str, Any], path: Path) -> None:
+    """The parts applied after the model: RNG state, accumulators, histories."""
+    rng = state["torch_rng"]
+    problems = []
+    if rng is not None and (rng.dtype != torch.uint8 or rng.ndim != 1):
+        problems.append("torch_rng is not a byte vector")
+    if not {"count", "weight_count", "loss", "weights", "aux"} <= set(state["accumulators"]):
+        problems.append("the epoch accumulators are incomplete")
+    for key in ("history", "monitor_history"):
+        try:
+            ok = isinstance(json.loads(state[key]), list)
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(f"{key} is not a JSON list")
+    if problems:
+        raise CheckpointError(f"checkpoint {path}: {'; '.join(problems)}; nothing was loaded")
 
 
 def capture_settings(trainer: Trainer) -> dict[str, Any]:
@@ -196,6 +226,7 @@ def _check_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any],
     if sizes != mine:
         raise CheckpointError(f"{where}: parameter groups of sizes {sizes}, this optimiser "
                               f"has {mine}")
+    _check_switched_options(groups, optimizer.param_groups, where)
     params = {pid: p for g_saved, g in zip(groups, optimizer.param_groups)
               for pid, p in zip(g_saved["params"], g["params"])}
     for pid, entry in state.items():
@@ -207,6 +238,18 @@ def _check_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any],
                 raise CheckpointError(f"{where}: {name} of parameter {pid} has shape "
                                       f"{tuple(value.shape)}, the parameter "
                                       f"{tuple(params[pid].shape)}")
+
+
+def _check_switched_options(saved: list[dict[str, Any]], mine: list[dict[str, Any]],
+                            where: str) -> None:
+    for i, (g_saved, g) in enumerate(zip(saved, mine)):
+        switched = [f"{k}={g_saved[k]!r} in the checkpoint, {v!r} here" for k, v in g.items()
+                    if isinstance(v, bool) and k not in _IMPLEMENTATION_FLAGS
+                    and k in g_saved and g_saved[k] != v]
+        if switched:  # e.g. Adam's amsgrad, RMSprop's centered: other state tensors
+            raise CheckpointError(f"{where}: group {i} has {', '.join(switched)}; such "
+                                  "options change the optimiser's state, resume with the "
+                                  "checkpoint's")
 
 
 def restore(trainer: Trainer, state: dict[str, Any], device: torch.device) -> None:
