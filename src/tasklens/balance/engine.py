@@ -23,6 +23,10 @@ For a step with task losses ``L = (L_1, …, L_K)`` and a balancing method, the 
    - direction ``d`` over the shared parameters (or over ``z``):
      ``S = Σ_k L_k + A + ⟨θ_s, stopgrad(d − Σ_k J_k)⟩`` — its gradient on ``θ_s`` is
      ``d + ∂A/∂θ_s`` and every head still receives the plain gradient of its own task;
+   - weights of a method that declares ``head_gradient = "task"`` (MGDA, CAGrad, ...): the
+     same backward of ``S``, after which each head's gradient is replaced by the plain
+     ``∂(Σ_k L_k + A)/∂θ_head`` taken, before it, on the heads' part of the graph only (see
+     :mod:`tasklens.balance._heads`); the shared parameters receive ``Σ_k w_k ∇L_k`` as before;
    - methods with ``regularizes_saliency`` (RepMTL) take the representation-level task
      gradients ``S_k = ∂L_k/∂z`` with ``create_graph=True`` and add their differentiable
      ``R(S)`` to ``S``, so encoder and heads also receive ``∂R`` (second order).
@@ -34,7 +38,7 @@ except the optional chunked Gramian.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +46,15 @@ import torch
 from torch import Tensor
 
 from ._base import LEVELS, BalanceContext, BalanceMethod
+from ._heads import (
+    backward_with_heads,
+    check_finite_gramian,
+    check_finite_output,
+    checked_weights,
+    note_post_step_method,
+    plain_heads,
+    resolve_heads,
+)
 from .distributed import GradientReducer
 
 if TYPE_CHECKING:
@@ -146,10 +159,22 @@ def _head_grads(losses: Tensor, features: Tensor, create_graph: bool = False) ->
     vmap pass took 124 ms against 52 ms for this loop and 15 ms for a whole EW step.
     """
     grads = []
+    unused = []
     for k in range(len(losses)):
         (g,) = torch.autograd.grad(losses[k], features, retain_graph=True, allow_unused=True,
                                    create_graph=create_graph)
+        if g is None:
+            unused.append(k)
         grads.append(torch.zeros_like(features) if g is None else g)
+    if unused and len(unused) == len(losses):
+        # every task gradient would be zero: an all-zero Gramian, equal weights, no error
+        raise ValueError("features is not in the graph of the losses (no loss depends on it): "
+                         "pass the very tensor the heads read, z = encoder(x) with the losses "
+                         "computed from heads(z) — not a copy, a detached tensor or another "
+                         "forward's output")
+    if unused:
+        logger.warning("the losses of task index(es) %s do not depend on features; their "
+                       "task gradients are zero", unused)
     return (torch.stack(grads),)
 
 
@@ -277,6 +302,7 @@ def backward(
     compute_gramian: bool = False,
     reducer: GradientReducer | None = None,
     recorder: LinearRecorder | None = None,
+    head_params: Sequence[Iterable[Tensor]] | None = None,
 ) -> StepResult:
     """Balance the task losses of one step and run one backward (gradients accumulate in
     ``.grad`` as with ``loss.backward()``; call ``optimizer.step()`` afterwards).
@@ -314,6 +340,13 @@ def backward(
         (:func:`~tasklens.balance.kernel_gramian.linear_kernel_gramian`) without the K
         per-task weight gradients; when the recording does not cover ``shared_params``
         (a non-``nn.Linear`` parameter, a layer called twice) the usual path is used.
+    head_params : sequence of K sequences of tensors, optional
+        The parameters only task ``k`` uses (e.g. ``model.task_parameters(task)``), in task
+        order. For methods with ``head_gradient == "task"`` each head receives its plain task
+        gradient ``∇L_k`` instead of ``w_k ∇L_k``. Default: derived from the graph as the
+        leaves the losses reach without passing through ``features`` (without ``features``:
+        every trainable leaf of the losses' graph not in ``shared_params``). They must not
+        overlap ``shared_params`` (checked, also against the derived heads).
 
     Returns
     -------
@@ -341,6 +374,7 @@ def backward(
         method.check_level(level)
     method.check_num_tasks(k)
     params = list(shared_params) if shared_params is not None else None
+    note_post_step_method(method)
     if needs_grads and level == "parameter" and not params:
         raise ValueError("level='parameter' needs shared_params (e.g. model.shared_parameters())")
     if needs_grads and level == "representation" and features is None:
@@ -374,6 +408,9 @@ def backward(
             level if needs_grads else None, seen_losses,
             None if jacobian is None else jacobian.detach(),
             None if gramian is None else gramian.detach())
+    check_finite_gramian(gramian)
+    heads = resolve_heads(stacked, features, params, head_params,
+                          need_heads=plain_heads(method))
     ctx = BalanceContext(
         losses=seen_losses,
         gramian=None if gramian is None else gramian.detach(),
@@ -386,15 +423,13 @@ def backward(
         aux = aux + reg
     weights: Tensor | None = None
     if method.output == "weights":
-        weights = method.weights(ctx).detach().to(stacked.dtype)
-        if weights.shape != (k,):
-            raise RuntimeError(f"method {method.name!r} returned weights of shape "
-                               f"{tuple(weights.shape)}, expected ({k},)")
+        weights = checked_weights(method, ctx, k, stacked.dtype)
         objective = (weights * stacked).sum() + aux
-        objective.backward()
+        backward_with_heads(objective, stacked.sum() + aux if heads else None, heads)
     else:
         assert jacobian is not None
         direction = method.direction(ctx).detach().to(stacked.dtype)
+        check_finite_output(method, direction, "direction")
         correction = direction - jacobian.sum(dim=0)
         plain = stacked.sum() + aux
         if level == "representation":
@@ -423,6 +458,7 @@ def backward_split(
     epoch: int = 0,
     compute_gramian: bool = False,
     reducer: GradientReducer | None = None,
+    head_params: Sequence[Iterable[Tensor]] | None = None,
 ) -> StepResult:
     """Representation-level step when each head read its own detached copy of ``z``.
 
@@ -450,6 +486,9 @@ def backward_split(
         The leaves the heads read, in task order (each ``z.detach().requires_grad_()``).
     reducer : GradientReducer, optional
         Data parallelism, as in :func:`backward` (Gramian-and-loss methods only).
+    head_params : sequence of K sequences of tensors, optional
+        As in :func:`backward` (default: derived from the graph between the leaves and the
+        losses).
     """
     if not isinstance(method, BalanceMethod):
         raise TypeError(f"method must be a BalanceMethod (tasklens.balance.get(name)), "
@@ -469,6 +508,7 @@ def backward_split(
     if method.needs_gradients or regularizes:
         method.check_level("representation")
     method.check_num_tasks(k)
+    note_post_step_method(method)
     if reducer is not None:
         reducer.check_method(method, "representation")
     jacobian = gramian = saliency = None
@@ -485,6 +525,9 @@ def backward_split(
         seen_losses, jacobian, gramian = reducer.reduce_step(
             "representation" if needs_grads else None, seen_losses, jacobian,
             None if gramian is None else gramian.detach())
+    check_finite_gramian(gramian)
+    heads = resolve_heads(stacked, features, None, head_params,
+                          need_heads=plain_heads(method), stops=leaves)
     ctx = BalanceContext(
         losses=seen_losses,
         gramian=None if gramian is None else gramian.detach(),
@@ -493,14 +536,13 @@ def backward_split(
     )
     weights: Tensor | None = None
     if method.output == "weights":
-        weights = method.weights(ctx).detach().to(stacked.dtype)
-        if weights.shape != (k,):
-            raise RuntimeError(f"method {method.name!r} returned weights of shape "
-                               f"{tuple(weights.shape)}, expected ({k},)")
+        weights = checked_weights(method, ctx, k, stacked.dtype)
         objective = (weights * stacked).sum()
+        plain = stacked.sum() if heads else None
         if reg is not None:
             objective = objective + reg
-        objective.backward()
+            plain = None if plain is None else plain + reg
+        backward_with_heads(objective, plain, heads)
         upstream = sum((z.grad for z in leaves if z.grad is not None),
                        torch.zeros_like(features))
     else:
@@ -510,6 +552,7 @@ def backward_split(
             objective = objective + reg
         objective.backward()
         upstream = method.direction(ctx).detach().to(features.dtype).reshape(features.shape)
+        check_finite_output(method, upstream, "direction")
         if reg is not None:
             # the leaves hold g_k + ∂R/∂z_k; keep only the regulariser's part next to d
             leaf_sum = sum((z.grad for z in leaves if z.grad is not None),

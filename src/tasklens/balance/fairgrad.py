@@ -25,6 +25,10 @@ class FairGrad(BalanceMethod):
 
     Scale: published (intrinsic to the fairness condition).
 
+    Head gradient: ``task`` — the official code (Ban & Ji 2024, github.com/OptMN-Lab/fairgrad)
+    backpropagates every ``L_k``, resets only the shared gradients between tasks and overwrites
+    them with the FairGrad direction, so head ``k`` keeps ``∇L_k``.
+
     Parameters
     ----------
     alpha : float
@@ -33,6 +37,7 @@ class FairGrad(BalanceMethod):
     """
 
     name = "fairgrad"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
 

@@ -24,6 +24,9 @@ class GradDrop(SeededMethod):
     Scale: sum (as published); with leak 1, or when all gradients agree in sign
     coordinatewise, it is exactly EW.
 
+    Head gradient: ``task`` — a direction method applied to the shared gradients; heads receive
+    ``∇L_k`` (as in LibMTL's GradDrop).
+
     Parameters
     ----------
     leak : float
@@ -33,6 +36,7 @@ class GradDrop(SeededMethod):
     """
 
     name = "graddrop"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     output = "direction"

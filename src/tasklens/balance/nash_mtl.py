@@ -25,9 +25,14 @@ class NashMTL(BalanceMethod):
     Scale: published (intrinsic): ``d`` does not change when all gradients are scaled by the
     same factor (``α`` scales inversely). Undefined when the gradients can cancel with positive
     weights (e.g. two exactly opposite gradients): a ValueError says so.
+
+    Head gradient: ``weighted`` — the official code (Navon et al. 2022,
+    github.com/AvivNavon/nash-mtl, ``methods/weight_methods.py``) backpropagates ``Σ_k α_k
+    L_k``, so head ``k`` receives ``α_k ∇L_k``.
     """
 
     name = "nash_mtl"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
 
