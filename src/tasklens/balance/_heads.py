@@ -219,7 +219,9 @@ def plain_heads(method: BalanceMethod) -> bool:
 def checked_weights(method: BalanceMethod, ctx: BalanceContext, k: int,
                     dtype: torch.dtype) -> Tensor:
     """The method's (K,) weights, detached, checked for shape and finiteness."""
-    weights = method.weights(ctx).detach().to(dtype)
+    # a copy: a stateful method may return a view of its state and update it in place later
+    # in the step (GradNorm), which would change the weights this step reports
+    weights = method.weights(ctx).detach().to(dtype).clone()
     if weights.shape != (k,):
         raise RuntimeError(f"method {method.name!r} returned weights of shape "
                            f"{tuple(weights.shape)}, expected ({k},)")
