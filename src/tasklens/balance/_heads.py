@@ -175,7 +175,9 @@ def check_finite_gramian(gramian: Tensor | None) -> None:
     raise NonFiniteGradientError(
         f"the gradient of task index(es) {bad} is NaN or infinite although the losses are "
         "finite (an operation with an infinite derivative, e.g. sqrt or log at 0, or an "
-        "overflow); lower the learning rate, clip gradients, or guard that operation",
+        "overflow; note that a zero upstream through such an operation in one task's branch, "
+        "0 × inf = NaN, also spoils the other tasks' gradients when the losses share one "
+        "stacked tensor); lower the learning rate, clip gradients, or guard that operation",
         tasks=bad)
 
 

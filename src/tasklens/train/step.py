@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..balance import BalanceContext
 from ..balance.engine import parameter_jacobian, representation_jacobian
-from ..nn.losses import task_losses
+from ..nn.losses import task_loss, task_losses, task_mapping
 from .evaluation import model_device, to_device
 
 if TYPE_CHECKING:
@@ -95,27 +95,27 @@ def tasks_with_non_finite_gradient(trainer: Trainer, x: Tensor,
     devices = [device.index or 0] if device.type == "cuda" else []
     bad = []
     with torch.random.fork_rng(devices=devices):
-        losses = task_losses(trainer.taskset, model.decode(model.encode(x)), y)
-        for k, name in enumerate(trainer.task_names):
-            grads = torch.autograd.grad(losses[k], params, retain_graph=True,
-                                        allow_unused=True)
+        outputs = model.decode(model.encode(x))
+        tasks = task_mapping(trainer.taskset)
+        for name in trainer.task_names:
+            # each loss on its own graph: through a stacked (K,) tensor, task k's gradient
+            # would also run a zero upstream through the other tasks' branches, and
+            # 0 × inf = NaN there would be blamed on task k
+            loss = task_loss(tasks[name], outputs[name], y[name])
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
             if not all(bool(torch.isfinite(g).all()) for g in grads if g is not None):
                 bad.append(name)
     return bad
 
 
 def raise_non_finite_gradient(trainer: Trainer, x: Tensor, y: dict[str, Tensor],
-                              cause: Exception | None = None,
-                              task_indices: Sequence[int] | None = None) -> None:
+                              cause: Exception | None = None) -> None:
     """Raise :class:`NonFiniteGradientError` for the current step (saving a checkpoint first
     when the trainer writes them: the parameters are still those before the step)."""
     saved = ""
     if trainer.checkpoint_dir is not None:
         saved = f"; the last good state was saved to {trainer.save_checkpoint()}"
-    if task_indices:
-        tasks = [trainer.task_names[i] for i in task_indices]
-    else:
-        tasks = tasks_with_non_finite_gradient(trainer, x, y)
+    tasks = tasks_with_non_finite_gradient(trainer, x, y)
     names = [n for n, p in trainer.model.named_parameters()
              if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
     where = f"; parameters with non-finite gradients: {names[:5]}" if names else ""

@@ -366,7 +366,7 @@ class Trainer:
                     head_params=head_params,
                 )
         except NonFiniteGradientError as exc:  # finite losses, non-finite task gradients
-            raise_non_finite_gradient(self, x, y, exc, exc.tasks)
+            raise_non_finite_gradient(self, x, y, exc)
         except FloatingPointError as exc:
             self._non_finite(losses, aux, exc)
         if recorder is not None:
