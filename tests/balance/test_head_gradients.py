@@ -192,3 +192,23 @@ def test_declaration_is_checked_when_a_method_class_is_defined() -> None:
         type("Bad", (balance.BalanceMethod,), {"name": "bad", "head_gradient": "plain"})
     with pytest.raises(TypeError, match="returns a direction"):
         type("BadDirection", (balance.BalanceMethod,), {"name": "bad2", "output": "direction"})
+
+
+def test_head_gradients_accumulate_and_are_final_when_accumulation_hooks_run() -> None:
+    """Like loss.backward(): a second call adds to .grad; and the task gradient is already
+    in place when post-accumulation hooks run (DistributedDataParallel reduces there)."""
+    net = _HPS()
+    x, y = _data()
+    seen: dict[int, torch.Tensor] = {}
+    for k, h in enumerate(net.heads):
+        h[-1].bias.register_post_accumulate_grad_hook(
+            lambda p, k=k: seen.__setitem__(k, p.grad.clone()))
+    for _ in range(2):
+        z = net.encoder(x)
+        backward(net.losses(z, y), z, balance.get("mgda"),
+                 shared_params=list(net.encoder.parameters()), level="parameter",
+                 head_params=net.head_params())
+    heads, _, _ = _expected("mgda", net, x, y, torch.ones(K), "parameter")
+    for k, h in enumerate(net.heads):
+        torch.testing.assert_close(_flat(h.parameters()), 2 * heads[k], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(seen[k], 2 * heads[k][-1:], rtol=1e-10, atol=1e-12)

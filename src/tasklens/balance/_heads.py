@@ -8,9 +8,9 @@ The engine backpropagates ``Σ_k w_k L_k`` once, so the parameters only task ``k
 gradient ``∇L_k``. Since ``L_j`` does not depend on head ``k`` for ``j ≠ k``, the plain
 gradients of all heads are one backward of ``Σ_k L_k (+ A)`` restricted to the head
 parameters (:func:`head_task_gradients`, the heads' part of the graph only), taken before the
-main backward; after it, each head's ``.grad`` is set to what it held before the step plus that
-gradient (:func:`apply_head_gradients`). The shared parameters' gradients are untouched: they
-come from the same backward as before.
+main backward; during it, a hook on each head parameter replaces the incoming ``w_k ∇L_k`` by
+that gradient before it is accumulated (:func:`backward_with_heads`). The shared parameters'
+gradients are untouched: they come from the same backward as before.
 
 Which parameters are heads: the caller says so (``head_params``, one sequence per task, like
 TorchJD's ``tasks_params``), or, when ``features`` is given, they are derived as the leaves the
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -150,20 +150,6 @@ def head_task_gradients(objective: Tensor, heads: Sequence[Tensor]) -> list[Tens
                                     allow_unused=True))
 
 
-def grads_before(heads: Sequence[Tensor]) -> list[Tensor | None]:
-    """The heads' ``.grad`` before the main backward (which adds to them in place)."""
-    return [None if p.grad is None else p.grad.clone() for p in heads]
-
-
-def apply_head_gradients(heads: Sequence[Tensor], grads: Sequence[Tensor | None],
-                         before: Sequence[Tensor | None]) -> None:
-    """Replace what the main backward added to each head by its plain task gradient."""
-    for p, g, old in zip(heads, grads, before):
-        if g is None:
-            g = torch.zeros_like(p)
-        p.grad = g.detach() if old is None else old + g.detach()
-
-
 def check_finite_gramian(gramian: Tensor | None) -> None:
     """Raise :class:`NonFiniteGradientError` naming the tasks whose gradient is not finite."""
     if gramian is None or bool(torch.isfinite(gramian).all()):
@@ -233,12 +219,32 @@ def checked_weights(method: BalanceMethod, ctx: BalanceContext, k: int,
 
 def backward_with_heads(objective: Tensor, plain: Tensor | None,
                         heads: list[Tensor] | None) -> None:
-    """``objective.backward()``; with ``heads``, each head ends with ``∂plain/∂θ_head``
-    added to its previous gradient instead of ``∂objective/∂θ_head``."""
+    """``objective.backward()``; with ``heads``, each head receives ``∂plain/∂θ_head``
+    instead of ``∂objective/∂θ_head`` (added to its ``.grad`` like any gradient).
+
+    The replacement is a tensor hook on each head parameter, so it happens *before* the
+    gradient is accumulated: hooks that read the accumulated gradient during the backward
+    (``DistributedDataParallel``'s all-reduce) see the task gradient.
+    """
     if not heads or plain is None:
         objective.backward()
         return
     head_grads = head_task_gradients(plain, heads)
-    before = grads_before(heads)
-    objective.backward()
-    apply_head_gradients(heads, head_grads, before)
+    fired: set[int] = set()
+
+    def replace(i: int, g: Tensor) -> Callable[[Tensor], Tensor]:
+        def hook(_: Tensor) -> Tensor:
+            fired.add(i)
+            return g
+        return hook
+
+    handles = [p.register_hook(replace(i, g.detach())) for i, (p, g) in
+               enumerate(zip(heads, head_grads)) if g is not None]
+    try:
+        objective.backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    for i, (p, g) in enumerate(zip(heads, head_grads)):
+        if g is not None and i not in fired:  # not reached by the objective at all
+            p.grad = g.detach() if p.grad is None else p.grad + g.detach()
