@@ -292,6 +292,32 @@ def _parameter_chunks(params: list[Tensor], k: int, params_per_chunk: int | None
     return chunks
 
 
+def _resolve_level(method: BalanceMethod, features: Tensor | None,
+                   params: list[Tensor] | None, level: str | None, needs_grads: bool,
+                   k: int) -> str | None:
+    """The level the task gradients are taken at, after every check of the arguments."""
+    regularizes = method.regularizes_saliency
+    if regularizes and features is None:
+        raise ValueError(f"method {method.name!r} regularises the task gradients w.r.t. the "
+                         "shared representation; pass features= (the z every head reads)")
+    if needs_grads and level is None:
+        if features is not None and ("representation" in method.levels
+                                     or not method.needs_gradients):
+            level = "representation"
+        else:
+            level = "parameter"
+    if level is not None and level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
+    if method.needs_gradients or regularizes:
+        method.check_level(level)
+    method.check_num_tasks(k)
+    if needs_grads and level == "parameter" and not params:
+        raise ValueError("level='parameter' needs shared_params (e.g. model.shared_parameters())")
+    if needs_grads and level == "representation" and features is None:
+        raise ValueError("level='representation' needs features (the shared z the heads read)")
+    return level
+
+
 def backward(
     losses: Tensor | Mapping[str, Tensor] | Sequence[Tensor],
     features: Tensor | None,
@@ -363,27 +389,10 @@ def backward(
     stacked = _stack_losses(losses)
     k = len(stacked)
     regularizes = method.regularizes_saliency
-    if regularizes and features is None:
-        raise ValueError(f"method {method.name!r} regularises the task gradients w.r.t. the "
-                         "shared representation; pass features= (the z every head reads)")
     needs_grads = method.needs_gradients or compute_gramian or regularizes
-    if needs_grads and level is None:
-        if features is not None and ("representation" in method.levels
-                                     or not method.needs_gradients):
-            level = "representation"
-        else:
-            level = "parameter"
-    if level is not None and level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
-    if method.needs_gradients or regularizes:
-        method.check_level(level)
-    method.check_num_tasks(k)
     params = list(shared_params) if shared_params is not None else None
+    level = _resolve_level(method, features, params, level, needs_grads, k)
     note_post_step_method(method)
-    if needs_grads and level == "parameter" and not params:
-        raise ValueError("level='parameter' needs shared_params (e.g. model.shared_parameters())")
-    if needs_grads and level == "representation" and features is None:
-        raise ValueError("level='representation' needs features (the shared z the heads read)")
 
     if reducer is not None:
         reducer.check_method(method, level)
