@@ -596,4 +596,5 @@ def _flat_dot(params: Sequence[Tensor], flat: Tensor) -> Tensor:
 def describe_requirements(method: BalanceMethod) -> dict[str, Any]:
     """What the engine will compute for ``method`` (for logs and error messages)."""
     return {"method": method.name, "requires": sorted(method.requires),
-            "levels": sorted(method.levels), "output": method.output}
+            "levels": sorted(method.levels), "output": method.output,
+            "head_gradient": method.head_gradient}
