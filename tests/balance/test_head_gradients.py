@@ -132,16 +132,38 @@ def test_split_path_gives_heads_the_same_gradients(name: str) -> None:
     torch.testing.assert_close(run(True), run(False), rtol=1e-10, atol=1e-12)
 
 
-def test_task_heads_without_features_are_the_non_shared_leaves() -> None:
-    """Parameter level without features: heads = every trainable leaf not in shared_params."""
+def _stacked_losses(net: _HPS, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.stack([((h(z).squeeze(1) - y[:, k]) ** 2).mean() + 0.1
+                        for k, h in enumerate(net.heads)])
+
+
+def test_heads_without_features_are_the_leaves_only_one_task_reaches() -> None:
+    """Parameter level without features: heads = leaves that one task alone reaches; an
+    encoder layer left out of a partial shared_params keeps Σ_k w_k ∇L_k as before."""
     net = _HPS()
     x, y = _data()
-    losses = net.losses(net.encoder(x), y)
-    backward(losses, None, balance.get("mgda"), shared_params=list(net.encoder.parameters()),
-             level="parameter")
+    last = list(net.encoder[2].parameters())  # the "last shared layer" only
+    result = backward(_stacked_losses(net, net.encoder(x), y), None, balance.get("mgda"),
+                      shared_params=last, level="parameter")
     heads, _, _ = _expected("mgda", net, x, y, torch.ones(K), "parameter")
     for k, h in enumerate(net.heads):
         torch.testing.assert_close(_flat(h.parameters()), heads[k], rtol=1e-10, atol=1e-12)
+    first = list(net.encoder[0].parameters())
+    objective = (result.weights * net.losses(net.encoder(x), y)).sum()
+    expected_first = torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective, first)])
+    torch.testing.assert_close(_flat(first), expected_first, rtol=1e-10, atol=1e-12)
+
+
+def test_heads_that_cannot_be_told_apart_warn_and_stay_weighted() -> None:
+    net = _HPS()
+    x, y = _data()
+    with pytest.warns(UserWarning, match="head_params="):
+        result = backward(net.losses(net.encoder(x), y), None, balance.get("mgda"),
+                          shared_params=list(net.encoder.parameters()), level="parameter")
+    heads, _, _ = _expected("mgda", net, x, y, torch.ones(K), "parameter")
+    for k, h in enumerate(net.heads):
+        torch.testing.assert_close(_flat(h.parameters()), result.weights[k] * heads[k],
+                                   rtol=1e-10, atol=1e-12)
 
 
 def test_mgda_trains_the_head_of_a_task_with_zero_weight() -> None:

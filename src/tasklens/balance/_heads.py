@@ -13,9 +13,12 @@ that gradient before it is accumulated (:func:`backward_with_heads`). The shared
 gradients are untouched: they come from the same backward as before.
 
 Which parameters are heads: the caller says so (``head_params``, one sequence per task, like
-TorchJD's ``tasks_params``), or, when ``features`` is given, they are derived as the leaves the
-losses reach without passing through ``features`` (:func:`graph_leaves`; TorchJD's
-``mtl_backward`` infers its ``tasks_params`` the same way).
+TorchJD's ``tasks_params``), or they are derived from the graph: with ``features``, the leaves
+the losses reach without passing through ``features`` (:func:`graph_leaves`; TorchJD's
+``mtl_backward`` infers its ``tasks_params`` the same way), less those several tasks reach;
+without, the leaves exactly one task's loss reaches (:func:`single_task_leaves`, which needs
+the (K,) losses to be a ``torch.stack`` of per-task losses — else a warning, and the heads
+keep ``w_k ∇L_k``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ class NonFiniteGradientError(FloatingPointError):
 def graph_leaves(root: Tensor, stops: Iterable[Tensor] = ()) -> list[Tensor]:
     """Leaf tensors requiring grad that ``root`` reaches in the autograd graph without passing
     through any tensor of ``stops`` (in first-visit order, each once)."""
-    stops = list(stops)
+    return _walk([root.grad_fn], list(stops))
+
+
+def _walk(starts: list[Any], stops: list[Tensor]) -> list[Tensor]:
     stop_tensors = {id(t) for t in stops}
     # hold the node wrappers while walking: torch creates them on access and an id is only
     # unique while its object lives
@@ -52,7 +58,7 @@ def graph_leaves(root: Tensor, stops: Iterable[Tensor] = ()) -> list[Tensor]:
     found: dict[int, Tensor] = {}
     seen: set[int] = set()
     keep_alive: list[Any] = [stop_objs]
-    stack = [root.grad_fn]
+    stack = list(starts)
     while stack:
         node = stack.pop()
         if node is None or id(node) in seen or id(node) in stop_nodes:
@@ -66,6 +72,23 @@ def graph_leaves(root: Tensor, stops: Iterable[Tensor] = ()) -> list[Tensor]:
             continue
         stack.extend(n for n, _ in node.next_functions)
     return list(found.values())
+
+
+def single_task_leaves(losses: Tensor, stops: Sequence[Tensor] = ()) -> list[Tensor] | None:
+    """Leaves that exactly one task's loss reaches (without passing ``stops``), or None when
+    the (K,) losses are not a ``torch.stack`` of K separate losses (then the tasks' graphs
+    cannot be told apart)."""
+    fn = losses.grad_fn
+    if fn is None or type(fn).__name__ != "StackBackward0" or \
+            len(fn.next_functions) != len(losses):
+        return None
+    users: dict[int, int] = {}
+    leaves: dict[int, Tensor] = {}
+    for node, _ in fn.next_functions:
+        for leaf in _walk([node], list(stops)):
+            users[id(leaf)] = users.get(id(leaf), 0) + 1
+            leaves[id(leaf)] = leaf
+    return [leaf for key, leaf in leaves.items() if users[key] == 1]
 
 
 def _check_head_groups(head_params: Sequence[Iterable[Tensor]], k: int) -> list[list[Tensor]]:
@@ -133,9 +156,23 @@ def resolve_heads(
                              "features, i.e. by the task heads; pass only the parameters of "
                              "the encoder that computes features (e.g. "
                              "model.shared_parameters()), not the heads'")
+        if need_heads:  # a leaf after features that several losses use is no head
+            single = single_task_leaves(losses, [features, *stops])
+            if single is not None:
+                keep = {id(p) for p in single}
+                heads = [p for p in heads if id(p) in keep]
     elif need_heads:
-        # no features: every trainable leaf of the losses' graph that is not shared
-        heads = [p for p in graph_leaves(losses, stops) if id(p) not in shared_ids]
+        # no features: the leaves only one task reaches, outside shared_params (an encoder
+        # layer left out of a partial shared_params is reached by every task: not a head)
+        single = single_task_leaves(losses, stops)
+        if single is None:
+            warnings.warn(
+                "this method gives each task head its plain task gradient, but the heads "
+                "cannot be told apart (no features=, no head_params=, and the losses are not "
+                "a torch.stack of per-task losses); heads receive w_k * grad L_k. Pass "
+                "head_params=[params of task 1, ...]", UserWarning, stacklevel=3)
+            return None
+        heads = [p for p in single if id(p) not in shared_ids]
     else:
         return None
     heads = [p for p in heads if p.requires_grad]
