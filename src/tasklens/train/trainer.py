@@ -463,6 +463,9 @@ class Trainer:
         ------
         NonFiniteLossError
             A loss became NaN/inf; the message names step, epoch and task.
+        NonFiniteGradientError
+            Finite losses but a NaN/inf gradient (nothing is applied); names step, epoch and
+            the task(s) whose own gradient is non-finite.
         """
         epochs = check_positive_int(epochs, "epochs")
         if resume:
