@@ -22,7 +22,16 @@ differentiable regularisers of the task gradients w.r.t. the shared ``z`` to the
 the engine backpropagates them with second-order terms).
 """
 
-from ._base import INPUTS, LEVELS, OUTPUTS, UPDATE_BATCHES, BalanceContext, BalanceMethod
+from ._base import (
+    HEAD_GRADIENTS,
+    INPUTS,
+    LEVELS,
+    OUTPUTS,
+    UPDATE_BATCHES,
+    BalanceContext,
+    BalanceMethod,
+)
+from ._heads import NonFiniteGradientError
 from ._registry import METHODS, available, get
 from .aligned_mtl import AlignedMTL
 from .cagrad import CAGrad
@@ -61,6 +70,7 @@ __all__ = [
     "EW",
     "FAMO",
     "GLS",
+    "HEAD_GRADIENTS",
     "IMTLG",
     "INPUTS",
     "LEVELS",
@@ -85,6 +95,7 @@ __all__ = [
     "KernelGramianError",
     "LinearRecorder",
     "NashMTL",
+    "NonFiniteGradientError",
     "PCGrad",
     "RepMTL",
     "StepResult",

@@ -23,6 +23,16 @@ special-case a method by name:
     re-evaluated after the optimiser step (FAMO). ``"held_out"``: a held-out batch evaluated
     after the optimiser step (MOML's meta-objective). ``post_step_update`` is true for the last
     two; ``update_requires`` names the context fields that update needs.
+``head_gradient``
+    What each task head (the parameters only task ``k`` uses) receives in the update.
+    ``"weighted"`` (default): ``w_k ∇L_k`` — the gradient of the balanced objective
+    ``Σ_k w_k L_k``, right for loss-weighting methods whose weights *define* the objective.
+    ``"task"``: the plain ``∇L_k`` — for gradient-aggregation methods whose papers or official
+    code combine the task gradients on the *shared* parameters only and train each head on its
+    own loss (MGDA, CAGrad, ...); with MGDA a task of weight 0 would otherwise never train its
+    head. Methods that return a ``"direction"`` must declare ``"task"`` (the engine's
+    surrogate gives heads the plain task gradients; there are no weights to apply). Each
+    method's docstring names its source.
 ``regularizes_saliency``
     True for methods that add a differentiable regulariser of the representation-level task
     gradients (the "task saliencies" ``S_k = ∂L_k/∂z``, RepMTL). The engine then takes the
@@ -45,6 +55,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from abc import ABC
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -60,6 +71,12 @@ INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian")
 LEVELS: tuple[str, ...] = ("parameter", "representation")
 OUTPUTS: tuple[str, ...] = ("weights", "direction")
 UPDATE_BATCHES: tuple[str | None, ...] = (None, "same", "held_out")
+HEAD_GRADIENTS: tuple[str, ...] = ("weighted", "task")
+
+# How many engine steps each post-step-update method (FAMO, MOML) has taken since its last
+# update() call; kept off the instance so that checkpoints (which store the methods' private
+# attributes) do not change. Read by the engine to warn when update() is never called.
+_STEPS_SINCE_UPDATE: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _check_tensor(value: Any, name: str, ndim: int) -> Tensor:
@@ -179,12 +196,22 @@ class BalanceMethod(ABC):
     update_requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks: ClassVar[int] = 2
     regularizes_saliency: ClassVar[bool] = False
+    head_gradient: ClassVar[str] = "weighted"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.head_gradient not in HEAD_GRADIENTS:
+            raise TypeError(f"{cls.__name__}.head_gradient must be one of {HEAD_GRADIENTS}, "
+                            f"got {cls.head_gradient!r}")
+        if cls.output == "direction" and cls.head_gradient != "task":
+            raise TypeError(f"{cls.__name__} returns a direction, so its heads receive their "
+                            "plain task gradients: declare head_gradient = \"task\"")
+        for hook in ("update", "reset"):  # either clears the engine's "no update" count
+            if hook in cls.__dict__:
+                setattr(cls, hook, _counting(cls.__dict__[hook]))
         # Every method's output is checked for NaN / inf in one place, so a numerical failure
         # stops at the step that produced it, naming the method, step and task, instead of
         # silently corrupting the parameters (see check_finite_output).
-        super().__init_subclass__(**kwargs)
         for attr in ("weights", "direction"):
             fn = cls.__dict__.get(attr)
             if fn is not None and not getattr(fn, "_checks_finite", False):
@@ -372,6 +399,17 @@ def _finite_checked(fn: Any, what: str) -> Any:
 
 # the default direction (Jᵀ w) is checked too: w may be finite while Jᵀ w overflows
 BalanceMethod.direction = _finite_checked(BalanceMethod.direction, "direction")  # type: ignore[method-assign]
+
+
+def _counting(hook: Any) -> Any:
+    """Wrap a subclass's ``update`` / ``reset`` so that the engine can tell it was called."""
+
+    @functools.wraps(hook)
+    def wrapper(self: BalanceMethod, *args: Any, **kwargs: Any) -> Any:
+        _STEPS_SINCE_UPDATE[self] = 0
+        return hook(self, *args, **kwargs)
+
+    return wrapper
 
 
 def as_output(weights: Any, like: Tensor) -> Tensor:

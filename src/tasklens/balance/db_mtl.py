@@ -33,6 +33,10 @@ class DBMTL(BalanceMethod):
 
     Scale: published (every task contributes the largest smoothed norm).
 
+    Head gradient: ``task`` — a direction method: heads receive ``∇L_k``. Deviation: the
+    authors' code (LibMTL ``DB_MTL``, which backpropagates every ``log L_k`` separately) gives
+    head ``k`` ``∇ log L_k = ∇L_k / L_k``; the declaration has no such option.
+
     Parameters
     ----------
     beta : float
@@ -44,6 +48,7 @@ class DBMTL(BalanceMethod):
     """
 
     name = "db_mtl"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"losses", "jacobian"})
     # parameter level only, as the authors' code (it refuses rep_grad): the EMA runs over
     # steps, and representation-level rows are per-sample gradients of *different* batches

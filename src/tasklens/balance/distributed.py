@@ -21,6 +21,11 @@ surrogate; averaging those (:meth:`GradientReducer.average_gradients`, or
 ``Σ_k w_k ∇L_k``; for a direction ``d`` at parameter level the surrogate's correction
 ``d − Σ_k J_k`` is the same on every process, so the average is exactly ``d``.
 
+Heads of methods with ``head_gradient = "task"`` receive their local plain task gradient
+``∇L_k^p`` (set by a hook during the backward, before accumulation, so that
+``DistributedDataParallel``'s averaging sees it too); the average over processes is the global
+``∇L_k``, the same as on one process.
+
 Equal local batch sizes are assumed (as ``DistributedDataParallel``'s averaging does).
 A saliency regulariser (RepMTL) is computed on each process's local batch, like a
 per-device batch statistic.

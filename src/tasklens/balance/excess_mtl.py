@@ -42,6 +42,10 @@ class ExcessMTL(BalanceMethod):
 
     Scale: sum convention — weights ``K w`` (``w`` on the simplex).
 
+    Head gradient: ``weighted`` — the official code (He et al. 2024,
+    github.com/yifei-he/ExcessMTL, ``LibMTL/weighting/ExcessMTL.py``) backpropagates ``Σ_k w_k
+    L_k``.
+
     Parameters
     ----------
     step_size : float
@@ -53,6 +57,7 @@ class ExcessMTL(BalanceMethod):
     """
 
     name = "excess_mtl"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     stateful = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ._alpha_fair import AlphaFairMethod
 from ._base import check_real
 
@@ -26,6 +28,10 @@ class FairGrad(AlphaFairMethod):
     it stops at); near-cancellation (runaway weights) is reported too. See
     :mod:`tasklens.balance._alpha_fair`.
 
+    Head gradient: ``task`` — the official code (Ban & Ji 2024, github.com/OptMN-Lab/fairgrad)
+    backpropagates every ``L_k``, resets only the shared gradients between tasks and overwrites
+    them with the FairGrad direction, so head ``k`` keeps ``∇L_k``.
+
     Parameters
     ----------
     alpha : float
@@ -34,6 +40,7 @@ class FairGrad(AlphaFairMethod):
     """
 
     name = "fairgrad"
+    head_gradient: ClassVar[str] = "task"
 
     def __init__(self, *, alpha: float = 1.0) -> None:
         self.alpha = check_real(alpha, "alpha", low=0.0, low_open=True)

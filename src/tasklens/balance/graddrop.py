@@ -56,6 +56,9 @@ class GradDrop(SeededMethod):
     Scale: sum (as published); with leak 1, or when all ``Gᵢ`` agree in sign, it is exactly
     EW.
 
+    Head gradient: ``task`` — a direction method applied to the shared gradients; heads receive
+    ``∇L_k`` (as in LibMTL's GradDrop).
+
     Parameters
     ----------
     leak : float
@@ -65,6 +68,7 @@ class GradDrop(SeededMethod):
     """
 
     name = "graddrop"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     output = "direction"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ._alpha_fair import AlphaFairMethod
 
 
@@ -23,9 +25,14 @@ class NashMTL(AlphaFairMethod):
     No solution (the gradients can cancel with positive weights, e.g. two exactly opposite
     gradients): the previous step's weights are reused with a warning, as in the authors' code;
     near-cancellation (runaway weights) is reported too. See :mod:`tasklens.balance._alpha_fair`.
+
+    Head gradient: ``weighted`` — the official code (Navon et al. 2022,
+    github.com/AvivNavon/nash-mtl, ``methods/weight_methods.py``) backpropagates ``Σ_k α_k
+    L_k``, so head ``k`` receives ``α_k ∇L_k``.
     """
 
     name = "nash_mtl"
+    head_gradient: ClassVar[str] = "weighted"
 
     def __init__(self) -> None:
         self.reset()

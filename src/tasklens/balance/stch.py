@@ -49,6 +49,9 @@ class STCH(BalanceMethod):
     EW). (The paper's simplex preference ``λ = 1/K`` is the same as ``λ = 1`` with ``μ``
     multiplied by K.)
 
+    Head gradient: ``weighted`` — the gradient of the smooth Tchebycheff scalarisation (Lin et
+    al. 2024's code backpropagates it).
+
     Parameters
     ----------
     mu : float
@@ -64,6 +67,7 @@ class STCH(BalanceMethod):
     """
 
     name = "stch"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"losses"})
     stateful = True
 

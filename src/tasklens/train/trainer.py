@@ -43,13 +43,11 @@ from .. import __version__
 from .._common.io import check_writable_dir, clean_stale_temps
 from .._common.progress import track
 from .._common.validation import check_scalar
-from ..balance import BalanceContext, BalanceMethod
+from ..balance import BalanceContext, BalanceMethod, NonFiniteGradientError
 from ..balance import get as get_method
 from ..balance.engine import (
     backward,
     backward_split,
-    parameter_jacobian,
-    representation_jacobian,
 )
 from ..balance.kernel_gramian import KernelGramianError, LinearRecorder
 from ..data.taskset import TaskSet
@@ -62,6 +60,13 @@ from .loggers import CSVLogger, JSONLLogger
 from .model_terms import auxiliary_terms, kernel_gramian_recorder, make_optimizer
 from .monitors import head_gradients, monitor_row
 from .result import SPLITS, TrainResult, averaged, split_metrics
+from .step import (
+    gradients_finite,
+    head_parameter_groups,
+    held_out_update,
+    optimized_parameters,
+    raise_non_finite_gradient,
+)
 from .trainer_state import (
     NonFiniteLossError,
     capture,
@@ -342,29 +347,35 @@ class Trainer:
             model, "shares_representation", True) else None
         if monitor and bool(torch.isfinite(losses.detach()).all()):
             heads = head_gradients(model, losses, self.task_names)
+        head_params = head_parameter_groups(model, self.task_names)
         try:
             if leaves is not None:
                 result = backward_split(losses, z, list(leaves.values()), self.method,
                                         step=self.step, epoch=self.epoch,
-                                        compute_gramian=monitor)
+                                        compute_gramian=monitor, head_params=head_params)
             else:
                 result = backward(
                     losses, features, self.method, shared_params=self.shared_params,
                     level=self.level, auxiliary_loss=sum(aux.values()) if aux else None,
                     step=self.step, epoch=self.epoch, compute_gramian=monitor,
                     recorder=recorder if self._recorder_covers(recorder) else None,
+                    head_params=head_params,
                 )
+        except NonFiniteGradientError as exc:  # finite losses, non-finite task gradients
+            raise_non_finite_gradient(self, x, y, exc)
         except FloatingPointError as exc:
             self._non_finite(losses, aux, exc)
         if recorder is not None:
             recorder.clear()  # release the recorded activations
+        if not gradients_finite(optimized_parameters(self.optimizer)):
+            raise_non_finite_gradient(self, x, y)
         self.optimizer.step()
         if self.method.update_batch == "same":
             with torch.no_grad():
                 after = task_losses(self.taskset, model(x), y)
             self.method.update(BalanceContext(losses=after, step=self.step, epoch=self.epoch))
         elif self.method.update_batch == "held_out":
-            self._held_out_update()
+            held_out_update(self)
         if result.regularizer is not None:  # RepMTL's R(S): logged like a model term
             aux = {**aux, "saliency_regularizer": losses.new_tensor(result.regularizer)}
         self._acc.add(result.losses, result.weights, aux)
@@ -396,27 +407,6 @@ class Trainer:
             return False
         self._recorder_checked = True
         return True
-
-    def _held_out_update(self) -> None:
-        """Evaluate the declared inputs on a held-out batch after the step (MOML)."""
-        assert self._held_out_batches is not None
-        batches = self._held_out_batches
-        xh, yh = batches[self.step % len(batches)]
-        device = model_device(self.model)
-        xh, yh = to_device(xh, device), to_device(yh, device)
-        z = self.model.encode(xh)
-        losses = task_losses(self.taskset, self.model.decode(z), yh)
-        jacobian = None
-        if "jacobian" in self.method.update_requires:
-            if self.level == "representation":
-                jacobian = representation_jacobian(losses, z)
-            else:
-                features = z if isinstance(z, Tensor) else None
-                jacobian = parameter_jacobian(losses, self.shared_params, features)
-        self.method.update(BalanceContext(
-            losses=losses.detach(), jacobian=None if jacobian is None else jacobian.detach(),
-            step=self.step, epoch=self.epoch, level=self.level,
-        ))
 
     # ------------------------------------------------------------------ epochs
     def _epoch_row(self, started: float) -> dict[str, Any]:
@@ -474,6 +464,9 @@ class Trainer:
             ``resume`` names a file that is unreadable or damaged, or that does not fit
             this trainer (other tasks, seed, batch size, method, level, optimiser class,
             architecture or training data); nothing is changed then.
+        NonFiniteGradientError
+            Finite losses but a NaN/inf gradient (nothing is applied); names step, epoch and
+            the task(s) whose own gradient is non-finite.
         """
         epochs = check_scalar(epochs, "epochs", numbers.Integral, low=1)
         if resume:
