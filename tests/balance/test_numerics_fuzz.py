@@ -61,3 +61,37 @@ def test_aggregate_is_finite_or_a_clear_error(name: str, case) -> None:
     assert direction.shape == (jac.shape[1],)
     assert direction.dtype == jac.dtype
     assert bool(torch.isfinite(direction).all()), direction
+
+
+GRAMIAN_METHODS = [n for n in GRADIENT_METHODS
+                   if balance.get(n).requires == frozenset({"gramian"})]
+
+
+@st.composite
+def gramians(draw: st.DrawFn) -> torch.Tensor:
+    """PSD Gramians (possibly singular) of float32 / float64, scales 1e-30 .. 1e30."""
+    k = draw(st.integers(2, 4))
+    rank = draw(st.integers(1, k))
+    dtype = DTYPES[draw(st.sampled_from(sorted(DTYPES)))]
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    factor = rng.standard_normal((k, rank))
+    exponent = draw(st.floats(-30.0, 30.0))
+    gram = factor @ factor.T * 10.0**exponent
+    return torch.as_tensor(0.5 * (gram + gram.T), dtype=dtype)
+
+
+@pytest.mark.parametrize("name", GRAMIAN_METHODS)
+@settings(max_examples=12, deadline=None)
+@given(gram=gramians())
+def test_weights_from_a_gramian_are_finite_or_a_clear_error(name: str, gram) -> None:
+    method = balance.get(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            w = method.weights(balance.BalanceContext(gramian=gram))
+        except ValueError as exc:
+            assert not isinstance(exc, np.linalg.LinAlgError), repr(exc)
+            assert repr(name) in str(exc), f"error does not name the method: {exc}"
+            return
+    assert w.shape == (gram.shape[0],) and w.dtype == gram.dtype
+    assert bool(torch.isfinite(w).all()), w
