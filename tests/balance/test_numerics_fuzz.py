@@ -1,9 +1,10 @@
 """Property fuzz of the public entry ``aggregate`` for every registered gradient method.
 
 Over float32/float64 Jacobians with entries from 1e-30 to 1e30 (rows of different scales,
-zero rows, duplicated and exactly opposite rows), every method must return a finite (P,)
-direction of the Jacobian's dtype — or raise a ValueError that names the method (never a
-NaN, a NumPy ``LinAlgError``, an overflow warning turned error, or a deep traceback).
+zero rows, duplicated, exactly and nearly opposite rows), every method must return a finite
+(P,) direction of the Jacobian's dtype — or raise a ValueError that names the method (never
+a NaN, a NumPy ``LinAlgError``, an overflow warning turned error, or a deep traceback). The
+Gramian-only methods are fuzzed the same way on PSD, possibly singular, Gramians.
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ def jacobians(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor]:
     spread = draw(st.floats(0.0, 6.0))  # rows differ in scale by up to 1e6
     row_exp = exponent + spread * (rng.random(k) - 0.5)
     jac = rng.standard_normal((k, p)) * 10.0 ** row_exp[:, None]
-    structure = draw(st.sampled_from(["generic", "zero_row", "duplicate", "opposite"]))
+    structure = draw(st.sampled_from(["generic", "zero_row", "duplicate", "opposite",
+                                      "near_opposite"]))
     if structure == "zero_row":
         jac[-1] = 0.0
     elif structure == "duplicate":
         jac[-1] = jac[0]
     elif structure == "opposite":
         jac[-1] = -jac[0]
+    elif structure == "near_opposite":  # cos ≈ −1 + 1e-14: Nash / FairGrad weights run away
+        jac[-1] = -jac[0] + 1e-7 * np.abs(jac[0]).max() * rng.standard_normal(p)
     losses = rng.uniform(0.1, 10.0, size=k)
     return torch.as_tensor(jac, dtype=dtype), torch.as_tensor(losses, dtype=dtype)
 
