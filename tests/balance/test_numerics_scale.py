@@ -122,7 +122,7 @@ GRAMIAN_ONLY = sorted(n for n in INVARIANT | set(FAIR)
                       if balance.get(n).requires == frozenset({"gramian"}))
 
 
-@pytest.mark.parametrize("scale", [1e-60, 1e60])
+@pytest.mark.parametrize("scale", [1e-150, 1e-60, 1e60, 1e150])
 @pytest.mark.parametrize("name", GRAMIAN_ONLY)
 def test_weights_from_an_extreme_float64_gramian(name: str, scale: float) -> None:
     jac = _jacobians(2)[0]
