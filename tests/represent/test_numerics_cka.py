@@ -78,3 +78,13 @@ def test_constant_and_nan_features_raise(features) -> None:
         linear_cka(np.where(np.eye(12, 4) > 0, np.nan, x), y)
     with pytest.raises(ValueError, match="constant over samples"):
         linear_cka(np.zeros_like(x), y)
+
+
+def test_rsm_at_extreme_scales_is_scale_free() -> None:
+    from tasklens.represent.similarity import rsm
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 6))
+    ref = np.corrcoef(x)  # NumPy's Pearson correlation between rows
+    row_scales = np.array([1e200, 1e-200, 1.0, 1e300, 1e-300])[:, None]
+    np.testing.assert_allclose(rsm(x * row_scales), ref, rtol=1e-12, atol=1e-14)

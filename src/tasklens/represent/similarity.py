@@ -91,6 +91,9 @@ def rsm(x: Any) -> np.ndarray:
             f"x rows {np.flatnonzero(flat)[:5].tolist()} are constant across features; their "
             "correlation is undefined — drop those samples"
         )
+    # each row divided by its largest entry first (correlation ignores it): no overflow of
+    # the squared norms for representations of any magnitude
+    arr = arr / np.max(np.abs(arr), axis=1, keepdims=True)
     centered = arr - arr.mean(axis=1, keepdims=True)
     unit = centered / np.linalg.norm(centered, axis=1, keepdims=True)
     return np.clip(unit @ unit.T, -1.0, 1.0)
