@@ -53,25 +53,28 @@ def _new_axes(k: int, ax: Axes | None) -> tuple[Figure, Axes]:
 
 
 def _annotate(ax: Axes, values: np.ndarray, image: Any, fmt: str, fontsize: float,
-              diagonal_outside: bool) -> None:
+              diagonal_outside: bool, labels: Any = None) -> None:
     k = values.shape[0]
     for i in range(k):
         for j in range(k):
             v = values[i, j]
-            if not math.isfinite(v):
-                continue
-            if diagonal_outside and i == j:
-                color = "#404040"  # on the grey, hatched diagonal
+            if labels is None and not math.isfinite(v):
+                continue  # NaN: blank
+            text = format(v, fmt) if labels is None else str(labels[i][j])
+            if (diagonal_outside and i == j) or not math.isfinite(v):
+                color = "#404040"  # on grey: the hatched diagonal or a NaN cell
             else:
                 color = text_color_for(image.cmap(image.norm(v)))
-            ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=fontsize,
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
                     color=color)
 
 
 def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
                 symmetric: bool = True, center: float | None = None, cmap: str | None = None,
                 annotate: bool = True, exclude_diagonal_from_scale: bool = False,
-                value_label: str = "", fmt: str = ".2f", ax: Axes | None = None) -> Figure:
+                value_label: str = "", fmt: str = ".2f", ax: Axes | None = None,
+                labels: Any = None, vmin: float | None = None,
+                vmax: float | None = None) -> Figure:
     """Labelled heatmap of a K×K task matrix.
 
     Parameters
@@ -99,6 +102,10 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     fmt : str
         Format spec of the annotations.
     ax : matplotlib Axes, optional
+    labels : (K, K) array of str, optional
+        Cell texts to write instead of the formatted values ("" leaves a cell blank).
+    vmin, vmax : float, optional
+        Fixed colour limits (e.g. 0 and 1 for alignments), overriding the data's.
 
     Returns
     -------
@@ -118,7 +125,10 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     fig, ax = _new_axes(k, ax)
     off = ~np.eye(k, dtype=bool)
     scale_mask = off if exclude_diagonal_from_scale and k > 1 else np.ones((k, k), dtype=bool)
-    vmin, vmax = _limits(values, scale_mask, center)
+    lo, hi = _limits(values, scale_mask, center)
+    vmin, vmax = lo if vmin is None else float(vmin), hi if vmax is None else float(vmax)
+    if labels is not None and np.shape(labels) != (k, k):
+        raise ValueError(f"labels must have shape {(k, k)}, got {np.shape(labels)}")
     colormap = plt.get_cmap(cmap or ("RdBu_r" if center is not None else "viridis"))
     colormap = colormap.with_extremes(bad=NEUTRAL_COLOR)
     shown = np.ma.masked_invalid(values)
@@ -144,9 +154,13 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     if title:
         ax.set_title(title, fontsize=9)
     if annotate:
-        _annotate(ax, values, image, fmt, fontsize=max(5.0, fontsize - 1.0),
-                  diagonal_outside=diagonal_outside)
+        _annotate(ax, values, image, fmt, fontsize=9 if k <= 4 else (8 if k <= 8 else 6),
+                  diagonal_outside=diagonal_outside, labels=labels)
     return fig
+
+
+def _n_tasks(n: int) -> str:
+    return "1 task" if n == 1 else f"{n} tasks"
 
 
 def plot_grouping(groups: Sequence[Sequence[str]], task_names: Sequence[str], *,
@@ -187,7 +201,7 @@ def plot_grouping(groups: Sequence[Sequence[str]], task_names: Sequence[str], *,
               vmin=0, vmax=1, aspect="auto")
     for i, j in zip(*np.nonzero(member)):
         ax.text(j, i, "●", ha="center", va="center", color="white", fontsize=9)
-    ax.set_xticks(range(n_groups), [f"net {g + 1}\n({member[:, g].sum()} tasks)"
+    ax.set_xticks(range(n_groups), [f"net {g + 1}\n({_n_tasks(member[:, g].sum())})"
                                     for g in range(n_groups)], fontsize=7)
     orphan = ~member.any(axis=1)
     ax.set_yticks(range(len(names)), [f"{t} (in no network)" if o else t
