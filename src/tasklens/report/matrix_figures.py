@@ -61,12 +61,15 @@ def _annotate(ax: Axes, values: np.ndarray, image: Any, fmt: str, fontsize: floa
             if labels is None and not math.isfinite(v):
                 continue  # NaN: blank
             text = format(v, fmt) if labels is None else str(labels[i][j])
+            box = None
             if (diagonal_outside and i == j) or not math.isfinite(v):
-                color = "#404040"  # on grey: the hatched diagonal or a NaN cell
+                color = "#303030"  # on grey: the hatched diagonal or a NaN cell
+                # a light box keeps the text clear of the hatching
+                box = {"boxstyle": "round,pad=0.15", "fc": NEUTRAL_COLOR, "ec": "none"}
             else:
                 color = text_color_for(image.cmap(image.norm(v)))
             ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
-                    color=color)
+                    color=color, bbox=box)
 
 
 def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
@@ -139,12 +142,14 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     if diagonal_outside:
         for i in range(k):
             ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, facecolor=NEUTRAL_COLOR,
-                                   edgecolor="#8c8c8c", hatch="///", lw=0.0))
+                                   edgecolor="#a6a6a6", hatch="///", lw=0.0))
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    if value_label:
-        bar.set_label(value_label, fontsize=8)
+    note = "hatched diagonal: not on this scale" if diagonal_outside else ""
+    label = "\n".join(t for t in (value_label, note) if t)
+    if label:
+        bar.set_label(label, fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    fontsize = 8 if k <= 5 else (7 if k <= 8 else 5.5)
+    fontsize = 8 if k <= 5 else (7 if k <= 12 else 6)
     ax.set_xticks(range(k), names, rotation=45 if k > 3 else 0,
                   ha="right" if k > 3 else "center", rotation_mode="anchor", fontsize=fontsize)
     ax.set_yticks(range(k), names, fontsize=fontsize)
@@ -154,8 +159,9 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     if title:
         ax.set_title(title, fontsize=9)
     if annotate:
-        _annotate(ax, values, image, fmt, fontsize=9 if k <= 4 else (8 if k <= 8 else 6),
-                  diagonal_outside=diagonal_outside, labels=labels)
+        size = 9 if k <= 4 else (8 if k <= 8 else (6.5 if k <= 12 else 5))
+        _annotate(ax, values, image, fmt, fontsize=size, diagonal_outside=diagonal_outside,
+                  labels=labels)
     return fig
 
 
