@@ -48,7 +48,19 @@ def test_alignment_of_one_output_tasks_is_a_task_matrix(k: int, tmp_path: Path) 
     render(fig, tmp_path / f"align{k}.png")
 
 
-@pytest.mark.parametrize("k", [2, 3, 7])
+def test_alignment_of_a_single_multi_output_pair_is_bars(tmp_path: Path) -> None:
+    an = _analysis(2, 3)
+    ax = plot_alignment(an).axes[0]
+    alphas = an.alignment.overlaps["t0|t1"]
+    heights = [p.get_height() for p in sorted(ax.patches, key=lambda p: p.get_x())]
+    np.testing.assert_allclose(heights, alphas)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(i + 1)
+                                                          for i in range(len(alphas))]
+    assert "t0 ↔ t1" in ax.get_title()
+    render(ax.figure, tmp_path / "pair.png")
+
+
+@pytest.mark.parametrize("k", [3, 7])
 def test_alignment_shows_every_pair_and_integer_modes(k: int, tmp_path: Path) -> None:
     an = _analysis(k, 3)
     fig = plot_alignment(an)

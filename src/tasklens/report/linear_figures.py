@@ -73,6 +73,21 @@ def _pair_mode_heatmap(ax: Axes, labels: list[str], table: np.ndarray) -> Any:
     return image
 
 
+def _one_pair_bars(ax: Axes, label: str, alphas: np.ndarray) -> None:
+    alphas = alphas[np.isfinite(alphas)]
+    modes = np.arange(1, len(alphas) + 1)
+    ax.bar(modes, alphas, color="tab:blue", width=0.6)
+    for m, a in zip(modes, alphas):
+        ax.text(m, a + 0.02, f"{a:.2f}", ha="center", va="bottom", fontsize=7)
+    ax.axhline(1.0, color="k", lw=0.6, ls=":")
+    ax.set_xticks(modes, [str(m) for m in modes], fontsize=7)
+    ax.set_ylim(0.0, 1.1)
+    ax.set_xlabel("overlap mode i", fontsize=8)
+    ax.set_ylabel("α_i (singular value of V_aᵀV_b)", fontsize=8)
+    ax.set_title(f"task alignment of {label} (1 aligned, 0 orthogonal)", fontsize=9)
+    ax.tick_params(labelsize=7)
+
+
 def _spectrum_panel(ax: Axes, analysis: LinearTaskAnalysis) -> None:
     s = analysis.spectrum.nonzero()
     modes = np.arange(1, len(s) + 1)
@@ -115,6 +130,8 @@ def plot_alignment(analysis: LinearTaskAnalysis, max_pairs: int | None = None) -
                     exclude_diagonal_from_scale=True, vmin=0.0, vmax=1.0,
                     value_label="alignment", ax=axes[0],
                     title="task alignment (one overlap per pair: 1 aligned, 0 orthogonal)")
+    elif len(labels) == 1:  # one pair: bars read better than a one-row heatmap
+        _one_pair_bars(axes[0], labels[0], table[0])
     else:
         image = _pair_mode_heatmap(axes[0], labels, table)
         bar = fig.colorbar(image, ax=axes[0], fraction=0.05)

@@ -128,6 +128,7 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     fig, ax = _new_axes(k, ax)
     off = ~np.eye(k, dtype=bool)
     scale_mask = off if exclude_diagonal_from_scale and k > 1 else np.ones((k, k), dtype=bool)
+    vmin_given, vmax_given = vmin is not None, vmax is not None
     lo, hi = _limits(values, scale_mask, center)
     vmin, vmax = lo if vmin is None else float(vmin), hi if vmax is None else float(vmax)
     if labels is not None and np.shape(labels) != (k, k):
@@ -144,7 +145,9 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
             ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, facecolor=NEUTRAL_COLOR,
                                    edgecolor="#a6a6a6", hatch="///", lw=0.0))
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    note = "hatched diagonal: not on this scale" if diagonal_outside else ""
+    fixed = vmin_given and vmax_given
+    note = ("" if not diagonal_outside else "hatched: a task with itself" if fixed
+            else "hatched diagonal: not on this scale")
     label = "\n".join(t for t in (value_label, note) if t)
     if label:
         bar.set_label(label, fontsize=8)
