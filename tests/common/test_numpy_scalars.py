@@ -1,0 +1,104 @@
+"""NumPy scalars are accepted wherever Python numbers are (issue 14, item 19).
+
+``np.float32(0.01)`` is a ``numbers.Real`` but not a ``float``; hand-written
+``isinstance(x, (int, float))`` checks refused it with a TypeError. Every public scalar check
+now goes through ``check_scalar``; these tests call the entry points with NumPy scalars and
+compare the stored value with the Python one.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from tasklens import balance
+from tasklens._common.validation import check_positive_int, check_seed
+
+
+def _float_hparams(name: str) -> dict[str, float]:
+    """Float hyper-parameters of a method: its ``hparams()`` plus float constructor defaults."""
+    method = balance.get(name)
+    out = {k: v for k, v in method.hparams().items()
+           if isinstance(v, float) and not isinstance(v, bool)}
+    for p in inspect.signature(type(method).__init__).parameters.values():
+        if isinstance(p.default, float) and p.name not in out:
+            out[p.name] = p.default
+    return out
+
+
+@pytest.mark.parametrize("name", balance.available())
+def test_every_float_hparam_accepts_numpy_float32(name: str) -> None:
+    hparams = _float_hparams(name)
+    for key, value in hparams.items():
+        py = balance.get(name, **{key: value}).hparams()
+        np32 = balance.get(name, **{key: np.float32(value)}).hparams()
+        if key in py:
+            # same value as with the Python float, up to float32 rounding
+            assert np32[key] == pytest.approx(py[key], rel=1e-6), (name, key)
+            assert not isinstance(np32[key], np.floating), (name, key)
+
+
+def test_some_methods_have_float_hparams() -> None:
+    # guards the parametrised test above against silently checking nothing
+    assert sum(bool(_float_hparams(n)) for n in balance.available()) >= 10
+
+
+def test_famo_lr_float32_regression() -> None:
+    famo = balance.get("famo", lr=np.float32(0.01))
+    assert famo.hparams()["lr"] == pytest.approx(0.01, rel=1e-6)
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        balance.get("famo", lr="0.01")
+    with pytest.raises(ValueError, match="lr must be"):
+        balance.get("famo", lr=np.float32(-1.0))
+
+
+def test_check_positive_int_and_seed_accept_numpy() -> None:
+    assert check_positive_int(np.int32(3), "n") == 3
+    with pytest.raises(TypeError, match="n must be an integer"):
+        check_positive_int(np.float64(3.0), "n")
+    with pytest.raises(TypeError, match="n must be an integer"):
+        check_positive_int(True, "n")
+    assert check_seed(np.int64(5)).integers(1000) == np.random.default_rng(5).integers(1000)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        check_seed(-1)
+
+
+def test_nn_and_train_scalars_accept_numpy() -> None:
+    from tasklens.nn.autoencoders import check_nonnegative
+    from tasklens.nn.encoders import MLPEncoder
+    from tasklens.train.callbacks import EarlyStopping
+
+    assert check_nonnegative(np.float32(0.5), "beta") == 0.5
+    with pytest.raises(TypeError, match="beta must be a real number"):
+        check_nonnegative("0.5", "beta")
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        check_nonnegative(np.float64(-1.0), "beta")
+    with pytest.raises(ValueError, match="beta must be finite"):
+        check_nonnegative(np.inf, "beta")
+    enc = MLPEncoder(4, (8,), 2, dropout=np.float32(0.25))
+    assert any(getattr(m, "p", None) == 0.25 for m in enc.modules())
+    with pytest.raises(ValueError, match=r"dropout must be < 1"):
+        MLPEncoder(4, (8,), 2, dropout=1.0)
+    with pytest.raises(TypeError, match="dropout must be a real number"):
+        MLPEncoder(4, (8,), 2, dropout="0.1")
+    stop = EarlyStopping(3, min_delta=np.float32(0.5))
+    assert stop.min_delta == 0.5 and type(stop.min_delta) is float
+    with pytest.raises(TypeError, match="min_delta must be a real number"):
+        EarlyStopping(3, min_delta="0.1")
+    assert EarlyStopping(np.int64(3)).patience == 3
+
+
+def test_affinity_scalars_accept_numpy() -> None:
+    from tasklens.affinity._models import check_positive_float
+    from tasklens.affinity.gains import GainSettings
+
+    assert check_positive_float(np.float32(0.5), "lr") == 0.5
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        check_positive_float("0.5", "lr")
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        check_positive_float(0.0, "lr")
+    assert GainSettings(lr=np.float32(0.01)).lr == pytest.approx(0.01, rel=1e-6)
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        GainSettings(lr="0.01")
