@@ -102,3 +102,59 @@ def test_affinity_scalars_accept_numpy() -> None:
     assert GainSettings(lr=np.float32(0.01)).lr == pytest.approx(0.01, rel=1e-6)
     with pytest.raises(TypeError, match="lr must be a real number"):
         GainSettings(lr="0.01")
+
+
+def test_trainer_lr_and_seed() -> None:
+    from tasklens.data import TaskSet
+    from tasklens.nn import hps_for
+    from tasklens.train import Trainer
+
+    rng = np.random.default_rng(0)
+    ts = TaskSet.from_arrays(rng.normal(size=(16, 3)), {"a": rng.normal(size=16),
+                                                        "b": np.arange(16) % 2})
+    model = hps_for(ts, seed=0, hidden=(4,), code_dim=4, head_hidden=4, head_depth=1)
+    tr = Trainer(model, ts, lr=np.float32(0.5), seed=np.int64(2), progress=False)
+    assert tr.lr == 0.5 and type(tr.lr) is float and tr.seed == 2
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        Trainer(model, ts, lr="0.01")  # was float("0.01"): silently accepted
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        Trainer(model, ts, seed=-1)
+
+
+def test_colored_digits_and_gamma_accept_numpy() -> None:
+    from tasklens.data import colored_digits, gamma_mtl_tasks
+
+    ts = colored_digits(n=20, color_correlation=np.float32(0.5), seed=np.int64(1))
+    assert ts.info["seed"] == 1 and type(ts.info["seed"]) is int
+    gamma_mtl_tasks(6, 3, np.float32(0.5))
+    with pytest.raises(TypeError, match="gamma must be a real number"):
+        gamma_mtl_tasks(6, 3, "0.5")
+
+
+def test_score_center_accepts_numpy_float() -> None:
+    from tasklens.affinity.evaluation import evaluate_scores
+    from tasklens.data.matrix import TaskMatrix
+
+    gain = TaskMatrix(np.array([[0.0, 0.3, -0.1], [-0.2, 0.0, 0.5], [0.4, -0.3, 0.0]]),
+                      ("a", "b", "c"), "gain")
+    py = evaluate_scores({"x": gain}, gain, centers={"x": 0.1}).overall["x"]
+    np32 = evaluate_scores({"x": gain}, gain, centers={"x": np.float32(0.1)}).overall["x"]
+    assert np32["center"] == pytest.approx(py["center"], rel=1e-6)
+    assert np32["sign_agreement"] == py["sign_agreement"]
+
+
+def test_dual_stream_lambdas_checked() -> None:
+    from torch import nn
+
+    from tasklens.nn.dual_stream import DualStreamModel
+    from tasklens.nn.encoders import MLPEncoder
+
+    def build(**kw):
+        return DualStreamModel(MLPEncoder(4, (8,), 6), {"a": nn.Linear(2, 1)}, nn.Identity(),
+                               2, 2, **kw)
+
+    assert build(lambda_cka=np.float32(0.5)).lambdas["cka"] == 0.5
+    with pytest.raises(TypeError, match="lambda_cka must be a real number"):
+        build(lambda_cka="1")
+    with pytest.raises(ValueError, match="lambda_rec must be >= 0"):
+        build(lambda_rec=-1.0)

@@ -67,6 +67,13 @@ def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np
     return np.random.default_rng(check_scalar(seed, name, numbers.Integral, low=0))
 
 
+def seed_info(seed: Any) -> int | None:
+    """The seed as a plain int for provenance records (None for a Generator or None)."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)):
+        return int(seed)
+    return None
+
+
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     """Check that ``value`` is one of ``choices``; the error lists them."""
     if value not in choices:

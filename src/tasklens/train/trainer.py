@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
+import numbers
 import time
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
@@ -41,7 +41,7 @@ from torch import Tensor
 
 from .. import __version__
 from .._common.progress import track
-from .._common.validation import check_positive_int
+from .._common.validation import check_positive_int, check_scalar
 from ..balance import BalanceContext, BalanceMethod
 from ..balance import get as get_method
 from ..balance.engine import (
@@ -171,12 +171,9 @@ class Trainer:
                             num_tasks=len(self.task_names))
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise TypeError(f"seed must be a non-negative int, got {seed!r}")
-        self.seed = int(seed)
-        self.lr = float(lr)
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+        self.seed = check_scalar(seed, "seed", numbers.Integral, low=0)
+        # float(lr) would take the string "0.01"; check_scalar takes NumPy scalars, not str
+        self.lr = check_scalar(lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True)
         self.val = self._check_eval_set(val, "val")
         self.test = self._check_eval_set(test, "test")
         self._held_out_batches: list[tuple[Tensor, dict[str, Tensor]]] | None = None
