@@ -96,7 +96,10 @@ def check_indices(indices: Any, n: int, name: str = "indices") -> np.ndarray:
     """
     if isinstance(indices, (str, bytes)):
         raise TypeError(f"{name} must be integer row indices or a boolean mask, got {indices!r}")
-    idx = np.asarray(indices)
+    try:
+        idx = np.asarray(indices)
+    except ValueError as exc:  # ragged nested lists
+        raise TypeError(f"{name} must be a 1-D list of row indices or a mask: {exc}") from exc
     if idx.ndim != 1:
         raise ValueError(f"{name} must be 1-D (row indices or a mask), got shape {idx.shape}")
     if idx.dtype == bool:
