@@ -158,3 +158,45 @@ def test_dual_stream_lambdas_checked() -> None:
         build(lambda_cka="1")
     with pytest.raises(ValueError, match="lambda_rec must be >= 0"):
         build(lambda_rec=-1.0)
+
+
+@pytest.mark.parametrize(
+    ("call", "arg"),
+    [
+        ("mode_strength", "tau"), ("time_to_fraction", "fraction"),
+        ("right_modes", "rtol"), ("random_mlp_tasks", "weight_std"),
+    ],
+)
+def test_linear_and_random_mlp_scalars(call: str, arg: str) -> None:
+    # a string gave numpy's "ufunc 'isfinite' not supported"; a NumPy float is a number
+    from tasklens.data.random_mlp import random_mlp_tasks
+    from tasklens.linear.alignment import right_modes
+    from tasklens.linear.learning_order import time_to_fraction
+    from tasklens.linear.tabula_rasa import mode_strength
+
+    calls = {
+        "mode_strength": lambda v: mode_strength(np.linspace(0, 5, 6), [1.0, 2.0], tau=v),
+        "time_to_fraction": lambda v: time_to_fraction(np.arange(5.0), np.linspace(1, 0, 5),
+                                                       fraction=v),
+        "right_modes": lambda v: right_modes(np.eye(3), rtol=v),
+        "random_mlp_tasks": lambda v: random_mlp_tasks(np.arange(8.0).reshape(4, 2), 2,
+                                                       hidden=4, depth=1, weight_std=v),
+    }
+    # weight_std also takes the name "fan_in", so another string is an unknown choice
+    with pytest.raises((TypeError, ValueError), match=f"{arg}"):
+        calls[call]("0.5")
+    with pytest.raises(ValueError, match=f"{arg} must be"):
+        calls[call](np.float64(-0.5))
+    calls[call](np.float32(0.5))
+
+
+def test_train_linear_mtl_integer_arguments() -> None:
+    from tasklens.linear.simulate import train_linear_mtl
+
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    res = train_linear_mtl(x, [x[:, :1]], np.int64(2), epochs=np.int64(3))
+    assert res is not None
+    with pytest.raises(TypeError, match="epochs must be an integer"):
+        train_linear_mtl(x, [x[:, :1]], 2, epochs=3.0)
+    with pytest.raises(TypeError, match="record_every must be an integer"):
+        train_linear_mtl(x, [x[:, :1]], 2, epochs=3, record_every="1")

@@ -19,11 +19,13 @@ Decisions where the paper is loose:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .._common.validation import check_scalar
 from .statistics import as_sigma_dict, check_sigma
 
 #: default relative threshold below which a singular value counts as zero
@@ -34,9 +36,7 @@ REGIMES: tuple[str, ...] = ("aligned", "conflicting", "orthogonal", "mixed")
 
 
 def _check_rtol(rtol: float, name: str = "rtol") -> float:
-    if not np.isfinite(rtol) or not 0.0 <= rtol < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {rtol}")
-    return float(rtol)
+    return check_scalar(rtol, name, numbers.Real, low=0.0, high=1.0, include_high=False)
 
 
 def right_modes(sigma: Any, rtol: float = RANK_RTOL, name: str = "sigma"

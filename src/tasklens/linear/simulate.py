@@ -16,6 +16,7 @@ the losses it reports are the eq. 2 values.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from tasklens._common.validation import check_array, check_seed
+from tasklens._common.validation import check_array, check_scalar, check_seed
 from tasklens.linear.dynamics import check_mtl_problem
 
 __all__ = ["GradientFlowResult", "TrainingResult", "gradient_flow", "train_linear_mtl"]
@@ -350,14 +351,8 @@ def train_linear_mtl(
     n_t, n_in = len(ys), x_np.shape[1]
     sizes = [y.shape[1] for y in ys]
     for name, value in (("n_hidden", n_hidden), ("epochs", epochs), ("depth", depth)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < (0 if name == "epochs" else 1)
-        ):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not isinstance(record_every, (int, np.integer)) or record_every < 1:
-        raise ValueError(f"record_every must be a positive integer, got {record_every!r}")
+        check_scalar(value, name, numbers.Integral, low=0 if name == "epochs" else 1)
+    check_scalar(record_every, "record_every", numbers.Integral, low=1)
     if activation not in (None, "relu"):
         raise ValueError(f"unknown activation {activation!r}; choose None or 'relu'")
     if init not in ("zero_balanced", "gaussian"):
