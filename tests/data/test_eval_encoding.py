@@ -134,3 +134,16 @@ def test_like_keeps_a_constant_eval_task() -> None:
     test = TaskSet.from_dataframe(df, tasks=["label", "y"], like=train)
     assert test["label"].targets.tolist() == [2] * 5
     assert test["label"].output_size == 4
+
+
+def test_hand_built_split_is_checked() -> None:
+    # a TaskSetSplit assembled by hand reaches affinity gains / grouping validation as is
+    from tasklens.data import SplitIndices, TaskSetSplit
+
+    train = TaskSet.from_dataframe(_frame(40, 0), tasks=["label", "y"])
+    test = TaskSet.from_dataframe(_frame(20, 1, drop_class=0), tasks=["label", "y"])
+    idx = SplitIndices(np.arange(40), np.arange(0), np.arange(20))
+    with pytest.raises(ValueError, match=r"split\.test: task 'label'.*classes"):
+        TaskSetSplit(train, None, test, idx)
+    ok = TaskSetSplit(train, None, test.encode_like(train), idx)
+    assert ok.test["label"].output_size == 4

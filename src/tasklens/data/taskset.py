@@ -32,6 +32,13 @@ class TaskSetSplit:
     test: TaskSet
     indices: SplitIndices
 
+    def __post_init__(self) -> None:
+        # a split assembled by hand must share the training encoding; an empty part (from
+        # test_size=0) is allowed here and refused where it is used
+        for name, part in (("val", self.val), ("test", self.test)):
+            if part is not None and len(part):
+                part.check_compatible(self.train, f"split.{name}")
+
 
 @dataclass(frozen=True, eq=False)
 class TaskSet:
