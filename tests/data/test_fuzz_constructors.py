@@ -60,8 +60,8 @@ def test_fuzz_from_arrays_inputs(bad) -> None:
 
 
 BAD_TARGET = st.one_of(
-    st.sampled_from([None, "x", 3.0, [], [[1], [2, 3]], np.zeros((N, 2, 2)), np.zeros(N - 1), np.zeros(N + 4),
-                     np.full(N, np.nan), np.full(N, 1e39), np.zeros(N),
+    st.sampled_from([None, "x", 3.0, [], [[1], [2, 3]], np.zeros((N, 2, 2)), np.zeros(N - 1),
+                     np.zeros(N + 4), np.full(N, np.nan), np.full(N, 1e39), np.zeros(N),
                      np.array(["a", None] * (N // 2), dtype=object),
                      pd.array(["a", pd.NA] * (N // 2), dtype="string")]),
     st.integers(0, N - 1).map(lambda i: np.where(np.arange(N) == i, np.inf, np.arange(N) * 0.37)),

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._common.validation import check_array, check_choice, check_indices, check_scalar
+from .._common.validation import (
+    check_array,
+    check_choice,
+    check_indices,
+    check_names,
+    check_scalar,
+)
 from ._readers import check_column_list as _check_column_list
 from ._readers import read_csv, read_parquet
 from .factors import Factors, make_factors
@@ -247,7 +253,7 @@ class TaskSet:
     # ------------------------------------------------------------------ derived task sets
     def select(self, task_names: Iterable[str]) -> TaskSet:
         """A task set with only ``task_names`` (in the given order), same inputs."""
-        names = list(task_names)
+        names = check_names(task_names, "task_names")
         if not names:
             raise ValueError("select needs at least one task name")
         if len(set(names)) != len(names):
