@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasklens.data import TaskSet
 from tasklens.nn import hps_for
@@ -147,3 +149,47 @@ def test_hand_built_split_is_checked() -> None:
         TaskSetSplit(train, None, test, idx)
     ok = TaskSetSplit(train, None, test.encode_like(train), idx)
     assert ok.test["label"].output_size == 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_fuzz_encode_like_round_trip(data) -> None:
+    # any label subset of the training classes: codes index the training classes and
+    # decode back to the raw labels (checked against the raw array, not our encoder)
+    pool = data.draw(st.sampled_from([np.array(["cat", "dog", "eel", "fox"]),
+                                      np.array([3, 7, 11, 20, 40]), np.array([0.5, 1.5, 2.5])]))
+    n_train = data.draw(st.integers(len(pool), 30))
+    train_labels = np.concatenate([pool, data.draw(st.lists(st.sampled_from(pool.tolist()),
+                                                            min_size=n_train - len(pool),
+                                                            max_size=n_train - len(pool)))])
+    test_labels = np.asarray(data.draw(st.lists(st.sampled_from(pool.tolist()), min_size=1,
+                                                max_size=15)), dtype=pool.dtype)
+    rng = np.random.default_rng(0)
+    train = TaskSet.from_arrays(rng.normal(size=(len(train_labels), 2)),
+                                {"t": train_labels}, {"t": "classification"})
+    own = TaskSet.from_arrays(rng.normal(size=(len(test_labels), 2)), {"t": test_labels},
+                              {"t": "classification"}) if len(set(test_labels.tolist())) > 1 \
+        else None
+    test = TaskSet.from_arrays(rng.normal(size=(len(test_labels), 2)), {"t": test_labels},
+                               like=train)
+    codes = test["t"].targets
+    assert train["t"].classes[codes].tolist() == test_labels.tolist()
+    assert test["t"].output_size == len(pool)
+    test.check_compatible(train, "test")
+    if own is not None:
+        assert own.encode_like(train)["t"].targets.tolist() == codes.tolist()
+        same = own["t"].classes.tolist() == train["t"].classes.tolist()
+        if not same:
+            with pytest.raises(ValueError, match="classes"):
+                own.check_compatible(train, "test")
+
+
+def test_task_order_and_names_checked() -> None:
+    train = TaskSet.from_dataframe(_frame(40, 0), tasks=["label", "y"])
+    swapped = TaskSet.from_dataframe(_frame(20, 1), tasks=["y", "label"], like=train)
+    with pytest.raises(ValueError, match=r"reorder with test\.select\(train\.task_names\)"):
+        swapped.check_compatible(train, "test")
+    swapped.select(train.task_names).check_compatible(train, "test")
+    fewer = TaskSet.from_dataframe(_frame(20, 1), tasks=["label"], like=train)
+    with pytest.raises(ValueError, match="evaluate on the same tasks"):
+        fewer.check_compatible(train, "test")

@@ -322,8 +322,11 @@ class TaskSet:
             raise TypeError(f"reference must be a TaskSet, got {type(reference).__name__}")
         self.check_not_empty(name)
         if self.task_names != reference.task_names:
+            fix = (f"reorder with {name}.select(train.task_names)"
+                   if sorted(self.task_names) == sorted(reference.task_names)
+                   else "evaluate on the same tasks")
             raise ValueError(f"{name} has tasks {self.task_names}, the training set "
-                             f"{reference.task_names}; evaluate on the same tasks")
+                             f"{reference.task_names}; {fix}")
         _check_input_shape(self, reference, name)
         for task_name, task in self.tasks.items():
             detail = task_mismatch(task, reference.tasks[task_name])
