@@ -193,3 +193,14 @@ def test_task_order_and_names_checked() -> None:
     fewer = TaskSet.from_dataframe(_frame(20, 1), tasks=["label"], like=train)
     with pytest.raises(ValueError, match="evaluate on the same tasks"):
         fewer.check_compatible(train, "test")
+
+
+def test_evaluate_refuses_regression_output_size_mismatch() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 2))
+    train = TaskSet.from_arrays(x, {"r": rng.normal(size=(10, 2)), "c": np.arange(10) % 2})
+    other = TaskSet.from_arrays(x, {"r": rng.normal(size=(10, 3)), "c": np.arange(10) % 2})
+    model = hps_for(train, seed=0, hidden=(4,), code_dim=4, head_hidden=4, head_depth=1)
+    evaluate(model, train)  # matching sizes work
+    with pytest.raises(ValueError, match=r"task 'r'.*2 outputs.*3"):
+        evaluate(model, other)
