@@ -200,3 +200,21 @@ def test_train_linear_mtl_integer_arguments() -> None:
         train_linear_mtl(x, [x[:, :1]], 2, epochs=3.0)
     with pytest.raises(TypeError, match="record_every must be an integer"):
         train_linear_mtl(x, [x[:, :1]], 2, epochs=3, record_every="1")
+
+
+def test_linear_dynamics_tau_and_tol() -> None:
+    from tasklens.linear.dynamics import MTLDynamics
+    from tasklens.linear.lambda_balanced import lambda_of
+    from tests.linear.test_dynamics import closed_form_problem
+
+    sigmas, ws, heads, _ = closed_form_problem(5, [2, 1], 3)
+    dyn = MTLDynamics(sigmas, ws, heads, tau=np.float32(2.0), max_step=np.int64(2))
+    assert dyn.tau == 2.0 and type(dyn.tau) is float
+    with pytest.raises(TypeError, match="tau must be a real number"):
+        MTLDynamics(sigmas, ws, heads, tau="2")
+    with pytest.raises(TypeError, match="max_step must be a real number"):
+        MTLDynamics(sigmas, ws, heads, max_step="2")
+    with pytest.raises(TypeError, match="tol must be a real number"):
+        lambda_of(ws, heads, tol="0.1")
+    assert lambda_of(ws, heads, tol=np.float32(1e-6)) == pytest.approx(
+        lambda_of(ws, heads, tol=1e-6))
