@@ -218,3 +218,26 @@ def test_linear_dynamics_tau_and_tol() -> None:
         lambda_of(ws, heads, tol="0.1")
     assert lambda_of(ws, heads, tol=np.float32(1e-6)) == pytest.approx(
         lambda_of(ws, heads, tol=1e-6))
+
+
+@pytest.mark.parametrize("arg", ["tol", "scale", "lam", "tau", "learning_rate"])
+def test_more_linear_scalars(arg: str) -> None:
+    from tasklens.linear.alignment import classify_overlaps
+    from tasklens.linear.lambda_balanced import lambda_balanced_init
+    from tasklens.linear.simulate import gradient_flow, train_linear_mtl
+    from tests.linear.test_dynamics import closed_form_problem
+
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    sigmas, ws, heads, _ = closed_form_problem(5, [2, 1], 3)
+    calls = {
+        "tol": lambda v: classify_overlaps([0.0, 0.5, 1.0], tol=v),
+        "scale": lambda v: lambda_balanced_init(n_inputs=3, n_hidden=2, n_outputs=2, lam=0.1,
+                                                scale=v),
+        "lam": lambda v: lambda_balanced_init(n_inputs=3, n_hidden=2, n_outputs=2, lam=v),
+        "tau": lambda v: gradient_flow(sigmas, ws, heads, [0.0, 1.0], tau=v),
+        "learning_rate": lambda v: train_linear_mtl(x, [x[:, :1]], 2, epochs=2,
+                                                    learning_rate=v),
+    }
+    with pytest.raises(TypeError, match=f"{arg} must be a real number"):
+        calls[arg]("0.1")
+    calls[arg](np.float32(0.1))

@@ -107,11 +107,8 @@ def classify_overlaps(alphas: Any, tol: float = REGIME_TOL) -> list[str]:
     alphas : (r,) array-like in [0, 1]
     tol : float in [0, 0.5)
     """
-    if not np.isfinite(tol) or not 0.0 <= tol < 0.5:
-        raise ValueError(
-            f"tol must be in [0, 0.5) so that the aligned and orthogonal bands do not "
-            f"overlap, got {tol}"
-        )
+    # below 0.5, so that the aligned and orthogonal bands do not overlap
+    tol = check_scalar(tol, "tol", numbers.Real, low=0.0, high=0.5, include_high=False)
     a = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     if a.ndim != 1 or not np.all(np.isfinite(a)):
         raise ValueError("alphas must be a 1-D array of finite overlap singular values")

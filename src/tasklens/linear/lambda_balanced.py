@@ -142,8 +142,7 @@ def check_init_sizes(n_inputs: int, n_hidden: int, n_outputs: int | Sequence[int
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if not sizes or any(int(v) != v or v < 1 for v in sizes):
         raise ValueError(f"n_outputs must be positive integers, got {n_outputs!r}")
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    check_scalar(scale, "scale", numbers.Real, low=0.0, include_low=False, finite=True)
     return [int(v) for v in sizes]
 
 
@@ -178,8 +177,7 @@ def lambda_balanced_init(
     heads : list of (N_io, n_hidden) arrays
     """
     sizes = check_init_sizes(n_inputs, n_hidden, n_outputs, scale)
-    if not np.isfinite(lam):
-        raise ValueError(f"lam must be a finite number, got {lam!r}")
+    lam = check_scalar(lam, "lam", numbers.Real, finite=True)
     n_out = int(sum(sizes))
     if lam > 0 and n_hidden > n_out:
         raise ValueError(

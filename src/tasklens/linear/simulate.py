@@ -122,8 +122,7 @@ def gradient_flow(
     w = np.ones(n_t) if loss_weights is None else check_array(loss_weights, "loss_weights", ndim=1)
     if w.shape[0] != n_t or np.any(w < 0):
         raise ValueError(f"loss_weights needs {n_t} non-negative values, got {w.tolist()}")
-    if not np.isfinite(tau) or tau <= 0:
-        raise ValueError(f"tau must be a positive finite number, got {tau!r}")
+    tau = check_scalar(tau, "tau", numbers.Real, low=0.0, include_low=False, finite=True)
     times = check_array(np.atleast_1d(np.asarray(t, dtype=float)), "t", ndim=1)
     if np.any(times < 0):
         raise ValueError("t must be non-negative")
@@ -357,8 +356,8 @@ def train_linear_mtl(
         raise ValueError(f"unknown activation {activation!r}; choose None or 'relu'")
     if init not in ("zero_balanced", "gaussian"):
         raise ValueError(f"unknown init {init!r}; choose 'zero_balanced' or 'gaussian'")
-    if not np.isfinite(learning_rate) or learning_rate <= 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    learning_rate = check_scalar(learning_rate, "learning_rate", numbers.Real, low=0.0,
+                                 include_low=False, finite=True)
     w = np.ones(n_t) if loss_weights is None else check_array(loss_weights, "loss_weights", ndim=1)
     if w.shape[0] != n_t or np.any(w < 0):
         raise ValueError(f"loss_weights needs {n_t} non-negative values, got {w.tolist()}")
