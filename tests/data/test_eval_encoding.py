@@ -99,7 +99,7 @@ def test_reported_accuracy_matches_hand_count_after_encode_like() -> None:
     raw_test = _frame(120, 1, drop_class=0)
     test = TaskSet.from_dataframe(raw_test, tasks=["label", "y"]).encode_like(train)
     model = hps_for(train, seed=0, hidden=(16,), code_dim=8, head_hidden=8, head_depth=1)
-    Trainer(model, train, lr=1e-2, batch_size=32, test=test, progress=False).fit(15)
+    Trainer(model, train, lr=1e-2, batch_size=32, progress=False).fit(15)
     reported = evaluate(model, test)["label"]["accuracy"]
     with torch.no_grad():
         logits = model(torch.as_tensor(test.inputs))["label"].numpy()
