@@ -313,7 +313,7 @@ def test_checkpoint_and_log_dirs_are_checked_at_construction(ts, tmp_path):
     ({"lr": "fast"}, TypeError, "lr must be a real number"),
     ({"lr": 0.0}, ValueError, "lr must be > 0"),
     ({"lr": -1e-3}, ValueError, "lr must be > 0"),
-    ({"lr": math.inf}, ValueError, "lr must be < inf"),
+    ({"lr": math.inf}, ValueError, "lr must be finite"),
     ({"lr": math.nan}, ValueError, "lr must be a number"),
     ({"lr": True}, TypeError, "lr must be"),
     ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
