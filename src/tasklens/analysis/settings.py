@@ -133,3 +133,29 @@ class AnalysisSettings:
         out["hidden"] = list(self.hidden)
         out["methods"] = list(self.methods)
         return out
+
+
+def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """Every name must be a balancing method the analysis can train (no held-out batch).
+
+    Raises ValueError naming ``--methods`` and the accepted names; ImportError (with the
+    extra to install) when a method's optional dependency is missing.
+    """
+    from ..balance import available, get
+
+    names = available()
+    for m in methods:
+        if m not in names:
+            raise ValueError(f"--methods: unknown method {m!r}; choose from {', '.join(names)}")
+        if get(m).update_batch == "held_out":
+            raise ValueError(f"--methods: {m!r} learns from a held-out batch, which the "
+                             "analysis does not set aside; drop it")
+    return methods
+
+
+def check_against_data(settings: AnalysisSettings, n_tasks: int) -> None:
+    """Options that depend on the data (checked before any work)."""
+    if settings.max_networks is not None and settings.max_networks > n_tasks:
+        raise ValueError(f"--max-networks {settings.max_networks} exceeds the {n_tasks} tasks; "
+                         f"use at most {n_tasks}")
+    check_methods(settings.methods)

@@ -30,6 +30,8 @@ def summary_stage(ctx: StageContext) -> dict[str, Any]:
             row["class_counts"] = counts.tolist()
         else:
             row["mean"], row["std"] = float(t.targets.mean()), float(t.targets.std())
+            counts, edges = np.histogram(np.ravel(t.targets), bins=20)
+            row["histogram"] = {"counts": counts.tolist(), "edges": edges.tolist()}
         tasks.append(row)
     return {
         "name": ts.name, "source": data.source, "fingerprint": data.fingerprint(),

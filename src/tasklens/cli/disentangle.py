@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ._common import check_output_dir, cli_errors
+
 disentangle_app = typer.Typer(
     help="Does multi-task learning give disentangled codes? (paper 003)", no_args_is_help=True)
 console = Console()
@@ -21,6 +23,7 @@ def _ints(text: str, name: str) -> tuple[int, ...]:
 
 
 @disentangle_app.command("study")
+@cli_errors
 def study(
     data: str = typer.Option("sprites", "--data", help="sprites, shapes3d or mpi3d."),
     tasks: int = typer.Option(10, "--tasks", help="Number of random-MLP tasks."),
@@ -50,6 +53,7 @@ def study(
         n_single_task=single_tasks or None, task_sweep=_ints(sweep, "--sweep"),
         parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
     )
+    check_output_dir(out)
     if seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")
     if quick:

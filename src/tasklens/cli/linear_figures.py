@@ -108,6 +108,9 @@ def figures(
             f"--mnist-n must be at least 20 images (two 10-way tasks), got {mnist_n}",
             param_hint="--mnist-n",
         )
+    from ._common import check_output_dir
+
+    check_output_dir(out)
     results = compute_paper_figures(quick=quick, seed=seed, mnist_n=mnist_n)
     numbers = print_numbers(results)
     numbers["settings"] = {"quick": quick, "seed": seed, "tasklens_version": __version__}

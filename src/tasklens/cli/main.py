@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from .. import __version__
+from ._common import VERBOSE, one_line
+from .analyze import register as register_analyze
 from .data import data_app
 from .disentangle import disentangle_app
 from .linear import linear_app
@@ -25,6 +27,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(linear_app, name="linear")
 app.add_typer(disentangle_app, name="disentangle")
 app.command("quickstart")(quickstart)
+register_analyze(app)
 
 console = Console(stderr=True)
 
@@ -42,6 +45,7 @@ def _root(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log details (kind inference…)."),
 ) -> None:
+    VERBOSE["on"] = verbose
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
@@ -50,11 +54,14 @@ def _root(
 
 
 def main() -> None:
-    """Run the CLI; library errors (ValueError/TypeError/ImportError) print one clear line."""
+    """Run the CLI; library errors (ValueError/TypeError/ImportError/OSError) print one
+    line and exit with code 2 (commands do this themselves; this is the safety net)."""
     try:
         app()
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+    except (ValueError, TypeError, ImportError, OSError) as exc:
+        if VERBOSE["on"]:
+            raise
+        console.print(f"[bold red]error:[/] {one_line(exc)}", highlight=False)
         raise SystemExit(2) from None
 
 
