@@ -317,7 +317,7 @@ def _drop_missing_targets(df: Any, tasks: list[str]) -> tuple[np.ndarray, dict[s
     dropped: dict[str, int] = {}
     for t in tasks:
         col = df[t]
-        miss = col.isna().to_numpy()
+        miss = col.isna().to_numpy().copy()
         if pd.api.types.is_numeric_dtype(col):
             miss |= ~np.isfinite(col.to_numpy(dtype=np.float64, na_value=np.nan))
         if miss.all():

@@ -97,6 +97,9 @@ def taskset_from_frame(df: Any, specs: dict[str, str | None], cols: list[str] | 
     if not specs:
         raise DataError("name the target columns with --task NAME[:KIND] (at least two); "
                         f"columns: {', '.join(map(str, df.columns))}")
+    if len(specs) < 2:
+        raise DataError(f"only one task ({next(iter(specs))!r}); the analysis compares tasks, "
+                        "name at least two with --task")
     if df.columns.duplicated().any():
         raise DataError(f"the table has duplicate column names "
                         f"{df.columns[df.columns.duplicated()].tolist()}; rename them")

@@ -95,7 +95,7 @@ def clean(value: Any) -> Any:
 
 
 def resolve_stages(requested: Iterable[str] | None) -> list[str]:
-    """The requested stages plus the ones they depend on, in run order."""
+    """The requested stages plus the ones they read (hard or soft), in run order."""
     if requested is None:
         return list(STAGE_NAMES)
     wanted = set()
@@ -107,7 +107,8 @@ def resolve_stages(requested: Iterable[str] | None) -> list[str]:
             cur = todo.pop()
             if cur not in wanted:
                 wanted.add(cur)
-                todo.extend(_BY_NAME[cur].depends)
+                # soft dependencies too: the theory is cheap and stage 3 compares with it
+                todo.extend((*_BY_NAME[cur].depends, *_BY_NAME[cur].soft))
     wanted.add("summary")
     return [s for s in STAGE_NAMES if s in wanted]
 

@@ -28,6 +28,7 @@ def summary_stage(ctx: StageContext) -> dict[str, Any]:
             counts = np.bincount(t.targets.astype(np.int64), minlength=t.n_classes or 0)
             row["classes"] = [str(c) for c in t.classes.tolist()]
             row["class_counts"] = counts.tolist()
+            row["smallest_class_fraction"] = float(counts.min() / counts.sum())
         else:
             row["mean"], row["std"] = float(t.targets.mean()), float(t.targets.std())
             counts, edges = np.histogram(np.ravel(t.targets), bins=20)
@@ -95,6 +96,7 @@ def theory_stage(ctx: StageContext) -> dict[str, Any]:
         "predicted_losses": {t: norm[pick, k].tolist() for k, t in enumerate(names)},
         "half_times": {t: float(v) for t, v in zip(names, ana.order.task_times)},
         "order": list(ana.order.order),
+        "learning_rank": {t: ana.order.order.index(t) + 1 for t in names},
         "settings": {k: v for k, v in ana.settings.items()},
         "time_unit": "epochs x learning rate of gradient flow on whitened inputs (tau = 1)",
     }

@@ -163,7 +163,11 @@ def baselines_stage(ctx: StageContext) -> dict[str, Any]:
     out: dict[str, Any] = {
         "seeds": list(st.seeds), "primary_metric": primary, "higher_is_better": hib,
         "stl_metrics": stl, "all_metrics": all_runs,
-        "per_task_gain": {t: {"mean": m, "se": se} for t, (m, se) in gains.items()},
+        "per_task_gain": {t: {"mean": m, "se": se,
+                              "stl_mean": mean_se([stl[s][t][primary[t]] for s in stl])[0],
+                              "all_mean": mean_se([all_runs[s][t][primary[t]]
+                                                   for s in stl])[0]}
+                          for t, (m, se) in gains.items()},
         "delta_m": {"mean": mean_se(dm)[0], "se": mean_se(dm)[1], "per_seed": dm},
         "pairs": None,
     }

@@ -51,7 +51,9 @@ def _class_balance(res: dict[str, Any]) -> Any:
         else:  # regression: the stored 20-bin histogram, as values at the bin centres
             hist = t.get("histogram") or {"counts": [1], "edges": [0.0, 1.0]}
             edges = np.asarray(hist["edges"])
-            counts[t["name"]] = np.repeat((edges[:-1] + edges[1:]) / 2, hist["counts"])
+            counts[t["name"]] = np.concatenate([  # c values spread evenly inside each bin
+                lo + (np.arange(c) + 0.5) / c * (hi - lo)
+                for lo, hi, c in zip(edges[:-1], edges[1:], hist["counts"]) if c > 0])
     return plot_class_balance(names, counts, kinds, title="targets per task")
 
 
@@ -270,8 +272,7 @@ def _summary(res: dict[str, Any], _: dict[str, Any]) -> str:
     rows = []
     for t in res["tasks"]:
         if t["class_counts"]:
-            total = sum(t["class_counts"])
-            balance = num(100 * min(t["class_counts"]) / total, ".1f", unit="% smallest class")
+            balance = num(t["smallest_class_fraction"], ".1%", unit=" smallest class")
         else:
             balance = num(t["std"], ".3g", unit=" std")
         rows.append([t["name"], t["kind"] + (" (inferred)" if t["kind_inferred"] else ""),
@@ -287,7 +288,7 @@ def _summary(res: dict[str, Any], _: dict[str, Any]) -> str:
 
 def _theory(res: dict[str, Any], _: dict[str, Any]) -> str:
     names = res["task_names"]
-    rows = [[t, num(res["half_times"][t], ".3g"), num(res["order"].index(t) + 1, "d")]
+    rows = [[t, num(res["half_times"][t], ".3g"), num(res["learning_rank"][t], "d")]
             for t in names]
     spec = ", ".join(f"{v:.3g}" for v in res["spectrum"][:10])
     pairs = [[k.replace("|", " – "), res["regimes"][names.index(k.split("|")[0])][
@@ -323,13 +324,8 @@ def _multitask(res: dict[str, Any], _: dict[str, Any]) -> str:
 
 
 def _baselines(res: dict[str, Any], _: dict[str, Any]) -> str:
-    rows = []
-    seeds = [str(s) for s in res["seeds"]]
-    for t, gain in res["per_task_gain"].items():
-        m = res["primary_metric"][t]
-        stl = np.mean([res["stl_metrics"][s][t][m] for s in seeds])
-        mtl = np.mean([res["all_metrics"][s][t][m] for s in seeds])
-        rows.append([t, m, num(float(stl), ".4g"), num(float(mtl), ".4g"), _pm_cell(gain)])
+    rows = [[t, res["primary_metric"][t], num(g["stl_mean"], ".4g"), num(g["all_mean"], ".4g"),
+             _pm_cell(g)] for t, g in res["per_task_gain"].items()]
     dm = res["delta_m"]
     return (f'<p class="headline">Δm = <span class="dm" data-value="{dm["mean"]!r}">'
             f'{esc(_pm_text(dm["mean"], dm["se"]))}</span> over seeds {esc(res["seeds"])}.</p>'
