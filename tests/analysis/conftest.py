@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,3 +38,22 @@ def write_mixed_csv(path: Path, n: int = 240, seed: int = 0, nan_rows: int = 0) 
 @pytest.fixture
 def mixed_csv(tmp_path: Path) -> Path:
     return write_mixed_csv(tmp_path / "mixed.csv")
+
+
+def invoke(args: list[str]) -> Any:
+    """Run the CLI in-process; fail the test with its output unless it exits 0."""
+    from typer.testing import CliRunner
+
+    from tasklens.cli.main import app
+
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "MPLBACKEND": "Agg"})
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny ``tasklens analyze`` of the default set, shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("default") / "out"
+    invoke(["analyze", "--out", str(out), *TINY])
+    return out

@@ -10,28 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
-from tasklens.cli.main import app
 
 from ._report_check import check_report_matches_results
-from .conftest import TINY, write_mixed_csv
+from .conftest import TINY, invoke, write_mixed_csv
 
-runner = CliRunner()
 DEFAULT_TASKS = ["left", "right", "left_odd", "right_ge5", "sum"]
-
-
-def _invoke(args: list[str]) -> Any:
-    result = runner.invoke(app, args, env={"COLUMNS": "200", "MPLBACKEND": "Agg"})
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("default") / "out"
-    _invoke(["analyze", "--out", str(out), *TINY])
-    return out
 
 
 def _signed_relative(mtl: float, stl: float, higher: bool) -> float:
@@ -107,7 +90,7 @@ def test_default_set_end_to_end(default_run: Path) -> None:
 def test_csv_with_three_kinds_and_measured_pairs(tmp_path: Path) -> None:
     csv = write_mixed_csv(tmp_path / "d.csv", n=200, nan_rows=5)
     out = tmp_path / "out"
-    _invoke(["analyze", str(csv), "--task", "reg", "--task", "bin", "--task", "cls",
+    invoke(["analyze", str(csv), "--task", "reg", "--task", "bin", "--task", "cls",
              "--budget", "standard", "--epochs", "1", "--seeds", "2", "--methods", "ew,uw",
              "--max-networks", "2", "--out", str(out)])
     results = check_report_matches_results(out)
@@ -164,7 +147,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(default_run: Path, tmp_
     assert [n for n, e in partial["stages"].items() if e["status"] == "missing"] == [
         "grouping", "balancing", "representation"]
     assert 'id="not-done"' in (out / "report.html").read_text()
-    _invoke(["analyze", "--out", str(out), "--resume", *TINY])
+    invoke(["analyze", "--out", str(out), "--resume", *TINY])
     resumed = json.loads((out / "results.json").read_text())
     assert resumed["run"]["reused"] == ["summary", "theory", "multitask", "baselines"]
     full = json.loads((default_run / "results.json").read_text())
@@ -174,7 +157,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(default_run: Path, tmp_
 
 def test_stage_subcommand_runs_only_what_it_needs(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    _invoke(["group", "--out", str(out), *TINY, "--max-networks", "3"])
+    invoke(["group", "--out", str(out), *TINY, "--max-networks", "3"])
     results = check_report_matches_results(out)
     status = {n: e["status"] for n, e in results["stages"].items()}
     assert status == {"summary": "done", "theory": "done", "multitask": "done",

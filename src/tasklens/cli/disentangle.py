@@ -18,8 +18,7 @@ def _ints(text: str, name: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise typer.BadParameter(f"{name} must be comma-separated integers, got {text!r}"
-                                 ) from None
+        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
 
 
 @disentangle_app.command("study")
@@ -55,7 +54,7 @@ def study(
     )
     check_output_dir(out)
     if seeds < 1:
-        raise typer.BadParameter("--seeds must be at least 1")
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if quick:
         # toy sizes (2 tasks, 1 seed, 1 epoch, 160 images); data set and parts stay as asked
         config = StudyConfig.quick(data=data, parts=settings["parts"], image_size=image_size)
