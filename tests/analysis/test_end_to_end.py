@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -155,12 +156,15 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(default_run: Path, tmp_
     assert (out / "model.pt").read_bytes() == (default_run / "model.pt").read_bytes()
 
 
-def test_stage_subcommand_runs_only_what_it_needs(tmp_path: Path) -> None:
+def test_stage_subcommand_runs_only_what_it_needs(default_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    invoke(["group", "--out", str(out), *TINY, "--max-networks", "3"])
+    shutil.copytree(default_run / "stages", out / "stages")
+    invoke(["group", "--out", str(out), *TINY, "--max-networks", "3", "--resume"])
     results = check_report_matches_results(out)
     status = {n: e["status"] for n, e in results["stages"].items()}
     assert status == {"summary": "done", "theory": "done", "multitask": "done",
                       "baselines": "done", "grouping": "done", "balancing": "missing",
                       "representation": "missing"}
+    # another budget of networks: the grouping is recomputed, earlier stages are reused
+    assert results["run"]["reused"] == ["summary", "theory", "multitask", "baselines"]
     assert results["stages"]["grouping"]["result"]["budget"] == 3

@@ -1,8 +1,9 @@
 """Run the stages of ``tasklens analyze``, cache each finished one, assemble results.json.
 
 Caching and resume: after a stage finishes, its result is written atomically to
-``DIR/stages/<stage>.json`` together with its cache key — a hash of the settings, the data
-fingerprint, the library version and the keys of the stages it depends on. With
+``DIR/stages/<stage>.json`` together with its cache key — a hash of the settings it reads
+(``Stage.reads``), the data fingerprint, the library version and the keys of the stages it
+depends on. With
 ``resume=True`` a stage whose file holds the same key is reused instead of recomputed;
 anything else (other settings, other data, a changed upstream stage) recomputes it. Model
 weights the later stages read are kept in ``DIR/stages/models``. After every stage the
@@ -57,21 +58,30 @@ class Stage:
     finding: Callable[[dict[str, Any]], list[str]]
     depends: tuple[str, ...] = ()
     soft: tuple[str, ...] = ()  # read when available, not required
+    reads: tuple[str, ...] = ()  # the settings fields its result depends on
+
+
+# Settings fields each stage reads (hashed into its cache key, with the upstream keys): a
+# new --max-networks redoes the grouping only, new --methods the balancing only.
+_SPLIT = ("seed", "test_size", "max_rows")
+_TRAIN = (*_SPLIT, "epochs", "batch_size", "lr", "hidden", "code_dim", "head_hidden",
+          "head_depth")
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("summary", "Data summary", summary_stage, summary_finding),
-    Stage("theory", "Theory from the data alone", theory_stage, theory_finding),
+    Stage("summary", "Data summary", summary_stage, summary_finding, reads=_SPLIT),
+    Stage("theory", "Theory from the data alone", theory_stage, theory_finding, reads=_SPLIT),
     Stage("multitask", "Multi-task training with monitors", multitask_stage, multitask_finding,
-          soft=("theory",)),
+          soft=("theory",), reads=(*_TRAIN, "probe_size", "monitor_points")),
     Stage("baselines", "Single-task baselines", baselines_stage, baselines_finding,
-          ("multitask",)),
+          ("multitask",), reads=(*_TRAIN, "n_seeds", "pairs")),
     Stage("grouping", "Which tasks share a network", grouping_stage, grouping_finding,
-          ("multitask", "baselines")),
+          ("multitask", "baselines"), reads=("max_networks",)),
     Stage("balancing", "Balancing methods", balancing_stage, balancing_finding,
-          ("multitask", "baselines")),
+          ("multitask", "baselines"), reads=(*_TRAIN, "n_seeds", "methods")),
     Stage("representation", "Shared representation vs single-task models",
-          representation_stage, representation_finding, ("multitask", "baselines")),
+          representation_stage, representation_finding, ("multitask", "baselines"),
+          reads=(*_TRAIN, "probe_size")),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
 _BY_NAME = {s.name: s for s in STAGES}
@@ -115,7 +125,9 @@ def resolve_stages(requested: Iterable[str] | None) -> list[str]:
 
 def _key(stage: Stage, settings: AnalysisSettings, fingerprint: str,
          upstream: dict[str, str]) -> str:
-    payload = json.dumps({"stage": stage.name, "settings": settings.to_dict(),
+    values = settings.to_dict()
+    payload = json.dumps({"stage": stage.name,
+                          "settings": {k: values[k] for k in stage.reads},
                           "data": fingerprint, "version": __version__,
                           "upstream": upstream}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
