@@ -70,7 +70,8 @@ def run_case(case: str, budget: str, work: Path, threads: int) -> dict[str, floa
         args[4:4] = [str(work / "bench.csv"), *write_benchmark_csv(work / "bench.csv")]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MPLBACKEND": "Agg"}
     started = time.perf_counter()
-    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     timings = json.loads((out / "results.json").read_text())["run"]["timings"]
     row = {s: float(timings.get(s) or 0.0) for s in STAGES}

@@ -108,9 +108,9 @@ def grouping_finding(res: dict[str, Any]) -> list[str]:
                   f"{ref['one_network']:.2f} for one network and {ref['separate_networks']:.0f}"
                   f" for separate ones (lower is better; pairs measured).")
     else:
-        second = (f"Chosen from gradient transference (TAG score {res['tag_total_score']:+.3f});"
-                  f" measured: one network {ref['one_network']:.2f}, separate "
-                  f"{ref['separate_networks']:.0f} (relative loss, lower is better).")
+        second = (f"Grouped by gradient transference (TAG; pairs are not trained at this "
+                  f"budget). Measured relative loss: one network {ref['one_network']:.2f}, "
+                  f"separate networks {ref['separate_networks']:.0f} (lower is better).")
     return [first, second]
 
 

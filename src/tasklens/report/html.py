@@ -71,7 +71,8 @@ def _magnitudes(res: dict[str, Any]) -> Any:
     ratio = _arr(res["frobenius_ratio"])
     with np.errstate(divide="ignore", invalid="ignore"):
         logr = np.log10(ratio)
-    return plot_matrix(logr, _names(res), symmetric=False, center=0.0,
+    # antisymmetric, not an effect of one task on another: plain "task" axis labels
+    return plot_matrix(logr, _names(res), symmetric=True, center=0.0,
                        exclude_diagonal_from_scale=True,
                        title="magnitude: log10 of ‖Σ_row‖ / ‖Σ_column‖",
                        value_label="log10 magnitude ratio")
@@ -490,7 +491,13 @@ class ReportWriter:
         from ..analysis import write_results
 
         write_results(results, self.out_dir)
-        return write_report(results, self.out_dir, figures=self.figures(results))
+        figures = self.figures(results)
+        # figures of an earlier run in the same folder that this run does not (yet) have
+        current = {name for figs in figures.values() for name in figs}
+        known = {name for specs in FIGURES.values() for name, _, _ in specs}
+        for stale in known - current:
+            (self.out_dir / "figures" / f"{stale}.png").unlink(missing_ok=True)
+        return write_report(results, self.out_dir, figures=figures)
 
 
 def build_html(results: dict[str, Any],
