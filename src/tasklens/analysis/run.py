@@ -64,12 +64,13 @@ class Stage:
 # Settings fields each stage reads (hashed into its cache key, with the upstream keys): a
 # new --max-networks redoes the grouping only, new --methods the balancing only.
 _SPLIT = ("seed", "test_size", "max_rows")
-_TRAIN = (*_SPLIT, "epochs", "batch_size", "lr", "hidden", "code_dim", "head_hidden",
-          "head_depth")
+_TRAIN = (*_SPLIT, "epochs", "max_steps", "batch_size", "lr", "hidden", "code_dim",
+          "head_hidden", "head_depth")
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("summary", "Data summary", summary_stage, summary_finding, reads=_SPLIT),
+    Stage("summary", "Data summary", summary_stage, summary_finding,
+          reads=(*_SPLIT, "epochs", "max_steps", "batch_size")),
     Stage("theory", "Theory from the data alone", theory_stage, theory_finding, reads=_SPLIT),
     Stage("multitask", "Multi-task training with monitors", multitask_stage, multitask_finding,
           soft=("theory",), reads=(*_TRAIN, "probe_size", "monitor_points")),

@@ -10,6 +10,7 @@ epochs, three seeds, every pair trained so that the grouping uses measured gains
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -39,7 +40,10 @@ class AnalysisSettings:
     n_seeds : int
         Replicates of every training (standard errors need >= 2).
     epochs : int
-        Epochs of every training.
+        Epochs of every training (fewer when ``max_steps`` says so).
+    max_steps : int or None
+        Cap on the optimizer steps of one training: large tables train for fewer epochs
+        (:meth:`epochs_for`), so a budget's time grows slowly with the number of rows.
     batch_size : int
     lr : float
         Adam learning rate.
@@ -67,6 +71,7 @@ class AnalysisSettings:
     seed: int = 0
     n_seeds: int = 2
     epochs: int = 8
+    max_steps: int | None = 400
     batch_size: int = 64
     lr: float = 3e-3
     hidden: tuple[int, ...] = (64,)
@@ -88,6 +93,7 @@ class AnalysisSettings:
         check_scalar(self.n_seeds, "n_seeds", numbers.Integral, low=1, high=20)
         check_scalar(self.epochs, "--epochs", numbers.Integral, low=1, high=10_000)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
+        check_scalar(self.max_steps, "max_steps", numbers.Integral, low=1, allow_none=True)
         check_scalar(self.lr, "lr", numbers.Real, low=0, include_low=False)
         check_scalar(self.test_size, "test_size", numbers.Real, low=0, high=1,
                      include_low=False, include_high=False)
@@ -109,9 +115,11 @@ class AnalysisSettings:
             raise ValueError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
         presets: dict[str, dict[str, Any]] = {
             "fast": {},
-            "standard": {"n_seeds": 3, "epochs": 10, "pairs": True, "hidden": (128,),
+            "standard": {"n_seeds": 3, "epochs": 10, "max_steps": 2000, "pairs": True,
+                         "hidden": (128,),
                          "code_dim": 64, "probe_size": 512, "monitor_points": 80},
-            "thorough": {"n_seeds": 5, "epochs": 30, "pairs": True, "hidden": (256, 128),
+            "thorough": {"n_seeds": 5, "epochs": 30, "max_steps": None, "pairs": True,
+                         "hidden": (256, 128),
                          "code_dim": 64, "head_hidden": 64, "probe_size": 1024,
                          "monitor_points": 150},
         }
@@ -119,6 +127,14 @@ class AnalysisSettings:
                                   **presets[budget]}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def epochs_for(self, n_train: int) -> int:
+        """Epochs of one training on ``n_train`` rows: ``epochs``, or fewer so that at most
+        about ``max_steps`` optimizer steps are taken (at least one epoch)."""
+        if self.max_steps is None:
+            return self.epochs
+        steps_per_epoch = math.ceil(n_train / self.batch_size)
+        return max(1, min(self.epochs, math.ceil(self.max_steps / steps_per_epoch)))
 
     @property
     def seeds(self) -> tuple[int, ...]:

@@ -53,7 +53,7 @@ def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: Analysis
     model = build_model(train, settings, seed)
     result = Trainer(model, train, method, lr=settings.lr, batch_size=settings.batch_size,
                      seed=seed, callbacks=callbacks, monitor_every=monitor_every,
-                     progress=False).fit(settings.epochs)
+                     progress=False).fit(settings.epochs_for(len(train)))
     return model, evaluate(model, test), result
 
 

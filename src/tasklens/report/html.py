@@ -304,8 +304,8 @@ def _theory(res: dict[str, Any], _: dict[str, Any]) -> str:
 
 def _multitask(res: dict[str, Any], _: dict[str, Any]) -> str:
     names = res["task_names"]
-    metric_rows = [[t] + [num(v, ".4g") for v in res["test_metrics"][t].values()][:3]
-                   for t in names]
+    metric_rows = [[t, m, num(v, ".4g")] for t in names
+                   for m, v in res["test_metrics"][t].items()]
     pairs = sorted(res["mean_cosine"].items(), key=lambda kv: (kv[1] is None, kv[1] or 0))
     cos_rows = [[k.replace("|", " ↔ "), num(v, "+.3f")] for k, v in pairs]
     th = res.get("theory")
@@ -321,7 +321,7 @@ def _multitask(res: dict[str, Any], _: dict[str, Any]) -> str:
                else "n/a") + ".</p>"
             + table(["pair", "mean gradient cosine"], cos_rows, "cosines")
             + "<details><summary>test metrics of this model</summary>"
-            + table(["task", "metric 1", "metric 2", "metric 3"], metric_rows) + "</details>")
+            + table(["task", "metric", "test value"], metric_rows) + "</details>")
 
 
 def _baselines(res: dict[str, Any], _: dict[str, Any]) -> str:
@@ -403,7 +403,16 @@ def _settings_table(settings: dict[str, Any]) -> str:
     return table(["setting", "value"], [[k, str(v)] for k, v in settings.items()], "settings")
 
 
-def _section(i: int, name: str, entry: dict[str, Any], evidence: str) -> str:
+def _stage_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The run settings this stage's result depends on (``Stage.reads``)."""
+    from ..analysis.run import STAGES
+
+    reads = next((s.reads for s in STAGES if s.name == name), ())
+    return {k: settings[k] for k in reads if k in settings}
+
+
+def _section(i: int, name: str, entry: dict[str, Any], evidence: str,
+             settings: dict[str, Any]) -> str:
     status = entry["status"]
     if status == "done":
         finding = "<br>".join(esc(line) for line in entry["finding"])
@@ -412,11 +421,11 @@ def _section(i: int, name: str, entry: dict[str, Any], evidence: str) -> str:
     secs = entry.get("seconds")
     timing = f"{secs:.1f} s" if _ok(secs) else "not run"
     res = entry.get("result") or {}
-    own = res.get("settings") if isinstance(res.get("settings"), dict) else None
+    own = {**_stage_settings(name, settings),
+           **(res.get("settings") if isinstance(res.get("settings"), dict) else {})}
     details = (f"<details><summary>time and settings of this stage</summary><p>Time: "
                f'<span class="time">{esc(timing)}</span>.</p>'
-               + (_settings_table(own) if own else "<p>Run settings: see the top of the "
-                  "report.</p>") + "</details>")
+               + (_settings_table(own) if own else "") + "</details>")
     return (f'<section id="stage-{esc(name)}" class="stage status-{esc(status)}" '
             f'data-status="{esc(status)}"><h2>{i}. {esc(entry["title"])}'
             f'<span class="badge {esc(status)}">{esc(status)}</span></h2>'
@@ -438,7 +447,9 @@ def page(results: dict[str, Any], sections: list[tuple[int, str, dict[str, Any],
     total = run.get("total_seconds")
     reused = ", ".join(run.get("reused", [])) or "none"
     seeds = list(range(st["seed"], st["seed"] + st["n_seeds"]))
-    body = "".join(_section(*s) for s in sections)
+    summary = results["stages"]["summary"].get("result") or {}
+    epochs = summary.get("epochs_per_training", st["epochs"])
+    body = "".join(_section(*s, st) for s in sections)
     ckpt = results.get("checkpoint")
     ckpt_html = (f"<p>Checkpoint: <code>model.pt</code> ({esc(ckpt['method'])}, tasks "
                  f"{esc(', '.join(ckpt['tasks']))}); rebuild with "
@@ -454,7 +465,7 @@ def page(results: dict[str, Any], sections: list[tuple[int, str, dict[str, Any],
         f'<code class="fingerprint">{esc(data["fingerprint"])}</code>; tasklens '
         f"{esc(results['tasklens_version'])}; results schema "
         f"{esc(results['schema_version'])}.<br>Budget <b>{esc(st['budget'])}</b>, seeds "
-        f"{esc(seeds)}, {st['epochs']} epochs per training; total time "
+        f"{esc(seeds)}, {epochs} epochs per training; total time "
         f"{(f'{total:.0f} s' if _ok(total) else 'n/a')}; reused from cache: {esc(reused)}."
         f"</p></header><nav><ol>{nav}</ol></nav>{warn}{body}"
         f"<footer><h2>Settings of the run</h2>{_settings_table(st)}{ckpt_html}"
