@@ -48,12 +48,8 @@ def _class_balance(res: dict[str, Any]) -> Any:
         kinds[t["name"]] = t["kind"] if t["kind"] != "multilabel" else "regression"
         if t["class_counts"] is not None:
             counts[t["name"]] = dict(zip(t["classes"], t["class_counts"]))
-        else:  # regression: the stored 20-bin histogram, as values at the bin centres
-            hist = t.get("histogram") or {"counts": [1], "edges": [0.0, 1.0]}
-            edges = np.asarray(hist["edges"])
-            counts[t["name"]] = np.concatenate([  # c values spread evenly inside each bin
-                lo + (np.arange(c) + 0.5) / c * (hi - lo)
-                for lo, hi, c in zip(edges[:-1], edges[1:], hist["counts"]) if c > 0])
+        else:  # regression: the stored sample of target values
+            counts[t["name"]] = np.asarray(t["values_sample"], dtype=float)
     return plot_class_balance(names, counts, kinds, title="targets per task")
 
 
@@ -257,9 +253,15 @@ def table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+#: square heatmaps and small bar charts, shown two per row
+_HALF_WIDTH = {"alignment", "magnitudes", "gs", "gt", "pair_gains", "stl_cka", "cka",
+               "task_gains", "grouping"}
+
+
 def _figure_html(name: str, caption: str, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return (f'<figure id="fig-{esc(name)}"><img alt="{esc(caption)}" '
+    size = "half" if name in _HALF_WIDTH else "full"
+    return (f'<figure id="fig-{esc(name)}" class="{size}"><img alt="{esc(caption)}" '
             f'src="data:image/png;base64,{data}"><figcaption>{esc(caption)} '
             f'(<code>figures/{esc(name)}.png</code>)</figcaption></figure>')
 
@@ -391,8 +393,10 @@ border-left-color:#D55E00}.hypothesis{font-weight:600}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ddd;
 padding:.25em .6em;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.na{color:#999}.figures{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;max-width:100%}
-figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.85em;
-color:#555}nav ol{columns:2;font-size:.95em}.badge{font-size:.75em;padding:.1em .5em;
+figure img{max-width:100%;height:auto;border:1px solid #eee}
+figure.half{flex:0 1 500px}figure.half img{width:100%}figcaption{font-size:.85em;
+color:#555;max-width:500px}nav ol{columns:2;font-size:.95em}
+.badge{font-size:.75em;padding:.1em .5em;
 border-radius:.8em;background:#e0e0e0;margin-left:.4em}.badge.done{background:#d4edda}
 .badge.skipped,.badge.failed,.badge.missing{background:#fde2cf}details{margin:.5em 0}
 .warn{background:#fff4e5;padding:.6em .9em;border-left:4px solid #D55E00}
