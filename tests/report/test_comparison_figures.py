@@ -88,3 +88,14 @@ def test_cka_bars_on_unit_axis(k: int, tmp_path: Path) -> None:
 def test_cka_refuses_values_outside_unit_interval() -> None:
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         plot_cka_per_task(["a", "b"], [0.5, 1.5])
+
+
+def test_missing_values_are_marked_not_fatal(tmp_path: Path) -> None:
+    fig = plot_method_comparison(["x", "y", "z"], [1.0, np.nan, -2.0], [0.1, 0.1, np.nan],
+                                 per_task={"a": (np.array([1.0, np.nan, 2.0]),
+                                                 np.full(3, np.nan))})
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()][::-1]
+    assert ticks == ["x", "z", "y (n/a)"]  # measured methods sorted, the unmeasured last
+    render(fig, tmp_path / "nan_methods.png")
+    fig = plot_task_gains(["a", "b"], [np.nan, 1.0], [np.nan, 0.1])
+    assert [t.get_text() for t in fig.axes[0].texts] == ["n/a"]

@@ -78,3 +78,17 @@ def test_class_balance_inputs_from_a_taskset() -> None:
     np.testing.assert_allclose(counts["size"], reg, rtol=1e-6)
     fig = plot_class_balance(names, counts, kinds)
     assert len(fig.axes[0].patches) == 2  # binary: two categorical bars
+
+
+def test_regression_histogram_given_as_edges_and_counts() -> None:
+    values = np.random.default_rng(3).normal(size=400)
+    n, edges = np.histogram(values, bins=12)
+    fig = plot_class_balance(["r"], {"r": {"edges": edges, "counts": n}}, {"r": "regression"})
+    (stairs,) = fig.axes[0].patches
+    np.testing.assert_allclose(stairs.get_data().values, n)
+    np.testing.assert_allclose(stairs.get_data().edges, edges)
+    with pytest.raises(ValueError, match="B \\+ 1 increasing edges"):
+        plot_class_balance(["r"], {"r": {"edges": edges[:-2], "counts": n}},
+                           {"r": "regression"})
+    with pytest.raises(TypeError, match="histogram"):
+        plot_class_balance(["r"], {"r": {"bins": edges}}, {"r": "regression"})

@@ -125,3 +125,18 @@ def test_gradient_cosine_many_pairs_summarised(tmp_path: Path) -> None:
     band = fig.axes[0].collections[0].get_paths()[0].vertices
     assert band[:, 1].min() == pytest.approx(min(c.min() for c in cos.values()))
     render(fig, tmp_path / "cos21.png")
+
+
+def test_gradient_cosine_with_unmeasured_steps_and_pairs(recwarn) -> None:
+    steps = np.arange(40.0)
+    cos = {f"p{j}": np.where(steps < 5, np.nan, np.cos(steps / 7 + j) - 0.1 * j)
+           for j in range(12)}
+    cos["p11"][:] = np.nan  # a pair never measured cannot be among the most negative
+    fig = plot_gradient_cosine(steps, cos, smooth=1)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    means = {k: np.nanmean(v) for k, v in cos.items() if k != "p11"}
+    worst = sorted(means, key=means.get)[:3]
+    assert [lab.split(" (mean")[0] for lab in labels[2:]] == worst
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    ax = plot_loss_curves(steps, {"a": np.exp(-steps)}, xlabel="epoch").axes[0]
+    assert ax.get_xlabel() == "epoch"

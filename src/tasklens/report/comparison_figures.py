@@ -70,7 +70,8 @@ def plot_method_comparison(methods: Sequence[str], delta_m: Any, delta_m_se: Any
     ----------
     methods : sequence of M str
     delta_m : (M,) array
-        Δm in percent (relative to the single-task baseline).
+        Δm in percent (relative to the single-task baseline); NaN: not measured (listed
+        last, marked "n/a").
     delta_m_se : (M,) array
         Standard errors (NaN: no error bar).
     per_task : mapping {task: ((M,) mean, (M,) se)}, optional
@@ -88,10 +89,10 @@ def plot_method_comparison(methods: Sequence[str], delta_m: Any, delta_m_se: Any
     m = len(names)
     dm = check_vector(delta_m, "delta_m", m)
     se = check_vector(delta_m_se, "delta_m_se", m)
-    if not np.all(np.isfinite(dm)):
-        raise ValueError("delta_m must be finite for every method")
     tasks = _check_per_task(per_task, m) if per_task is not None else None
-    order = np.argsort(-dm if higher_is_better else dm, kind="stable")[::-1]  # best on top
+    # best on top (the last row); methods without a Δm (NaN) at the bottom, marked n/a
+    key = np.where(np.isfinite(dm), -dm if higher_is_better else dm, np.inf)
+    order = np.argsort(key, kind="stable")[::-1]
     plt = _pyplot()
     height = 1.2 + 0.34 * m
     if tasks is None:
@@ -101,11 +102,13 @@ def plot_method_comparison(methods: Sequence[str], delta_m: Any, delta_m_se: Any
                                           gridspec_kw={"width_ratios": [1, 1]})
         _per_task_panel(ax_task, order, tasks)
     y = np.arange(m)
-    ax.barh(y, dm[order], xerr=np.where(np.isfinite(se), se, 0.0)[order], height=0.65,
-            color=_sign_colors(dm[order], higher_is_better), capsize=2.5,
+    shown = np.nan_to_num(dm[order])
+    ax.barh(y, shown, xerr=np.where(np.isfinite(se) & np.isfinite(dm), se, 0.0)[order],
+            height=0.65, color=_sign_colors(shown, higher_is_better), capsize=2.5,
             error_kw={"lw": 0.9})
     ax.axvline(0.0, color="0.2", lw=0.8)
-    ax.set_yticks(y, [names[i] for i in order], fontsize=7.5)
+    ax.set_yticks(y, [names[i] if np.isfinite(dm[i]) else f"{names[i]} (n/a)" for i in order],
+                  fontsize=7.5)
     better = "higher" if higher_is_better else "lower"
     ax.set_xlabel(f"Δm (%) ± SE  ({better} is better)", fontsize=8)
     ax.grid(axis="x", alpha=0.25)
@@ -140,6 +143,8 @@ def plot_task_gains(task_names: Sequence[str], gain: Any, gain_se: Any, *, title
     ax.bar(x, np.nan_to_num(g), yerr=np.where(np.isfinite(se), se, 0.0), width=0.65,
            color=_sign_colors(np.nan_to_num(g)), capsize=3, error_kw={"lw": 0.9})
     ax.axhline(0.0, color="0.2", lw=0.8)
+    for xi in x[~np.isfinite(g)]:
+        ax.text(xi, 0.0, "n/a", ha="center", va="bottom", fontsize=7, color="0.4")
     ax.set_xticks(x, names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
                   rotation_mode="anchor", fontsize=7.5)
     ax.set_ylabel(value_label, fontsize=8)

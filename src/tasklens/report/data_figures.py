@@ -39,9 +39,29 @@ def _check_counts(task: str, kind: str, value: Any) -> Any:
         if any(not math.isfinite(n) or n < 0 for n in counts.values()):
             raise ValueError(f"counts[{task!r}] must hold finite non-negative counts")
         return counts
+    if isinstance(value, Mapping):  # a histogram computed elsewhere
+        if set(value) != {"edges", "counts"}:
+            raise TypeError(f"counts[{task!r}] for a regression task must be the target values "
+                            "or a histogram {'edges': (B+1,), 'counts': (B,)}")
+        edges = check_array(value["edges"], f"counts[{task!r}]['edges']", ndim=1)
+        n = check_array(value["counts"], f"counts[{task!r}]['counts']", ndim=1)
+        if len(edges) != len(n) + 1 or len(n) == 0 or np.any(np.diff(edges) <= 0):
+            raise ValueError(f"counts[{task!r}] needs B >= 1 counts and B + 1 increasing edges, "
+                             f"got {len(n)} counts and {len(edges)} edges")
+        return edges, n
     arr = check_array(value, f"counts[{task!r}]", ndim=(1, 2), finite=False)
     arr = arr.reshape(len(arr), -1)[:, 0]
     return arr[np.isfinite(arr)]
+
+
+def _histogram_panel(ax: Axes, data: Any) -> None:
+    if isinstance(data, tuple):
+        edges, n = data
+        ax.stairs(n, edges, fill=True, color="#E69F00")
+    else:
+        ax.hist(data, bins=min(30, max(5, int(np.sqrt(max(len(data), 1))))), color="#E69F00")
+    ax.set_ylabel("count", fontsize=7)
+    ax.set_xlabel("target value", fontsize=7)
 
 
 def _categorical_panel(ax: Axes, counts: dict[str, float], kind: str) -> None:
@@ -78,9 +98,10 @@ def plot_class_balance(task_names: Sequence[str], counts: Mapping[str, Any],
     Parameters
     ----------
     task_names : sequence of K str
-    counts : mapping {task: mapping {class: count} or (N,) array}
+    counts : mapping {task: mapping {class: count}, (N,) array or histogram mapping}
         Classification / binary tasks: the count of each class. Multilabel: the number of
-        positives per label. Regression: the target values (a histogram is drawn).
+        positives per label. Regression: the target values (a histogram is drawn), or a
+        histogram ``{"edges": (B+1,), "counts": (B,)}`` computed elsewhere.
     kinds : mapping {task: kind}
         ``"classification"``, ``"binary"``, ``"multilabel"`` or ``"regression"``.
     title : str
@@ -111,10 +132,7 @@ def plot_class_balance(task_names: Sequence[str], counts: Mapping[str, Any],
         if kind in CATEGORICAL_KINDS:
             _categorical_panel(ax, data, kind)
         else:
-            ax.hist(data, bins=min(30, max(5, int(np.sqrt(max(len(data), 1))))),
-                    color="#E69F00")
-            ax.set_ylabel("count", fontsize=7)
-            ax.set_xlabel("target value", fontsize=7)
+            _histogram_panel(ax, data)
         ax.set_title(f"{task} ({kind})", fontsize=8)
         ax.tick_params(labelsize=6.5)
         ax.grid(axis="y", alpha=0.25)

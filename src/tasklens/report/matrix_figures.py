@@ -53,25 +53,31 @@ def _new_axes(k: int, ax: Axes | None) -> tuple[Figure, Axes]:
 
 
 def _annotate(ax: Axes, values: np.ndarray, image: Any, fmt: str, fontsize: float,
-              diagonal_outside: bool) -> None:
+              diagonal_outside: bool, labels: Any = None) -> None:
     k = values.shape[0]
     for i in range(k):
         for j in range(k):
             v = values[i, j]
-            if not math.isfinite(v):
-                continue
-            if diagonal_outside and i == j:
-                color = "#404040"  # on the grey, hatched diagonal
+            if labels is None and not math.isfinite(v):
+                continue  # NaN: blank
+            text = format(v, fmt) if labels is None else str(labels[i][j])
+            box = None
+            if (diagonal_outside and i == j) or not math.isfinite(v):
+                color = "#303030"  # on grey: the hatched diagonal or a NaN cell
+                # a light box keeps the text clear of the hatching
+                box = {"boxstyle": "round,pad=0.15", "fc": NEUTRAL_COLOR, "ec": "none"}
             else:
                 color = text_color_for(image.cmap(image.norm(v)))
-            ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=fontsize,
-                    color=color)
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
+                    color=color, bbox=box)
 
 
 def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
                 symmetric: bool = True, center: float | None = None, cmap: str | None = None,
                 annotate: bool = True, exclude_diagonal_from_scale: bool = False,
-                value_label: str = "", fmt: str = ".2f", ax: Axes | None = None) -> Figure:
+                value_label: str = "", fmt: str = ".2f", ax: Axes | None = None,
+                labels: Any = None, vmin: float | None = None,
+                vmax: float | None = None) -> Figure:
     """Labelled heatmap of a K×K task matrix.
 
     Parameters
@@ -99,6 +105,10 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     fmt : str
         Format spec of the annotations.
     ax : matplotlib Axes, optional
+    labels : (K, K) array of str, optional
+        Cell texts to write instead of the formatted values ("" leaves a cell blank).
+    vmin, vmax : float, optional
+        Fixed colour limits (e.g. 0 and 1 for alignments), overriding the data's.
 
     Returns
     -------
@@ -118,7 +128,11 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     fig, ax = _new_axes(k, ax)
     off = ~np.eye(k, dtype=bool)
     scale_mask = off if exclude_diagonal_from_scale and k > 1 else np.ones((k, k), dtype=bool)
-    vmin, vmax = _limits(values, scale_mask, center)
+    vmin_given, vmax_given = vmin is not None, vmax is not None
+    lo, hi = _limits(values, scale_mask, center)
+    vmin, vmax = lo if vmin is None else float(vmin), hi if vmax is None else float(vmax)
+    if labels is not None and np.shape(labels) != (k, k):
+        raise ValueError(f"labels must have shape {(k, k)}, got {np.shape(labels)}")
     colormap = plt.get_cmap(cmap or ("RdBu_r" if center is not None else "viridis"))
     colormap = colormap.with_extremes(bad=NEUTRAL_COLOR)
     shown = np.ma.masked_invalid(values)
@@ -129,12 +143,16 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     if diagonal_outside:
         for i in range(k):
             ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, facecolor=NEUTRAL_COLOR,
-                                   edgecolor="#8c8c8c", hatch="///", lw=0.0))
+                                   edgecolor="#a6a6a6", hatch="///", lw=0.0))
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    if value_label:
-        bar.set_label(value_label, fontsize=8)
+    fixed = vmin_given and vmax_given
+    note = ("" if not diagonal_outside else "hatched: a task with itself" if fixed
+            else "hatched diagonal: not on this scale")
+    label = "\n".join(t for t in (value_label, note) if t)
+    if label:
+        bar.set_label(label, fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    fontsize = 8 if k <= 5 else (7 if k <= 8 else 5.5)
+    fontsize = 8 if k <= 5 else (7 if k <= 12 else 6)
     ax.set_xticks(range(k), names, rotation=45 if k > 3 else 0,
                   ha="right" if k > 3 else "center", rotation_mode="anchor", fontsize=fontsize)
     ax.set_yticks(range(k), names, fontsize=fontsize)
@@ -144,9 +162,14 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     if title:
         ax.set_title(title, fontsize=9)
     if annotate:
-        _annotate(ax, values, image, fmt, fontsize=max(5.0, fontsize - 1.0),
-                  diagonal_outside=diagonal_outside)
+        size = 9 if k <= 4 else (8 if k <= 8 else (6.5 if k <= 12 else 5))
+        _annotate(ax, values, image, fmt, fontsize=size, diagonal_outside=diagonal_outside,
+                  labels=labels)
     return fig
+
+
+def _n_tasks(n: int) -> str:
+    return "1 task" if n == 1 else f"{n} tasks"
 
 
 def plot_grouping(groups: Sequence[Sequence[str]], task_names: Sequence[str], *,
@@ -187,7 +210,7 @@ def plot_grouping(groups: Sequence[Sequence[str]], task_names: Sequence[str], *,
               vmin=0, vmax=1, aspect="auto")
     for i, j in zip(*np.nonzero(member)):
         ax.text(j, i, "●", ha="center", va="center", color="white", fontsize=9)
-    ax.set_xticks(range(n_groups), [f"net {g + 1}\n({member[:, g].sum()} tasks)"
+    ax.set_xticks(range(n_groups), [f"net {g + 1}\n({_n_tasks(member[:, g].sum())})"
                                     for g in range(n_groups)], fontsize=7)
     orphan = ~member.any(axis=1)
     ax.set_yticks(range(len(names)), [f"{t} (in no network)" if o else t

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ def _task_colors(n: int) -> list[Any]:
 def plot_loss_curves(steps: Any, losses: Mapping[str, Any], *, predicted_steps: Any = None,
                      predicted: Mapping[str, Any] | None = None, log_y: bool = True,
                      title: str = "", crop: bool = True, fraction: float = 0.99,
-                     ylabel: str = "loss") -> Figure:
+                     ylabel: str = "loss", xlabel: str = "step") -> Figure:
     """Per-task training losses (solid) and predicted losses (dashed, same colour).
 
     Parameters
@@ -54,7 +55,7 @@ def plot_loss_curves(steps: Any, losses: Mapping[str, Any], *, predicted_steps: 
     crop : bool
         Crop the x axis to where the curves have made ``fraction`` of their change.
     fraction : float in (0, 1]
-    ylabel : str
+    ylabel, xlabel : str
 
     Returns
     -------
@@ -82,7 +83,7 @@ def plot_loss_curves(steps: Any, losses: Mapping[str, Any], *, predicted_steps: 
         if pred:
             xmax = max(xmax, informative_xmax(px, list(pred.values()), fraction))
         ax.set_xlim(min(x[0], px[0]) if px is not None else x[0], xmax)
-    ax.set_xlabel("step", fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
     handles, labels = ax.get_legend_handles_labels()
     if pred:
@@ -100,16 +101,24 @@ def plot_loss_curves(steps: Any, losses: Mapping[str, Any], *, predicted_steps: 
     return fig
 
 
+def _nan_stats(stack: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NaN-ignoring min, max and mean; all-NaN slices give NaN silently (steps with no
+    measurement, pairs never measured)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmin(stack, axis), np.nanmax(stack, axis), np.nanmean(stack, axis)
+
+
 def _summarise_pairs(ax: Any, x: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    stack = np.vstack(list(curves.values()))
-    with np.errstate(all="ignore"):
-        lo, hi, mean = np.nanmin(stack, 0), np.nanmax(stack, 0), np.nanmean(stack, 0)
+    lo, hi, mean = _nan_stats(np.vstack(list(curves.values())), 0)
     ax.fill_between(x, lo, hi, color="0.8", label=f"range over {len(curves)} pairs")
     ax.plot(x, mean, color="k", lw=1.6, label="mean over pairs")
-    order = sorted(curves, key=lambda key: float(np.nanmean(curves[key])))
+    pair_mean = dict(zip(curves, _nan_stats(np.vstack(list(curves.values())), 1)[2]))
+    measured = [key for key in curves if np.isfinite(pair_mean[key])]
+    order = sorted(measured, key=lambda key: float(pair_mean[key]))
     for key, color in zip(order[:N_WORST_PAIRS], ["#D55E00", "#CC79A7", "#E69F00"]):
         ax.plot(x, curves[key], color=color, lw=1.0,
-                label=f"{key} (mean {np.nanmean(curves[key]):+.2f})")
+                label=f"{key} (mean {pair_mean[key]:+.2f})")
 
 
 def moving_average(y: np.ndarray, window: int) -> np.ndarray:
