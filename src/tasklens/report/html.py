@@ -48,8 +48,9 @@ def _class_balance(res: dict[str, Any]) -> Any:
         kinds[t["name"]] = t["kind"] if t["kind"] != "multilabel" else "regression"
         if t["class_counts"] is not None:
             counts[t["name"]] = dict(zip(t["classes"], t["class_counts"]))
-        else:  # regression: the stored sample of target values
-            counts[t["name"]] = np.asarray(t["values_sample"], dtype=float)
+        else:  # regression: the stored histogram
+            counts[t["name"]] = {"edges": t["histogram"]["edges"],
+                                 "counts": t["histogram"]["counts"]}
     return plot_class_balance(names, counts, kinds, title="targets per task")
 
 
