@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ._common import check_output_dir, cli_errors, fail
 
@@ -74,14 +75,14 @@ def run(stages: list[str] | None, data: str | None, task: list[str] | None,
                                epochs, seeds, max_rows)
     ts = loaded.taskset
     kinds = ", ".join(f"{t.name}:{t.kind}" for t in ts.tasks.values())
-    console.print(f"[bold]tasklens analyze[/] {ts.name}: {ts.n_samples:,} rows, "
-                  f"{ts.n_tasks} tasks ({kinds}); budget {settings.budget}, seeds "
-                  f"{list(settings.seeds)}")
+    console.print(f"[bold]tasklens analyze[/] {escape(ts.name)}: {ts.n_samples:,} rows, "
+                  f"{ts.n_tasks} tasks ({escape(kinds)}); budget {settings.budget}, seeds "
+                  f"{escape(str(list(settings.seeds)))}")
     for note in loaded.notes:
-        console.print(f"  note: {note}")
+        console.print(f"  note: {escape(note)}")
 
     def start(name: str, title: str) -> None:
-        console.print(f"[bold]▶ {title}[/]")
+        console.print(f"[bold]▶ {escape(title)}[/]")
 
     def end(results: dict[str, Any]) -> None:
         for name, entry in results["stages"].items():
@@ -90,7 +91,7 @@ def run(stages: list[str] | None, data: str | None, task: list[str] | None,
                 lines = entry["finding"] or [f"{entry['status']}: {entry['reason']}"]
                 secs = entry.get("seconds") or 0.0
                 for line in lines:
-                    console.print(f"  {line}")
+                    console.print(f"  {escape(line)}")
                 reused = ", reused" if name in results["run"]["reused"] else ""
                 console.print(f"  [dim]({secs:.1f} s{reused})[/]")
 
@@ -101,8 +102,9 @@ def run(stages: list[str] | None, data: str | None, task: list[str] | None,
     except KeyboardInterrupt:
         raise fail(f"interrupted; finished stages are kept in {out} (report.html says which "
                    "are missing); rerun with --resume", 130) from None
-    console.print(f"wrote {out / 'report.html'}, {out / 'results.json'}, {out / 'figures'}"
-                  + (f", {out / 'model.pt'}" if results.get("checkpoint") else ""))
+    written = f"{out / 'report.html'}, {out / 'results.json'}, {out / 'figures'}" + (
+        f", {out / 'model.pt'}" if results.get("checkpoint") else "")
+    console.print(f"wrote {escape(written)}")
     return results
 
 

@@ -7,6 +7,7 @@ import logging
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from .. import __version__
 from ._common import VERBOSE, one_line
@@ -61,7 +62,7 @@ def main() -> None:
     except (ValueError, TypeError, ImportError, OSError) as exc:
         if VERBOSE["on"]:
             raise
-        console.print(f"[bold red]error:[/] {one_line(exc)}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(one_line(exc))}", highlight=False)
         raise SystemExit(2) from None
 
 
