@@ -219,8 +219,9 @@ def _run_stage(stage: Stage, ctx: StageContext) -> dict[str, Any]:
     except StageSkipped as exc:
         return {"status": "skipped", "reason": str(exc),
                 "seconds": time.perf_counter() - started}
-    except (ValueError, TypeError, RuntimeError, FloatingPointError) as exc:
-        logger.warning("stage %s failed: %s", stage.name, exc)
+    except Exception as exc:  # one stage's failure is reported; the others still run
+        logger.warning("stage %s failed: %s", stage.name, exc, exc_info=logger.isEnabledFor(
+            logging.DEBUG))
         return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}",
                 "seconds": time.perf_counter() - started}
     return {"status": "done", "reason": None, "result": result,
