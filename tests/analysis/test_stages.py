@@ -84,3 +84,26 @@ def test_stage_cache_key_ignores_settings_a_stage_does_not_read(tmp_path: Path) 
     assert _key(theory, s, "f", {}) != _key(theory, s, "g", {})  # other data
     assert _key(grouping, s, "f", {"baselines": "1"}) != _key(grouping, s, "f",
                                                              {"baselines": "2"})
+
+
+def test_a_failing_stage_is_reported_and_dependents_are_skipped(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    import dataclasses
+
+    from tasklens.analysis import load_data, run_analysis
+    from tasklens.analysis import run as run_module
+
+    def broken(ctx):
+        raise KeyError("boom")
+
+    stages = dict(run_module._BY_NAME)
+    stages["multitask"] = dataclasses.replace(stages["multitask"], run=broken)
+    monkeypatch.setattr(run_module, "_BY_NAME", stages)
+    data = load_data(None, max_rows=60)
+    results = run_analysis(data, AnalysisSettings.for_budget("fast", epochs=1), tmp_path,
+                           stages=["baselines"])
+    st = results["stages"]
+    assert st["theory"]["status"] == "done"
+    assert st["multitask"]["status"] == "failed" and "KeyError" in st["multitask"]["reason"]
+    assert st["baselines"]["status"] == "skipped" and "multitask" in st["baselines"]["reason"]
+    assert st["grouping"]["status"] == "missing"  # not requested
