@@ -100,3 +100,14 @@ def test_npz_and_unknown_name(tmp_path) -> None:
     assert [loaded.taskset[t].kind for t in ("a", "b")] == ["binary", "regression"]
     with pytest.raises(DataError, match="neither a file"):
         load_data("no_such_set")
+
+
+def test_parquet_reads_like_csv(tmp_path) -> None:
+    pytest.importorskip("pyarrow")
+    csv = write_mixed_csv(tmp_path / "d.csv", n=80)
+    pd.read_csv(csv).to_parquet(tmp_path / "d.parquet")
+    a = load_data(str(csv), ["reg", "bin", "cls"]).taskset
+    b = load_data(str(tmp_path / "d.parquet"), ["reg", "bin", "cls"]).taskset
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    for t in ("reg", "bin", "cls"):
+        np.testing.assert_array_equal(a[t].targets, b[t].targets)

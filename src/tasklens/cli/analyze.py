@@ -135,8 +135,8 @@ def _stage_command(stages: list[str], doc: str) -> Any:
 
 #: name → (stages, help) of the stage subcommands; each also runs what its stages need
 STAGE_COMMANDS: dict[str, tuple[list[str], str]] = {
-    "train": (["multitask"], "Stage 3 alone: a multi-task training with loss curves and "
-              "gradient cosines (same options as analyze)."),
+    "train": (["multitask"], "Stage 3: a multi-task training with loss curves (next to the "
+              "theory's) and gradient cosines (same options as analyze)."),
     "affinity": (["multitask", "theory"], "Theory alignment and the GS/GT affinities "
                  "(stages 2-3; same options as analyze)."),
     "group": (["grouping"], "Which tasks share a network (stage 5 and what it needs)."),

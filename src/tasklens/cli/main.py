@@ -27,8 +27,8 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(linear_app, name="linear")
 app.add_typer(disentangle_app, name="disentangle")
+register_analyze(app)  # the main job first in --help
 app.command("quickstart")(quickstart)
-register_analyze(app)
 
 console = Console(stderr=True)
 
