@@ -37,8 +37,9 @@ def test_data_show_yeast_writes_png(tmp_path) -> None:
 
 def test_unknown_dataset_is_a_clear_error() -> None:
     result = runner.invoke(app, ["data", "show", "nope"])
-    assert result.exit_code != 0
-    assert "unknown data set 'nope'" in str(result.exception)
+    assert result.exit_code == 2  # one line on stderr, no traceback
+    assert result.stderr.startswith("error: unknown data set 'nope'")
+    assert result.stderr.count("\n") == 1
 
 
 def test_quickstart_writes_forecast_figures(tmp_path) -> None:

@@ -69,7 +69,10 @@ def test_registered_command_parses_options_and_rejects_bad_input(tmp_path: Path)
     assert result.exit_code == 0
     for option in ("--out", "--quick", "--seed", "--mnist-n"):
         assert option in result.output
-    bad = runner.invoke(app, ["figures", "--out", str(tmp_path), "--mnist-n", "5"])
-    assert bad.exit_code != 0
-    assert "--mnist-n" in bad.output
+    from tasklens.cli.main import app as main_app
+
+    bad = runner.invoke(main_app, ["linear", "figures", "--out", str(tmp_path), "--mnist-n",
+                                   "5"])
+    assert bad.exit_code == 2  # one line on stderr, before any work
+    assert bad.stderr.startswith("error: --mnist-n") and bad.stderr.count("\n") == 1
     assert not any(tmp_path.iterdir())

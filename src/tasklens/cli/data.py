@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..data.builtin import BUILTIN_DATASETS, load_builtin
 from ..data.taskset import TaskSet
+from ._common import check_output_dir, cli_errors
 
 data_app = typer.Typer(help="List and inspect built-in data sets.", no_args_is_help=True)
 console = Console()
@@ -44,6 +45,7 @@ def print_summary(taskset: TaskSet) -> None:
 
 
 @data_app.command("show")
+@cli_errors
 def show(
     name: str = typer.Argument(..., help="Name of a built-in data set (see `tasklens data list`)."),
     n: int = typer.Option(None, "--n", help="Number of samples to generate (generated sets)."),
@@ -53,6 +55,7 @@ def show(
     """Print a summary table of NAME and write a PNG grid of samples to OUT/NAME.png."""
     from ..report.figures import plot_taskset_overview, save_figure
 
+    check_output_dir(out)
     kwargs = {k: v for k, v in (("n", n), ("seed", seed)) if v is not None}
     taskset = load_builtin(name, **kwargs)
     print_summary(taskset)

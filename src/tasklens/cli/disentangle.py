@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ._common import check_output_dir, cli_errors
+
 disentangle_app = typer.Typer(
     help="Does multi-task learning give disentangled codes? (paper 003)", no_args_is_help=True)
 console = Console()
@@ -16,11 +18,11 @@ def _ints(text: str, name: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise typer.BadParameter(f"{name} must be comma-separated integers, got {text!r}"
-                                 ) from None
+        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
 
 
 @disentangle_app.command("study")
+@cli_errors
 def study(
     data: str = typer.Option("sprites", "--data", help="sprites, shapes3d or mpi3d."),
     tasks: int = typer.Option(10, "--tasks", help="Number of random-MLP tasks."),
@@ -50,8 +52,9 @@ def study(
         n_single_task=single_tasks or None, task_sweep=_ints(sweep, "--sweep"),
         parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
     )
+    check_output_dir(out)
     if seeds < 1:
-        raise typer.BadParameter("--seeds must be at least 1")
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if quick:
         # toy sizes (2 tasks, 1 seed, 1 epoch, 160 images); data set and parts stay as asked
         config = StudyConfig.quick(data=data, parts=settings["parts"], image_size=image_size)

@@ -8,12 +8,13 @@ import typer
 from rich.console import Console
 
 from ..data.builtin import load_builtin
+from ._common import check_output_dir, cli_errors
 from .linear_figures import figures
 
 linear_app = typer.Typer(help="Linear theory of multi-task learning (paper 000).",
                          no_args_is_help=True)
 console = Console()
-linear_app.command("figures")(figures)
+linear_app.command("figures")(cli_errors(figures))
 
 
 def run_linear_analysis(taskset, out: Path, prefix: str, tasks: list[str] | None = None,
@@ -37,6 +38,7 @@ def run_linear_analysis(taskset, out: Path, prefix: str, tasks: list[str] | None
 
 
 @linear_app.command("analyze")
+@cli_errors
 def analyze(
     data: str = typer.Option("multi_digits", "--data", help="Built-in data set."),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated task names (default all)."),
@@ -44,6 +46,7 @@ def analyze(
     out: Path = typer.Option(Path("tasklens-output"), "--out", help="Output folder."),
 ) -> None:
     """Alignment, shared spectrum and predicted learning curves of a data set's tasks."""
+    check_output_dir(out)
     taskset = load_builtin(data)
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     run_linear_analysis(taskset, out, data, names, whiten)

@@ -104,10 +104,11 @@ def figures(
     from ..report.paper000_figures import plot_figure3, plot_figure4, plot_figure5, plot_figure6
 
     if mnist_n is not None and mnist_n < 20:
-        raise typer.BadParameter(
-            f"--mnist-n must be at least 20 images (two 10-way tasks), got {mnist_n}",
-            param_hint="--mnist-n",
-        )
+        raise ValueError(f"--mnist-n must be at least 20 images (two 10-way tasks), got "
+                         f"{mnist_n}")
+    from ._common import check_output_dir
+
+    check_output_dir(out)
     results = compute_paper_figures(quick=quick, seed=seed, mnist_n=mnist_n)
     numbers = print_numbers(results)
     numbers["settings"] = {"quick": quick, "seed": seed, "tasklens_version": __version__}

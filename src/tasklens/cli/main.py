@@ -7,8 +7,11 @@ import logging
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from .. import __version__
+from ._common import VERBOSE, one_line
+from .analyze import register as register_analyze
 from .data import data_app
 from .disentangle import disentangle_app
 from .linear import linear_app
@@ -24,6 +27,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(linear_app, name="linear")
 app.add_typer(disentangle_app, name="disentangle")
+register_analyze(app)  # the main job first in --help
 app.command("quickstart")(quickstart)
 
 console = Console(stderr=True)
@@ -42,6 +46,7 @@ def _root(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log details (kind inference…)."),
 ) -> None:
+    VERBOSE["on"] = verbose
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
@@ -50,11 +55,14 @@ def _root(
 
 
 def main() -> None:
-    """Run the CLI; library errors (ValueError/TypeError/ImportError) print one clear line."""
+    """Run the CLI; library errors (ValueError/TypeError/ImportError/OSError) print one
+    line and exit with code 2 (commands do this themselves; this is the safety net)."""
     try:
         app()
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+    except (ValueError, TypeError, ImportError, OSError) as exc:
+        if VERBOSE["on"]:
+            raise
+        console.print(f"[bold red]error:[/] {escape(one_line(exc))}", highlight=False)
         raise SystemExit(2) from None
 
 

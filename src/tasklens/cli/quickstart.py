@@ -8,12 +8,14 @@ import typer
 from rich.console import Console
 
 from ..data.builtin import BUILTIN_DATASETS, load_builtin
+from ._common import check_output_dir, cli_errors
 from .data import print_summary
 from .linear import run_linear_analysis
 
 console = Console()
 
 
+@cli_errors
 def quickstart(
     out: Path = typer.Option(Path("quickstart-output"), "--out", help="Output folder."),
     dataset: str = typer.Option("multi_digits", "--data", help="Built-in data set to analyse."),
@@ -23,6 +25,7 @@ def quickstart(
     linear theory of paper 000, and write figures to OUT."""
     from ..report.figures import plot_taskset_overview, save_figure
 
+    check_output_dir(out)
     if dataset not in BUILTIN_DATASETS:
         load_builtin(dataset)  # raises the error listing the available sets
     kwargs = {"seed": seed} if "seed" in BUILTIN_DATASETS[dataset].demo_kwargs else {}

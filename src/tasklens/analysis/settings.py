@@ -1,0 +1,177 @@
+"""Settings of ``tasklens analyze``: one frozen dataclass, one preset per budget.
+
+A budget fixes how much training the analysis spends: ``fast`` (a few epochs, two seeds, no
+pairwise trainings: the grouping comes from gradient transference), ``standard`` (more
+epochs, three seeds, every pair trained so that the grouping uses measured gains) and
+``thorough`` (longer, five seeds, more balancing methods). Every field can be overridden
+(``dataclasses.replace``); the whole dataclass is hashed into each stage's cache key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .._common.validation import check_scalar
+
+BUDGETS: tuple[str, ...] = ("fast", "standard", "thorough")
+
+#: methods compared in stage 6 when ``--methods`` is not given
+DEFAULT_METHODS: dict[str, tuple[str, ...]] = {
+    "fast": ("ew", "uw", "famo", "pcgrad"),
+    "standard": ("ew", "uw", "famo", "pcgrad", "upgrad"),
+    "thorough": ("ew", "uw", "famo", "dwa", "pcgrad", "upgrad", "cagrad", "imtl_g"),
+}
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Everything that defines an analysis run (hashed into the stage caches).
+
+    Attributes
+    ----------
+    budget : {"fast", "standard", "thorough"}
+    seed : int
+        Seed of the train/test split and of the first replicate; replicate ``r`` uses
+        ``seed + r``.
+    n_seeds : int
+        Replicates of every training (standard errors need >= 2).
+    epochs : int
+        Epochs of every training (fewer when ``max_steps`` says so).
+    max_steps : int or None
+        Cap on the optimizer steps of one training: large tables train for fewer epochs
+        (:meth:`epochs_for`), so a budget's time grows slowly with the number of rows.
+    batch_size : int
+    lr : float
+        Adam learning rate.
+    hidden : tuple of int
+        Widths of the shared MLP encoder (:func:`tasklens.nn.hps_for`).
+    code_dim, head_hidden, head_depth : int
+        Size of the shared representation ``z`` and of the task heads.
+    test_size : float
+        Held-out fraction on which every metric is measured.
+    max_rows : int or None
+        Use at most this many rows (a seeded random subset) of the data.
+    pairs : bool
+        Train every pair of tasks (stage 5 then selects networks on measured gains).
+    methods : tuple of str
+        Balancing methods compared in stage 6 (``"ew"`` is always included).
+    max_networks : int or None
+        Budget of the grouping (number of networks); default ``min(2, K)``.
+    probe_size : int
+        Samples of the probe batches (GS/GT on training data, CKA/RSA on test data).
+    monitor_points : int
+        Approximate number of gradient-cosine records over the multi-task training.
+    """
+
+    budget: str = "fast"
+    seed: int = 0
+    n_seeds: int = 2
+    epochs: int = 8
+    max_steps: int | None = 400
+    batch_size: int = 64
+    lr: float = 3e-3
+    hidden: tuple[int, ...] = (64,)
+    code_dim: int = 32
+    head_hidden: int = 32
+    head_depth: int = 1
+    test_size: float = 0.2
+    max_rows: int | None = None
+    pairs: bool = False
+    methods: tuple[str, ...] = DEFAULT_METHODS["fast"]
+    max_networks: int | None = None
+    probe_size: int = 256
+    monitor_points: int = 40
+
+    def __post_init__(self) -> None:
+        if self.budget not in BUDGETS:
+            raise ValueError(f"--budget must be one of {', '.join(BUDGETS)}, got {self.budget!r}")
+        check_scalar(self.seed, "--seed", numbers.Integral, low=0)
+        check_scalar(self.n_seeds, "n_seeds", numbers.Integral, low=1, high=20)
+        check_scalar(self.epochs, "--epochs", numbers.Integral, low=1, high=10_000)
+        check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
+        check_scalar(self.max_steps, "max_steps", numbers.Integral, low=1, allow_none=True)
+        check_scalar(self.lr, "lr", numbers.Real, low=0, include_low=False)
+        check_scalar(self.test_size, "test_size", numbers.Real, low=0, high=1,
+                     include_low=False, include_high=False)
+        check_scalar(self.max_rows, "--max-rows", numbers.Integral, low=20, allow_none=True)
+        check_scalar(self.max_networks, "--max-networks", numbers.Integral, low=1,
+                     allow_none=True)
+        check_scalar(self.probe_size, "probe_size", numbers.Integral, low=8)
+        check_scalar(self.monitor_points, "monitor_points", numbers.Integral, low=1)
+        methods = tuple(dict.fromkeys(str(m).strip().lower() for m in self.methods if m))
+        if "ew" not in methods:
+            methods = ("ew", *methods)  # the reference every other method is compared with
+        object.__setattr__(self, "methods", methods)
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    @classmethod
+    def for_budget(cls, budget: str = "fast", **overrides: Any) -> AnalysisSettings:
+        """The preset of ``budget`` with ``overrides`` (``None`` values are ignored)."""
+        if budget not in BUDGETS:
+            raise ValueError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
+        presets: dict[str, dict[str, Any]] = {
+            "fast": {},
+            "standard": {"n_seeds": 3, "epochs": 10, "max_steps": 2000, "pairs": True,
+                         "hidden": (128,),
+                         "code_dim": 64, "probe_size": 512, "monitor_points": 80},
+            "thorough": {"n_seeds": 5, "epochs": 30, "max_steps": None, "pairs": True,
+                         "hidden": (256, 128),
+                         "code_dim": 64, "head_hidden": 64, "probe_size": 1024,
+                         "monitor_points": 150},
+        }
+        values: dict[str, Any] = {"budget": budget, "methods": DEFAULT_METHODS[budget],
+                                  **presets[budget]}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def epochs_for(self, n_train: int) -> int:
+        """Epochs of one training on ``n_train`` rows: ``epochs``, or fewer so that at most
+        about ``max_steps`` optimizer steps are taken (at least one epoch)."""
+        if self.max_steps is None:
+            return self.epochs
+        steps_per_epoch = math.ceil(n_train / self.batch_size)
+        return max(1, min(self.epochs, math.ceil(self.max_steps / steps_per_epoch)))
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The replicate seeds ``seed, seed + 1, …``."""
+        return tuple(self.seed + r for r in range(self.n_seeds))
+
+    def replace(self, **changes: Any) -> AnalysisSettings:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        out["methods"] = list(self.methods)
+        return out
+
+
+def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """Every name must be a balancing method the analysis can train (no held-out batch).
+
+    Raises ValueError naming ``--methods`` and the accepted names; ImportError (with the
+    extra to install) when a method's optional dependency is missing.
+    """
+    from ..balance import available, get
+
+    names = available()
+    for m in methods:
+        if m not in names:
+            raise ValueError(f"--methods: unknown method {m!r}; choose from {', '.join(names)}")
+        if get(m).update_batch == "held_out":
+            raise ValueError(f"--methods: {m!r} learns from a held-out batch, which the "
+                             "analysis does not set aside; drop it")
+    return methods
+
+
+def check_against_data(settings: AnalysisSettings, n_tasks: int) -> None:
+    """Options that depend on the data (checked before any work)."""
+    if settings.max_networks is not None and settings.max_networks > n_tasks:
+        raise ValueError(f"--max-networks {settings.max_networks} exceeds the {n_tasks} tasks; "
+                         f"use at most {n_tasks}")
+    check_methods(settings.methods)

@@ -1,0 +1,152 @@
+"""``tasklens analyze`` and its stage subcommands (thin: parse, check, call, print).
+
+Every check of the data and the options runs before any work and before anything is
+written to ``--out``; a bad input prints one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ._common import check_output_dir, cli_errors, fail
+
+console = Console(stderr=True)
+
+Data = Annotated[str | None, typer.Argument(
+    help="Built-in set name, or a .csv / .parquet / .npz file (default: multi_digits_mixed, "
+         "5 tasks of 3 kinds).", show_default=False)]
+Tasks = Annotated[list[str] | None, typer.Option(
+    "--task", help="Target column NAME or NAME:KIND (regression, classification, binary, "
+                   "multilabel); repeat for each task. Kind inferred when omitted.")]
+Inputs = Annotated[str | None, typer.Option(
+    "--inputs", help="Comma-separated input columns (default: every other numeric or "
+                     "categorical column).")]
+Out = Annotated[Path, typer.Option("--out", help="Output folder.")]
+Budget = Annotated[str, typer.Option("--budget", help="fast, standard or thorough.")]
+Seed = Annotated[int, typer.Option("--seed", help="Split and first replicate seed.")]
+MaxNetworks = Annotated[int | None, typer.Option(
+    "--max-networks", help="Grouping budget: at most this many networks (default 2).")]
+Methods = Annotated[str | None, typer.Option(
+    "--methods", help="Comma-separated balancing methods (default by budget; EW always).")]
+Resume = Annotated[bool, typer.Option(
+    "--resume", help="Reuse finished stages in --out when settings and data match.")]
+Epochs = Annotated[int | None, typer.Option(
+    "--epochs", help="Override the budget's epochs per training.")]
+Seeds = Annotated[int | None, typer.Option(
+    "--seeds", help="Override the budget's number of seeds (replicates).")]
+MaxRows = Annotated[int | None, typer.Option(
+    "--max-rows", help="Use a seeded random subset of at most this many rows.")]
+
+
+def prepare(data: str | None, task: list[str] | None, inputs: str | None, out: Path,
+            budget: str, seed: int, max_networks: int | None, methods: str | None,
+            epochs: int | None, seeds: int | None, max_rows: int | None) -> tuple[Any, Any]:
+    """Check every option and load the data; nothing is written. Returns (data, settings)."""
+    from ..analysis import AnalysisSettings, load_data
+    from ..analysis.settings import check_against_data
+
+    method_list = None
+    if methods is not None:
+        method_list = tuple(m.strip().lower() for m in methods.split(",") if m.strip())
+        if not method_list:
+            raise ValueError("--methods is empty; name methods separated by commas, e.g. ew,uw")
+    settings = AnalysisSettings.for_budget(
+        budget, seed=seed, max_networks=max_networks, methods=method_list, epochs=epochs,
+        n_seeds=seeds, max_rows=max_rows)
+    check_output_dir(out)
+    loaded = load_data(data, task, inputs, max_rows=settings.max_rows, seed=settings.seed)
+    check_against_data(settings, loaded.taskset.n_tasks)
+    return loaded, settings
+
+
+def run(stages: list[str] | None, data: str | None, task: list[str] | None,
+        inputs: str | None, out: Path, budget: str, seed: int, max_networks: int | None,
+        methods: str | None, resume: bool, epochs: int | None, seeds: int | None,
+        max_rows: int | None) -> dict[str, Any]:
+    """Check, run the stages with the report rewritten after each, print where things are."""
+    from ..report.html import run_and_report
+
+    loaded, settings = prepare(data, task, inputs, out, budget, seed, max_networks, methods,
+                               epochs, seeds, max_rows)
+    ts = loaded.taskset
+    kinds = ", ".join(f"{t.name}:{t.kind}" for t in ts.tasks.values())
+    console.print(f"[bold]tasklens analyze[/] {escape(ts.name)}: {ts.n_samples:,} rows, "
+                  f"{ts.n_tasks} tasks ({escape(kinds)}); budget {settings.budget}, seeds "
+                  f"{escape(str(list(settings.seeds)))}")
+    for note in loaded.notes:
+        console.print(f"  note: {escape(note)}")
+
+    def start(name: str, title: str) -> None:
+        console.print(f"[bold]▶ {escape(title)}[/]")
+
+    def end(results: dict[str, Any]) -> None:
+        for name, entry in results["stages"].items():
+            if entry["status"] != "missing" and name not in shown:
+                shown.add(name)
+                lines = entry["finding"] or [f"{entry['status']}: {entry['reason']}"]
+                secs = entry.get("seconds") or 0.0
+                for line in lines:
+                    console.print(f"  {escape(line)}")
+                reused = ", reused" if name in results["run"]["reused"] else ""
+                console.print(f"  [dim]({secs:.1f} s{reused})[/]")
+
+    shown: set[str] = set()
+    try:
+        results = run_and_report(loaded, settings, out, stages=stages, resume=resume,
+                                 on_stage_start=start, on_stage_end=end)
+    except KeyboardInterrupt:
+        raise fail(f"interrupted; finished stages are kept in {out} (report.html says which "
+                   "are missing); rerun with --resume", 130) from None
+    written = f"{out / 'report.html'}, {out / 'results.json'}, {out / 'figures'}" + (
+        f", {out / 'model.pt'}" if results.get("checkpoint") else "")
+    console.print(f"wrote {escape(written)}")
+    return results
+
+
+@cli_errors
+def analyze(data: Data = None, task: Tasks = None, inputs: Inputs = None,
+            out: Out = Path("tasklens-analysis"), budget: Budget = "fast", seed: Seed = 0,
+            max_networks: MaxNetworks = None, methods: Methods = None, resume: Resume = False,
+            epochs: Epochs = None, seeds: Seeds = None, max_rows: MaxRows = None) -> None:
+    """Which tasks should share a network, which weighting method, and why: every stage,
+    one report (report.html, results.json, figures/, model.pt in --out)."""
+    run(None, data, task, inputs, out, budget, seed, max_networks, methods, resume, epochs,
+        seeds, max_rows)
+
+
+def _stage_command(stages: list[str], doc: str) -> Any:
+    @cli_errors
+    def command(data: Data = None, task: Tasks = None, inputs: Inputs = None,
+                out: Out = Path("tasklens-analysis"), budget: Budget = "fast", seed: Seed = 0,
+                max_networks: MaxNetworks = None, methods: Methods = None,
+                resume: Resume = False, epochs: Epochs = None, seeds: Seeds = None,
+                max_rows: MaxRows = None) -> None:
+        run(stages, data, task, inputs, out, budget, seed, max_networks, methods, resume,
+            epochs, seeds, max_rows)
+
+    command.__doc__ = doc
+    return command
+
+
+#: name → (stages, help) of the stage subcommands; each also runs what its stages need
+STAGE_COMMANDS: dict[str, tuple[list[str], str]] = {
+    "train": (["multitask"], "Stage 3: a multi-task training with loss curves (next to the "
+              "theory's) and gradient cosines (same options as analyze)."),
+    "affinity": (["multitask", "theory"], "Theory alignment and the GS/GT affinities "
+                 "(stages 2-3; same options as analyze)."),
+    "group": (["grouping"], "Which tasks share a network (stage 5 and what it needs)."),
+    "compare-methods": (["balancing"], "Balancing methods' Δm ± SE and a recommendation "
+                        "(stage 6 and what it needs)."),
+}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``analyze`` and the stage subcommands to the root app."""
+    app.command("analyze")(analyze)
+    for name, (stages, doc) in STAGE_COMMANDS.items():
+        app.command(name)(_stage_command(stages, doc))

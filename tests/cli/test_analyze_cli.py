@@ -1,0 +1,82 @@
+"""``tasklens analyze`` on bad input: exit 2, one line naming the problem, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tasklens.cli.main import app
+
+from ..analysis.conftest import write_mixed_csv
+
+runner = CliRunner()
+
+
+def _error_line(result) -> str:
+    """The command's stderr (one line, no traceback)."""
+    err = result.stderr.strip()
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert err.count("\n") == 0 and err.startswith("error: "), err
+    assert "Traceback" not in result.output
+    return err
+
+
+@pytest.fixture
+def csv(tmp_path: Path) -> Path:
+    return write_mixed_csv(tmp_path / "d.csv", n=60)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--task", "reg", "--task", "nope"], "'nope'"),
+    (["--task", "reg", "--task", "bin", "--inputs", "x0,row_id"], "'row_id' is not numeric"),
+    (["--task", "reg"], "only one task"),
+    (["--task", "reg", "--task", "bin:bogus"], "unknown kind 'bogus'"),
+    (["--task", "reg", "--task", "bin", "--budget", "huge"], "--budget"),
+    (["--task", "reg", "--task", "bin", "--methods", "ew,nope"], "--methods"),
+    (["--task", "reg", "--task", "bin", "--max-networks", "5"], "--max-networks"),
+    (["--task", "reg", "--task", "bin", "--epochs", "0"], "--epochs"),
+])
+def test_bad_options_exit_2_with_one_line_and_write_nothing(csv, tmp_path, args, needle):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", str(csv), "--out", str(out), *args])
+    assert needle in _error_line(result)
+    assert not out.exists()
+
+
+def test_nan_targets_exit_2_naming_the_column(tmp_path: Path) -> None:
+    path = write_mixed_csv(tmp_path / "d.csv", n=60)
+    df = pd.read_csv(path)
+    df["bin"] = np.nan
+    df.to_csv(path, index=False)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", str(path), "--task", "reg", "--task", "bin",
+                                 "--out", str(out)])
+    assert "'bin' has no values" in _error_line(result)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "under_file", "read_only_fs"])
+def test_unwritable_out_exits_2_before_any_work(csv, tmp_path: Path, kind: str) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    out = {"file": blocker, "under_file": blocker / "out",
+           "read_only_fs": Path("/proc/tasklens-analyze-test")}[kind]
+    if kind == "read_only_fs" and not Path("/proc").is_dir():
+        pytest.skip("no /proc on this system")
+    result = runner.invoke(app, ["analyze", str(csv), "--task", "reg", "--task", "bin",
+                                 "--out", str(out)])
+    assert "--out" in _error_line(result)
+    assert blocker.read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "d.csv"]
+
+
+def test_missing_data_file_and_unknown_builtin(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["analyze", str(tmp_path / "absent.csv"), "--out",
+                                 str(tmp_path / "o")])
+    assert "does not exist" in _error_line(result)
+    result = runner.invoke(app, ["analyze", "nope", "--out", str(tmp_path / "o")])
+    assert "built-in set" in _error_line(result)
