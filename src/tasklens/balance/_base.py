@@ -164,6 +164,9 @@ class BalanceMethod(ABC):
     update_requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks: ClassVar[int] = 2
     regularizes_saliency: ClassVar[bool] = False
+    non_conflicting: ClassVar[bool] = False
+    linear_under_scaling: ClassVar[bool] = False
+    permutation_invariant: ClassVar[bool] = True
 
     @property
     def post_step_update(self) -> bool:
