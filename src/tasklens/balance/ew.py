@@ -24,6 +24,7 @@ class EW(BalanceMethod):
     name = "ew"
     requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks = 1
+    linear_under_scaling = True
 
     def __init__(self) -> None:
         pass

@@ -35,6 +35,7 @@ class FairGrad(BalanceMethod):
     name = "fairgrad"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    non_conflicting = True
 
     def __init__(self, *, alpha: float = 1.0) -> None:
         self.alpha = check_real(alpha, "alpha", low=0.0, low_open=True)

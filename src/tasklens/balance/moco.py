@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ._base import BalanceContext, BalanceMethod, check_real
-from ._solvers import project_simplex
+from .modo import project_simplex_stable
 
 
 class MoCo(BalanceMethod):
@@ -106,6 +106,6 @@ class MoCo(BalanceMethod):
         tracked64 = self._tracked.to(torch.float64)
         gram = (tracked64 @ tracked64.T).cpu().numpy()
         lam = self._lambda
-        self._lambda = project_simplex(lam - gamma_t * (gram @ lam + self.rho * lam))
+        self._lambda = project_simplex_stable(lam - gamma_t * (gram @ lam + self.rho * lam))
         weights = torch.as_tensor(k * self._lambda, dtype=rows.dtype, device=rows.device)
         return weights @ self._tracked

@@ -62,6 +62,16 @@ class MoDo(BalanceMethod):
         gram = gramian_numpy(ctx)
         lam = np.full(k, 1.0 / k) if self._lambda is None or len(self._lambda) != k \
             else self._lambda  # fmt: skip
-        self._lambda = project_simplex(lam - self.gamma * (gram @ lam + self.rho * lam))
+        self._lambda = project_simplex_stable(lam - self.gamma * (gram @ lam + self.rho * lam))
         ref = reference_tensor(ctx)
         return torch.as_tensor(k * self._lambda, dtype=ref.dtype, device=ref.device)
+
+
+def project_simplex_stable(v: np.ndarray) -> np.ndarray:
+    """Projection onto the probability simplex, shifted first so that ``max(v) = 0``.
+
+    The projection commutes with adding a constant to every entry, and the shift keeps the
+    sort-based threshold search exact when the entries are huge (a step ``γ G λ`` with
+    gradients of norm 1e15 would otherwise lose every entry to round-off).
+    """
+    return project_simplex(v - np.max(v))

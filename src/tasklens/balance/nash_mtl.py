@@ -30,6 +30,7 @@ class NashMTL(BalanceMethod):
     name = "nash_mtl"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    non_conflicting = True
 
     def __init__(self) -> None:
         pass

@@ -33,6 +33,8 @@ class PCGrad(SeededMethod):
     name = "pcgrad"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    linear_under_scaling = True
+    permutation_invariant = False
 
     def __init__(self, *, seed: int | np.random.Generator | None = 0) -> None:
         self._set_seed(seed)

@@ -29,6 +29,7 @@ class RLW(SeededMethod):
 
     name = "rlw"
     requires: ClassVar[frozenset[str]] = frozenset()
+    permutation_invariant = False
 
     def __init__(self, *, seed: int | np.random.Generator | None = 0) -> None:
         self._set_seed(seed)

@@ -11,8 +11,8 @@ from torch import Tensor
 from tasklens._common.validation import check_positive_int
 
 from ._base import BalanceContext, BalanceMethod, check_real, gramian_numpy, reference_tensor
-from ._solvers import project_simplex
 from .dualproj import check_pref
+from .modo import project_simplex_stable
 
 
 class SDMGrad(BalanceMethod):
@@ -93,7 +93,7 @@ class SDMGrad(BalanceMethod):
             for it in range(self.n_iter):
                 grad = a @ (w + self.lambda_ * target)
                 velocity = grad if it == 0 else self.momentum * velocity + grad
-                w = project_simplex(w - self.lr * velocity)
+                w = project_simplex_stable(w - self.lr * velocity)
         self._w = w
         ref = reference_tensor(ctx)
         out = k * (w + self.lambda_ * target) / (1.0 + self.lambda_)
