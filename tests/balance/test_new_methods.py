@@ -231,3 +231,24 @@ def test_registry_lists_and_exports_the_new_methods():
         cls = balance.METHODS[name]
         assert getattr(balance, cls.__name__) is cls
         assert cls.head_gradient in ("task", "weighted")
+
+
+@pytest.mark.parametrize("name", ["krum", "trimmed_mean"])
+def test_robust_aggregators_descend_with_a_corrupted_task(name):
+    """Three tasks share the least-squares solution; a fourth and fifth report garbage
+    gradients (Byzantine rows). The robust direction still lowers the honest losses."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 4))
+    target = x @ rng.standard_normal(4)
+    theta = np.zeros(4)
+    method = balance.get(name, **({"n_byzantine": 2} if name == "krum" else {"trim": 2}))
+
+    def honest_losses(t):
+        return np.array([np.mean((c * (x @ t) - c * target) ** 2) for c in (1.0, 1.5, 2.0)])
+
+    start = honest_losses(theta)
+    for _ in range(80):
+        rows = [2 * c * c * x.T @ (x @ theta - target) / len(x) for c in (1.0, 1.5, 2.0)]
+        rows += [50.0 * rng.standard_normal(4) for _ in range(2)]
+        theta = theta - 0.02 * method.aggregate(torch.as_tensor(np.array(rows))).numpy()
+    assert np.all(honest_losses(theta) < 0.1 * start)

@@ -27,13 +27,15 @@ class TrimmedMean(BalanceMethod):
     Parameters
     ----------
     trim : int
-        ``b ≥ 0`` values removed at each end of every coordinate (1); needs ``K ≥ 2b + 1``.
+        ``b ≥ 0`` values removed at each end of every coordinate (1); needs ``K ≥ 2b + 1``
+        (and ``K ≥ 3``: with two tasks there is nothing to be robust against).
     """
 
     name = "trimmed_mean"
     requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     output = "direction"
+    min_tasks = 3
     head_gradient: ClassVar[str] = "task"
 
     def __init__(self, *, trim: int = 1) -> None:
