@@ -215,8 +215,9 @@ def test_task_count_limits_are_explained():
         balance.get("krum", n_byzantine=2).aggregate(jac_t(4, 3))
     with pytest.raises(ValueError, match=r"2 \* trim \+ 1"):
         balance.get("trimmed_mean", trim=2).aggregate(jac_t(4, 3))
+    dependent = jac_t(18, 5, rank=4, seed=0)
     with pytest.raises(ValueError, match="at most 16 tasks"):
-        balance.get("pcd").prepare(level="parameter", num_tasks=17)
+        balance.get("pcd", tau=0.5).aggregate(dependent)
     with pytest.raises(ValueError, match="pref has 2 entries"):
         balance.get("dualproj", pref=(1.0, 2.0)).aggregate(jac_t(3, 3))
     with pytest.raises(ValueError, match="weights has 2 entries"):
@@ -252,3 +253,16 @@ def test_robust_aggregators_descend_with_a_corrupted_task(name):
         rows += [50.0 * rng.standard_normal(4) for _ in range(2)]
         theta = theta - 0.02 * method.aggregate(torch.as_tensor(np.array(rows))).numpy()
     assert np.all(honest_losses(theta) < 0.1 * start)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("seed", range(5))
+def test_pcd_nnls_dual_and_active_set_enumeration_agree(tau, seed):
+    from tasklens.balance import pcd
+
+    jac = jac_np(6, 9, seed=seed)
+    gram = jac @ jac.T / np.max(np.sum(jac**2, axis=1))
+    bound = tau * np.diag(gram)
+    fast = pcd._dual_nnls(gram, bound, 1e-9)
+    assert fast is not None
+    close(fast, pcd._enumerate_active_sets(gram, bound, 1e-9), 1e-8)

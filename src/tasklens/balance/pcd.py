@@ -7,12 +7,14 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from scipy.linalg import solve_triangular
+from scipy.optimize import nnls
 from torch import Tensor
 
 from ._base import BalanceContext, BalanceMethod, check_real, gramian_numpy, reference_tensor
 
 MAX_TASKS = 16
-"""PCD enumerates the active sets of its K − 1 constraints (2^(K−1) tiny solves)."""
+"""Linearly dependent secondary gradients make PCD enumerate active sets (2^(K−1) solves)."""
 
 
 class PCD(BalanceMethod):
@@ -28,11 +30,14 @@ class PCD(BalanceMethod):
 
     and the update is ``d̃`` rescaled to ``‖g₀‖``. By the KKT conditions ``d̃ = g̃₀ + Σⱼ μⱼ g̃ⱼ``
     with ``μ ≥ 0``, so the weights are ``s ∘ (1, μ)`` times the rescaling, all from the
-    Gramian. We find ``μ`` exactly by enumerating the active sets (the reference
-    implementation's approach, their App. B.2): the unique optimum is the one whose
-    equality-constrained solution has ``μ ≥ 0`` and satisfies the inactive constraints — at
-    most ``2^(K−1)`` tiny solves, so ``K ≤ 16``. Infeasible constraints (possible for
-    ``K ≥ 3``) are dropped: the update is ``g₀``. ``g₀ = 0`` or ``d̃ = 0`` give a zero update.
+    Gramian. ``μ`` solves the dual ``min_{μ ≥ 0} ½ μᵀ H μ + μᵀ q`` (``H``: Gramian of the
+    normalised secondary gradients, ``qⱼ = g̃ⱼᵀ g̃₀ − τ ‖g̃ⱼ‖²``); with ``H = L Lᵀ`` positive
+    definite this is the exact non-negative least-squares problem ``min ‖Lᵀ μ + L⁻¹ q‖``.
+    When the secondary gradients are linearly dependent we enumerate the active sets instead
+    (the reference implementation's approach, their App. B.2; ``K ≤ 16``): the optimum is the
+    set whose equality-constrained ``μ`` is ``≥ 0`` and satisfies the other constraints.
+    Infeasible constraints (possible for ``K ≥ 3``) are dropped: the update is ``g₀``.
+    ``g₀ = 0`` or ``d̃ = 0`` give a zero update.
 
     Scale: its own (as published): the update has the primary gradient's norm ``‖g₀‖``.
 
@@ -65,14 +70,6 @@ class PCD(BalanceMethod):
         self._ema: np.ndarray | None = None
         self._steps = 0
 
-    def check_num_tasks(self, num_tasks: int) -> None:
-        super().check_num_tasks(num_tasks)
-        if num_tasks > MAX_TASKS:
-            raise ValueError(
-                f"method 'pcd' solves its QP by enumerating active sets and supports at most "
-                f"{MAX_TASKS} tasks, got {num_tasks}; group the secondary tasks"
-            )
-
     def _scales(self, sq_norms: np.ndarray) -> np.ndarray:
         if self._ema is None or len(self._ema) != len(sq_norms):
             self._ema, self._steps = np.zeros(len(sq_norms)), 0
@@ -99,19 +96,41 @@ class PCD(BalanceMethod):
 
 
 def _solve_pcd_qp(gram: np.ndarray, tau: float, tol: float = 1e-9) -> np.ndarray:
-    """Weights ``(1, μ)`` of ``argmin ½‖d − g₀‖²`` s.t. ``gⱼᵀ d ≥ τ ‖gⱼ‖²`` (Gramian only).
-
-    Enumerates active sets ``S`` by size; for each, ``μ_S`` solves ``G_SS μ_S = c_S − G_S0``
-    (least squares, so dependent constraints are fine when consistent). Returns ``e₀`` when
-    no set satisfies the KKT conditions (the constraints are infeasible).
-    """
-    k = gram.shape[0]
+    """Weights ``(1, μ)`` of ``argmin ½‖d − g₀‖²`` s.t. ``gⱼᵀ d ≥ τ ‖gⱼ‖²`` (Gramian only)."""
     scale = max(float(np.max(np.diag(gram))), np.finfo(np.float64).tiny)
     g = gram / scale  # the multipliers are invariant to a common rescaling
     bound = tau * np.diag(g)
-    secondary = range(1, k)
+    w = _dual_nnls(g, bound, tol)
+    return w if w is not None else _enumerate_active_sets(g, bound, tol)
+
+
+def _dual_nnls(g: np.ndarray, bound: np.ndarray, tol: float) -> np.ndarray | None:
+    """The dual as NNLS through a Cholesky factor; None when ``H`` is (nearly) singular."""
+    k = g.shape[0]
+    h = g[1:, 1:]
+    eig = np.linalg.eigvalsh(h)
+    if eig[0] <= 1e-10 * max(eig[-1], np.finfo(np.float64).tiny):
+        return None
+    chol = np.linalg.cholesky(h)
+    r = solve_triangular(chol, g[1:, 0] - bound[1:], lower=True)  # L r = q
+    mu, _ = nnls(chol.T, -r, maxiter=50 * k)
+    w = np.concatenate([[1.0], mu])
+    if np.any((g @ w - bound)[1:] < -tol * max(1.0, float(np.abs(w).max()))):
+        return None  # cannot happen for H ≻ 0 (the primal is then feasible); be safe
+    return w
+
+
+def _enumerate_active_sets(g: np.ndarray, bound: np.ndarray, tol: float) -> np.ndarray:
+    """Exact KKT search over the active sets by size; ``e₀`` when none is feasible."""
+    k = g.shape[0]
+    if k > MAX_TASKS:
+        raise ValueError(
+            f"method 'pcd': the secondary task gradients are linearly dependent, which makes "
+            f"the exact QP solve enumerate 2^(K-1) active sets; supported for at most "
+            f"{MAX_TASKS} tasks, got {k}. Drop or merge redundant secondary tasks"
+        )
     for size in range(k):
-        for active in itertools.combinations(secondary, size):
+        for active in itertools.combinations(range(1, k), size):
             w = np.zeros(k)
             w[0] = 1.0
             if active:
@@ -121,8 +140,7 @@ def _solve_pcd_qp(gram: np.ndarray, tau: float, tol: float = 1e-9) -> np.ndarray
                 if np.any(mu < -tol) or np.max(np.abs(g[np.ix_(idx, idx)] @ mu - rhs)) > tol:
                     continue
                 w[idx] = np.clip(mu, 0.0, None)
-            slack = g @ w - bound
-            if np.all(slack[1:] >= -tol):
+            if np.all((g @ w - bound)[1:] >= -tol):
                 return w
     out = np.zeros(k)
     out[0] = 1.0
