@@ -62,16 +62,31 @@ class CRMOGM(BalanceMethod):
         self.base = base
         self.base_hparams = None if base_hparams is None else dict(base_hparams)
         self.alpha = check_real(alpha, "alpha", low=0.0, high=1.0)
-        self._base = method
+        self.base_method = method
         self.reset()
 
+    # The base's private state (e.g. PCGrad's generator) is mirrored into attributes
+    # ``_base_<name>`` of this object, so that a checkpoint of this method's private
+    # attributes holds it and a restored value reaches the base before its next call.
+    def _pull_base_state(self) -> None:
+        for key, value in vars(self.base_method).items():
+            if key.startswith("_"):
+                setattr(self, "_base" + key, value)
+
+    def _push_base_state(self) -> None:
+        for key in [k for k in vars(self.base_method) if k.startswith("_")]:
+            setattr(self.base_method, key, getattr(self, "_base" + key))
+
     def reset(self) -> None:
-        self._base.reset()
+        self.base_method.reset()
+        self._pull_base_state()
         self._lambda: np.ndarray | None = None
 
     def weights(self, ctx: BalanceContext) -> Tensor:
         k = self._check_context(ctx)
-        current = self._base.weights(ctx).detach().to("cpu", torch.float64).numpy()
+        self._push_base_state()
+        current = self.base_method.weights(ctx).detach().to("cpu", torch.float64).numpy()
+        self._pull_base_state()
         if self._lambda is None or len(self._lambda) != k:
             self._lambda = current
         else:

@@ -45,7 +45,6 @@ class IMTL(BalanceMethod):
 
     def __init__(self, *, lr: float = 1e-3) -> None:
         self.lr = check_real(lr, "lr", low=0.0, low_open=True)
-        self._gradient = IMTLG()
         self.reset()
 
     def reset(self) -> None:
@@ -68,7 +67,7 @@ class IMTL(BalanceMethod):
         factor = torch.exp(self._ensure(k).detach())
         gram = ctx.gramian_or_compute().detach().to("cpu", torch.float64)
         scaled = BalanceContext(gramian=factor[:, None] * gram * factor[None, :])
-        w = self._gradient.weights(scaled) * factor
+        w = IMTLG().weights(scaled) * factor
         ref = reference_tensor(ctx)
         return w.to(dtype=ref.dtype, device=ref.device)
 
