@@ -138,6 +138,18 @@ def test_pcd_over_steps(k, tau):
                                    atol=1e-8, rtol=1e-7)  # fmt: skip
 
 
+def test_pcd_with_one_tau_per_secondary_task():
+    taus = (0.1, 0.6, 0.0)
+    ours = balance.get("pcd", tau=taus, beta=0.5)
+    theirs = tjd.PCDWeighting(tau=torch.tensor(taus, dtype=torch.float64), beta=0.5)
+    for step in range(3):
+        jac = jac_t(4, 6, seed=130 + step)
+        torch.testing.assert_close(ours.weights(ctx(jac)), theirs(jac @ jac.T),
+                                   atol=1e-8, rtol=1e-7)  # fmt: skip
+    with pytest.raises(ValueError, match="tau has 3 entries but there are 4 secondary"):
+        ours.weights(ctx(jac_t(5, 6)))
+
+
 def test_constant():
     jac = jac_t(3, 4)
     w = torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64)

@@ -43,8 +43,9 @@ class PCD(BalanceMethod):
 
     Parameters
     ----------
-    tau : float
-        Guaranteed fraction ``τ ∈ [0, 1]`` of normalised progress per secondary task (0.02).
+    tau : float or sequence of float
+        Guaranteed fraction ``τ ∈ [0, 1]`` of normalised progress per secondary task (0.02);
+        a sequence gives one value per secondary task (length ``K − 1``).
     beta : float
         Decay ``β ∈ [0, 1)`` of the squared-norm moving average (0.999).
     eps : float
@@ -58,8 +59,14 @@ class PCD(BalanceMethod):
     permutation_invariant = False
     head_gradient: ClassVar[str] = "task"
 
-    def __init__(self, *, tau: float = 0.02, beta: float = 0.999, eps: float = 1e-8) -> None:
-        self.tau = check_real(tau, "tau", low=0.0, high=1.0)
+    def __init__(
+        self, *, tau: float | tuple[float, ...] = 0.02, beta: float = 0.999, eps: float = 1e-8
+    ) -> None:
+        if isinstance(tau, (list, tuple, np.ndarray)):
+            tau = tuple(check_real(t, "tau", low=0.0, high=1.0) for t in tau)
+        else:
+            tau = check_real(tau, "tau", low=0.0, high=1.0)
+        self.tau = tau
         self.beta = check_real(beta, "beta", low=0.0)
         if self.beta >= 1.0:
             raise ValueError(f"beta must be < 1, got {beta}")
@@ -78,6 +85,16 @@ class PCD(BalanceMethod):
         denom = np.sqrt(self._ema / (1.0 - self.beta**self._steps) + self.eps)
         return np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0.0)
 
+    def _taus(self, k: int) -> np.ndarray:
+        if isinstance(self.tau, tuple):
+            if len(self.tau) != k - 1:
+                raise ValueError(
+                    f"tau has {len(self.tau)} entries but there are {k - 1} secondary tasks "
+                    "(one per task after the primary task 0)"
+                )
+            return np.concatenate([[0.0], self.tau])
+        return np.full(k, self.tau)
+
     def weights(self, ctx: BalanceContext) -> Tensor:
         k = self._check_context(ctx)
         gram = gramian_numpy(ctx)
@@ -87,7 +104,7 @@ class PCD(BalanceMethod):
         out = np.zeros(k)
         if sq_norms[0] > 0.0:
             normalised = gram * np.outer(scales, scales)
-            w = _solve_pcd_qp(normalised, self.tau)
+            w = _solve_pcd_qp(normalised, self._taus(k))
             sq = float(w @ normalised @ w)
             magnitude = float(np.abs(w) @ np.sqrt(np.clip(np.diag(normalised), 0.0, None))) ** 2
             if sq > 1e-12 * magnitude:
@@ -95,7 +112,7 @@ class PCD(BalanceMethod):
         return torch.as_tensor(out, dtype=ref.dtype, device=ref.device)
 
 
-def _solve_pcd_qp(gram: np.ndarray, tau: float, tol: float = 1e-9) -> np.ndarray:
+def _solve_pcd_qp(gram: np.ndarray, tau: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     """Weights ``(1, μ)`` of ``argmin ½‖d − g₀‖²`` s.t. ``gⱼᵀ d ≥ τ ‖gⱼ‖²`` (Gramian only)."""
     scale = max(float(np.max(np.diag(gram))), np.finfo(np.float64).tiny)
     g = gram / scale  # the multipliers are invariant to a common rescaling
