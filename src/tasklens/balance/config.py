@@ -52,7 +52,9 @@ class ConFIG(BalanceMethod):
         cosine = gram * np.outer(inv, inv)
         # C⁺ through its eigenvalues (= squared singular values of U); eigenvalues below
         # 1e-12·K of the largest are round-off of exactly dependent gradients and count as zero
-        v = inv * (np.linalg.pinv(cosine, rtol=1e-12 * k, hermitian=True) @ pref)
+        eigval, eigvec = np.linalg.eigh(cosine)
+        keep = eigval > 1e-12 * k * max(float(eigval[-1]), 0.0)
+        v = inv * (eigvec[:, keep] @ ((eigvec[:, keep].T @ pref) / eigval[keep]))
         sq_norm = float(v @ gram @ v)
         if not sq_norm > 0.0:
             return torch.zeros(k, dtype=ref.dtype, device=ref.device)
