@@ -343,3 +343,10 @@ def test_state_survives_a_checkpoint_round_trip(name, hparams):
                                    rtol=0, atol=0)  # fmt: skip
         resumed.update(ctx(step))
         straight.update(ctx(step))
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_zero_gradients_give_a_zero_direction(name):
+    zero = torch.zeros(3, 4, dtype=torch.float64)
+    out = balance.get(name).aggregate(zero, losses=torch.ones(3, dtype=torch.float64))
+    torch.testing.assert_close(out, torch.zeros(4, dtype=torch.float64), rtol=0, atol=0)
