@@ -60,11 +60,17 @@ def test_linear_under_scaling(name, seed):
     prop.check_linear_under_scaling(name, jac, losses, seed=seed)
 
 
-FINITE_XFAIL: dict[tuple[str, float], str] = {}
+_UNDERFLOW = ("float32 Gramian of gradients of size 1e-30 underflows to 0, and the alpha-fair "
+              "solver then reports 'every task gradient is zero' (extreme-scale numerics of the "
+              "existing methods are fixed in a parallel branch)")
+FINITE_XFAIL: dict[tuple[str, float], str] = {
+    ("nash_mtl", 1e-30): _UNDERFLOW,
+    ("fairgrad", 1e-30): _UNDERFLOW,
+}
 """(method, scale) pairs known to fail the float32 finiteness check (fixed elsewhere)."""
 
 
-@pytest.mark.parametrize("scale", [1e-20, 1e-15, 1e-6, 1e6, 1e15, 1e18])
+@pytest.mark.parametrize("scale", [1e-30, 1e-20, 1e-15, 1e-6, 1e6, 1e15, 1e18])
 @pytest.mark.parametrize("name", NAMES)
 def test_finite_at_extreme_scales(name, scale, request):
     reason = FINITE_XFAIL.get((name, scale))
