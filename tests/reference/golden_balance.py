@@ -34,6 +34,13 @@ def _upgrad(jac: np.ndarray) -> np.ndarray:
     return np.sum([bref.dual_cone_projection(jac, g) for g in jac], axis=0)
 
 
+def _nash(jac: np.ndarray) -> np.ndarray:
+    # the unit-ball maximiser of Σ log gᵢᵀd, rescaled: d = Σ αᵢ gᵢ with gᵢᵀd = 1/αᵢ gives
+    # ‖d‖² = Σ αᵢ gᵢᵀd = K (Navon et al. 2022, Claim 3.2)
+    d = bref.alpha_fair_direction(jac, 1.0)
+    return np.sqrt(len(jac)) * d / np.linalg.norm(d)
+
+
 def _pcd(jac: np.ndarray) -> np.ndarray:
     scales = ref.ema_scales([np.sum(jac**2, axis=1)], 0.999, 1e-8)
     return ref.pcd_direction(jac, 0.02, scales)
@@ -51,6 +58,9 @@ REFERENCES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], tuple[str, ...]]
     "imtl": (lambda j: len(j) * bref.imtl_g_closed_form(j), ("two", "three")),
     "aligned_mtl": (bref.aligned_mtl_svd, ("two", "three", "cone")),
     "pcgrad": (lambda j: bref.pcgrad_vectors(j, [[1], [0]]), ("two",)),
+    "gradvac": (lambda j: bref.gradvac_vectors(j, np.zeros((2, 2)), 0.01, [[1], [0]])[0],
+                ("two",)),
+    "nash_mtl": (_nash, ("two", "three", "cone")),
     "config": (ref.config_direction, ("two", "three", "cone")),
     "krum": (lambda j: len(j) * ref.krum_direction(j, 0, 1), ("five",)),
     "trimmed_mean": (lambda j: len(j) * ref.trimmed_mean(j, 1), ("three", "five")),
@@ -99,6 +109,10 @@ GOLDEN: dict[tuple[str, str], list[float]] = {
     ('aligned_mtl', 'three'): [0.3271566832, 0.8889075577, 1.615124778, 0.2329168667],
     ('aligned_mtl', 'cone'): [-0.010466144, -0.010466144, 0.146526016],
     ('pcgrad', 'two'): [1.184615385, 2.423076923, 1.4],
+    ('gradvac', 'two'): [1.184615385, 2.423076923, 1.4],
+    ('nash_mtl', 'two'): [0.4786021582, 1.172179656, 0.6300276407],
+    ('nash_mtl', 'three'): [0.2848755822, 0.7294685494, 1.52481855, 0.2482940374],
+    ('nash_mtl', 'cone'): [0.07667784707, 0.07667784667, 1.728652948],
     ('config', 'two'): [0.6860521019, 1.680260509, 0.9031128874],
     ('config', 'three'): [0.3845919667, 0.8570724785, 1.796451137, 0.2507199719],
     ('config', 'cone'): [0.006257643393, 0.006257643393, 0.1605313176],
