@@ -14,7 +14,8 @@ from .dualproj import check_pref, pref_or_ones
 class Constant(BalanceMethod):
     """Constant (static) loss weights — the hand-tuned baseline of weighted-sum scalarisation
     (e.g. Kendall et al. 2018, "Multi-Task Learning Using Uncertainty to Weigh Losses for Scene
-    Geometry and Semantics", CVPR, Sec. 1; TorchJD's ``Constant`` aggregator).
+    Geometry and Semantics", CVPR, which motivates learning them instead; TorchJD's
+    ``Constant`` aggregator).
 
     Formula: ``L = Σᵢ cᵢ Lᵢ``, i.e. ``w = c`` at every step and the direction ``Jᵀ c``.
 

@@ -13,8 +13,7 @@ from ._base import BalanceContext, BalanceMethod, check_real, reference_tensor
 
 class CRMOGM(BalanceMethod):
     """Correlation-reduced multi-objective gradient manipulation (Zhou et al. 2022, "On the
-    Convergence of Stochastic Multi-Objective Gradient Manipulation and Beyond", NeurIPS,
-    Sec. 4, eq. 6).
+    Convergence of Stochastic Multi-Objective Gradient Manipulation and Beyond", NeurIPS).
 
     Formula: with ``λ̂ₖ`` the weights of a base method (MGDA by default) at step ``k``, the
     weights used are ``λₖ = α λₖ₋₁ + (1 − α) λ̂ₖ`` with ``λ₀ = λ̂₁`` (so the first step uses the

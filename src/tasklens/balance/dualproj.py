@@ -14,7 +14,7 @@ from ._solvers import project_dual_cone
 
 class DualProj(BalanceMethod):
     """Dual-cone projection of the combined gradient (Lopez-Paz & Ranzato 2017, "Gradient
-    Episodic Memory for Continual Learning", NeurIPS, eq. 10–13; used as a Jacobian-descent
+    Episodic Memory for Continual Learning", NeurIPS, eq. 11; used as a Jacobian-descent
     aggregator by Quinton & Rey 2024, "Jacobian Descent for Multi-Objective Optimization",
     arXiv:2406.16232).
 

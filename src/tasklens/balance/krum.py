@@ -15,7 +15,7 @@ from ._base import BalanceContext, BalanceMethod, gramian_numpy, reference_tenso
 
 class Krum(BalanceMethod):
     """Krum and Multi-Krum (Blanchard et al. 2017, "Machine Learning with Adversaries:
-    Byzantine Tolerant Gradient Descent", NeurIPS, Sec. 4; Multi-Krum in their Sec. 5).
+    Byzantine Tolerant Gradient Descent", NeurIPS; Krum and its Multi-Krum variant).
 
     Formula: with ``f`` Byzantine rows among ``K`` (``K ≥ f + 3``), the score of row ``i`` is
     ``s(i) = Σ_{i→j} ‖gᵢ − gⱼ‖²`` over its ``K − f − 2`` nearest other rows; Multi-Krum averages

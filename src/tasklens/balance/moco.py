@@ -14,14 +14,14 @@ from .modo import project_simplex_stable
 
 class MoCo(BalanceMethod):
     """Multi-objective gradient correction (Fernando et al. 2023, "Mitigating Gradient Bias in
-    Multi-objective Learning: A Provably Convergent Approach", ICLR, Algorithm 1, eq. 7–9).
+    Multi-objective Learning: A Provably Convergent Approach", ICLR, Algorithm 1).
 
     Formula: with step counter ``t = 1, 2, …``, ``βₜ = β / t^{σ_β}`` and ``γₜ = γ / t^{σ_γ}``:
 
-    - tracking (eq. 7): ``Yₜ = Yₜ₋₁ − βₜ (Yₜ₋₁ − Jₜ)`` (``Y₀ = 0``, one row per task) — a moving
+    - tracking: ``Yₜ = Yₜ₋₁ − βₜ (Yₜ₋₁ − Jₜ)`` (``Y₀ = 0``, one row per task) — a moving
       average whose bias vanishes, unlike the stochastic ``Jₜ`` MGDA would use;
-    - weights (eq. 8): ``λₜ = Π_Δ(λₜ₋₁ − γₜ (Yₜ Yₜᵀ + ρ I) λₜ₋₁)`` (``λ₀`` uniform);
-    - direction (eq. 9): ``d = Yₜᵀ λₜ``.
+    - weights: ``λₜ = Π_Δ(λₜ₋₁ − γₜ (Yₜ Yₜᵀ + ρ I) λₜ₋₁)`` (``λ₀`` uniform);
+    - direction: ``d = Yₜᵀ λₜ``.
 
     ``d`` is a combination of *tracked* gradients, not of this step's, so the method returns a
     direction and needs the Jacobian. The paper's optional projection of ``Y`` onto a ball of

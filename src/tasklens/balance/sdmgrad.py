@@ -18,10 +18,10 @@ from .modo import project_simplex_stable
 class SDMGrad(BalanceMethod):
     """Stochastic direction-oriented multi-objective gradient (Xiao, Ban & Ji 2023,
     "Direction-oriented Multi-objective Learning: Simple and Provable Stochastic Algorithms",
-    NeurIPS, eq. 5–8 and Algorithm 1).
+    NeurIPS, Algorithm 1; arXiv:2305.18409).
 
     Formula: the direction is ``d = Jᵀ (w + λ w̃) / (1 + λ)``, the solution of
-    ``min_{w ∈ Δ} ½ ‖Jᵀ(w + λ w̃)‖²`` (eq. 6), which keeps ``d`` close to the target direction
+    ``min_{w ∈ Δ} ½ ‖Jᵀ(w + λ w̃)‖²`` , which keeps ``d`` close to the target direction
     ``Jᵀ w̃`` (the mean gradient for the default ``w̃ = 1/K``). ``w`` (initially uniform, kept
     across steps as a warm start) takes ``n_iter`` projected steps with momentum,
     ``v ← μ v + A (w + λ w̃)``, ``w ← Π_Δ(w − η v)``, on the Gramian normalised as

@@ -14,7 +14,7 @@ from ._base import BalanceContext, BalanceMethod
 
 class TrimmedMean(BalanceMethod):
     """Coordinate-wise trimmed mean (Yin et al. 2018, "Byzantine-Robust Distributed Learning:
-    Towards Optimal Statistical Rates", ICML, Definition 2 / Algorithm 1 option II).
+    Towards Optimal Statistical Rates", ICML; the coordinate-wise trimmed-mean rule).
 
     Formula: for every coordinate ``p``, sort ``{J₁ₚ, …, J_Kp}``, drop the ``b`` largest and the
     ``b`` smallest values and average the remaining ``K − 2b``. The result is not a combination
