@@ -112,6 +112,22 @@ def test_sdmgrad_over_steps(hp):
                                    atol=1e-6, rtol=1e-6)  # fmt: skip
 
 
+@pytest.mark.parametrize("name", ["modo", "sdmgrad"])
+def test_exact_double_sampling_step_on_a_cross_gramian(name):
+    """J₁ J₂ᵀ of two independent batches (not symmetric): the paper's exact update."""
+    ours = balance.get(name)
+    theirs = tjd.MoDoWeighting() if name == "modo" else tjd.SDMGradWeighting()
+    for step in range(4):
+        cross = jac_t(3, 6, seed=140 + step) @ jac_t(3, 6, seed=150 + step).T
+        assert not torch.allclose(cross, cross.T)
+        torch.testing.assert_close(ours.weights_from_cross_gramian(cross), 3 * theirs(cross),
+                                   atol=1e-6, rtol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match="square"):
+        ours.weights_from_cross_gramian(torch.ones(3, 2, dtype=torch.float64))
+    with pytest.raises(TypeError, match="floating-point"):
+        ours.weights_from_cross_gramian(torch.ones(3, 3, dtype=torch.int64))
+
+
 @pytest.mark.parametrize("base", ["mgda", "upgrad"])
 def test_cr_mogm_over_steps(base):
     if base == "mgda":

@@ -27,6 +27,8 @@ class MoDo(BalanceMethod):
     covariance of the batch gradients), so the λ-step is biased towards tasks with noisier
     gradients by ``γ Σ λ``; the bias vanishes with the batch noise (large batches) and the
     update is otherwise the paper's. With a full-batch (deterministic) Jacobian it is exact.
+    A loop that draws two batches itself can run the exact step with
+    :meth:`weights_from_cross_gramian` (``J₁ J₂ᵀ``) and descend ``J₃ᵀ w``.
 
     Scale: sum convention — weights ``K λ``.
 
@@ -59,12 +61,47 @@ class MoDo(BalanceMethod):
 
     def weights(self, ctx: BalanceContext) -> Tensor:
         k = self._check_context(ctx)
-        gram = gramian_numpy(ctx)
+        ref = reference_tensor(ctx)
+        return torch.as_tensor(k * self._step(gramian_numpy(ctx)), dtype=ref.dtype,
+                               device=ref.device)  # fmt: skip
+
+    def weights_from_cross_gramian(self, cross: Tensor) -> Tensor:
+        """The paper's exact step, for a loop that draws two independent batches itself.
+
+        Parameters
+        ----------
+        cross : (K, K) tensor
+            ``J₁ J₂ᵀ`` from two independent mini-batches (not symmetric in general).
+
+        Returns
+        -------
+        (K,) tensor
+            Weights ``K λ`` (sum convention) for the parameter step ``J₃ᵀ (K λ)``.
+        """
+        check_cross_gramian(cross, self.min_tasks)
+        k = cross.shape[0]
+        matrix = cross.detach().to("cpu", torch.float64).numpy()
+        return torch.as_tensor(k * self._step(matrix), dtype=cross.dtype, device=cross.device)
+
+    def _step(self, matrix: np.ndarray) -> np.ndarray:
+        k = matrix.shape[0]
         lam = np.full(k, 1.0 / k) if self._lambda is None or len(self._lambda) != k \
             else self._lambda  # fmt: skip
-        self._lambda = project_simplex_stable(lam - self.gamma * (gram @ lam + self.rho * lam))
-        ref = reference_tensor(ctx)
-        return torch.as_tensor(k * self._lambda, dtype=ref.dtype, device=ref.device)
+        self._lambda = project_simplex_stable(lam - self.gamma * (matrix @ lam + self.rho * lam))
+        return self._lambda
+
+
+def check_cross_gramian(cross: Tensor, min_tasks: int) -> None:
+    """``cross`` must be a finite, floating-point (K, K) tensor with ``K ≥ min_tasks``."""
+    if not isinstance(cross, Tensor) or not cross.is_floating_point():
+        raise TypeError(f"cross must be a floating-point torch.Tensor, got {type(cross).__name__}")
+    if cross.ndim != 2 or cross.shape[0] != cross.shape[1] or cross.shape[0] < min_tasks:
+        raise ValueError(
+            f"cross must be a square (K, K) matrix J1 @ J2.T with K >= {min_tasks}, got shape "
+            f"{tuple(cross.shape)}"
+        )
+    if not bool(torch.isfinite(cross).all()):
+        raise ValueError("cross contains NaN or infinite values; check the two batches' gradients")
 
 
 def project_simplex_stable(v: np.ndarray) -> np.ndarray:

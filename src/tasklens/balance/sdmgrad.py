@@ -12,7 +12,7 @@ from tasklens._common.validation import check_positive_int
 
 from ._base import BalanceContext, BalanceMethod, check_real, gramian_numpy, reference_tensor
 from .dualproj import check_pref
-from .modo import project_simplex_stable
+from .modo import check_cross_gramian, project_simplex_stable
 
 
 class SDMGrad(BalanceMethod):
@@ -31,7 +31,8 @@ class SDMGrad(BalanceMethod):
     What is approximated, and why: the paper's ``A = J_ξ J_ξ'ᵀ`` uses two independent
     mini-batches (unbiased for ``∇F ∇Fᵀ``) and a third for the direction. The protocol hands a
     method one Jacobian per step, so one batch's ``J Jᵀ`` serves for all (biased by the
-    covariance of the batch gradients; exact with full-batch gradients).
+    covariance of the batch gradients; exact with full-batch gradients). A loop that draws
+    the batches itself can run the exact step with :meth:`weights_from_cross_gramian`.
 
     Scale: sum convention — weights ``K (w + λ w̃)/(1 + λ)``.
 
@@ -77,8 +78,29 @@ class SDMGrad(BalanceMethod):
         self._w: np.ndarray | None = None
 
     def weights(self, ctx: BalanceContext) -> Tensor:
-        k = self._check_context(ctx)
-        gram = gramian_numpy(ctx)
+        self._check_context(ctx)
+        ref = reference_tensor(ctx)
+        return torch.as_tensor(self._step(gramian_numpy(ctx)), dtype=ref.dtype, device=ref.device)
+
+    def weights_from_cross_gramian(self, cross: Tensor) -> Tensor:
+        """The paper's exact step, for a loop that draws the independent batches itself.
+
+        Parameters
+        ----------
+        cross : (K, K) tensor
+            ``J_ξ J_ξ'ᵀ`` from two independent mini-batches (not symmetric in general).
+
+        Returns
+        -------
+        (K,) tensor
+            Weights (sum convention) for the direction ``J_ζᵀ w`` of a third batch.
+        """
+        check_cross_gramian(cross, self.min_tasks)
+        matrix = cross.detach().to("cpu", torch.float64).numpy()
+        return torch.as_tensor(self._step(matrix), dtype=cross.dtype, device=cross.device)
+
+    def _step(self, matrix: np.ndarray) -> np.ndarray:
+        k = matrix.shape[0]
         if self.pref is None:
             target = np.full(k, 1.0 / k)
         elif len(self.pref) != k:
@@ -86,15 +108,13 @@ class SDMGrad(BalanceMethod):
         else:
             target = np.asarray(self.pref)
         w = np.full(k, 1.0 / k) if self._w is None or len(self._w) != k else self._w
-        scale = float(np.mean(np.sqrt(np.clip(np.diag(gram), 0.0, None))))
+        scale = float(np.mean(np.sqrt(np.clip(np.diag(matrix), 0.0, None))))
         if scale > 0.0:
-            a = gram / scale**2
+            a = matrix / scale**2
             velocity = np.zeros(k)
             for it in range(self.n_iter):
                 grad = a @ (w + self.lambda_ * target)
                 velocity = grad if it == 0 else self.momentum * velocity + grad
                 w = project_simplex_stable(w - self.lr * velocity)
         self._w = w
-        ref = reference_tensor(ctx)
-        out = k * (w + self.lambda_ * target) / (1.0 + self.lambda_)
-        return torch.as_tensor(out, dtype=ref.dtype, device=ref.device)
+        return k * (w + self.lambda_ * target) / (1.0 + self.lambda_)
