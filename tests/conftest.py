@@ -22,9 +22,15 @@ def shared_fixtures() -> Path:
     return FIXTURES
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_torch_thread():
-    """The test machine is shared: keep torch on one thread inside a test, then restore."""
+    """The test machine is shared: keep torch on one thread inside every test, then restore.
+
+    Set here for every test rather than at import time in single modules, so that no result
+    depends on which modules happened to be collected before it. Tests must still not depend on
+    the thread count (or the CPU's instruction set): floats from different code paths are
+    compared with tolerances, symmetry and the like hold by construction.
+    """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -142,10 +142,15 @@ def test_methods_needing_the_representation_jacobian_are_refused():
                        reducer=_TwoReplicas())
 
 
-def test_identical_replicas_give_the_single_process_step():
-    """A replica set that holds the same batch twice is the same problem as one process."""
-    expected = run_case("upgrad", "parameter", 0, 1, None)
-    got = run_case("upgrad", "parameter", 0, 1, _TwoReplicas())
+@pytest.mark.parametrize(("name", "how"), [
+    ("upgrad", "parameter"), ("mgda", "representation"), ("mgda", "split"),
+    ("nash_mtl", "parameter"),
+])
+def test_identical_replicas_give_the_single_process_step(name, how):
+    """A replica set that holds the same batch twice is the same problem as one process
+    (heads included: "task" methods give them their plain task gradients on every route)."""
+    expected = run_case(name, how, 0, 1, None)
+    got = run_case(name, how, 0, 1, _TwoReplicas())
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-12, atol=1e-14)
 

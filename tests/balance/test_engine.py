@@ -117,11 +117,14 @@ def _grads(modules: list[nn.Module]) -> torch.Tensor:
 
 
 def test_weighted_backward_equals_weighted_sum_backward() -> None:
+    """A method with head_gradient "weighted" (Nash-MTL): every parameter receives the
+    gradient of Σ w_k L_k."""
     encoder, heads = _model()
     losses, z = _losses(encoder, heads)
-    result = backward(
-        losses, z, balance.get("mgda"), shared_params=list(encoder.parameters()), level="parameter"
-    )
+    method = balance.get("nash_mtl")
+    assert method.head_gradient == "weighted"
+    result = backward(losses, z, method, shared_params=list(encoder.parameters()),
+                      level="parameter")
     got = _grads([encoder, heads])
     encoder.zero_grad()
     heads.zero_grad()

@@ -28,14 +28,6 @@ ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _mlp(widths: list[int], activation: str, bias: bool, dtype: torch.dtype,
          seed: int) -> nn.Sequential:
     torch.manual_seed(seed)

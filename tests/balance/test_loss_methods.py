@@ -93,7 +93,7 @@ def test_gls_hand_computed_and_autograd():
 
 # ------------------------------------------------------------------------------- STCH
 def test_stch_hand_computed():
-    w = balance.get("stch", mu=1.0).weights(Ctx(losses=t(1.0, 2.0)))
+    w = balance.get("stch", mu=1.0, mode="raw").weights(Ctx(losses=t(1.0, 2.0)))
     e, e2 = math.e, math.e**2
     torch.testing.assert_close(w, t(2 * e / (e + e2), 2 * e2 / (e + e2)))
 
@@ -110,18 +110,16 @@ def test_stch_weights_are_k_times_the_autograd_gradient(losses, mu):
     x = torch.tensor(losses, dtype=torch.float64, requires_grad=True)
     lam, z = torch.tensor(pref, dtype=torch.float64), torch.tensor(ideal, dtype=torch.float64)
     (mu * torch.logsumexp(lam * (x - z) / mu, dim=0)).backward()
-    w = balance.get("stch", mu=mu, pref=pref, ideal=ideal).weights(Ctx(losses=x.detach()))
+    stch = balance.get("stch", mu=mu, pref=pref, ideal=ideal, mode="raw")
+    w = stch.weights(Ctx(losses=x.detach()))
     torch.testing.assert_close(w, k * x.grad)
 
 
 def test_stch_limits():
     losses = t(1.0, 3.0, 2.0)
-    torch.testing.assert_close(
-        balance.get("stch", mu=1e6).weights(Ctx(losses=losses)), t(1, 1, 1), atol=1e-5, rtol=0
-    )
-    torch.testing.assert_close(
-        balance.get("stch", mu=1e-3).weights(Ctx(losses=losses)), t(0, 3, 0), atol=1e-6, rtol=0
-    )
+    wide, sharp = (balance.get("stch", mu=mu, mode="raw") for mu in (1e6, 1e-3))
+    torch.testing.assert_close(wide.weights(Ctx(losses=losses)), t(1, 1, 1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(sharp.weights(Ctx(losses=losses)), t(0, 3, 0), atol=1e-6, rtol=0)
 
 
 # ------------------------------------------------------------------------------- FAMO
@@ -183,7 +181,7 @@ def test_db_mtl_two_steps_hand_computed():
     j1, l1 = np.array([[3.0, 0.0], [0.0, 1.0]]), np.array([1.0, 0.5])
     j2, l2 = np.array([[1.0, 1.0], [2.0, 0.0]]), np.array([2.0, 1.0])
     d1 = method.aggregate(torch.as_tensor(j1), losses=torch.as_tensor(l1)).numpy()
-    buf = j1 / l1[:, None]  # rows (3, 0) and (0, 2): norms 3 and 2
+    buf = (1 - beta) * j1 / l1[:, None]  # EMA from zero; rows ∝ (3, 0), (0, 2): norms 3, 2
     np.testing.assert_allclose(d1, buf[0] + 1.5 * buf[1])
     d2 = method.aggregate(torch.as_tensor(j2), losses=torch.as_tensor(l2)).numpy()
     g = j2 / l2[:, None]

@@ -27,8 +27,6 @@ from tasklens.train import Trainer
 from tests.reference import repmtl_loop as ref
 from tests.train._data import PerTaskFeatures, tiny_model, tiny_taskset
 
-torch.set_num_threads(1)
-
 
 def _saliency(k: int, n: int, d: int, seed: int, zero_fraction: float = 0.0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 import typer
 from typer.testing import CliRunner
 
@@ -25,7 +24,6 @@ def app() -> typer.Typer:
 
 
 def test_study_quick_writes_csv_markdown_and_pngs(app: typer.Typer, tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     out = tmp_path / "study"
     result = runner.invoke(app, ["disentangle", "study", "--quick", "--parts",
                                  "autoencoders,figures", "--out", str(out)],

@@ -4,6 +4,7 @@ numbers equal the paper's (App. D.2, E) and the Multi-MNIST part satisfies known
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,12 @@ PNGS = ("paper000_fig3_dynamics.png", "paper000_fig4_gamma_mtl.png",
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+def written(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[Path]]]:
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("paper000")
-    return out, figures(out, quick=True, mnist_n=300)
+    yield out, figures(out, quick=True, mnist_n=300)
+    torch.set_num_threads(before)
 
 
 def test_quick_mode_writes_every_png_and_the_json(written):

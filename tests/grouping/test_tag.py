@@ -45,7 +45,7 @@ def test_obvious_clusters_are_found() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ValueError, match="n_groups must be a positive integer"):
+    with pytest.raises(ValueError, match="n_groups must be >= 1"):
         select_groups_from_affinity(np.zeros((3, 3)), 0)
     with pytest.raises(ValueError, match="NaN"):
         select_groups_from_affinity(np.full((3, 3), np.nan), 1)

@@ -8,12 +8,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from tasklens.linear import MTLDynamics, train_linear_mtl, zero_balanced_init
 from tasklens.linear import paper_figures as pf
-
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from tasklens.linear.dynamics import MTLDynamics, zero_balanced_init
 from tasklens.linear.simulate import _balanced_chain, gradient_flow, train_linear_mtl
 from tests.reference.linear_ode import integrate_mtl_ode
-
-torch.set_num_threads(1)
 
 
 def rel_err(a, b):

@@ -67,10 +67,9 @@ def test_traversal_with_several_bases_and_dims() -> None:
 
 
 def test_traversal_of_a_real_decoder(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from tasklens.nn.autoencoders import autoencoder_for
 
-    torch.set_num_threads(1)
     model = autoencoder_for((1, 8, 8), 2, "beta_vae", seed=0, channels=(4,),
                             decoder_channels=(4, 4, 4))
     fig = plot_latent_traversals(model.decode_array, np.zeros(2), 2)

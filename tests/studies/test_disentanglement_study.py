@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,12 @@ TOY_PARTS = ("encoders", "decoders", "autoencoders")
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> StudyResult:
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudyResult]:
+    before = torch.get_num_threads()
     torch.set_num_threads(1)  # the test machine is shared; one thread is fastest there
     out = tmp_path_factory.mktemp("study")
-    return run_study(StudyConfig.quick(parts=TOY_PARTS), out)
+    yield run_study(StudyConfig.quick(parts=TOY_PARTS), out)
+    torch.set_num_threads(before)
 
 
 def test_toy_study_writes_one_unit_per_model_and_a_table(toy: StudyResult) -> None:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasklens.train import Trainer, delta_m, single_task_baselines
 
 from ._data import tiny_model, tiny_taskset
-
-torch.set_num_threads(1)
 
 TS = tiny_taskset(n=120)  # a: regression (mse ↓, r2 ↑); b: classification (accuracy ↑, macro_f1 ↑)
 

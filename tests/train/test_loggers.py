@@ -7,13 +7,10 @@ import importlib.util
 import json
 
 import pytest
-import torch
 
 from tasklens.train import MLflowLogger, TensorBoardLogger, Trainer
 
 from ._data import tiny_model, tiny_taskset
-
-torch.set_num_threads(1)
 
 
 def test_csv_and_jsonl_logs(tmp_path):

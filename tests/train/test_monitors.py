@@ -6,15 +6,12 @@ import copy
 import itertools
 
 import pytest
-import torch
 
 from tasklens.nn import task_losses
 from tasklens.train import Trainer
 from tests.reference.train_reference import cosine, cosine_matrix, flat_task_gradients
 
 from ._data import tiny_model, tiny_taskset
-
-torch.set_num_threads(1)
 
 
 def _first_row_and_reference(ts, method, level=None):

@@ -10,8 +10,6 @@ from tasklens.train import Callback, Trainer
 
 from ._data import dropout_model, tiny_taskset
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="module")
 def train_set():

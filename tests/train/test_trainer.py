@@ -14,8 +14,6 @@ from tasklens.train import Callback, EarlyStopping, NonFiniteLossError, Trainer
 
 from ._data import PerTaskFeatures, tiny_model, tiny_taskset
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="module")
 def split():

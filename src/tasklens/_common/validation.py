@@ -36,7 +36,8 @@ def check_array(
         Reject NaN and infinity (numeric arrays only).
     """
     try:
-        arr = np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
+        with np.errstate(over="ignore"):  # values beyond the dtype become inf, refused below
+            arr = np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be array-like of numbers; could not convert: {exc}") from exc
     if ndim is not None:
@@ -58,9 +59,12 @@ def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np
     """Return a generator for ``seed`` (an int, a Generator, or None for fresh entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or isinstance(seed, (int, np.integer)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"{name} must be an int, a numpy Generator or None, got {type(seed).__name__}")
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 0, a numpy Generator or None, got "
+                        f"{type(seed).__name__} {seed!r}")
+    return np.random.default_rng(check_scalar(seed, name, numbers.Integral, low=0))
 
 
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
@@ -71,12 +75,36 @@ def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
 
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """Check an integer argument is at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    """Check an integer argument (Python or NumPy, not bool) is at least ``minimum``."""
+    return check_scalar(value, name, numbers.Integral, low=minimum)
+
+
+def check_indices(indices: Any, n: int, name: str = "indices") -> np.ndarray:
+    """Row indices into ``n`` rows: 1-D integers in ``[-n, n)`` or a boolean mask of length n.
+
+    Returns
+    -------
+    (M,) int64 array, M >= 1
+        The selected rows (a mask becomes the positions of its True entries).
+    """
+    if isinstance(indices, (str, bytes)):
+        raise TypeError(f"{name} must be integer row indices or a boolean mask, got {indices!r}")
+    idx = np.asarray(indices)
+    if idx.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (row indices or a mask), got shape {idx.shape}")
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise ValueError(f"a boolean mask {name} must have shape ({n},), got {idx.shape}")
+        idx = np.flatnonzero(idx)
+    elif idx.size and idx.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer row indices or a boolean mask, got dtype "
+                        f"{idx.dtype}")
+    if idx.size == 0:
+        raise ValueError(f"{name} selects no rows; select at least one row")
+    if idx.min() < -n or idx.max() >= n:
+        raise ValueError(f"{name} must be in [-{n}, {n}), got values from {idx.min()} to "
+                         f"{idx.max()}")
+    return idx.astype(np.int64, copy=False)
 
 
 def check_scalar(
@@ -89,6 +117,7 @@ def check_scalar(
     include_low: bool = True,
     include_high: bool = True,
     allow_none: bool = False,
+    finite: bool = False,
 ) -> Any:
     """Validate a scalar argument and return it as a plain Python number.
 
@@ -110,6 +139,8 @@ def check_scalar(
         Whether each bound is allowed (closed) or not (open).
     allow_none : bool
         Accept ``None`` and return it unchanged.
+    finite : bool
+        Also refuse ``±inf``.
 
     Returns
     -------
@@ -126,6 +157,8 @@ def check_scalar(
     out = int(value) if integral else float(value)
     if not integral and math.isnan(out):
         raise ValueError(f"{name} must be a number, got NaN")
+    if finite and not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
     if low is not None and (out < low or (out == low and not include_low)):
         op = ">=" if include_low else ">"
         raise ValueError(f"{name} must be {op} {low}, got {value!r}")
@@ -133,6 +166,26 @@ def check_scalar(
         op = "<=" if include_high else "<"
         raise ValueError(f"{name} must be {op} {high}, got {value!r}")
     return out
+
+
+def check_names(value: Any, name: str, what: str = "task names") -> list[str]:
+    """A list of names (str) from any iterable of them; a bare string is refused.
+
+    A string is itself an iterable of characters, so ``tasks="depth"`` would otherwise
+    mean the five tasks ``d``, ``e``, ``p``, ``t``, ``h``.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a collection of {what}, got the string {value!r}; "
+                        f"write [{value!r}]")
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a collection of {what}, got "
+                        f"{type(value).__name__}") from None
+    bad = [v for v in items if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"{what} must be strings; {name} has {bad[:3]}")
+    return items
 
 
 def _type_name(t: type) -> str:

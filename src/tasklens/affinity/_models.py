@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..balance._gramian import gramian
 from ..data.tasks import Task
 from ..nn._utils import task_mapping
 
@@ -145,7 +146,7 @@ def cosine_matrix(vectors: Tensor) -> np.ndarray:
     v = vectors.detach().to(torch.float64)
     norms = torch.linalg.vector_norm(v, dim=1)
     unit = v / torch.where(norms > 0, norms, torch.ones_like(norms))[:, None]
-    return (unit @ unit.T).clamp(-1.0, 1.0).cpu().numpy()
+    return gramian(unit).clamp(-1.0, 1.0).cpu().numpy()  # exactly symmetric
 
 
 def check_positive_float(value: Any, name: str) -> float:

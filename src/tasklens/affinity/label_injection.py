@@ -269,6 +269,8 @@ def label_injection_experiment(train: TaskSet, test: TaskSet, train_fn: TrainFn,
     missing = [t for t in names if t not in test.tasks]
     if missing:
         raise ValueError(f"test lacks task(s) {missing}")
+    # same classes and outputs as train, else test losses score codes of other labels
+    test.select(names).check_compatible(train.select(names), "test")
     if not callable(train_fn):
         raise TypeError("train_fn must be a callable train_fn(taskset) -> model")
     stl: dict[str, float] = {}

@@ -27,7 +27,16 @@ Added in this release: ``constant`` (loss-based); ``imtl`` (IMTL-L + IMTL-G), ``
 ``krum`` and ``trimmed_mean`` (coordinate-wise; returns a direction).
 """
 
-from ._base import INPUTS, LEVELS, OUTPUTS, UPDATE_BATCHES, BalanceContext, BalanceMethod
+from ._base import (
+    HEAD_GRADIENTS,
+    INPUTS,
+    LEVELS,
+    OUTPUTS,
+    UPDATE_BATCHES,
+    BalanceContext,
+    BalanceMethod,
+)
+from ._heads import NonFiniteGradientError
 from ._registry import METHODS, available, get
 from .aligned_mtl import AlignedMTL
 from .cagrad import CAGrad
@@ -78,6 +87,7 @@ __all__ = [
     "EW",
     "FAMO",
     "GLS",
+    "HEAD_GRADIENTS",
     "IMTL",
     "IMTLG",
     "INPUTS",
@@ -110,6 +120,7 @@ __all__ = [
     "MoCo",
     "MoDo",
     "NashMTL",
+    "NonFiniteGradientError",
     "PCGrad",
     "RepMTL",
     "SDMGrad",

@@ -23,6 +23,16 @@ special-case a method by name:
     re-evaluated after the optimiser step (FAMO). ``"held_out"``: a held-out batch evaluated
     after the optimiser step (MOML's meta-objective). ``post_step_update`` is true for the last
     two; ``update_requires`` names the context fields that update needs.
+``head_gradient``
+    What each task head (the parameters only task ``k`` uses) receives in the update.
+    ``"weighted"`` (default): ``w_k ∇L_k`` — the gradient of the balanced objective
+    ``Σ_k w_k L_k``, right for loss-weighting methods whose weights *define* the objective.
+    ``"task"``: the plain ``∇L_k`` — for gradient-aggregation methods whose papers or official
+    code combine the task gradients on the *shared* parameters only and train each head on its
+    own loss (MGDA, CAGrad, ...); with MGDA a task of weight 0 would otherwise never train its
+    head. Methods that return a ``"direction"`` must declare ``"task"`` (the engine's
+    surrogate gives heads the plain task gradients; there are no weights to apply). Each
+    method's docstring names its source.
 ``regularizes_saliency``
     True for methods that add a differentiable regulariser of the representation-level task
     gradients (the "task saliencies" ``S_k = ∂L_k/∂z``, RepMTL). The engine then takes the
@@ -43,7 +53,9 @@ the published scale; each class docstring says which applies.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import weakref
 from abc import ABC
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -53,11 +65,18 @@ import torch
 from torch import Tensor
 
 from .._common.validation import check_seed
+from ._gramian import gramian, symmetrize
 
 INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian")
 LEVELS: tuple[str, ...] = ("parameter", "representation")
 OUTPUTS: tuple[str, ...] = ("weights", "direction")
 UPDATE_BATCHES: tuple[str | None, ...] = (None, "same", "held_out")
+HEAD_GRADIENTS: tuple[str, ...] = ("weighted", "task")
+
+# How many engine steps each post-step-update method (FAMO, MOML) has taken since its last
+# update() call; kept off the instance so that checkpoints (which store the methods' private
+# attributes) do not change. Read by the engine to warn when update() is never called.
+_STEPS_SINCE_UPDATE: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _check_tensor(value: Any, name: str, ndim: int) -> Tensor:
@@ -136,13 +155,26 @@ class BalanceContext:
                 return int(value.shape[0])
         raise ValueError("the context holds no losses, gramian or jacobian")
 
-    def gramian_or_compute(self) -> Tensor:
-        """The Gramian, computed as ``J Jᵀ`` when only the Jacobian was given."""
+    def gramian_or_compute(self, dtype: torch.dtype | None = None) -> Tensor:
+        """The Gramian, computed as ``J Jᵀ`` when only the Jacobian was given.
+
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            Type of the result (default: that of the stored Gramian / the Jacobian). A Gramian
+            computed here is formed in that type (float64 avoids overflow of float32 squares).
+
+        Returns
+        -------
+        (K, K) tensor
+            Exactly symmetric.
+        """
         if self.gramian is not None:
-            return self.gramian
+            gram = self.gramian if dtype is None else self.gramian.to(dtype)
+            return symmetrize(gram)
         if self.jacobian is None:
             raise ValueError("neither gramian nor jacobian is in the context")
-        return self.jacobian @ self.jacobian.T
+        return gramian(self.jacobian.detach(), dtype=dtype)
 
 
 class BalanceMethod(ABC):
@@ -167,6 +199,26 @@ class BalanceMethod(ABC):
     non_conflicting: ClassVar[bool] = False
     linear_under_scaling: ClassVar[bool] = False
     permutation_invariant: ClassVar[bool] = True
+    head_gradient: ClassVar[str] = "weighted"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.head_gradient not in HEAD_GRADIENTS:
+            raise TypeError(f"{cls.__name__}.head_gradient must be one of {HEAD_GRADIENTS}, "
+                            f"got {cls.head_gradient!r}")
+        if cls.output == "direction" and cls.head_gradient != "task":
+            raise TypeError(f"{cls.__name__} returns a direction, so its heads receive their "
+                            "plain task gradients: declare head_gradient = \"task\"")
+        for hook in ("update", "reset"):  # either clears the engine's "no update" count
+            if hook in cls.__dict__:
+                setattr(cls, hook, _counting(cls.__dict__[hook]))
+        # Every method's output is checked for NaN / inf in one place, so a numerical failure
+        # stops at the step that produced it, naming the method, step and task, instead of
+        # silently corrupting the parameters (see check_finite_output).
+        for attr in ("weights", "direction"):
+            fn = cls.__dict__.get(attr)
+            if fn is not None and not getattr(fn, "_checks_finite", False):
+                setattr(cls, attr, _finite_checked(fn, attr))
 
     @property
     def post_step_update(self) -> bool:
@@ -319,6 +371,50 @@ class BalanceMethod(ABC):
         """Forget all state (stateful methods override); stochastic methods re-seed."""
 
 
+def check_finite_output(values: Tensor, method: str, what: str, ctx: BalanceContext) -> Tensor:
+    """Raise a ValueError naming the method, step, epoch and the offending tasks / entries
+    when ``values`` (weights (K,) or a direction (P,)) holds NaN or infinite entries."""
+    finite = torch.isfinite(values)
+    if bool(finite.all()):
+        return values
+    bad = (~finite).nonzero().flatten().tolist()
+    where = (f"task(s) {bad[:10]}" if what == "weights"
+             else f"{len(bad)} of {values.numel()} entries (first {bad[:5]})")
+    raise ValueError(
+        f"method {method!r} produced non-finite {what} at step {ctx.step} (epoch {ctx.epoch}) "
+        f"for {where}: {values.flatten()[bad[:5]].tolist()}. The task gradients of this step "
+        "are too large, too small or too nearly dependent for the method; lower the learning "
+        "rate, rescale the losses, or use float64"
+    )
+
+
+def _finite_checked(fn: Any, what: str) -> Any:
+    @functools.wraps(fn)
+    def checked(self: BalanceMethod, ctx: BalanceContext) -> Tensor:
+        out = fn(self, ctx)
+        if isinstance(out, Tensor) and isinstance(ctx, BalanceContext):
+            check_finite_output(out, self.name, what, ctx)
+        return out
+
+    checked._checks_finite = True  # type: ignore[attr-defined]
+    return checked
+
+
+# the default direction (Jᵀ w) is checked too: w may be finite while Jᵀ w overflows
+BalanceMethod.direction = _finite_checked(BalanceMethod.direction, "direction")  # type: ignore[method-assign]
+
+
+def _counting(hook: Any) -> Any:
+    """Wrap a subclass's ``update`` / ``reset`` so that the engine can tell it was called."""
+
+    @functools.wraps(hook)
+    def wrapper(self: BalanceMethod, *args: Any, **kwargs: Any) -> Any:
+        _STEPS_SINCE_UPDATE[self] = 0
+        return hook(self, *args, **kwargs)
+
+    return wrapper
+
+
 def as_output(weights: Any, like: Tensor) -> Tensor:
     """Weights as a tensor with the dtype and device of ``like``."""
     return torch.as_tensor(weights, dtype=like.dtype, device=like.device)
@@ -358,8 +454,7 @@ def check_positive_losses(losses: Tensor, method: str) -> Tensor:
 
 def gramian_numpy(ctx: BalanceContext) -> np.ndarray:
     """The context's Gramian as a float64 (K, K) NumPy array (symmetrised)."""
-    gram = ctx.gramian_or_compute().detach().to("cpu", torch.float64).numpy()
-    return 0.5 * (gram + gram.T)
+    return ctx.gramian_or_compute(torch.float64).detach().cpu().numpy()
 
 
 def reference_tensor(ctx: BalanceContext) -> Tensor:

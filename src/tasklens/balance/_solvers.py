@@ -9,6 +9,7 @@ diagonal, which leaves every solution here unchanged or changes it by a known fa
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -128,28 +129,61 @@ def project_dual_cone(gram: np.ndarray, lower: np.ndarray) -> np.ndarray:
     return out
 
 
+class NoFairSolutionError(ValueError):
+    """``G w = w^(−1/α)`` has no positive solution (the gradients cancel with positive weights)."""
+
+    def __init__(self, message: str, residual: float) -> None:
+        super().__init__(message)
+        self.residual = residual
+
+
 def alpha_fair_weights(
     gram: np.ndarray, alpha: float, *, tol: float = 1e-10, max_iter: int = 200
 ) -> np.ndarray:
     """Positive ``w`` solving ``G w = w^(−1/α)`` elementwise, by damped Newton steps.
 
     ``α = 1`` is Nash-MTL's bargaining condition ``G w = 1/w`` (Navon et al. 2022, eq. 3 /
-    Claim 3.2); general ``α > 0`` is FairGrad's (Ban & Ji 2024, eq. 4). The condition is the
-    stationarity of the strictly convex ``φ(w) = ½ wᵀ G w − Σᵢ h(wᵢ)`` with ``h′(w) = w^(−1/α)``
-    (``h = log`` for ``α = 1``), so Newton with backtracking (keeping ``w > 0``) converges to the
-    unique root whenever ``φ`` is bounded below.
+    Claim 3.2); general ``α > 0`` is FairGrad's (Ban & Ji 2024, eq. 4). Solved on the Gramian
+    rescaled to unit mean diagonal (:func:`alpha_fair_normalized`), then scaled back.
 
     Raises
     ------
-    ValueError
-        When no positive root exists (``φ`` unbounded: the gradients can cancel out with
-        positive weights, e.g. two exactly opposite gradients).
+    NoFairSolutionError
+        (a ValueError) When no positive root exists, or every task gradient is zero.
     """
-    k = gram.shape[0]
     scale = gramian_scale(gram)
     if scale <= 0.0:
-        raise ValueError("every task gradient is zero; the alpha-fair weights are undefined")
-    g = gram / scale
+        raise NoFairSolutionError(
+            "every task gradient is zero; the alpha-fair weights are undefined", float("inf"))
+    w = alpha_fair_normalized(gram / scale, alpha, tol=tol, max_iter=max_iter)
+    return w * alpha_fair_unscale(scale, alpha)
+
+
+def alpha_fair_unscale(scale: float, alpha: float) -> float:
+    """Factor from the weights on ``G / s`` to those on ``G`` (``s = scale``).
+
+    ``(G/s) w = w^(−p)``  ⇔  ``G (w c) = (w c)^(−p)`` with ``c = s^(−1/(1+p))``, ``p = 1/α``.
+    """
+    return float(scale ** (-1.0 / (1.0 + 1.0 / alpha)))
+
+
+def alpha_fair_normalized(
+    g: np.ndarray, alpha: float, *, tol: float = 1e-10, max_iter: int = 200
+) -> np.ndarray:
+    """Positive root of ``g w = w^(−1/α)`` for a Gramian ``g`` of unit mean diagonal.
+
+    The condition is the stationarity of the strictly convex
+    ``φ(w) = ½ wᵀ g w − Σᵢ h(wᵢ)`` with ``h′(w) = w^(−1/α)`` (``h = log`` for ``α = 1``), so
+    Newton with backtracking (keeping ``w > 0``) converges to the unique root whenever ``φ``
+    is bounded below.
+
+    Raises
+    ------
+    NoFairSolutionError
+        When no positive root exists (``φ`` unbounded: the gradients can cancel out with
+        positive weights, e.g. two exactly opposite gradients, or one task's gradient is zero).
+    """
+    k = g.shape[0]
     p = 1.0 / alpha
 
     def h(w: np.ndarray) -> np.ndarray:
@@ -160,40 +194,49 @@ def alpha_fair_weights(
 
     w = np.ones(k)
     value = phi(w)
-    for _ in range(max_iter):
-        grad = g @ w - w ** (-p)
-        if np.max(np.abs(grad) * w) < tol:
-            break
-        hess = g + np.diag(p * w ** (-p - 1.0))
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:  # w ran off to infinity: φ is unbounded below
-            break
-        decrement = float(grad @ step)  # Newton decrement², ≥ 0 (the Hessian is PD)
-        t = 1.0
-        # largest step keeping w > 0, then Armijo backtracking on the convex objective;
-        # near the root φ's change is below round-off, so take the (clipped) Newton step
-        neg = step > 0
-        if neg.any():
-            t = min(1.0, 0.99 * float(np.min(w[neg] / step[neg])))
-        candidate = w - t * step
-        cand_value = phi(candidate)
-        if decrement > 1e-10:
-            while t > 1e-16 and cand_value > value - 1e-4 * t * decrement:
-                t *= 0.5
-                candidate = w - t * step
-                cand_value = phi(candidate)
-        w, value = candidate, cand_value
-        if not np.isfinite(value) or w.max() > 1e12:
-            break
-    residual = np.max(np.abs(g @ w - w ** (-p)) * w)
-    if not np.all(np.isfinite(w)) or w.max() > 1e12 or residual > 1e-6:
-        raise ValueError(
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(max_iter):
+            grad = g @ w - w ** (-p)
+            if np.max(np.abs(grad) * w) < tol:
+                break
+            w, value = _newton_step(g, w, value, grad, p, phi)
+            if not np.isfinite(value) or not np.all(np.isfinite(w)) or w.max() > 1e12:
+                break
+        residual = float(np.max(np.abs(g @ w - w ** (-p)) * w))
+    if not np.all(np.isfinite(w)) or w.max() > 1e12 or not residual <= 1e-6:
+        how = (f"residual {residual:.2e}" if np.isfinite(residual)
+               else "the weights grow without bound")
+        raise NoFairSolutionError(
             "no positive solution of G w = w^(-1/alpha): the task gradients can cancel out "
-            f"with positive weights (residual {residual:.2e}); this method is undefined here"
+            f"with positive weights ({how})",
+            residual,
         )
-    # undo the rescaling: (G/s) w = w^(-p)  ⇔  G (w s^(-1/(1+p))) = (w s^(-1/(1+p)))^(-p)
-    return w * scale ** (-1.0 / (1.0 + p))
+    return w
+
+
+def _newton_step(g: np.ndarray, w: np.ndarray, value: float, grad: np.ndarray, p: float,
+                 phi: Callable[[np.ndarray], float]) -> tuple[np.ndarray, float]:
+    """One damped Newton step on ``φ`` keeping ``w > 0`` (Armijo backtracking)."""
+    hess = g + np.diag(p * w ** (-p - 1.0))
+    try:
+        step = np.linalg.solve(hess, grad)
+    except np.linalg.LinAlgError:  # w ran off to infinity: φ is unbounded below
+        return np.full_like(w, np.inf), float("-inf")
+    decrement = float(grad @ step)  # Newton decrement², ≥ 0 (the Hessian is PD)
+    t = 1.0
+    # largest step keeping w > 0, then Armijo backtracking on the convex objective;
+    # near the root φ's change is below round-off, so take the (clipped) Newton step
+    neg = step > 0
+    if neg.any():
+        t = min(1.0, 0.99 * float(np.min(w[neg] / step[neg])))
+    candidate = w - t * step
+    cand_value = phi(candidate)
+    if decrement > 1e-10:
+        while t > 1e-16 and cand_value > value - 1e-4 * t * decrement:
+            t *= 0.5
+            candidate = w - t * step
+            cand_value = phi(candidate)
+    return candidate, cand_value
 
 
 def project_simplex(v: np.ndarray, total: float = 1.0) -> np.ndarray:

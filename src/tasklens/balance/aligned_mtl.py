@@ -27,12 +27,18 @@ class AlignedMTL(BalanceMethod):
     Scale: sum convention (preference ``p = 1``); TorchJD's default ``p = 1/K`` gives
     ``1/K`` times this.
 
+    Head gradient: ``task`` — the official code (Senushkin et al. 2023,
+    github.com/SamsungLabs/MTL, ``AlignedMTLBalancer``) accumulates every task's head gradient
+    while collecting the shared ones (``update_decoder_grads=True``) and by default does not
+    rescale them (``scale_decoder_grad=False``).
+
     Parameters
     ----------
     scale_mode : {"min", "median", "rmse"}
     """
 
     name = "aligned_mtl"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
 

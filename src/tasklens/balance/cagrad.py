@@ -26,6 +26,11 @@ class CAGrad(BalanceMethod):
 
     Scale: sum convention — ``K d / r`` where ``r`` is the ``rescale`` divisor below.
 
+    Head gradient: ``task`` — the official code (Liu et al. 2021,
+    github.com/Cranial-XIX/CAGrad) backpropagates every ``L_k``, resets only the shared
+    gradients between tasks and overwrites them with the CAGrad direction, so head ``k`` keeps
+    ``∇L_k``; so does the Nash-MTL code base's port.
+
     Parameters
     ----------
     c : float
@@ -37,6 +42,7 @@ class CAGrad(BalanceMethod):
     """
 
     name = "cagrad"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
 

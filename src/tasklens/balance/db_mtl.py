@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
 from torch import Tensor
 
 from ._base import BalanceContext, BalanceMethod, check_positive_losses, check_real
@@ -11,33 +12,51 @@ from ._base import BalanceContext, BalanceMethod, check_positive_losses, check_r
 
 class DBMTL(BalanceMethod):
     """Dual-balancing MTL (Lin et al. 2023, "Dual-Balancing for Multi-Task Learning",
-    arXiv:2308.12029, Sec. 3, eq. 3–5; Lin et al. 2025 in 001_04ca9f643fb64e21.txt, Sec. 5).
+    arXiv:2308.12029, Sec. 3; Lin et al. 2025, Neural Networks, in 001_04ca9f643fb64e21.txt,
+    Sec. 5). The authors' code is LibMTL's ``LibMTL/weighting/DB_MTL.py``.
 
-    Formula: loss-scale balancing uses ``log Lᵢ``, whose gradient is ``gᵢ / Lᵢ``; the
-    gradients are smoothed, ``ĝᵢ(t) = ḡᵢ(t) + (β / t^σ)(ĝᵢ(t−1) − ḡᵢ(t))`` with
-    ``ḡᵢ = gᵢ/Lᵢ`` and ``ĝᵢ(1) = ḡᵢ(1)`` (the authors' code); gradient-magnitude balancing
-    rescales every task to the largest norm, ``d = Σᵢ (maxⱼ ‖ĝⱼ‖ / ‖ĝᵢ‖) ĝᵢ``. The EMA makes
-    ``d`` leave the span of the current gradients, so the method returns a direction.
+    Formula, step ``t = 1, 2, …`` (calls since :meth:`reset`): loss-scale balancing uses
+    ``log Lᵢ``, whose gradient is ``ḡᵢ(t) = gᵢ / Lᵢ``; the gradients are smoothed by an EMA
+    started at zero, ``ĝᵢ(0) = 0`` and ``ĝᵢ(t) = ḡᵢ(t) + (β / t^σ)(ĝᵢ(t−1) − ḡᵢ(t))``
+    (no bias correction: ``ĝᵢ(1) = (1 − β) ḡᵢ(1)``); gradient-magnitude balancing rescales
+    every task to the largest smoothed norm, ``d = Σᵢ (maxⱼ ‖ĝⱼ‖ / (‖ĝᵢ‖ + ε)) ĝᵢ``. The EMA
+    makes ``d`` leave the span of the current gradients, so the method returns a direction.
+
+    Decisions: the zero start, ``β = 0.9`` and ``σ = 0`` (a constant EMA factor) are the
+    authors' code and its defaults (LibMTL ``config.py``: ``--DB_beta 0.9``,
+    ``--DB_beta_sigma 0``). Remaining differences from that code: it takes ``log(Lᵢ + 10⁻⁸)``
+    where we require ``Lᵢ > 0`` and take ``log Lᵢ``; and it gives each task head the gradient
+    of ``log Lₖ`` (``∇Lₖ / Lₖ``), while a direction method here leaves the heads their plain
+    ``∇Lₖ`` (the engine decides what heads receive; see the docs, "Defaults and differences").
+    Parameter level only, as in the authors' code: an EMA of representation-level gradients
+    would average per-sample rows of different batches.
 
     Scale: published (every task contributes the largest smoothed norm).
+
+    Head gradient: ``task`` — a direction method: heads receive ``∇L_k``. Deviation: the
+    authors' code (LibMTL ``DB_MTL``, which backpropagates every ``log L_k`` separately) gives
+    head ``k`` ``∇ log L_k = ∇L_k / L_k``; the declaration has no such option.
 
     Parameters
     ----------
     beta : float
-        EMA factor in [0, 1) (0.9, the authors' default).
+        EMA factor ``β`` in [0, 1] (0.9, the authors' default).
     beta_sigma : float
-        Decay exponent ``σ ≥ 0`` of the EMA factor (0.5, the authors' default).
+        Decay exponent ``σ ≥ 0`` of the EMA factor ``β / t^σ`` (0, the authors' default).
     eps : float
-        Added to the norms (1e-8).
+        Added to the norms (1e-8, as the authors' code).
     """
 
     name = "db_mtl"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"losses", "jacobian"})
-    levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    # parameter level only, as the authors' code (it refuses rep_grad): the EMA runs over
+    # steps, and representation-level rows are per-sample gradients of *different* batches
+    levels: ClassVar[frozenset[str]] = frozenset({"parameter"})
     output = "direction"
     stateful = True
 
-    def __init__(self, *, beta: float = 0.9, beta_sigma: float = 0.5, eps: float = 1e-8) -> None:
+    def __init__(self, *, beta: float = 0.9, beta_sigma: float = 0.0, eps: float = 1e-8) -> None:
         self.beta = check_real(beta, "beta", low=0.0, high=1.0)
         self.beta_sigma = check_real(beta_sigma, "beta_sigma", low=0.0)
         self.eps = check_real(eps, "eps", low=0.0)
@@ -53,12 +72,14 @@ class DBMTL(BalanceMethod):
         assert jac is not None and losses is not None
         losses = check_positive_losses(losses.detach(), self.name)
         log_grads = jac.detach() / losses.to(jac.dtype)[:, None]
+        if self._buffer is None or self._buffer.shape != log_grads.shape:
+            # the authors' code starts the EMA at zero (LibMTL DB_MTL.init_param)
+            self._buffer = torch.zeros_like(log_grads)
+            self._calls = 0
         self._calls += 1
-        if self._buffer is None or self._buffer.shape != log_grads.shape or self._calls == 1:
-            self._buffer, self._calls = log_grads.clone(), 1
-        else:
-            factor = self.beta / self._calls**self.beta_sigma
-            self._buffer = log_grads + factor * (self._buffer - log_grads)
-        norms = self._buffer.norm(dim=1)
+        factor = self.beta / self._calls**self.beta_sigma
+        self._buffer = log_grads + factor * (self._buffer.to(log_grads.dtype) - log_grads)
+        # norms in float64: squares of float32 gradients overflow beyond ~1.8e19
+        norms = torch.linalg.vector_norm(self._buffer, dim=1, dtype=torch.float64)
         alpha = norms.max() / (norms + self.eps)
-        return alpha @ self._buffer
+        return alpha.to(self._buffer.dtype) @ self._buffer

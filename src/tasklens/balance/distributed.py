@@ -21,6 +21,11 @@ surrogate; averaging those (:meth:`GradientReducer.average_gradients`, or
 ``Σ_k w_k ∇L_k``; for a direction ``d`` at parameter level the surrogate's correction
 ``d − Σ_k J_k`` is the same on every process, so the average is exactly ``d``.
 
+Heads of methods with ``head_gradient = "task"`` receive their local plain task gradient
+``∇L_k^p`` (set by a hook during the backward, before accumulation, so that
+``DistributedDataParallel``'s averaging sees it too); the average over processes is the global
+``∇L_k``, the same as on one process.
+
 Equal local batch sizes are assumed (as ``DistributedDataParallel``'s averaging does).
 A saliency regulariser (RepMTL) is computed on each process's local batch, like a
 per-device batch statistic.
@@ -34,6 +39,8 @@ import torch
 from torch import Tensor
 
 from ._base import BalanceMethod
+from ._gramian import gramian as task_gramian
+from ._gramian import symmetrize
 
 
 class GradientReducer:
@@ -91,11 +98,12 @@ class GradientReducer:
                                  "Jacobian (the Gramian does not reduce); do not combine "
                                  "gramian_only with a reducer")
             jacobian = self.all_reduce_sum(jacobian) / world
-            return losses, jacobian, jacobian @ jacobian.T
+            return losses, jacobian, task_gramian(jacobian)
         if level == "representation":
             local = gramian if gramian is not None else (
-                None if jacobian is None else jacobian @ jacobian.T)
-            reduced = None if local is None else self.all_reduce_sum(local) / world**2
+                None if jacobian is None else task_gramian(jacobian))
+            # a ring all-reduce may sum (i, j) and (j, i) in different orders: re-mirror
+            reduced = None if local is None else symmetrize(self.all_reduce_sum(local) / world**2)
             return losses, None, reduced
         return losses, jacobian, gramian
 

@@ -28,6 +28,9 @@ class DWA(BalanceMethod):
 
     Scale: sum convention (already in the paper: the weights sum to K).
 
+    Head gradient: ``weighted`` — the gradient of ``Σ_k λ_k L_k`` (Liu et al. 2019, the MTAN
+    code backpropagates it).
+
     Parameters
     ----------
     temperature : float
@@ -35,6 +38,7 @@ class DWA(BalanceMethod):
     """
 
     name = "dwa"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"losses"})
     stateful = True
     update_requires: ClassVar[frozenset[str]] = frozenset({"losses"})

@@ -23,6 +23,10 @@ For a step with task losses ``L = (L_1, …, L_K)`` and a balancing method, the 
    - direction ``d`` over the shared parameters (or over ``z``):
      ``S = Σ_k L_k + A + ⟨θ_s, stopgrad(d − Σ_k J_k)⟩`` — its gradient on ``θ_s`` is
      ``d + ∂A/∂θ_s`` and every head still receives the plain gradient of its own task;
+   - weights of a method that declares ``head_gradient = "task"`` (MGDA, CAGrad, ...): the
+     same backward of ``S``, after which each head's gradient is replaced by the plain
+     ``∂(Σ_k L_k + A)/∂θ_head`` taken, before it, on the heads' part of the graph only (see
+     :mod:`tasklens.balance._heads`); the shared parameters receive ``Σ_k w_k ∇L_k`` as before;
    - methods with ``regularizes_saliency`` (RepMTL) take the representation-level task
      gradients ``S_k = ∂L_k/∂z`` with ``create_graph=True`` and add their differentiable
      ``R(S)`` to ``S``, so encoder and heads also receive ``∂R`` (second order).
@@ -34,7 +38,7 @@ except the optional chunked Gramian.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +46,17 @@ import torch
 from torch import Tensor
 
 from ._base import LEVELS, BalanceContext, BalanceMethod
+from ._gramian import accumulate
+from ._gramian import gramian as task_gramian
+from ._heads import (
+    backward_with_heads,
+    check_finite_gramian,
+    check_finite_output,
+    checked_weights,
+    note_post_step_method,
+    plain_heads,
+    resolve_heads,
+)
 from .distributed import GradientReducer
 
 if TYPE_CHECKING:
@@ -135,6 +150,12 @@ def _batched_grad(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Tenso
     return [torch.stack(p) for p in parts]
 
 
+_NOT_IN_GRAPH = ("features is not in the graph of the losses (no loss depends on it, so every "
+                 "task gradient would be zero): pass the very tensor the heads read, "
+                 "z = encoder(x) with the losses computed from heads(z) — not a copy, a "
+                 "detached tensor or another forward's output")
+
+
 def _head_grads(losses: Tensor, features: Tensor, create_graph: bool = False) -> tuple[Tensor]:
     """``(K, *z.shape)`` gradients ``∂L_k/∂z``, one autograd call per task.
 
@@ -145,11 +166,22 @@ def _head_grads(losses: Tensor, features: Tensor, create_graph: bool = False) ->
     through every head — K² head work: at K = 40 (linear heads, batch 256, d = 128) the
     vmap pass took 124 ms against 52 ms for this loop and 15 ms for a whole EW step.
     """
+    if not features.requires_grad:
+        raise ValueError(_NOT_IN_GRAPH)
     grads = []
+    unused = []
     for k in range(len(losses)):
         (g,) = torch.autograd.grad(losses[k], features, retain_graph=True, allow_unused=True,
                                    create_graph=create_graph)
+        if g is None:
+            unused.append(k)
         grads.append(torch.zeros_like(features) if g is None else g)
+    if unused and len(unused) == len(losses):
+        # every task gradient would be zero: an all-zero Gramian, equal weights, no error
+        raise ValueError(_NOT_IN_GRAPH)
+    if unused:
+        logger.warning("the losses of task index(es) %s do not depend on features; their "
+                       "task gradients are zero", unused)
     return (torch.stack(grads),)
 
 
@@ -237,7 +269,7 @@ def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor
     for chunk in _parameter_chunks(list(params), k, params_per_chunk, max_chunk_entries):
         grads = _batched_grad(root, chunk, upstream, chunk_size)
         flat = torch.cat([g.reshape(k, -1) for g in grads], dim=1)
-        gram += flat @ flat.T
+        accumulate(gram, flat)
     return gram
 
 
@@ -262,6 +294,32 @@ def _parameter_chunks(params: list[Tensor], k: int, params_per_chunk: int | None
     return chunks
 
 
+def _resolve_level(method: BalanceMethod, features: Tensor | None,
+                   params: list[Tensor] | None, level: str | None, needs_grads: bool,
+                   k: int) -> str | None:
+    """The level the task gradients are taken at, after every check of the arguments."""
+    regularizes = method.regularizes_saliency
+    if regularizes and features is None:
+        raise ValueError(f"method {method.name!r} regularises the task gradients w.r.t. the "
+                         "shared representation; pass features= (the z every head reads)")
+    if needs_grads and level is None:
+        if features is not None and ("representation" in method.levels
+                                     or not method.needs_gradients):
+            level = "representation"
+        else:
+            level = "parameter"
+    if level is not None and level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
+    if method.needs_gradients or regularizes:
+        method.check_level(level)
+    method.check_num_tasks(k)
+    if needs_grads and level == "parameter" and not params:
+        raise ValueError("level='parameter' needs shared_params (e.g. model.shared_parameters())")
+    if needs_grads and level == "representation" and features is None:
+        raise ValueError("level='representation' needs features (the shared z the heads read)")
+    return level
+
+
 def backward(
     losses: Tensor | Mapping[str, Tensor] | Sequence[Tensor],
     features: Tensor | None,
@@ -277,6 +335,7 @@ def backward(
     compute_gramian: bool = False,
     reducer: GradientReducer | None = None,
     recorder: LinearRecorder | None = None,
+    head_params: Sequence[Iterable[Tensor]] | None = None,
 ) -> StepResult:
     """Balance the task losses of one step and run one backward (gradients accumulate in
     ``.grad`` as with ``loss.backward()``; call ``optimizer.step()`` afterwards).
@@ -314,6 +373,13 @@ def backward(
         (:func:`~tasklens.balance.kernel_gramian.linear_kernel_gramian`) without the K
         per-task weight gradients; when the recording does not cover ``shared_params``
         (a non-``nn.Linear`` parameter, a layer called twice) the usual path is used.
+    head_params : sequence of K sequences of tensors, optional
+        The parameters only task ``k`` uses (e.g. ``model.task_parameters(task)``), in task
+        order. For methods with ``head_gradient == "task"`` each head receives its plain task
+        gradient ``∇L_k`` instead of ``w_k ∇L_k``. Default: derived from the graph, as the
+        leaves the losses reach after ``features`` (without ``features``: the leaves only one
+        task's loss reaches, outside ``shared_params``; see :mod:`tasklens.balance._heads`).
+        They must not overlap ``shared_params`` (checked, also against the derived heads).
 
     Returns
     -------
@@ -325,26 +391,10 @@ def backward(
     stacked = _stack_losses(losses)
     k = len(stacked)
     regularizes = method.regularizes_saliency
-    if regularizes and features is None:
-        raise ValueError(f"method {method.name!r} regularises the task gradients w.r.t. the "
-                         "shared representation; pass features= (the z every head reads)")
     needs_grads = method.needs_gradients or compute_gramian or regularizes
-    if needs_grads and level is None:
-        if features is not None and ("representation" in method.levels
-                                     or not method.needs_gradients):
-            level = "representation"
-        else:
-            level = "parameter"
-    if level is not None and level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
-    if method.needs_gradients or regularizes:
-        method.check_level(level)
-    method.check_num_tasks(k)
     params = list(shared_params) if shared_params is not None else None
-    if needs_grads and level == "parameter" and not params:
-        raise ValueError("level='parameter' needs shared_params (e.g. model.shared_parameters())")
-    if needs_grads and level == "representation" and features is None:
-        raise ValueError("level='representation' needs features (the shared z the heads read)")
+    level = _resolve_level(method, features, params, level, needs_grads, k)
+    note_post_step_method(method)
 
     if reducer is not None:
         reducer.check_method(method, level)
@@ -356,7 +406,7 @@ def backward(
         # the saliencies keep their graph: R(S) is backpropagated with the losses
         (saliency,) = _head_grads(stacked, features, create_graph=True)  # type: ignore[arg-type]
         jacobian = saliency.detach().reshape(k, -1)
-        gramian = jacobian @ jacobian.T
+        gramian = task_gramian(jacobian)
     elif needs_grads:
         if gramian_from_params and recorder is not None and reducer is None:
             gramian = _kernel_gramian(stacked, features, recorder, params, chunk_size)  # type: ignore[arg-type]
@@ -367,13 +417,16 @@ def backward(
                 jacobian = representation_jacobian(stacked, features, chunk_size)  # type: ignore[arg-type]
             else:
                 jacobian = parameter_jacobian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
-            gramian = jacobian @ jacobian.T
+            gramian = task_gramian(jacobian)
     seen_losses = stacked.detach()
     if reducer is not None:
         seen_losses, jacobian, gramian = reducer.reduce_step(
             level if needs_grads else None, seen_losses,
             None if jacobian is None else jacobian.detach(),
             None if gramian is None else gramian.detach())
+    check_finite_gramian(gramian)
+    heads = resolve_heads(stacked, features, params, head_params,
+                          need_heads=plain_heads(method))
     ctx = BalanceContext(
         losses=seen_losses,
         gramian=None if gramian is None else gramian.detach(),
@@ -386,15 +439,13 @@ def backward(
         aux = aux + reg
     weights: Tensor | None = None
     if method.output == "weights":
-        weights = method.weights(ctx).detach().to(stacked.dtype)
-        if weights.shape != (k,):
-            raise RuntimeError(f"method {method.name!r} returned weights of shape "
-                               f"{tuple(weights.shape)}, expected ({k},)")
+        weights = checked_weights(method, ctx, k, stacked.dtype)
         objective = (weights * stacked).sum() + aux
-        objective.backward()
+        backward_with_heads(objective, stacked.sum() + aux if heads else None, heads)
     else:
         assert jacobian is not None
         direction = method.direction(ctx).detach().to(stacked.dtype)
+        check_finite_output(method, direction, "direction")
         correction = direction - jacobian.sum(dim=0)
         plain = stacked.sum() + aux
         if level == "representation":
@@ -423,6 +474,7 @@ def backward_split(
     epoch: int = 0,
     compute_gramian: bool = False,
     reducer: GradientReducer | None = None,
+    head_params: Sequence[Iterable[Tensor]] | None = None,
 ) -> StepResult:
     """Representation-level step when each head read its own detached copy of ``z``.
 
@@ -450,6 +502,9 @@ def backward_split(
         The leaves the heads read, in task order (each ``z.detach().requires_grad_()``).
     reducer : GradientReducer, optional
         Data parallelism, as in :func:`backward` (Gramian-and-loss methods only).
+    head_params : sequence of K sequences of tensors, optional
+        As in :func:`backward` (default: derived from the graph between the leaves and the
+        losses).
     """
     if not isinstance(method, BalanceMethod):
         raise TypeError(f"method must be a BalanceMethod (tasklens.balance.get(name)), "
@@ -469,6 +524,7 @@ def backward_split(
     if method.needs_gradients or regularizes:
         method.check_level("representation")
     method.check_num_tasks(k)
+    note_post_step_method(method)
     if reducer is not None:
         reducer.check_method(method, "representation")
     jacobian = gramian = saliency = None
@@ -478,13 +534,16 @@ def backward_split(
         saliency = torch.stack([torch.zeros_like(z) if g is None else g
                                 for g, z in zip(grads, leaves)])
         jacobian = saliency.detach().reshape(k, -1)
-        gramian = jacobian @ jacobian.T
+        gramian = task_gramian(jacobian)
     reg = _saliency_regularizer(method, saliency, stacked) if regularizes else None
     seen_losses = stacked.detach()
     if reducer is not None:
         seen_losses, jacobian, gramian = reducer.reduce_step(
             "representation" if needs_grads else None, seen_losses, jacobian,
             None if gramian is None else gramian.detach())
+    check_finite_gramian(gramian)
+    heads = resolve_heads(stacked, features, None, head_params,
+                          need_heads=plain_heads(method), stops=leaves)
     ctx = BalanceContext(
         losses=seen_losses,
         gramian=None if gramian is None else gramian.detach(),
@@ -493,14 +552,13 @@ def backward_split(
     )
     weights: Tensor | None = None
     if method.output == "weights":
-        weights = method.weights(ctx).detach().to(stacked.dtype)
-        if weights.shape != (k,):
-            raise RuntimeError(f"method {method.name!r} returned weights of shape "
-                               f"{tuple(weights.shape)}, expected ({k},)")
+        weights = checked_weights(method, ctx, k, stacked.dtype)
         objective = (weights * stacked).sum()
+        plain = stacked.sum() if heads else None
         if reg is not None:
             objective = objective + reg
-        objective.backward()
+            plain = None if plain is None else plain + reg
+        backward_with_heads(objective, plain, heads)
         upstream = sum((z.grad for z in leaves if z.grad is not None),
                        torch.zeros_like(features))
     else:
@@ -510,6 +568,7 @@ def backward_split(
             objective = objective + reg
         objective.backward()
         upstream = method.direction(ctx).detach().to(features.dtype).reshape(features.shape)
+        check_finite_output(method, upstream, "direction")
         if reg is not None:
             # the leaves hold g_k + ∂R/∂z_k; keep only the regulariser's part next to d
             leaf_sum = sum((z.grad for z in leaves if z.grad is not None),
@@ -539,4 +598,5 @@ def _flat_dot(params: Sequence[Tensor], flat: Tensor) -> Tensor:
 def describe_requirements(method: BalanceMethod) -> dict[str, Any]:
     """What the engine will compute for ``method`` (for logs and error messages)."""
     return {"method": method.name, "requires": sorted(method.requires),
-            "levels": sorted(method.levels), "output": method.output}
+            "levels": sorted(method.levels), "output": method.output,
+            "head_gradient": method.head_gradient}

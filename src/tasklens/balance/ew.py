@@ -19,9 +19,13 @@ class EW(BalanceMethod):
     Scale: this *defines* the sum convention every other method follows. Reads nothing but
     the number of tasks, so it needs no gradients (any level is accepted and ignored) and
     accepts a single task.
+
+    Head gradient: ``weighted`` — the gradient of ``Σ_k L_k`` (both conventions coincide at ``w
+    = 1``).
     """
 
     name = "ew"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks = 1
     linear_under_scaling = True

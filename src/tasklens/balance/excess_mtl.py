@@ -25,26 +25,44 @@ class ExcessMTL(BalanceMethod):
     weights stay uniform. It needs elementwise squares of the gradients, hence the Jacobian
     (and K×P memory for ``S``) — it weights losses, but cannot be computed from losses alone.
 
-    Decision: with ``warmup_steps = 1`` (default) the first call only sets the baseline; the
-    authors' code instead applies the raw (unscaled) ``eᵢ`` on the first call, which depends on
-    the gradients' units. From the second call on both agree (TorchJD ``n_warmup_steps=1``).
+    Decision: with ``warmup_steps = 1`` (default) the first call only sets the baseline
+    ``e⁰ = e(1)`` and returns uniform weights; from the second call on, ``e / e⁰`` drives the
+    step. This is what the authors' code does (``yifei-he/ExcessMTL``,
+    ``LibMTL/LibMTL/weighting/ExcessMTL.py``, and LibMTL's copy): its first call stores
+    ``initial_w`` and keeps the weights at 1. Remaining differences from that code: it divides
+    by ``e⁰`` without the ``10⁻⁷`` guard, and starts from weights 1 (sum K) where we start from
+    ``1/K`` (reported ×K, the same numbers). TorchJD 0.18's ``ExcessMTL(n_warmup_steps=0)``
+    (its default) instead applies the raw, unscaled ``eᵢ`` on the first call;
+    ``n_warmup_steps=1`` equals ours.
+
+    Limitation: at the representation level the authors' code first sums each task's
+    per-sample gradients over the batch, giving one (d,) row per task, before accumulating
+    ``S``; the context here holds the flattened (K, N·d) rows, so ``S`` accumulates per
+    (sample position, feature) across batches. Prefer the parameter level.
 
     Scale: sum convention — weights ``K w`` (``w`` on the simplex).
+
+    Head gradient: ``weighted`` — the official code (He et al. 2024,
+    github.com/yifei-he/ExcessMTL, ``LibMTL/weighting/ExcessMTL.py``) backpropagates ``Σ_k w_k
+    L_k``.
 
     Parameters
     ----------
     step_size : float
-        ``η > 0`` (1.0, the authors' default ``robust_step_size``).
+        ``η > 0`` (0.01, the authors' default ``--robust_step_size 1e-2`` in
+        ``LibMTL/LibMTL/config.py`` of ``yifei-he/ExcessMTL``, also LibMTL's; TorchJD's
+        default is 1.0).
     warmup_steps : int
         Calls used to set the baseline ``e⁰`` (≥ 1; the paper's appendix C.1 suggests 3 epochs).
     """
 
     name = "excess_mtl"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     stateful = True
 
-    def __init__(self, *, step_size: float = 1.0, warmup_steps: int = 1) -> None:
+    def __init__(self, *, step_size: float = 0.01, warmup_steps: int = 1) -> None:
         self.step_size = check_real(step_size, "step_size", low=0.0, low_open=True)
         self.warmup_steps = check_positive_int(warmup_steps, "warmup_steps")
         self.reset()

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
-from torch import Tensor
-
-from ._base import BalanceContext, BalanceMethod, check_real, gramian_numpy, reference_tensor
-from ._solvers import alpha_fair_weights
+from ._alpha_fair import AlphaFairMethod
+from ._base import check_real
 
 
-class FairGrad(BalanceMethod):
+class FairGrad(AlphaFairMethod):
     """Fair resource allocation (Ban & Ji 2024, "Fair Resource Allocation in Multi-Task
     Learning", ICML, eq. 4 and Algorithm 1; a baseline of
     001_04ca9f643fb64e21.txt, Sec. 4.1).
@@ -23,7 +20,17 @@ class FairGrad(BalanceMethod):
     with ``scipy.optimize.least_squares``; we solve it exactly as the stationarity of a strictly
     convex function (damped Newton, see ``_solvers``).
 
-    Scale: published (intrinsic to the fairness condition).
+    Scale: published (intrinsic to the fairness condition): scaling every gradient by ``s``
+    scales the weights by ``s^(−2α/(1+α))`` and the direction by ``s^((1−α)/(1+α))``.
+
+    No solution (the gradients can cancel with positive weights): the previous step's weights
+    are reused with a warning (the authors' least-squares solve instead returns whatever point
+    it stops at); near-cancellation (runaway weights) is reported too. See
+    :mod:`tasklens.balance._alpha_fair`.
+
+    Head gradient: ``task`` — the official code (Ban & Ji 2024, github.com/OptMN-Lab/fairgrad)
+    backpropagates every ``L_k``, resets only the shared gradients between tasks and overwrites
+    them with the FairGrad direction, so head ``k`` keeps ``∇L_k``.
 
     Parameters
     ----------
@@ -33,15 +40,13 @@ class FairGrad(BalanceMethod):
     """
 
     name = "fairgrad"
-    requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
-    levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     non_conflicting = True
+    head_gradient: ClassVar[str] = "task"
 
     def __init__(self, *, alpha: float = 1.0) -> None:
         self.alpha = check_real(alpha, "alpha", low=0.0, low_open=True)
+        self.reset()
 
-    def weights(self, ctx: BalanceContext) -> Tensor:
-        self._check_context(ctx)
-        w = alpha_fair_weights(gramian_numpy(ctx), self.alpha)
-        ref = reference_tensor(ctx)
-        return torch.as_tensor(w, dtype=ref.dtype, device=ref.device)
+    @property
+    def fairness(self) -> float:
+        return self.alpha

@@ -29,6 +29,9 @@ class FAMO(BalanceMethod):
 
     Scale: sum convention — weights ``K w``.
 
+    Head gradient: ``weighted`` — the gradient of the weighted objective (the official FAMO
+    code, Liu et al. 2023, backpropagates its weighted log-loss objective).
+
     Parameters
     ----------
     lr : float
@@ -42,6 +45,7 @@ class FAMO(BalanceMethod):
     """
 
     name = "famo"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"losses"})
     stateful = True
     update_batch = "same"

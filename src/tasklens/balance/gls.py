@@ -18,9 +18,13 @@ class GLS(BalanceMethod):
 
     Scale: sum convention — weights ``wᵢ = K ∂L/∂Lᵢ = L_geo / Lᵢ`` (all ones when the losses are
     equal, like EW). Losses must be positive.
+
+    Head gradient: ``weighted`` — the gradient of the geometric-mean objective (LibMTL's GLS
+    backpropagates it).
     """
 
     name = "gls"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"losses"})
 
     def __init__(self) -> None:

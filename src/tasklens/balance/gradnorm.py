@@ -24,6 +24,9 @@ class GradNorm(BalanceMethod):
 
     Scale: sum (as published: ``Σ wᵢ = K``, initial ``w = 1``).
 
+    Head gradient: ``weighted`` — Chen et al. 2018 train the network on ``Σ_i w_i(t) L_i``
+    (their eq. 1); heads receive ``w_k ∇L_k``.
+
     Parameters
     ----------
     alpha : float
@@ -33,6 +36,7 @@ class GradNorm(BalanceMethod):
     """
 
     name = "gradnorm"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"losses", "gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     stateful = True

@@ -24,6 +24,10 @@ class GradVac(SeededMethod):
 
     Scale: sum (as published).
 
+    Head gradient: ``task`` — no official code was released; LibMTL's GradVac
+    (``rep_grad=False``) backpropagates every task loss and rewrites only the shared gradients,
+    leaving heads ``∇ Σ_k L_k``.
+
     Parameters
     ----------
     beta : float
@@ -35,6 +39,7 @@ class GradVac(SeededMethod):
     """
 
     name = "gradvac"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     stateful = True

@@ -23,9 +23,14 @@ class IMTLG(BalanceMethod):
     are zero.
 
     Scale: sum convention — weights ``K α``.
+
+    Head gradient: ``task`` — Liu et al. 2021 (ICLR), Algorithm 1 updates the task-specific
+    parameters with their own task's loss gradient; LibMTL's IMTL does the same. (The Nash-MTL
+    code base's IMTL-G port backpropagates ``Σ_k α_k L_k``.)
     """
 
     name = "imtl_g"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
 

@@ -69,6 +69,8 @@ import torch
 from torch import Tensor, nn
 
 from .._common.validation import check_choice
+from ._gramian import accumulate, symmetrize
+from ._gramian import gramian as task_gramian
 from .engine import _batched_grad, _head_grads, _stack_losses, parameter_gramian
 
 logger = logging.getLogger("tasklens")
@@ -271,10 +273,10 @@ def _weight_term(h: Tensor, delta: Tensor, strategy: str) -> Tensor:
     if strategy == "kernel":
         kernel = h @ h.T                                # (R, R)
         mixed = torch.matmul(kernel, delta)             # (K, R, out): M δ_k
-        return delta.reshape(k, -1) @ mixed.reshape(k, -1).T
+        # not of the form A Aᵀ, so not symmetric in floating point: mirror its upper triangle
+        return symmetrize(delta.reshape(k, -1) @ mixed.reshape(k, -1).T)
     grads = torch.matmul(delta.transpose(1, 2), h)      # (K, out, in): δ_kᵀ h
-    flat = grads.reshape(k, -1)
-    return flat @ flat.T
+    return task_gramian(grads.reshape(k, -1))
 
 
 def linear_kernel_gramian(
@@ -343,8 +345,8 @@ def linear_kernel_gramian(
                 gram += _weight_term(h, delta, strategy).to(gram.dtype)
             if term.bias:
                 sums = delta.sum(dim=1)                 # (K, out): ∇_b L_k
-                gram += (sums @ sums.T).to(gram.dtype)
-    return 0.5 * (gram + gram.T)
+                accumulate(gram, sums)
+    return gram  # a sum of exactly symmetric terms (see _gramian)
 
 
 def gramian_with_fallback(

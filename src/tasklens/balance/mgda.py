@@ -24,6 +24,11 @@ class MGDA(BalanceMethod):
 
     Scale: sum convention — returned weights are ``K α*`` (the paper's direction times K).
 
+    Head gradient: ``task`` — Sener & Koltun 2018, Algorithm 2 updates each task's parameters
+    with ``∇L_t`` alone and only the shared ones with ``Σ_t α_t ∇L_t``. (Their training script,
+    and the Nash-MTL code base's port, backpropagate ``Σ_t α_t L_t`` instead, so a task with
+    ``α_t = 0`` there never trains its head; we follow the algorithm.)
+
     Parameters
     ----------
     solver : {"nnls", "frank_wolfe"}
@@ -36,6 +41,7 @@ class MGDA(BalanceMethod):
     """
 
     name = "mgda"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     non_conflicting = True

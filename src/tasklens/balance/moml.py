@@ -32,6 +32,9 @@ class MOML(BalanceMethod):
 
     Scale: sum convention — weights ``K λ`` (``λ`` on the simplex, initially uniform: EW).
 
+    Head gradient: ``weighted`` — the meta-learned weights define the objective ``Σ_k w_k L_k``
+    whose gradient every parameter receives.
+
     Parameters
     ----------
     meta_lr : float
@@ -40,6 +43,7 @@ class MOML(BalanceMethod):
     """
 
     name = "moml"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     stateful = True

@@ -24,6 +24,12 @@ class PCGrad(SeededMethod):
 
     Scale: sum (as published).
 
+    Head gradient: ``task`` — the PyTorch implementations in LibMTL and in the Nash-MTL code
+    base (github.com/AvivNavon/nash-mtl, ``methods/weight_methods.py``:
+    ``autograd.grad(losses.sum(), task_specific_parameters)``) project the shared gradients
+    only. (The authors' TensorFlow code projects the gradients of all variables, heads
+    included.)
+
     Parameters
     ----------
     seed : int, numpy Generator or None
@@ -31,6 +37,7 @@ class PCGrad(SeededMethod):
     """
 
     name = "pcgrad"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     linear_under_scaling = True

@@ -192,6 +192,9 @@ class RepMTL(BalanceMethod):
     Scale: the task weights are EW's, ``w = 1`` (the paper pairs Rep-MTL with EW in all its
     experiments); the regularisers are added unweighted by K.
 
+    Head gradient: ``weighted`` — the objective is the equal-weighted ``Σ_k L_k + R(S)``: head
+    ``k`` receives ``∇L_k + ∂R/∂θ_k``.
+
     Parameters
     ----------
     lambda_tsr : float
@@ -209,6 +212,7 @@ class RepMTL(BalanceMethod):
     """
 
     name = "repmtl"
+    head_gradient: ClassVar[str] = "weighted"
     # it reads neither (its weights are EW's); declaring the Gramian makes the engine take
     # the representation-level gradients without handing the (K, N·d) Jacobian around
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})

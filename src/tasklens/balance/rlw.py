@@ -21,6 +21,9 @@ class RLW(SeededMethod):
 
     Scale: sum convention — weights ``K softmax(z)`` (mean 1, like EW).
 
+    Head gradient: ``weighted`` — the gradient of the sampled objective ``Σ_k w_k L_k`` (Lin et
+    al. 2022; LibMTL's RLW backpropagates ``Σ_k w_k L_k``).
+
     Parameters
     ----------
     seed : int, numpy Generator or None
@@ -28,6 +31,7 @@ class RLW(SeededMethod):
     """
 
     name = "rlw"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset()
     permutation_invariant = False
 

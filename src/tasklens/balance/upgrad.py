@@ -24,6 +24,10 @@ class UPGrad(BalanceMethod):
     Scale: sum convention (preference ``1``); TorchJD's default preference ``1/K`` gives the
     mean, i.e. ``1/K`` times this direction.
 
+    Head gradient: ``task`` — TorchJD's ``mtl_backward`` (Quinton & Rey 2024, arXiv:2406.16232)
+    aggregates the Jacobian of the shared parameters only and gives each task's parameters the
+    gradient of its own loss.
+
     Parameters
     ----------
     pref : sequence of float or None
@@ -31,6 +35,7 @@ class UPGrad(BalanceMethod):
     """
 
     name = "upgrad"
+    head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     non_conflicting = True

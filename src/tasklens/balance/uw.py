@@ -23,6 +23,9 @@ class UW(BalanceMethod):
 
     Scale: sum convention (``s = 0`` gives EW).
 
+    Head gradient: ``weighted`` — the gradient of the uncertainty-weighted objective (Kendall
+    et al. 2018; LibMTL's UW backpropagates it).
+
     Parameters
     ----------
     lr : float
@@ -30,6 +33,7 @@ class UW(BalanceMethod):
     """
 
     name = "uw"
+    head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset({"losses"})
     stateful = True
     update_requires: ClassVar[frozenset[str]] = frozenset({"losses"})

@@ -75,6 +75,12 @@ class Task:
     def n_classes(self) -> int | None:
         return None if self.classes is None else len(self.classes)
 
+    def labels(self) -> np.ndarray:
+        """The original target values: class labels decoded from the codes, else the targets."""
+        if self.classes is None:
+            return self.targets
+        return self.classes[self.targets.astype(np.int64)]
+
     def higher_is_better(self, metric: str | None = None) -> bool:
         """Direction of ``metric`` (default: the primary metric)."""
         return get_metric(metric or self.metrics[0]).higher_is_better
@@ -145,6 +151,7 @@ def make_task(
     metrics: tuple[str, ...] | list[str] | None = None,
     classes: Any = None,
     description: str = "",
+    like: Task | None = None,
 ) -> Task:
     """Validate and encode raw targets into a :class:`Task`.
 
@@ -158,11 +165,17 @@ def make_task(
         Expected number of rows; a mismatch is an error naming the task.
     classes : array-like, optional
         The full label set for classification (labels absent from ``values`` keep a class).
+    like : Task, optional
+        The same task of a training set: its kind, classes, loss and metrics are used, so
+        the codes of an evaluation set mean the same labels. Labels the training task lacks
+        are refused; a single label (a constant task) is accepted, as an evaluation set may
+        hold one class only.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"task names must be non-empty strings, got {name!r}")
     raw = np.asarray(values)
     if raw.dtype.kind == "O":
+        _check_no_missing(name, raw)
         # object columns from pandas: keep strings, convert numbers
         try:
             raw = raw.astype(float)
@@ -180,13 +193,17 @@ def make_task(
     if raw.dtype.kind in "fc" and not np.all(np.isfinite(raw)):
         bad = int(raw.size - np.count_nonzero(np.isfinite(raw)))
         raise ValueError(f"task {name!r} has {bad} NaN/inf target(s); drop or impute those rows")
-    inferred = kind is None
+    if like is not None:
+        kind, classes, loss, metrics = _from_reference(name, like, kind, classes, loss, metrics)
+    inferred = kind is None if like is None else like.kind_inferred
     if kind is None:
         kind = infer_kind(raw)
     if kind not in TASK_KINDS:
         raise ValueError(f"task {name!r}: unknown kind {kind!r}; choose one of {TASK_KINDS}")
 
-    targets, class_labels = _encode(name, raw, kind, classes)
+    targets, class_labels = _encode(name, raw, kind, classes, reference=like is not None)
+    if like is not None and kind in ("regression", "multilabel"):
+        _check_output_size(name, targets, like)
     metrics_t = tuple(metrics) if metrics else DEFAULT_METRICS[kind]
     for m in metrics_t:
         get_metric(m)  # raises with the list of known metrics
@@ -202,15 +219,67 @@ def make_task(
     )
 
 
+def _from_reference(name: str, like: Task, kind: str | None, classes: Any, loss: str | None,
+                    metrics: Any) -> tuple[str, Any, str, Any]:
+    """Kind, classes, loss and metrics of ``like`` (a training task), checking conflicts."""
+    if not isinstance(like, Task):
+        raise TypeError(f"like must be a Task, got {type(like).__name__}")
+    if kind is not None and kind != like.kind:
+        raise ValueError(
+            f"task {name!r}: kind {kind!r} differs from the training set's {like.kind!r}; "
+            "drop the kind (like= decides it) or build the training set with that kind"
+        )
+    if classes is not None:
+        raise ValueError(f"task {name!r}: give classes or like, not both (like= sets classes)")
+    return like.kind, like.classes, loss or like.loss, metrics or like.metrics
+
+
+def _check_output_size(name: str, targets: np.ndarray, like: Task) -> None:
+    size = 1 if targets.ndim == 1 else int(targets.shape[1])
+    if size != like.output_size:
+        raise ValueError(
+            f"task {name!r} has {size} output(s), the training set's has {like.output_size}; "
+            "an evaluation set needs the same target columns as the training set"
+        )
+
+
+def task_mismatch(task: Task, reference: Task) -> str | None:
+    """How ``task`` differs from ``reference`` in encoding (kind, classes, outputs), or None.
+
+    Codes are only comparable when the classes are the same labels in the same order; equal
+    kinds or equal class counts are not enough.
+    """
+    if task.kind != reference.kind:
+        return f"kind {task.kind!r}, the training set's is {reference.kind!r}"
+    if reference.classes is not None and (
+        task.classes is None or task.classes.tolist() != reference.classes.tolist()
+    ):
+        mine = None if task.classes is None else _short(task.classes)
+        return f"classes {mine}, the training set's are {_short(reference.classes)}"
+    if task.output_size != reference.output_size:
+        return (f"{task.output_size} output(s), the training set's has "
+                f"{reference.output_size}")
+    return None
+
+
+def _short(values: np.ndarray, limit: int = 10) -> str:
+    items = values.tolist()
+    text = str(items[:limit])
+    return text if len(items) <= limit else text[:-1] + f", ... ({len(items)} in all)]"
+
+
 def _encode(
-    name: str, raw: np.ndarray, kind: str, classes: Any
+    name: str, raw: np.ndarray, kind: str, classes: Any, *, reference: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Codes and class labels of ``raw``; ``reference``: classes come from a training set."""
     if kind == "regression":
         if raw.dtype.kind not in "biuf":
             raise ValueError(f"task {name!r}: regression targets must be numeric, got {raw.dtype}")
-        targets = raw.astype(np.float32)
+        with np.errstate(over="ignore"):  # overflow is reported just below, by task name
+            targets = raw.astype(np.float32)
+        _check_fits_float32(name, targets)
         flat = targets.reshape(len(targets), -1)
-        if np.all(flat.max(axis=0) == flat.min(axis=0)):
+        if not reference and np.all(flat.max(axis=0) == flat.min(axis=0)):
             raise ValueError(f"task {name!r} is constant; a constant target cannot be learned")
         return targets, None
     if kind == "multilabel":
@@ -219,7 +288,7 @@ def _encode(
                 f"task {name!r}: multilabel targets must be an (N, L) array of 0/1 indicators"
             )
         targets = raw.astype(np.float32)
-        if np.all(targets.max(axis=0) == targets.min(axis=0)):
+        if not reference and np.all(targets.max(axis=0) == targets.min(axis=0)):
             raise ValueError(f"task {name!r} is constant; every label has a single value")
         return targets, None
     if raw.ndim != 1:
@@ -228,20 +297,57 @@ def _encode(
         labels = np.unique(raw)
     else:
         labels = np.asarray(classes)
-        missing = np.setdiff1d(np.unique(raw), labels)
-        if missing.size:
-            raise ValueError(f"task {name!r}: labels {missing[:5].tolist()} are not in classes")
-    if len(np.unique(raw)) < 2:
+        _check_known_labels(name, raw, labels, reference)
+    if not reference and len(np.unique(raw)) < 2:
         raise ValueError(f"task {name!r} is constant (one label); it cannot be learned")
     codes = np.searchsorted(labels, raw) if classes is None else _index_of(labels, raw)
     if kind == "binary":
-        if len(labels) != 2:
+        if len(labels) != 2 and not reference:
             raise ValueError(
                 f"task {name!r}: binary targets need exactly 2 labels, found {len(labels)}; "
                 "use kind='classification'"
             )
         return codes.astype(np.float32), labels
     return codes.astype(np.int64), labels
+
+
+def _check_no_missing(name: str, raw: np.ndarray) -> None:
+    """Refuse None / NaN / pd.NA / NaT in an object array (they would become a class)."""
+    import pandas as pd
+
+    n_missing = int(np.count_nonzero(pd.isna(raw)))
+    if n_missing:
+        raise ValueError(
+            f"task {name!r} has {n_missing} missing value(s) (None, NaN, NA or NaT); "
+            "drop or impute those rows (e.g. df.dropna(subset=[...]))"
+        )
+
+
+def _check_fits_float32(name: str, targets: np.ndarray) -> None:
+    """Finite before the cast is not enough: |y| > 3.4e38 becomes inf in float32."""
+    finite = np.isfinite(targets)
+    if not finite.all():
+        bad = int(targets.size - np.count_nonzero(finite))
+        raise ValueError(
+            f"task {name!r} has {bad} value(s) too large for float32 (|y| > 3.4e38); "
+            "rescale the target (e.g. divide by its standard deviation)"
+        )
+
+
+def _check_known_labels(name: str, raw: np.ndarray, labels: np.ndarray,
+                        reference: bool) -> None:
+    """Refuse labels that have no class (compared as Python values, so 1 == 1.0 != "1")."""
+    known = set(labels.tolist())
+    missing = sorted({v for v in raw.tolist() if v not in known}, key=repr)
+    if not missing:
+        return
+    if reference:
+        raise ValueError(
+            f"task {name!r}: label(s) {missing[:5]} are not among the training set's classes "
+            f"{_short(labels)}; the model has no output for them: drop those rows, or "
+            "train with a training set that holds them"
+        )
+    raise ValueError(f"task {name!r}: labels {missing[:5]} are not in classes")
 
 
 def _index_of(labels: np.ndarray, raw: np.ndarray) -> np.ndarray:

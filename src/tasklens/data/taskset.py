@@ -3,49 +3,24 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._common.validation import check_array, check_choice
+from .._common.validation import check_array, check_choice, check_indices, check_scalar
+from ._readers import check_column_list as _check_column_list
+from ._readers import read_csv, read_parquet
+from .factors import Factors, make_factors
 from .splits import SPLIT_STRATEGIES, SplitIndices, group_split, random_split, stratified_split
-from .tasks import Task, make_task
+from .tasks import Task, make_task, task_mismatch
 
 if TYPE_CHECKING:
     import torch.utils.data
 
 logger = logging.getLogger("tasklens")
-
-
-@dataclass(frozen=True)
-class Factors:
-    """Ground-truth generative factors of each sample.
-
-    Attributes
-    ----------
-    values : (N, F) array
-        Factor value of each sample (the actual value, e.g. a scale of 0.7).
-    names : tuple of str, length F
-    levels : tuple of F arrays
-        The discrete values each factor takes (the grid), in order.
-    """
-
-    values: np.ndarray
-    names: tuple[str, ...]
-    levels: tuple[np.ndarray, ...]
-
-    def codes(self) -> np.ndarray:
-        """(N, F) int64 index of each sample's value in its factor's ``levels``."""
-        out = np.empty(self.values.shape, dtype=np.int64)
-        for j, lv in enumerate(self.levels):
-            # nearest level, robust to float round-off in stored values
-            out[:, j] = np.abs(self.values[:, j, None] - lv[None, :]).argmin(axis=1)
-        return out
-
-    def take(self, indices: np.ndarray) -> Factors:
-        return Factors(self.values[indices], self.names, self.levels)
 
 
 @dataclass(frozen=True)
@@ -101,6 +76,7 @@ class TaskSet:
         name: str = "taskset",
         info: Mapping[str, Any] | None = None,
         classes: Mapping[str, Any] | None = None,
+        like: TaskSet | None = None,
     ) -> TaskSet:
         """Build a task set from an input array and a mapping ``{task name: targets}``.
 
@@ -119,6 +95,9 @@ class TaskSet:
         groups : (N,) array-like, optional
         classes : mapping of str to array-like, optional
             Full label sets for classification tasks.
+        like : TaskSet, optional
+            A training set whose encoding to use (kinds, classes, losses, metrics), for
+            validation and test sets built separately; see :meth:`encode_like`.
         """
         x = check_array(inputs, "inputs", dtype=None)
         if x.dtype.kind not in "biuf":
@@ -136,16 +115,17 @@ class TaskSet:
         if unknown:
             raise ValueError(f"kinds names tasks that are not in targets: {sorted(unknown)}")
         classes = dict(classes or {})
+        reference = _reference_tasks(like, targets)
         tasks: dict[str, Task] = {}
         for task_name, values in targets.items():
             task = make_task(
                 task_name, values, kinds.get(task_name), n_samples=len(x),
-                classes=classes.get(task_name),
+                classes=classes.get(task_name), like=reference.get(task_name),
             )
             if task.kind_inferred:
                 logger.info("task %r: kind inferred as %s", task_name, task.kind)
             tasks[task_name] = task
-        fac = _make_factors(factors, factor_names, factor_levels, len(x))
+        fac = make_factors(factors, factor_names, factor_levels, len(x))
         grp = None
         if groups is not None:
             grp = np.asarray(groups)
@@ -162,6 +142,7 @@ class TaskSet:
         *,
         groups: str | None = None,
         name: str = "dataframe",
+        like: TaskSet | None = None,
     ) -> TaskSet:
         """Build a task set from a pandas DataFrame.
 
@@ -173,11 +154,15 @@ class TaskSet:
         tasks : list of column names, or mapping column -> kind (None to infer)
         groups : str, optional
             Column with the group of each row.
+        like : TaskSet, optional
+            The training set whose encoding to use (for separately built evaluation sets).
         """
         import pandas as pd
 
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        _check_column_list(tasks, "tasks")
+        _check_column_list(inputs, "inputs")
         if not tasks:
             raise ValueError("tasks must name at least one target column of df")
         task_kinds = dict(tasks) if isinstance(tasks, Mapping) else {t: None for t in tasks}
@@ -207,33 +192,25 @@ class TaskSet:
         kinds = {t: k for t, k in task_kinds.items() if k is not None}
         return cls.from_arrays(
             x, targets, kinds, groups=None if groups is None else df[groups].to_numpy(),
-            name=name, info={"input_columns": list(map(str, inputs))},
+            name=name, info={"input_columns": list(map(str, inputs))}, like=like,
         )
 
     @classmethod
     def from_csv(cls, path: str, inputs: Sequence[str] | None = None,
                  tasks: Sequence[str] | Mapping[str, str | None] | None = None,
-                 *, groups: str | None = None, **read_kwargs: Any) -> TaskSet:
-        """Read a CSV with pandas and call :meth:`from_dataframe`."""
-        import pandas as pd
-
-        return cls.from_dataframe(pd.read_csv(path, **read_kwargs), inputs, tasks,
-                                  groups=groups, name=str(path))
+                 *, groups: str | None = None, like: TaskSet | None = None,
+                 **read_kwargs: Any) -> TaskSet:
+        """Read a CSV with pandas and call :meth:`from_dataframe` (``like``: see there)."""
+        return cls.from_dataframe(read_csv(path, **read_kwargs), inputs, tasks,
+                                  groups=groups, name=str(path), like=like)
 
     @classmethod
     def from_parquet(cls, path: str, inputs: Sequence[str] | None = None,
                      tasks: Sequence[str] | Mapping[str, str | None] | None = None,
-                     *, groups: str | None = None) -> TaskSet:
+                     *, groups: str | None = None, like: TaskSet | None = None) -> TaskSet:
         """Read a Parquet file with pandas (needs the ``parquet`` extra) and build a task set."""
-        import pandas as pd
-
-        try:
-            df = pd.read_parquet(path)
-        except ImportError as exc:
-            raise ImportError(
-                "reading Parquet needs pyarrow: pip install 'tasklens[parquet]'"
-            ) from exc
-        return cls.from_dataframe(df, inputs, tasks, groups=groups, name=str(path))
+        df = read_parquet(path)
+        return cls.from_dataframe(df, inputs, tasks, groups=groups, name=str(path), like=like)
 
     # ------------------------------------------------------------------ basic properties
     def __len__(self) -> int:
@@ -281,11 +258,10 @@ class TaskSet:
 
     def subset(self, indices: Any) -> TaskSet:
         """The task set restricted to rows ``indices`` (integer indices or a boolean mask)."""
-        idx = np.asarray(indices)
-        if idx.dtype == bool:
-            if idx.shape != (len(self),):
-                raise ValueError(f"a boolean mask must have shape ({len(self)},), got {idx.shape}")
-            idx = np.flatnonzero(idx)
+        return self._take(check_indices(indices, len(self)))
+
+    def _take(self, idx: np.ndarray) -> TaskSet:
+        """Rows ``idx`` (checked integer indices, possibly none: empty split parts)."""
         return TaskSet(
             self.inputs[idx],
             {n: t.take(idx) for n, t in self.tasks.items()},
@@ -294,6 +270,71 @@ class TaskSet:
             self.name,
             dict(self.info),
         )
+
+    def encode_like(self, reference: TaskSet) -> TaskSet:
+        """This task set with every task encoded like the same task of ``reference``.
+
+        Use it for validation and test sets built separately from the training set: their
+        own encoding numbers the classes they happen to hold (a test set without class 0
+        would call label 1 code 0), so their codes would be scored against other labels.
+
+        Parameters
+        ----------
+        reference : TaskSet
+            The training set; it must have every task of this one and the same input shape.
+
+        Raises
+        ------
+        ValueError
+            A label that the training task has no class for, a regression target with
+            another number of outputs, or a task or input shape the training set lacks.
+        """
+        if not isinstance(reference, TaskSet):
+            raise TypeError(f"reference must be a TaskSet, got {type(reference).__name__}")
+        ref = _reference_tasks(reference, self.tasks)
+        _check_input_shape(self, reference, "this task set")
+        tasks = {n: make_task(n, t.labels(), like=ref[n], description=t.description)
+                 for n, t in self.tasks.items()}
+        return TaskSet(self.inputs, tasks, self.factors, self.groups, self.name, dict(self.info))
+
+    def check_compatible(self, reference: TaskSet, name: str = "eval set") -> None:
+        """Refuse this set as an evaluation set of a model trained on ``reference``.
+
+        It must be non-empty and have the same tasks (in order), input shape, and per task
+        the same kind, classes (same labels, same order) and number of outputs.
+
+        Parameters
+        ----------
+        reference : TaskSet
+            The training set.
+        name : str
+            How the error messages call this set (e.g. ``"val"``).
+        """
+        if not isinstance(reference, TaskSet):
+            raise TypeError(f"reference must be a TaskSet, got {type(reference).__name__}")
+        self.check_not_empty(name)
+        if self.task_names != reference.task_names:
+            raise ValueError(f"{name} has tasks {self.task_names}, the training set "
+                             f"{reference.task_names}; evaluate on the same tasks")
+        _check_input_shape(self, reference, name)
+        for task_name, task in self.tasks.items():
+            detail = task_mismatch(task, reference.tasks[task_name])
+            if detail is not None:
+                raise ValueError(
+                    f"{name}: task {task_name!r} has {detail}; its codes would be scored "
+                    f"against other labels. Encode it with the training set's classes: "
+                    f"{name}.encode_like(train), or build it with "
+                    f"TaskSet.from_dataframe(..., like=train)"
+                )
+
+    def check_not_empty(self, name: str = "taskset") -> None:
+        """Raise a ValueError naming ``name`` when this task set has no rows."""
+        if len(self) == 0:
+            part = self.info.get("split_part")
+            hint = (f"it is the {part} part of a split with {part}_size=0; pass "
+                    f"{part}_size > 0 or do not use that part" if part
+                    else "give it at least one row")
+            raise ValueError(f"{name} is an empty task set (0 rows); {hint}")
 
     def split(
         self,
@@ -315,6 +356,12 @@ class TaskSet:
             first classification or binary task); ``group`` keeps each group whole.
         """
         check_choice(strategy, "strategy", SPLIT_STRATEGIES)
+        test_size = check_scalar(test_size, "test_size", numbers.Real, low=0.0, high=1.0,
+                                 include_high=False)
+        val_size = check_scalar(val_size, "val_size", numbers.Real, low=0.0, high=1.0,
+                                include_high=False)
+        if stratify_by is not None and not isinstance(stratify_by, str):
+            raise TypeError(f"stratify_by must be a task name (str) or None, got {stratify_by!r}")
         if strategy == "random":
             idx = random_split(len(self), val_size, test_size, seed)
         elif strategy == "stratified":
@@ -324,9 +371,13 @@ class TaskSet:
             if self.groups is None:
                 raise ValueError("strategy='group' needs groups; build the task set with groups=")
             idx = group_split(self.groups, val_size, test_size, seed)
+        # an empty test part (test_size=0) is kept, marked so that its users can say why
+        test = self._take(idx.test)
+        if not idx.test.size:
+            test = TaskSet(test.inputs, test.tasks, test.factors, test.groups, test.name,
+                           {**test.info, "split_part": "test"})
         return TaskSetSplit(
-            self.subset(idx.train), self.subset(idx.val) if idx.val.size else None,
-            self.subset(idx.test), idx,
+            self._take(idx.train), self._take(idx.val) if idx.val.size else None, test, idx,
         )
 
     def _stratify_task(self, stratify_by: str | None) -> Task:
@@ -357,6 +408,9 @@ class TaskSet:
         import torch
         from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
+        batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
+        seed = check_scalar(seed, "seed", numbers.Integral, low=0, allow_none=True)
+        self.check_not_empty(f"TaskSet {self.name!r}")
         dataset = _BatchIndexDataset(self)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         base = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
@@ -438,23 +492,20 @@ class _BatchIndexDataset:
         return self._x[idx], {n: y[idx] for n, y in self._y.items()}
 
 
-def _make_factors(factors: Any, names: Sequence[str] | None, levels: Sequence[Any] | None,
-                  n: int) -> Factors | None:
-    if factors is None:
-        if names is not None or levels is not None:
-            raise ValueError("factor_names/factor_levels given without factors")
-        return None
-    values = check_array(factors, "factors", ndim=2)
-    if len(values) != n:
-        raise ValueError(f"factors has {len(values)} rows but inputs have {n}")
-    n_f = values.shape[1]
-    names_t = tuple(names) if names is not None else tuple(f"factor{j}" for j in range(n_f))
-    if len(names_t) != n_f:
-        raise ValueError(f"factor_names has {len(names_t)} names for {n_f} factor columns")
-    if levels is None:
-        levels_t = tuple(np.unique(values[:, j]) for j in range(n_f))
-    else:
-        levels_t = tuple(np.asarray(lv, dtype=np.float64) for lv in levels)
-        if len(levels_t) != n_f:
-            raise ValueError(f"factor_levels has {len(levels_t)} entries for {n_f} factors")
-    return Factors(values, names_t, levels_t)
+def _reference_tasks(like: Any, names: Iterable[str]) -> dict[str, Task]:
+    """The tasks of ``like`` (a training set) for ``names``; ``{}`` when ``like`` is None."""
+    if like is None:
+        return {}
+    if not isinstance(like, TaskSet):
+        raise TypeError(f"like must be a TaskSet (the training set), got {type(like).__name__}")
+    unknown = [n for n in names if n not in like.tasks]
+    if unknown:
+        raise ValueError(f"task(s) {unknown} are not in like (the training set has "
+                         f"{like.task_names}); an evaluation set can only hold its tasks")
+    return like.tasks
+
+
+def _check_input_shape(ts: TaskSet, reference: TaskSet, name: str) -> None:
+    if ts.input_shape != reference.input_shape:
+        raise ValueError(f"{name} has inputs of shape {ts.input_shape}, the training set "
+                         f"{reference.input_shape}; a model reads one input shape")

@@ -4,9 +4,11 @@ approximation of Standley et al. (2020) §3.5 from single-task and pairwise loss
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from itertools import combinations
 
+from .._common.validation import check_names, check_scalar
 from .selection import Candidate
 
 
@@ -23,6 +25,9 @@ def candidates_from_losses(
     cost : float or callable
         Cost of every network, or a function of the group.
     """
+    if not isinstance(group_losses, Mapping):
+        raise TypeError(f"group_losses must be a mapping frozenset -> {{task: loss}}, got "
+                        f"{type(group_losses).__name__}")
     out = []
     for group, losses in group_losses.items():
         g = frozenset(group)
@@ -61,7 +66,7 @@ def higher_order_approximation(
     list of Candidate
         Singletons, then every group of size 2 … ``max_size``.
     """
-    names = list(tasks) if tasks is not None else list(single_losses)
+    names = check_names(tasks, "tasks") if tasks is not None else list(single_losses)
     if len(names) < 2:
         raise ValueError("higher_order_approximation needs at least two tasks")
     missing_single = [t for t in names if t not in single_losses]
@@ -76,9 +81,8 @@ def higher_order_approximation(
     for key, value in list(single_losses.items()) + list(pair_losses.items()):
         if not math.isfinite(float(value)):
             raise ValueError(f"loss for {key} is not finite")
-    top = len(names) if max_size is None else max_size
-    if top < 1:
-        raise ValueError(f"max_size must be >= 1, got {max_size}")
+    top = len(names) if max_size is None else check_scalar(max_size, "max_size",
+                                                           numbers.Integral, low=1)
     out: list[Candidate] = []
     for size in range(1, top + 1):
         for group in combinations(names, size):

@@ -10,6 +10,7 @@ task must be served by at least one chosen network.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_choice
+from .._common.validation import check_choice, check_names, check_scalar
 
 SELECTION_METHODS = ("branch_and_bound", "exhaustive")
 # Exhaustive search enumerates 2^M subsets; beyond this it is refused with a clear message.
@@ -47,24 +48,26 @@ class Candidate:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        tasks = frozenset(self.tasks)
+        tasks = frozenset(check_names(self.tasks, "tasks"))
         if not tasks:
             raise ValueError("a Candidate needs at least one task")
+        if not isinstance(self.losses, Mapping):
+            raise TypeError(f"Candidate {self.label}: losses must be a mapping task -> loss, "
+                            f"got {type(self.losses).__name__}")
         missing = sorted(tasks - set(self.losses))
         if missing:
             raise ValueError(f"Candidate {self.label}: losses has no value for tasks {missing}")
         extra = sorted(set(self.losses) - tasks)
         if extra:
             raise ValueError(f"Candidate {self.label}: losses names tasks {extra} not in tasks")
-        losses = {t: float(self.losses[t]) for t in sorted(tasks)}
-        bad = [t for t, v in losses.items() if not math.isfinite(v)]
-        if bad:
-            raise ValueError(f"Candidate {self.label}: non-finite loss for tasks {bad}")
-        if not (math.isfinite(self.cost) and self.cost > 0):
-            raise ValueError(f"Candidate {self.label}: cost must be positive, got {self.cost}")
+        where = f"Candidate {self.label}:"
+        losses = {t: check_scalar(self.losses[t], f"{where} losses[{t!r}]", numbers.Real,
+                                  finite=True) for t in sorted(tasks)}
+        cost = check_scalar(self.cost, f"{where} cost", numbers.Real, low=0.0,
+                            include_low=False, finite=True)
         object.__setattr__(self, "tasks", tasks)
         object.__setattr__(self, "losses", losses)
-        object.__setattr__(self, "cost", float(self.cost))
+        object.__setattr__(self, "cost", cost)
 
     @property
     def label(self) -> str:
@@ -116,16 +119,17 @@ class Selection:
 
 def _check_candidates(candidates: Iterable[Candidate], budget: float,
                       tasks: Sequence[str] | None) -> tuple[list[Candidate], list[str]]:
+    if isinstance(candidates, (str, bytes, Candidate)):
+        raise TypeError(f"candidates must be a list of Candidate objects, got {candidates!r}")
     cands = list(candidates)
     if not cands:
         raise ValueError("candidates is empty; give at least one Candidate")
     for c in cands:
         if not isinstance(c, Candidate):
             raise TypeError(f"candidates must be Candidate objects, got {type(c).__name__}")
-    if not (math.isfinite(budget) and budget > 0):
-        raise ValueError(f"budget must be a positive number, got {budget}")
+    check_scalar(budget, "budget", numbers.Real, low=0.0, include_low=False, finite=True)
     served = set().union(*(c.tasks for c in cands))
-    all_tasks = sorted(served) if tasks is None else list(tasks)
+    all_tasks = sorted(served) if tasks is None else check_names(tasks, "tasks")
     unserved = [t for t in all_tasks if t not in served]
     if unserved:
         raise ValueError(f"tasks {unserved} are served by no candidate; add a network for them")
@@ -177,6 +181,7 @@ def select_networks(
     """
     check_choice(method, "method", SELECTION_METHODS)
     cands, all_tasks = _check_candidates(candidates, budget, tasks)
+    budget = float(budget)
     loss = np.full((len(cands), len(all_tasks)), np.inf)
     col = {t: j for j, t in enumerate(all_tasks)}
     for i, c in enumerate(cands):

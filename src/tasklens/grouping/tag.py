@@ -3,12 +3,14 @@ groupings for multi-task learning", TAG §3.3)."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 
+from .._common.validation import check_choice, check_scalar
 from ..data.matrix import TaskMatrix
 from .selection import Candidate, Selection, select_networks
 
@@ -64,14 +66,14 @@ def select_groups_from_affinity(
         raise ValueError(f"affinity {matrix.name!r} has higher_is_better=False; negate it first")
     if not np.all(np.isfinite(matrix.values)):
         raise ValueError("affinity contains NaN or infinite entries")
-    if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 1:
-        raise ValueError(f"n_groups must be a positive integer, got {n_groups!r}")
+    check_choice(method, "method", ("partition_dp", "branch_and_bound", "exhaustive"))
+    n_groups = check_scalar(n_groups, "n_groups", numbers.Integral, low=1)
+    max_group_size = check_scalar(max_group_size, "max_group_size", numbers.Integral, low=1,
+                                  allow_none=True)
     names = list(matrix.task_names)
     if len(names) < 2:
         raise ValueError("grouping needs at least two tasks")
-    top = len(names) if max_group_size is None else int(max_group_size)
-    if top < 1:
-        raise ValueError(f"max_group_size must be >= 1, got {max_group_size}")
+    top = len(names) if max_group_size is None else max_group_size
     if method == "partition_dp":
         return _partition_dp(matrix, n_groups, top)
     candidates = []

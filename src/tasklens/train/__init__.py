@@ -18,6 +18,7 @@ from .evaluation import evaluate
 from .loggers import CSVLogger, JSONLLogger, MLflowLogger, TensorBoardLogger
 from .monitors import head_gradients, monitor_row
 from .result import TrainResult
+from .step import NonFiniteGradientError
 from .trainer import NonFiniteLossError, Trainer, epoch_seed
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "EarlyStopping",
     "JSONLLogger",
     "MLflowLogger",
+    "NonFiniteGradientError",
     "NonFiniteLossError",
     "TensorBoardLogger",
     "TrainResult",

@@ -58,6 +58,7 @@ def evaluate(model: torch.nn.Module, taskset: TaskSet, *, batch_size: int = 512
             outputs = model(x)
             for name, task in taskset.tasks.items():
                 out = outputs[name]
+                _check_head(name, task, out)
                 loss_sums[name] += float(task_loss(task, out, y[name])) * len(x)
                 preds[name].append(out.detach().to("cpu", torch.float64).numpy())
     finally:
@@ -68,3 +69,13 @@ def evaluate(model: torch.nn.Module, taskset: TaskSet, *, batch_size: int = 512
         metrics["loss"] = loss_sums[name] / len(taskset)
         result[name] = {k: float(v) for k, v in metrics.items()}
     return result
+
+
+def _check_head(name: str, task: Any, out: torch.Tensor) -> None:
+    # A head with another class count than the task scores codes against other labels.
+    if task.kind == "classification" and out.ndim == 2 and out.shape[1] != task.output_size:
+        raise ValueError(
+            f"task {name!r}: the model has {out.shape[1]} outputs but the task set has "
+            f"{task.output_size} classes; encode evaluation sets with the training set's "
+            "classes (taskset.encode_like(train)) or build the model for this task set"
+        )

@@ -26,9 +26,9 @@ left untouched.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
@@ -40,45 +40,47 @@ import torch
 from torch import Tensor
 
 from .. import __version__
+from .._common.io import check_writable_dir, clean_stale_temps
 from .._common.progress import track
-from .._common.validation import check_positive_int
-from ..balance import BalanceContext, BalanceMethod
+from .._common.validation import check_scalar
+from ..balance import BalanceContext, BalanceMethod, NonFiniteGradientError
 from ..balance import get as get_method
 from ..balance.engine import (
     backward,
     backward_split,
-    parameter_jacobian,
-    representation_jacobian,
 )
 from ..balance.kernel_gramian import KernelGramianError, LinearRecorder
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from .accumulators import EpochAccumulator
 from .callbacks import Callback, EarlyStopping
-from .checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_method_state,
-    method_state,
-    save_checkpoint,
-)
+from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluation import evaluate, model_device, to_device
 from .loggers import CSVLogger, JSONLLogger
 from .model_terms import auxiliary_terms, kernel_gramian_recorder, make_optimizer
 from .monitors import head_gradients, monitor_row
 from .result import SPLITS, TrainResult, averaged, split_metrics
+from .step import (
+    gradients_finite,
+    head_parameter_groups,
+    held_out_update,
+    optimized_parameters,
+    raise_non_finite_gradient,
+)
+from .trainer_state import (
+    NonFiniteLossError,
+    capture,
+    check_resumable,
+    data_fingerprint,
+    divergence_note,
+    kept_checkpoint,
+    restore,
+    state_is_finite,
+)
 
 logger = logging.getLogger("tasklens")
 
 CHECKPOINT_NAME = "last.pt"
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A task (or auxiliary) loss became NaN or infinite; names step, epoch and task."""
-
-    def __init__(self, message: str, *, step: int, epoch: int, tasks: list[str]) -> None:
-        super().__init__(message)
-        self.step, self.epoch, self.tasks = step, epoch, tasks
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -106,7 +108,8 @@ class Trainer:
         A name for :func:`tasklens.balance.get` (default hyper-parameters) or an instance.
     optimizer : {"adam", "adamw", "sgd"} or callable(params) -> Optimizer
     lr : float
-        Learning rate for a named optimiser.
+        Learning rate for a named optimiser (at a resume it replaces the checkpoint's,
+        with a warning: see docs/train.md, "Checkpoints and training faults").
     batch_size : int
     level : {"parameter", "representation"}, optional
         Where task gradients are taken. Default: ``parameter`` when the method supports it,
@@ -121,7 +124,8 @@ class Trainer:
         Every that many steps, log the interaction monitors (0 = off).
     checkpoint_dir : path, optional
         Where ``last.pt`` is written (atomically) at every epoch end, every
-        ``checkpoint_every`` steps, and before a non-finite-loss error.
+        ``checkpoint_every`` steps, and before a non-finite-loss error (never a diverged
+        state over a finite one). Checked to be a writable directory at construction.
     checkpoint_every : int, optional
         Steps between mid-epoch checkpoints (needs ``checkpoint_dir``).
     early_stopping : int or EarlyStopping, optional
@@ -161,6 +165,7 @@ class Trainer:
     ) -> None:
         if not isinstance(taskset, TaskSet):
             raise TypeError(f"taskset must be a TaskSet, got {type(taskset).__name__}")
+        taskset.check_not_empty("taskset")
         self.taskset = taskset
         self.task_names = list(taskset.task_names)
         self.model = self._check_model(model)
@@ -168,14 +173,12 @@ class Trainer:
         self.level = self._resolve_level(level)
         self.method.prepare(level=self.level if self.method.needs_gradients else None,
                             num_tasks=len(self.task_names))
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise TypeError(f"seed must be a non-negative int, got {seed!r}")
-        self.seed = int(seed)
-        self.lr = float(lr)
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+        self.batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
+        self.eval_batch_size = check_scalar(eval_batch_size, "eval_batch_size",
+                                            numbers.Integral, low=1)
+        self.seed = check_scalar(seed, "seed", numbers.Integral, low=0)
+        self.lr = check_scalar(lr, "lr", numbers.Real, low=0, include_low=False,
+                               high=math.inf, include_high=False)
         self.val = self._check_eval_set(val, "val")
         self.test = self._check_eval_set(test, "test")
         self._held_out_batches: list[tuple[Tensor, dict[str, Tensor]]] | None = None
@@ -187,14 +190,18 @@ class Trainer:
                 )
             # fixed order, chosen by the step number: deterministic and resume-safe
             self._held_out_batches = list(self.val.dataloader(self.batch_size, shuffle=False))
-        self.monitor_every = check_positive_int(monitor_every, "monitor_every", minimum=0)
-        self.average_last_k = check_positive_int(average_last_k, "average_last_k")
-        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        if checkpoint_every is not None:
-            checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
-            if self.checkpoint_dir is None:
-                raise ValueError("checkpoint_every needs checkpoint_dir= (where to write)")
-        self.checkpoint_every = checkpoint_every
+        self.monitor_every = check_scalar(monitor_every, "monitor_every", numbers.Integral,
+                                          low=0)
+        self.average_last_k = check_scalar(average_last_k, "average_last_k", numbers.Integral,
+                                           low=1)
+        self.checkpoint_dir = check_writable_dir(checkpoint_dir, "checkpoint_dir")
+        log_dir = check_writable_dir(log_dir, "log_dir")
+        self.checkpoint_every = check_scalar(checkpoint_every, "checkpoint_every",
+                                             numbers.Integral, low=1, allow_none=True)
+        if self.checkpoint_every is not None and self.checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs checkpoint_dir= (where to write)")
+        if self.checkpoint_dir is not None:  # orphans of a killed run (see _common.io)
+            clean_stale_temps(self.checkpoint_dir, CHECKPOINT_NAME)
         self.progress = progress
         self.callbacks = self._check_callbacks(callbacks, early_stopping, log_dir)
         self._step_start_callbacks = [cb for cb in self.callbacks if type(cb).on_step_start
@@ -217,6 +224,7 @@ class Trainer:
         self.stop_training = False
         self.stop_reason: str | None = None
         self._torch_rng: Tensor | None = None
+        self._data_sha256: str | None = None
         self._in_fit = False
         self._acc = EpochAccumulator()
 
@@ -261,12 +269,8 @@ class Trainer:
             return None
         if not isinstance(ts, TaskSet):
             raise TypeError(f"{name} must be a TaskSet or None, got {type(ts).__name__}")
-        if ts.task_names != self.task_names:
-            raise ValueError(f"{name} has tasks {ts.task_names}, the training set "
-                             f"{self.task_names}; evaluate on the same tasks")
-        bad = [t for t in self.task_names if ts[t].kind != self.taskset[t].kind]
-        if bad:
-            raise ValueError(f"{name}: task(s) {bad} have another kind than in training")
+        # same tasks, input shape, kinds, classes and output sizes (not only kinds)
+        ts.check_compatible(self.taskset, name)
         return ts
 
     def _check_callbacks(self, callbacks: Sequence[Callback], early_stopping: Any,
@@ -310,10 +314,7 @@ class Trainer:
         bad = [self.task_names[i] for i in
                torch.nonzero(~torch.isfinite(losses.detach())).flatten().tolist()]
         bad += [f"auxiliary:{n}" for n, v in aux.items() if not bool(torch.isfinite(v))]
-        saved = ""
-        if self.checkpoint_dir is not None:
-            path = self.save_checkpoint()
-            saved = f"; the last good state was saved to {path}"
+        saved = divergence_note(self)  # never a diverged state over a finite checkpoint
         raise NonFiniteLossError(
             f"non-finite loss at step {self.step} (epoch {self.epoch}, batch "
             f"{self.batch_in_epoch}) for task(s) {bad or '?'}: {cause}{saved}. Lower the "
@@ -346,29 +347,35 @@ class Trainer:
             model, "shares_representation", True) else None
         if monitor and bool(torch.isfinite(losses.detach()).all()):
             heads = head_gradients(model, losses, self.task_names)
+        head_params = head_parameter_groups(model, self.task_names)
         try:
             if leaves is not None:
                 result = backward_split(losses, z, list(leaves.values()), self.method,
                                         step=self.step, epoch=self.epoch,
-                                        compute_gramian=monitor)
+                                        compute_gramian=monitor, head_params=head_params)
             else:
                 result = backward(
                     losses, features, self.method, shared_params=self.shared_params,
                     level=self.level, auxiliary_loss=sum(aux.values()) if aux else None,
                     step=self.step, epoch=self.epoch, compute_gramian=monitor,
                     recorder=recorder if self._recorder_covers(recorder) else None,
+                    head_params=head_params,
                 )
+        except NonFiniteGradientError as exc:  # finite losses, non-finite task gradients
+            raise_non_finite_gradient(self, x, y, exc)
         except FloatingPointError as exc:
             self._non_finite(losses, aux, exc)
         if recorder is not None:
             recorder.clear()  # release the recorded activations
+        if not gradients_finite(optimized_parameters(self.optimizer)):
+            raise_non_finite_gradient(self, x, y)
         self.optimizer.step()
         if self.method.update_batch == "same":
             with torch.no_grad():
                 after = task_losses(self.taskset, model(x), y)
             self.method.update(BalanceContext(losses=after, step=self.step, epoch=self.epoch))
         elif self.method.update_batch == "held_out":
-            self._held_out_update()
+            held_out_update(self)
         if result.regularizer is not None:  # RepMTL's R(S): logged like a model term
             aux = {**aux, "saliency_regularizer": losses.new_tensor(result.regularizer)}
         self._acc.add(result.losses, result.weights, aux)
@@ -400,27 +407,6 @@ class Trainer:
             return False
         self._recorder_checked = True
         return True
-
-    def _held_out_update(self) -> None:
-        """Evaluate the declared inputs on a held-out batch after the step (MOML)."""
-        assert self._held_out_batches is not None
-        batches = self._held_out_batches
-        xh, yh = batches[self.step % len(batches)]
-        device = model_device(self.model)
-        xh, yh = to_device(xh, device), to_device(yh, device)
-        z = self.model.encode(xh)
-        losses = task_losses(self.taskset, self.model.decode(z), yh)
-        jacobian = None
-        if "jacobian" in self.method.update_requires:
-            if self.level == "representation":
-                jacobian = representation_jacobian(losses, z)
-            else:
-                features = z if isinstance(z, Tensor) else None
-                jacobian = parameter_jacobian(losses, self.shared_params, features)
-        self.method.update(BalanceContext(
-            losses=losses.detach(), jacobian=None if jacobian is None else jacobian.detach(),
-            step=self.step, epoch=self.epoch, level=self.level,
-        ))
 
     # ------------------------------------------------------------------ epochs
     def _epoch_row(self, started: float) -> dict[str, Any]:
@@ -472,9 +458,17 @@ class Trainer:
         Raises
         ------
         NonFiniteLossError
-            A loss became NaN/inf; the message names step, epoch and task.
+            A loss became NaN/inf; the message names step, epoch and task, and the
+            checkpoint that resumes.
+        CheckpointError
+            ``resume`` names a file that is unreadable or damaged, or that does not fit
+            this trainer (other tasks, seed, batch size, method, level, optimiser class,
+            architecture or training data); nothing is changed then.
+        NonFiniteGradientError
+            Finite losses but a NaN/inf gradient (nothing is applied); names step, epoch and
+            the task(s) whose own gradient is non-finite.
         """
-        epochs = check_positive_int(epochs, "epochs")
+        epochs = check_scalar(epochs, "epochs", numbers.Integral, low=1)
         if resume:
             self._resume(resume)
         if self.step == 0 and self.batch_in_epoch == 0 and self.epoch == 0:
@@ -544,27 +538,33 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_NAME
 
-    def save_checkpoint(self, path: str | Path | None = None) -> Path:
-        """Write the full training state (atomically) to ``path`` or ``checkpoint_dir``."""
+    @property
+    def data_sha256(self) -> str:
+        """SHA-256 of the training inputs and targets (computed once, kept in checkpoints)."""
+        if self._data_sha256 is None:
+            self._data_sha256 = data_fingerprint(self.taskset)
+        return self._data_sha256
+
+    def save_checkpoint(self, path: str | Path | None = None, *,
+                        allow_non_finite: bool = False) -> Path:
+        """Write the full training state (atomically) to ``path`` or ``checkpoint_dir``.
+
+        Raises :class:`NonFiniteLossError` (and writes nothing) when the parameters or the
+        optimiser state are NaN/inf, unless ``allow_non_finite`` (e.g. to inspect a
+        diverged state in another file): a diverged state never replaces a finite one.
+        """
         dest = Path(path) if path is not None else self.checkpoint_path
         if dest is None:
             raise ValueError("no checkpoint path: pass path= or build the trainer with "
                              "checkpoint_dir=")
+        if not allow_non_finite and not state_is_finite(self.model, self.optimizer):
+            raise NonFiniteLossError(
+                f"the parameters or optimiser state are non-finite after {self.step} steps "
+                f"(epoch {self.epoch}); not saved: {kept_checkpoint(dest)}. Lower the "
+                "learning rate or clip gradients", step=self.step, epoch=self.epoch, tasks=[])
         # inside fit() the live state of the forked RNG; outside, the state fit() left
         torch_rng = torch.get_rng_state() if self._in_fit else self._torch_rng
-        payload = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "method_name": self.method.name,
-            "method": method_state(self.method),
-            "torch_rng": None if torch_rng is None else torch_rng.clone(),
-            "epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
-            "seed": self.seed, "batch_size": self.batch_size, "tasks": list(self.task_names),
-            "accumulators": self._acc.state_dict(),
-            "history": json.dumps(self.history),
-            "monitor_history": json.dumps(self.monitor_history),
-        }
-        return save_checkpoint(dest, payload)
+        return save_checkpoint(dest, capture(self, torch_rng))
 
     def _resume(self, resume: bool | str | Path) -> None:
         if resume is True:
@@ -577,19 +577,5 @@ class Trainer:
         else:
             path = Path(resume)
         state = load_checkpoint(path)
-        for key, mine in (("tasks", list(self.task_names)), ("seed", self.seed),
-                          ("batch_size", self.batch_size), ("method_name", self.method.name)):
-            if state[key] != mine:
-                raise CheckpointError(f"checkpoint {path} was written with {key}={state[key]!r}"
-                                      f", this trainer has {mine!r}; resume with the same "
-                                      "settings")
-        device = model_device(self.model)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        load_method_state(self.method, state["method"])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self._torch_rng = state["torch_rng"]
-        self._acc.load_state_dict(state["accumulators"], device)
-        self.history = json.loads(state["history"])
-        self.monitor_history = json.loads(state["monitor_history"])
+        check_resumable(self, state, path)  # everything is checked before anything changes
+        restore(self, state, model_device(self.model))

@@ -1,0 +1,77 @@
+"""File readers behind ``TaskSet.from_csv`` / ``from_parquet``: pandas errors made clear."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def check_column_list(value: Any, name: str) -> None:
+    """Refuse a bare string where a list of column names is expected.
+
+    A string is a sequence of characters, so ``tasks="x1t"`` would name the columns
+    ``"x"``, ``"1"`` and ``"t"``.
+    """
+    if value is None or isinstance(value, Mapping):
+        return
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a list of column names, got the string {value!r}; "
+                        f"write {name}=[{value!r}]")
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of column names, got "
+                        f"{type(value).__name__}") from None
+    bad = [v for v in items if not isinstance(v, str)]
+    if bad and not _all_hashable(items):
+        raise TypeError(f"{name} must be a list of column names, got entries {bad[:3]}")
+
+
+def _all_hashable(items: list[Any]) -> bool:
+    # non-string labels (e.g. integer column names) are legal in pandas; lists are not
+    try:
+        [hash(v) for v in items]
+    except TypeError:
+        return False
+    return True
+
+
+def read_csv(path: Any, **read_kwargs: Any) -> Any:
+    """``pandas.read_csv`` with a clear error for a missing, empty or unreadable file."""
+    import pandas as pd
+
+    _check_path(path)
+    try:
+        return pd.read_csv(path, **read_kwargs)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty (no header, no rows); give a CSV file with a "
+                         "header line and at least one row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} could not be read as CSV ({exc}); check the file format, "
+                         "or pass read options such as sep=';' to from_csv") from exc
+
+
+def read_parquet(path: Any) -> Any:
+    """``pandas.read_parquet`` with a clear error for a file that is not Parquet."""
+    import pandas as pd
+
+    _check_path(path)
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("reading Parquet needs pyarrow: pip install 'tasklens[parquet]'"
+                          ) from exc
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a Parquet file ({type(exc).__name__}: {exc}); "
+                         "read CSV files with TaskSet.from_csv") from exc
+
+
+def _check_path(path: Any) -> None:
+    # local paths only; URLs and open file objects are left to pandas
+    if isinstance(path, (str, Path)) and "://" not in str(path) and not Path(path).is_file():
+        raise FileNotFoundError(f"no such file: {path}")

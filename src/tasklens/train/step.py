@@ -1,0 +1,132 @@
+"""Helpers of one training step: the head parameter groups, MOML's held-out update, and the
+checks between the engine's backward and ``optimizer.step()``.
+
+A finite loss can still have a non-finite gradient (``sqrt`` or ``log`` at 0, an overflow in
+the backward pass). Without a check, loss-weighting methods write NaN into every parameter
+and gradient methods stop on a bare "gramian contains NaN". The trainer therefore
+
+- turns the engine's :class:`tasklens.balance.NonFiniteGradientError` (a non-finite task
+  Gramian, weights or direction) into a :class:`NonFiniteGradientError` naming the step, the
+  epoch and the task(s);
+- before ``optimizer.step()``, checks every gradient it is about to apply for finiteness
+  (one fused ``isfinite`` reduction per parameter tensor, one host synchronisation). Only when
+  that fails does it look for the culprit: it re-evaluates the batch (in a forked RNG, so the
+  run's randomness is untouched) and takes each task's gradient on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from ..balance import BalanceContext
+from ..balance.engine import parameter_jacobian, representation_jacobian
+from ..nn.losses import task_loss, task_losses, task_mapping
+from .evaluation import model_device, to_device
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+
+class NonFiniteGradientError(FloatingPointError):
+    """A gradient became NaN or infinite although every loss is finite; names step, epoch
+    and the task(s) whose own gradient is non-finite (empty when none is on its own)."""
+
+    def __init__(self, message: str, *, step: int, epoch: int, tasks: list[str]) -> None:
+        super().__init__(message)
+        self.step, self.epoch, self.tasks = step, epoch, tasks
+
+
+def head_parameter_groups(model: Any, task_names: Sequence[str]) -> list[list[Tensor]] | None:
+    """``[[parameters only task k uses] for k]`` from ``model.task_parameters``, or None when
+    the model does not say (the engine then derives the heads from the graph)."""
+    task_parameters = getattr(model, "task_parameters", None)
+    if not callable(task_parameters):
+        return None
+    return [[p for p in task_parameters(t) if p.requires_grad] for t in task_names]
+
+
+def held_out_update(trainer: Trainer) -> None:
+    """Evaluate the method's declared inputs on a held-out batch after the step (MOML)."""
+    assert trainer._held_out_batches is not None
+    batches = trainer._held_out_batches
+    model, method = trainer.model, trainer.method
+    xh, yh = batches[trainer.step % len(batches)]
+    device = model_device(model)
+    xh, yh = to_device(xh, device), to_device(yh, device)
+    z = model.encode(xh)
+    losses = task_losses(trainer.taskset, model.decode(z), yh)
+    jacobian = None
+    if "jacobian" in method.update_requires:
+        if trainer.level == "representation":
+            jacobian = representation_jacobian(losses, z)
+        else:
+            features = z if isinstance(z, Tensor) else None
+            jacobian = parameter_jacobian(losses, trainer.shared_params, features)
+    method.update(BalanceContext(
+        losses=losses.detach(), jacobian=None if jacobian is None else jacobian.detach(),
+        step=trainer.step, epoch=trainer.epoch, level=trainer.level,
+    ))
+
+
+def optimized_parameters(optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    """The parameters ``optimizer.step()`` updates."""
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def gradients_finite(params: Sequence[Tensor]) -> bool:
+    """Whether every existing ``.grad`` is finite (one host synchronisation)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return True
+    return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+
+
+def tasks_with_non_finite_gradient(trainer: Trainer, x: Tensor,
+                                   y: dict[str, Tensor]) -> list[str]:
+    """Re-evaluate the batch and return the tasks whose own gradient on the trainable
+    parameters is not finite (the failure path only; the run's RNG is left untouched)."""
+    model = trainer.model
+    params = [p for p in model.parameters() if p.requires_grad]
+    device = model_device(model)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    bad = []
+    with torch.random.fork_rng(devices=devices):
+        outputs = model.decode(model.encode(x))
+        tasks = task_mapping(trainer.taskset)
+        for name in trainer.task_names:
+            # each loss on its own graph: through a stacked (K,) tensor, task k's gradient
+            # would also run a zero upstream through the other tasks' branches, and
+            # 0 × inf = NaN there would be blamed on task k
+            loss = task_loss(tasks[name], outputs[name], y[name])
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+            if not all(bool(torch.isfinite(g).all()) for g in grads if g is not None):
+                bad.append(name)
+    return bad
+
+
+def raise_non_finite_gradient(trainer: Trainer, x: Tensor, y: dict[str, Tensor],
+                              cause: Exception | None = None) -> None:
+    """Raise :class:`NonFiniteGradientError` for the current step (saving a checkpoint first
+    when the trainer writes them: the parameters are still those before the step)."""
+    saved = ""
+    if trainer.checkpoint_dir is not None:
+        saved = f"; the last good state was saved to {trainer.save_checkpoint()}"
+    tasks = tasks_with_non_finite_gradient(trainer, x, y)
+    names = [n for n, p in trainer.model.named_parameters()
+             if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+    where = f"; parameters with non-finite gradients: {names[:5]}" if names else ""
+    culprit = (f"for task(s) {tasks}" if tasks else
+               "(no single task's gradient is non-finite on its own: the combination — the "
+               "auxiliary terms or the method's weights / direction — is)")
+    detail = f" ({cause})" if cause is not None else ""
+    raise NonFiniteGradientError(
+        f"non-finite gradient at step {trainer.step} (epoch {trainer.epoch}, batch "
+        f"{trainer.batch_in_epoch}) {culprit} although every loss is finite{detail}{where}"
+        f"{saved}. Lower the learning rate, clip gradients, or guard operations with an "
+        "infinite derivative (sqrt or log at 0)",
+        step=trainer.step, epoch=trainer.epoch, tasks=tasks,
+    ) from cause
