@@ -57,6 +57,7 @@ import functools
 import inspect
 import weakref
 from abc import ABC
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -371,6 +372,16 @@ class BalanceMethod(ABC):
         """Forget all state (stateful methods override); stochastic methods re-seed."""
 
 
+class NonFiniteGradientError(FloatingPointError, ValueError):
+    """A task gradient (or the method's output) is NaN or infinite although the losses are
+    finite. A ``ValueError`` too, so callers catching bad-input errors see it. ``tasks`` holds
+    the 0-based indices of the offending tasks (may be empty)."""
+
+    def __init__(self, message: str, *, tasks: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.tasks = list(tasks)
+
+
 def check_finite_output(values: Tensor, method: str, what: str, ctx: BalanceContext) -> Tensor:
     """Raise a ValueError naming the method, step, epoch and the offending tasks / entries
     when ``values`` (weights (K,) or a direction (P,)) holds NaN or infinite entries."""
@@ -380,11 +391,12 @@ def check_finite_output(values: Tensor, method: str, what: str, ctx: BalanceCont
     bad = (~finite).nonzero().flatten().tolist()
     where = (f"task(s) {bad[:10]}" if what == "weights"
              else f"{len(bad)} of {values.numel()} entries (first {bad[:5]})")
-    raise ValueError(
+    raise NonFiniteGradientError(
         f"method {method!r} produced non-finite {what} at step {ctx.step} (epoch {ctx.epoch}) "
         f"for {where}: {values.flatten()[bad[:5]].tolist()}. The task gradients of this step "
         "are too large, too small or too nearly dependent for the method; lower the learning "
-        "rate, rescale the losses, or use float64"
+        "rate, rescale the losses, or use float64",
+        tasks=bad if what == "weights" else (),
     )
 
 

@@ -31,16 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._base import _STEPS_SINCE_UPDATE, BalanceContext, BalanceMethod
-
-
-class NonFiniteGradientError(FloatingPointError):
-    """A task gradient (or the method's output) is NaN or infinite although the losses are
-    finite. ``tasks`` holds the 0-based indices of the offending tasks (may be empty)."""
-
-    def __init__(self, message: str, *, tasks: Sequence[int] = ()) -> None:
-        super().__init__(message)
-        self.tasks = list(tasks)
+from ._base import _STEPS_SINCE_UPDATE, BalanceContext, BalanceMethod, NonFiniteGradientError
 
 
 def graph_leaves(root: Tensor, stops: Iterable[Tensor] = ()) -> list[Tensor]:

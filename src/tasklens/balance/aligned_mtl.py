@@ -49,7 +49,12 @@ class AlignedMTL(BalanceMethod):
         """The (K, K) balance transformation ``B`` (identity when every gradient is zero)."""
         gram = gramian_numpy(ctx)
         k = gram.shape[0]
-        eigval, eigvec = np.linalg.eigh(gram)
+        scale = float(np.max(np.diag(gram)))
+        if scale <= 0.0:
+            return np.eye(k)
+        # B depends only on eigenvalue ratios (√σ / √λ): solve on G / max diag, which keeps
+        # the eigendecomposition away from over- and underflow at any gradient scale
+        eigval, eigvec = np.linalg.eigh(gram / scale)
         tol = max(float(eigval.max()), 0.0) * k * np.finfo(np.float64).eps
         keep = eigval > tol
         if not keep.any():

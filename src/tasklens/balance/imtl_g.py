@@ -49,6 +49,6 @@ class IMTLG(BalanceMethod):
             # singular value, which is what decides "linearly dependent" here
             v = np.linalg.pinv(gram / scale, hermitian=True) @ (norms / np.sqrt(scale))
             total = v.sum()
-            alpha = np.zeros(k) if abs(total) < 1e-12 * np.abs(v).sum() else v / total
+            alpha = np.zeros(k) if abs(total) <= 1e-12 * np.abs(v).sum() else v / total
         ref = reference_tensor(ctx)
         return torch.as_tensor(k * alpha, dtype=ref.dtype, device=ref.device)

@@ -49,7 +49,14 @@ from .paper_figures import (
     figure6,
 )
 from .representations import ConvergenceRSMs, convergence_rsms
-from .simulate import GradientFlowResult, TrainingResult, gradient_flow, train_linear_mtl
+from .simulate import (
+    DivergenceError,
+    GradientFlowResult,
+    TrainingResult,
+    gradient_flow,
+    stable_learning_rate,
+    train_linear_mtl,
+)
 from .statistics import (
     WHITENING_METHODS,
     TaskCorrelations,
@@ -78,6 +85,7 @@ __all__ = [
     "WHITENING_METHODS",
     "AlignmentRegime",
     "ConvergenceRSMs",
+    "DivergenceError",
     "Figure3Result",
     "Figure4Result",
     "Figure5Result",
@@ -119,6 +127,7 @@ __all__ = [
     "right_modes",
     "rise_time",
     "shared_spectrum",
+    "stable_learning_rate",
     "stack_sigmas",
     "tabula_rasa_solution",
     "task_correlations",

@@ -265,6 +265,54 @@ def _cosine_matrix(grads: list[Any]) -> np.ndarray:
     return out
 
 
+class DivergenceError(ValueError):
+    """Gradient descent diverged (a loss became infinite or NaN)."""
+
+
+def stable_learning_rate(inputs: np.ndarray) -> float:
+    """``2 / λ_max(Xᵀ X / N)``: the largest stable gradient-descent rate of linear regression.
+
+    For the losses of :func:`train_linear_mtl` (``½ ‖Y − W X‖² / N`` per task) the Hessian of
+    a single linear layer is ``Xᵀ X / N``, so gradient descent converges iff
+    ``learning_rate < 2 / λ_max``. A deeper or shared network has curvature scaled by the
+    norms of the other layers, so this is a guide, not a guarantee.
+
+    Parameters
+    ----------
+    inputs : (N, N_i) array
+
+    Returns
+    -------
+    float
+        ``inf`` when every input is zero.
+    """
+    x = np.asarray(inputs, dtype=np.float64)
+    scale = float(np.max(np.abs(x))) if x.size else 0.0
+    if scale == 0.0 or not np.isfinite(scale):
+        return float("inf") if scale == 0.0 else 0.0
+    xs = x / scale  # λ_max of the rescaled inputs cannot overflow
+    lam = float(np.linalg.eigvalsh(xs.T @ xs / x.shape[0])[-1]) * scale**2
+    return 2.0 / lam if lam > 0.0 else float("inf")
+
+
+def _check_not_diverged(task_losses: Sequence[Any], epoch: int, learning_rate: float,
+                        inputs: np.ndarray, names: Sequence[str]) -> None:
+    """Raise :class:`DivergenceError` naming the learning rate and the stable bound when a
+    task loss is no longer finite."""
+    values = [float(v.detach()) if hasattr(v, "detach") else float(v) for v in task_losses]
+    bad = [n for n, v in zip(names, values) if not np.isfinite(v)]
+    if not bad:
+        return
+    bound = stable_learning_rate(inputs)
+    raise DivergenceError(
+        f"gradient descent diverged at epoch {epoch}: the loss of task(s) {bad} is "
+        f"{[v for v in values if not np.isfinite(v)][:3]} with learning_rate={learning_rate:g}; "
+        f"linear regression on these inputs is stable only for learning_rate < "
+        f"2/λ_max(XᵀX/N) = {bound:.4g} (deeper networks and larger weights need less): "
+        "lower learning_rate"
+    )
+
+
 def train_linear_mtl(
     inputs: Any,
     targets: Sequence[Any] | dict[str, Any],
@@ -326,6 +374,12 @@ def train_linear_mtl(
     Returns
     -------
     TrainingResult
+
+    Raises
+    ------
+    DivergenceError
+        (a ValueError) When a loss becomes infinite or NaN (learning rate too large); the
+        message gives :func:`stable_learning_rate`.
     """
     import torch
 
@@ -407,6 +461,7 @@ def train_linear_mtl(
     for epoch in range(epochs + 1):
         h = hidden(x)
         task_losses = [((y - h @ W.T) ** 2).sum() / n_samples for y, W in zip(y_t, heads)]
+        _check_not_diverged(task_losses, epoch, learning_rate, x_np, names)
         grads = [
             torch.autograd.grad(0.5 * loss, [*shared, W], retain_graph=True)
             for loss, W in zip(task_losses, heads)

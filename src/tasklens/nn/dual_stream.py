@@ -59,6 +59,10 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Te
         raise ValueError("linear CKA needs at least 2 samples in the batch")
     dtype = torch.promote_types(x.dtype, y.dtype)
     x, y = x.flatten(1).to(dtype), y.flatten(1).to(dtype)
+    # CKA is scale-invariant: divide by a detached max first so that no product overflows
+    # (features of 1e200 in float64); the gradient is unchanged (degree-0 homogeneity)
+    x = x / x.detach().abs().max().clamp_min(torch.finfo(dtype).tiny)
+    y = y / y.detach().abs().max().clamp_min(torch.finfo(dtype).tiny)
     xc = x - x.mean(dim=0, keepdim=True)
     yc = y - y.mean(dim=0, keepdim=True)
     num = (yc.T @ xc).pow(2).sum()

@@ -16,6 +16,12 @@ from .._common.validation import check_array
 
 
 def _centered(x: Any, name: str, n_rows: int | None = None, other: str = "x") -> np.ndarray:
+    """Column-centred ``x`` divided by its largest entry (exact scale: CKA ignores it).
+
+    Dividing first keeps every later product finite for features of any magnitude (squares of
+    1e200 overflow float64). "Constant" means no variation above round-off: a centred norm
+    below ``√(N·D) · 4ε`` of the rescaled array.
+    """
     arr = check_array(x, name, ndim=2)
     if n_rows is not None and arr.shape[0] != n_rows:
         raise ValueError(
@@ -24,9 +30,16 @@ def _centered(x: Any, name: str, n_rows: int | None = None, other: str = "x") ->
         )
     if arr.shape[0] < 2:
         raise ValueError(f"{name} has {arr.shape[0]} sample(s); pass at least 2")
+    arr = np.asarray(arr, dtype=np.float64)
+    scale = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if scale > 0.0:
+        arr = arr / scale
     centered = arr - arr.mean(axis=0)
-    if not np.any(centered):
-        raise ValueError(f"{name} is constant over samples; its similarity is undefined (0/0)")
+    if scale == 0.0 or np.linalg.norm(centered) <= np.sqrt(arr.size) * 4 * np.finfo(float).eps:
+        raise ValueError(
+            f"{name} is constant over samples (up to round-off); its similarity is undefined "
+            "(0/0) — drop constant representations or add variation"
+        )
     return centered
 
 
@@ -78,6 +91,9 @@ def rsm(x: Any) -> np.ndarray:
             f"x rows {np.flatnonzero(flat)[:5].tolist()} are constant across features; their "
             "correlation is undefined — drop those samples"
         )
+    # each row divided by its largest entry first (correlation ignores it): no overflow of
+    # the squared norms for representations of any magnitude
+    arr = arr / np.max(np.abs(arr), axis=1, keepdims=True)
     centered = arr - arr.mean(axis=1, keepdims=True)
     unit = centered / np.linalg.norm(centered, axis=1, keepdims=True)
     return np.clip(unit @ unit.T, -1.0, 1.0)
