@@ -60,13 +60,7 @@ def test_linear_under_scaling(name, seed):
     prop.check_linear_under_scaling(name, jac, losses, seed=seed)
 
 
-_UNDERFLOW = ("float32 Gramian of gradients of size 1e-30 underflows to 0, and the alpha-fair "
-              "solver then reports 'every task gradient is zero' (extreme-scale numerics of the "
-              "existing methods are fixed in a parallel branch)")
-FINITE_XFAIL: dict[tuple[str, float], str] = {
-    ("nash_mtl", 1e-30): _UNDERFLOW,
-    ("fairgrad", 1e-30): _UNDERFLOW,
-}
+FINITE_XFAIL: dict[tuple[str, float], str] = {}
 """(method, scale) pairs known to fail the float32 finiteness check (fixed elsewhere)."""
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from ._base import BalanceContext, BalanceMethod, check_real, reference_tensor
+from ._base import BalanceContext, BalanceMethod, check_real, gramian_numpy, reference_tensor
 from .imtl_g import IMTLG
 
 
@@ -65,7 +65,7 @@ class IMTL(BalanceMethod):
     def weights(self, ctx: BalanceContext) -> Tensor:
         k = self._check_context(ctx)
         factor = torch.exp(self._ensure(k).detach())
-        gram = ctx.gramian_or_compute().detach().to("cpu", torch.float64)
+        gram = torch.as_tensor(gramian_numpy(ctx))  # float64: no overflow of float32 squares
         scaled = BalanceContext(gramian=factor[:, None] * gram * factor[None, :])
         w = IMTLG().weights(scaled) * factor
         ref = reference_tensor(ctx)
