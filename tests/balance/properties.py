@@ -12,7 +12,7 @@ declarations say which properties a method claims:
     direction unchanged.
 ``linear_under_scaling``
     ``c ↦ d(diag(c) J)`` is linear on ``c > 0`` (Quinton & Rey 2024, "Jacobian Descent for
-    Multi-Objective Optimization", arXiv:2406.16232, Def. 3): checked as
+    Multi-Objective Optimization", arXiv:2406.16232, "linear under scaling"): checked as
     ``d(diag(a c₁ + b c₂) J) = a d(diag(c₁) J) + b d(diag(c₂) J)`` for ``a, b > 0``.
 
 :func:`check_finite` applies to every method: float32 inputs scaled to extreme magnitudes must
