@@ -181,3 +181,14 @@ def test_from_parquet_round_trip(tmp_path) -> None:
     df.to_parquet(tmp_path / "d.parquet")
     ts = TaskSet.from_parquet(str(tmp_path / "d.parquet"), tasks=["y"])
     assert ts["y"].targets.tolist() == [0, 1, 2, 0, 1, 2]
+
+
+def test_select_refuses_a_string() -> None:
+    rng = np.random.default_rng(0)
+    ts = TaskSet.from_arrays(rng.normal(size=(6, 2)), {"a": rng.normal(size=6),
+                                                       "b": rng.normal(size=6),
+                                                       "ab": rng.normal(size=6)})
+    # list("ab") would silently select the tasks "a" and "b"
+    with pytest.raises(TypeError, match=r"task_names must be a collection.*\['ab'\]"):
+        ts.select("ab")
+    assert ts.select(["ab"]).task_names == ["ab"]

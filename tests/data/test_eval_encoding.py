@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasklens.data import TaskSet
 from tasklens.nn import hps_for
@@ -97,7 +99,7 @@ def test_reported_accuracy_matches_hand_count_after_encode_like() -> None:
     raw_test = _frame(120, 1, drop_class=0)
     test = TaskSet.from_dataframe(raw_test, tasks=["label", "y"]).encode_like(train)
     model = hps_for(train, seed=0, hidden=(16,), code_dim=8, head_hidden=8, head_depth=1)
-    Trainer(model, train, lr=1e-2, batch_size=32, test=test, progress=False).fit(15)
+    Trainer(model, train, lr=1e-2, batch_size=32, progress=False).fit(15)
     reported = evaluate(model, test)["label"]["accuracy"]
     with torch.no_grad():
         logits = model(torch.as_tensor(test.inputs))["label"].numpy()
@@ -134,3 +136,71 @@ def test_like_keeps_a_constant_eval_task() -> None:
     test = TaskSet.from_dataframe(df, tasks=["label", "y"], like=train)
     assert test["label"].targets.tolist() == [2] * 5
     assert test["label"].output_size == 4
+
+
+def test_hand_built_split_is_checked() -> None:
+    # a TaskSetSplit assembled by hand reaches affinity gains / grouping validation as is
+    from tasklens.data import SplitIndices, TaskSetSplit
+
+    train = TaskSet.from_dataframe(_frame(40, 0), tasks=["label", "y"])
+    test = TaskSet.from_dataframe(_frame(20, 1, drop_class=0), tasks=["label", "y"])
+    idx = SplitIndices(np.arange(40), np.arange(0), np.arange(20))
+    with pytest.raises(ValueError, match=r"split\.test: task 'label'.*classes"):
+        TaskSetSplit(train, None, test, idx)
+    ok = TaskSetSplit(train, None, test.encode_like(train), idx)
+    assert ok.test["label"].output_size == 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_fuzz_encode_like_round_trip(data) -> None:
+    # any label subset of the training classes: codes index the training classes and
+    # decode back to the raw labels (checked against the raw array, not our encoder)
+    pool = data.draw(st.sampled_from([np.array(["cat", "dog", "eel", "fox"]),
+                                      np.array([3, 7, 11, 20, 40]), np.array([0.5, 1.5, 2.5])]))
+    n_train = data.draw(st.integers(len(pool), 30))
+    train_labels = np.concatenate([pool, data.draw(st.lists(st.sampled_from(pool.tolist()),
+                                                            min_size=n_train - len(pool),
+                                                            max_size=n_train - len(pool)))])
+    test_labels = np.asarray(data.draw(st.lists(st.sampled_from(pool.tolist()), min_size=1,
+                                                max_size=15)), dtype=pool.dtype)
+    rng = np.random.default_rng(0)
+    train = TaskSet.from_arrays(rng.normal(size=(len(train_labels), 2)),
+                                {"t": train_labels}, {"t": "classification"})
+    own = TaskSet.from_arrays(rng.normal(size=(len(test_labels), 2)), {"t": test_labels},
+                              {"t": "classification"}) if len(set(test_labels.tolist())) > 1 \
+        else None
+    test = TaskSet.from_arrays(rng.normal(size=(len(test_labels), 2)), {"t": test_labels},
+                               like=train)
+    codes = test["t"].targets
+    assert train["t"].classes[codes].tolist() == test_labels.tolist()
+    assert test["t"].output_size == len(pool)
+    test.check_compatible(train, "test")
+    if own is not None:
+        assert own.encode_like(train)["t"].targets.tolist() == codes.tolist()
+        same = own["t"].classes.tolist() == train["t"].classes.tolist()
+        if not same:
+            with pytest.raises(ValueError, match="classes"):
+                own.check_compatible(train, "test")
+
+
+def test_task_order_and_names_checked() -> None:
+    train = TaskSet.from_dataframe(_frame(40, 0), tasks=["label", "y"])
+    swapped = TaskSet.from_dataframe(_frame(20, 1), tasks=["y", "label"], like=train)
+    with pytest.raises(ValueError, match=r"reorder with test\.select\(train\.task_names\)"):
+        swapped.check_compatible(train, "test")
+    swapped.select(train.task_names).check_compatible(train, "test")
+    fewer = TaskSet.from_dataframe(_frame(20, 1), tasks=["label"], like=train)
+    with pytest.raises(ValueError, match="evaluate on the same tasks"):
+        fewer.check_compatible(train, "test")
+
+
+def test_evaluate_refuses_regression_output_size_mismatch() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 2))
+    train = TaskSet.from_arrays(x, {"r": rng.normal(size=(10, 2)), "c": np.arange(10) % 2})
+    other = TaskSet.from_arrays(x, {"r": rng.normal(size=(10, 3)), "c": np.arange(10) % 2})
+    model = hps_for(train, seed=0, hidden=(4,), code_dim=4, head_hidden=4, head_depth=1)
+    evaluate(model, train)  # matching sizes work
+    with pytest.raises(ValueError, match=r"task 'r'.*2 outputs.*3"):
+        evaluate(model, other)

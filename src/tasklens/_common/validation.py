@@ -67,6 +67,13 @@ def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np
     return np.random.default_rng(check_scalar(seed, name, numbers.Integral, low=0))
 
 
+def seed_info(seed: Any) -> int | None:
+    """The seed as a plain int for provenance records (None for a Generator or None)."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)):
+        return int(seed)
+    return None
+
+
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     """Check that ``value`` is one of ``choices``; the error lists them."""
     if value not in choices:
@@ -89,7 +96,10 @@ def check_indices(indices: Any, n: int, name: str = "indices") -> np.ndarray:
     """
     if isinstance(indices, (str, bytes)):
         raise TypeError(f"{name} must be integer row indices or a boolean mask, got {indices!r}")
-    idx = np.asarray(indices)
+    try:
+        idx = np.asarray(indices)
+    except ValueError as exc:  # ragged nested lists
+        raise TypeError(f"{name} must be a 1-D list of row indices or a mask: {exc}") from exc
     if idx.ndim != 1:
         raise ValueError(f"{name} must be 1-D (row indices or a mask), got shape {idx.shape}")
     if idx.dtype == bool:

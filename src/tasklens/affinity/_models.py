@@ -7,6 +7,7 @@ A *batch* is what :meth:`tasklens.data.TaskSet.dataloader` yields: ``(x, {task: 
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._common.validation import check_scalar
 from ..balance._gramian import gramian
 from ..data.tasks import Task
 from ..nn._utils import task_mapping
@@ -150,13 +152,8 @@ def cosine_matrix(vectors: Tensor) -> np.ndarray:
 
 
 def check_positive_float(value: Any, name: str) -> float:
-    """A finite float > 0 (learning rates)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a positive number, got {type(value).__name__}")
-    out = float(value)
-    if not np.isfinite(out) or out <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return out
+    """A finite float > 0 (learning rates); NumPy scalars accepted."""
+    return check_scalar(value, name, numbers.Real, low=0.0, include_low=False, finite=True)
 
 
 def split_and_tasks(taskset: Any, tasks: Any, test_size: float,

@@ -32,6 +32,7 @@ affinity predicts a positive gain"). ``centers=`` overrides this per score.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,7 +215,8 @@ def evaluate_scores(scores: Mapping[str, TaskMatrix], gains: Any, *,
             center = 0.0
         elif spec == "median":
             center = float(np.median(score[used]))
-        elif isinstance(spec, (int, float)) and math.isfinite(spec):
+        elif (isinstance(spec, numbers.Real) and not isinstance(spec, bool)
+              and math.isfinite(spec)):
             center = float(spec)
         else:
             raise ValueError(f"centers[{key!r}] must be 'zero', 'median' or a finite number, "

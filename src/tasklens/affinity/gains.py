@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
@@ -40,7 +41,7 @@ import numpy as np
 
 from .. import __version__
 from .._common.io import atomic_write, write_json
-from .._common.validation import check_positive_int
+from .._common.validation import check_positive_int, check_scalar
 from ..data.matrix import TaskMatrix
 from ..data.metrics import get_metric
 from ..data.taskset import TaskSet, TaskSetSplit
@@ -102,10 +103,12 @@ class GainSettings:
     def __post_init__(self) -> None:
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not 0.0 < float(self.test_size) < 1.0:
-            raise ValueError(f"test_size must be a fraction in (0, 1), got {self.test_size}")
+        # stored as Python floats: NumPy scalars accepted, and to_dict stays JSON-ready
+        object.__setattr__(self, "lr", check_scalar(
+            self.lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True))
+        object.__setattr__(self, "test_size", check_scalar(
+            self.test_size, "test_size", numbers.Real, low=0.0, high=1.0, include_low=False,
+            include_high=False))
         object.__setattr__(self, "hidden", tuple(int(h) for h in np.atleast_1d(self.hidden)))
 
     def to_dict(self) -> dict[str, Any]:

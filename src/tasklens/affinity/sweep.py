@@ -10,7 +10,15 @@ next run retries it and removes the error file once it succeeds.
 
 The job id is a stable hash of the job and the settings (canonical JSON, SHA-256), so
 changing a setting (epochs, learning rate, the data fingerprint) starts a new set of files
-instead of silently reusing results computed under other settings.
+instead of silently reusing results computed under other settings. A result file is reused
+only when the id, job and settings stored in it match the job's (a copied or stale file
+is rerun, with a warning).
+
+Process-pool workers stop with their driver: each polls ``os.getppid()`` and exits as soon
+as the driver is gone (killed, crashed), so a killed sweep leaves no workers running jobs
+and writing files. A driver script that calls :func:`run_jobs` at import time (no
+``if __name__ == "__main__":``) would make every ``spawn`` worker start the sweep again
+while it imports the script; this is detected and raised as :class:`MainGuardError`.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +50,19 @@ logger = logging.getLogger("tasklens")
 BACKENDS: tuple[str, ...] = ("serial", "process", "ray")
 RESULT_SUFFIX = ".json"
 ERROR_SUFFIX = ".error.json"
+#: how often (seconds) a pool worker checks that the driver process still lives
+PARENT_POLL_S = 0.2
+#: written into out_dir by a worker that found run_jobs called while importing the script
+MAIN_GUARD_MARKER = ".sweep-main-guard-missing.json"
+MAIN_GUARD_MESSAGE = (
+    "run_jobs was called while a worker process was importing your script: the 'spawn' "
+    "start method re-imports the main module in every worker, and this script starts the "
+    "sweep at import time. Put the code that calls run_jobs under "
+    "`if __name__ == \"__main__\":` (or use backend='serial').")
+
+
+class MainGuardError(RuntimeError):
+    """The driver script runs the sweep at import time (no ``if __name__ == "__main__":``)."""
 
 
 # --------------------------------------------------------------------------- ids and seeds
@@ -130,6 +153,55 @@ def read_result(path: str | Path) -> dict[str, Any]:
     return record
 
 
+# --------------------------------------------------------------------------- workers
+#: the driver's pid in a pool worker (None in the driver itself)
+_DRIVER_PID: int | None = None
+
+
+def _driver_gone() -> bool:
+    """In a pool worker: whether the driver died (the worker was re-parented)."""
+    return _DRIVER_PID is not None and os.getppid() != _DRIVER_PID
+
+
+def _watch_driver(interval: float) -> None:
+    while not _driver_gone():
+        time.sleep(interval)
+    # the driver was killed: stop now, without running or writing anything more
+    os._exit(1)
+
+
+def _init_worker(driver_pid: int | None, interval: float) -> None:
+    """Pool initializer: remember the parent and exit as soon as it is gone.
+
+    ``driver_pid`` is the driver's pid when it is the worker's parent (fork, spawn); with
+    ``forkserver`` the parent is the fork server, which exits with the driver.
+    """
+    global _DRIVER_PID
+    _DRIVER_PID = os.getppid()
+    if driver_pid is not None and _DRIVER_PID != driver_pid:  # died before we started
+        os._exit(1)
+    threading.Thread(target=_watch_driver, args=(interval,), daemon=True,
+                     name="tasklens-sweep-driver-watch").start()
+
+
+def _check_not_importing_main(out: Path) -> None:
+    """Raise :class:`MainGuardError` when called while a spawned worker imports ``__main__``.
+
+    multiprocessing marks a process that is still unpickling its parent's state (and
+    re-running the main module, as ``__mp_main__``) with ``_inheriting``; it uses the same
+    flag for its own "bootstrapping phase" error. The marker file tells the driver why its
+    workers died.
+    """
+    import multiprocessing
+
+    if not getattr(multiprocessing.current_process(), "_inheriting", False):
+        return
+    try:
+        write_json(out / MAIN_GUARD_MARKER, {"error": MAIN_GUARD_MESSAGE, "pid": os.getpid()})
+    finally:
+        raise MainGuardError(MAIN_GUARD_MESSAGE)
+
+
 # --------------------------------------------------------------------------- one job
 def _set_threads(threads: int | None) -> None:
     if threads is not None:
@@ -152,6 +224,8 @@ def _run_one(fn: Callable[[Any, Any], Any], job: Any, settings: Any, jid: str, o
             "id": jid, "job": to_jsonable(job), "error": message,
             "traceback": traceback.format_exc(), "version": __version__})
         return jid, False, message
+    if _driver_gone():  # killed while the job ran: write nothing
+        os._exit(1)
     write_json(out / f"{jid}{RESULT_SUFFIX}", {
         "id": jid, "job": to_jsonable(job), "settings": to_jsonable(settings),
         "result": value, "elapsed_s": time.perf_counter() - started,
@@ -173,7 +247,9 @@ def _run_process(todo: list[tuple[str, Any]], fn: Callable, settings: Any, out_d
     import multiprocessing
 
     ctx = multiprocessing.get_context(mp_context)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    driver = None if ctx.get_start_method() == "forkserver" else os.getpid()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(driver, PARENT_POLL_S))
     finished = False
     try:
         futures = {pool.submit(_run_one, fn, job, settings, jid, out_dir, threads): jid
@@ -183,6 +259,7 @@ def _run_process(todo: list[tuple[str, Any]], fn: Callable, settings: Any, out_d
             try:
                 yield fut.result()
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
+                _raise_if_main_unguarded(Path(out_dir))
                 yield jid, False, f"worker process died: {exc}"
             except Exception as exc:  # e.g. fn or job could not be pickled
                 yield jid, False, f"{type(exc).__name__}: {exc}"
@@ -191,6 +268,13 @@ def _run_process(todo: list[tuple[str, Any]], fn: Callable, settings: Any, out_d
         # interrupted (Ctrl-C, an error in the caller): drop the queued jobs instead of
         # waiting for all of them; the finished ones already have their files
         pool.shutdown(wait=finished, cancel_futures=not finished)
+
+
+def _raise_if_main_unguarded(out: Path) -> None:
+    marker = out / MAIN_GUARD_MARKER
+    if marker.is_file():
+        marker.unlink(missing_ok=True)
+        raise MainGuardError(MAIN_GUARD_MESSAGE)
 
 
 def _import_ray() -> Any:
@@ -235,6 +319,51 @@ def _run_ray(todo: list[tuple[str, Any]], fn: Callable, settings: Any, out_dir: 
     finally:
         if started_here:
             ray.shutdown()
+
+
+# --------------------------------------------------------------------------- resuming
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _mismatch(record: dict[str, Any], jid: str, job: Any, settings: Any) -> str | None:
+    """Why a stored record is not this job's result, or None when it is."""
+    if record.get("id") != jid:
+        return f"it holds job id {record.get('id')!r}, not {jid!r}"
+    if "job" not in record or _canonical(record["job"]) != _canonical(to_jsonable(job)):
+        return f"its job {record.get('job')!r} differs from {to_jsonable(job)!r}"
+    if "settings" not in record or (_canonical(record["settings"])
+                                    != _canonical(to_jsonable(settings))):
+        return "its settings differ from this sweep's"
+    return None
+
+
+def _load_finished(ids: dict[str, Any], settings: Any,
+                   out: Path) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """Results of the jobs whose files hold their result; the other jobs, to run.
+
+    A file is reused only when the id, job and settings stored in it are the job's: a file
+    copied from another job or sweep, or edited, is rerun (and overwritten) with a warning.
+    """
+    results: dict[str, Any] = {}
+    todo: list[tuple[str, Any]] = []
+    for jid, job in ids.items():
+        path = out / f"{jid}{RESULT_SUFFIX}"
+        if path.is_file():
+            try:
+                record = read_result(path)
+            except (ValueError, json.JSONDecodeError) as exc:
+                logger.warning("sweep: ignoring unreadable result %s (%s); rerunning", path,
+                               exc)
+            else:
+                reason = _mismatch(record, jid, job, settings)
+                if reason is None:
+                    results[jid] = record["result"]
+                    continue
+                logger.warning("sweep: result file %s is not this job's result (%s); "
+                               "rerunning the job", path, reason)
+        todo.append((jid, job))
+    return results, todo
 
 
 # --------------------------------------------------------------------------- public entry
@@ -292,6 +421,9 @@ def run_jobs(
         ``backend="ray"`` without Ray installed (names ``pip install 'tasklens[ray]'``).
     ValueError
         No jobs, duplicate jobs, unknown backend.
+    MainGuardError
+        The calling script runs the sweep at import time, so every ``spawn`` worker would
+        start it again: put the call under ``if __name__ == "__main__":``.
     """
     check_choice(backend, "backend", BACKENDS)
     workers = check_positive_int(workers, "workers")
@@ -306,6 +438,8 @@ def run_jobs(
         _import_ray()  # fail before any work when Ray is missing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_not_importing_main(out)
+    (out / MAIN_GUARD_MARKER).unlink(missing_ok=True)  # stale, from an earlier failed run
     ids: dict[str, Any] = {}
     for job in jobs:
         jid = job_id(job, settings)
@@ -313,20 +447,8 @@ def run_jobs(
             raise ValueError(f"duplicate job {to_jsonable(job)!r}; each job must be distinct")
         ids[jid] = job
     started = time.perf_counter()
-    results: dict[str, Any] = {}
-    skipped: list[str] = []
-    todo: list[tuple[str, Any]] = []
-    for jid, job in ids.items():
-        path = out / f"{jid}{RESULT_SUFFIX}"
-        if path.is_file():
-            try:
-                results[jid] = read_result(path)["result"]
-                skipped.append(jid)
-                continue
-            except (ValueError, json.JSONDecodeError) as exc:
-                logger.warning("sweep: ignoring unreadable result %s (%s); rerunning", path,
-                               exc)
-        todo.append((jid, job))
+    results, todo = _load_finished(ids, settings, out)
+    skipped = list(results)
     logger.info("sweep: %d job(s) done, %d to run (%s, %d worker(s))", len(skipped),
                 len(todo), backend, workers)
     errors: dict[str, str] = {}

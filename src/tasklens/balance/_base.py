@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 import weakref
 from abc import ABC
 from collections.abc import Sequence
@@ -65,7 +66,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._common.validation import check_seed
+from .._common.validation import check_scalar, check_seed
 from ._gramian import gramian, symmetrize
 
 INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian")
@@ -440,18 +441,11 @@ def check_real(
     high: float | None = None,
     low_open: bool = False,
 ) -> float:
-    """Check a real hyper-parameter lies in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if value != value:  # NaN
-        raise ValueError(f"{name} must not be NaN")
-    if low is not None and (value < low or (low_open and value == low)):
-        bound = f"> {low}" if low_open else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
-    return value
+    """Check a real hyper-parameter lies in ``[low, high]`` (``(low, high]`` if ``low_open``).
+
+    NumPy scalars are accepted (see :func:`tasklens._common.validation.check_scalar`).
+    """
+    return check_scalar(value, name, numbers.Real, low=low, high=high, include_low=not low_open)
 
 
 def check_positive_losses(losses: Tensor, method: str) -> Tensor:

@@ -53,12 +53,20 @@ The source indices in ``info`` are aligned with the rows as generated; ``TaskSet
 from __future__ import annotations
 
 import functools
+import numbers
 import os
 from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_array, check_choice, check_positive_int, check_seed
+from .._common.validation import (
+    check_array,
+    check_choice,
+    check_positive_int,
+    check_scalar,
+    check_seed,
+    seed_info,
+)
 from .idx import load_mnist_idx
 from .taskset import TaskSet
 
@@ -290,7 +298,7 @@ def _multi_taskset(
         "whiten": bool(whiten),
         "whiten_rank": rank,
         "whitening": "uncentered ZCA to the numerical rank" if whiten else "none",
-        "seed": seed if isinstance(seed, (int, np.integer)) else "generator",
+        "seed": "generator" if seed_info(seed) is None else seed_info(seed),
         "overlay": "pixelwise max",
         "pairs": "distinct ordered pairs of different classes, uniform",
         "task2": ("right-digit labels shuffled across samples (noise task, 000 App. D.5.2)"
@@ -463,14 +471,8 @@ def colored_digits(
     """
     n = check_positive_int(n, "n")
     check_choice(domain, "domain", DOMAINS)
-    if isinstance(color_correlation, bool) or not isinstance(
-        color_correlation, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(
-            f"color_correlation must be a number in [0, 1], got {type(color_correlation).__name__}"
-        )
-    if not 0.0 <= float(color_correlation) <= 1.0:
-        raise ValueError(f"color_correlation must lie in [0, 1], got {color_correlation}")
+    color_correlation = check_scalar(color_correlation, "color_correlation", numbers.Real,
+                                     low=0.0, high=1.0)
     images, labels = _sklearn_digits()
     rng = check_seed(seed)
     index = rng.choice(len(labels), size=n, replace=n > len(labels))
@@ -497,7 +499,7 @@ def colored_digits(
             "domain": domain,
             "color_correlation": float(color_correlation),
             "permutation_seed": permutation_seed,
-            "seed": seed if isinstance(seed, (int, np.integer)) else "generator",
+            "seed": "generator" if seed_info(seed) is None else seed_info(seed),
             "color_map": color_map,
             "palette": PALETTE,
             "source_index": index,

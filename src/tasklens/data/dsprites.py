@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_choice, check_positive_int, check_seed
+from .._common.validation import check_choice, check_positive_int, check_seed, seed_info
 from .random_mlp import random_mlp_targets
 from .taskset import TaskSet
 
@@ -376,8 +376,8 @@ def sprites(
     images = render_sprites(*values.T)[:, None].astype(np.float32)
     shape_codes = values[:, 0].astype(np.int64)
     info: dict[str, Any] = {
-        "generator": "tasklens.data.dsprites", "n": n, "seed": seed if isinstance(seed, int)
-        else None, "tasks": tasks, "grid_index": index,
+        "generator": "tasklens.data.dsprites", "n": n, "seed": seed_info(seed),
+        "tasks": tasks, "grid_index": index,
     }
     kinds: dict[str, str]
     classes: dict[str, Any] = {}

@@ -26,12 +26,13 @@ Decisions where 000 is ambiguous (numbers checked in ``tests/data/test_linear_fa
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_choice, check_positive_int, check_seed
+from .._common.validation import check_choice, check_positive_int, check_scalar, check_seed
 from .linear_families_sampling import (
     LinearTaskFamily,
     SeedLike,
@@ -484,11 +485,8 @@ def gamma_mtl_tasks(
     """
     n_inputs = check_positive_int(n_inputs, "n_inputs")
     n_outputs = check_positive_int(n_outputs, "n_outputs")
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.integer, np.floating)):
-        raise TypeError(f"gamma must be a number in [0, 1], got {gamma!r}")
-    gamma = float(gamma)
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1] (1 aligned, 0 orthogonal), got {gamma}")
+    # 1: aligned, 0: orthogonal
+    gamma = check_scalar(gamma, "gamma", numbers.Real, low=0.0, high=1.0)
     alphas = check_values(scales, "scales")
     if len(alphas) != 2:
         raise ValueError(f"scales must be a pair (alpha_1, alpha_2), got {alphas.tolist()}")

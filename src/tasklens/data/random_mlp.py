@@ -36,12 +36,19 @@ whatever ``n_tasks`` is.
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_array, check_choice, check_positive_int, check_seed
+from .._common.validation import (
+    check_array,
+    check_choice,
+    check_positive_int,
+    check_scalar,
+    check_seed,
+)
 from .taskset import Factors
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -234,9 +241,8 @@ def _weight_std(weight_std: float | str, fan_in: int) -> float:
     if isinstance(weight_std, str):
         check_choice(weight_std, "weight_std", ("fan_in",))
         return 1.0 / np.sqrt(fan_in)
-    if not np.isfinite(weight_std) or weight_std <= 0:
-        raise ValueError(f"weight_std must be a positive number or 'fan_in', got {weight_std!r}")
-    return float(weight_std)
+    return check_scalar(weight_std, "weight_std", numbers.Real, low=0.0, include_low=False,
+                        finite=True)
 
 
 def _forward(x: np.ndarray, params: list[tuple[np.ndarray, np.ndarray]],

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_choice, check_positive_int, check_seed
+from .._common.validation import check_choice, check_positive_int, check_seed, seed_info
 from . import _render3d as r3
 from .random_mlp import random_mlp_targets
 from .taskset import TaskSet
@@ -470,7 +470,7 @@ def shapes3d(
     info: dict[str, Any] = {
         "generator": "tasklens.data.shapes3d_procedural", "approximation": True,
         "note": "procedural stand-in with the 3dshapes factor grid, not the original pixels",
-        "n": n, "seed": seed if isinstance(seed, int) else None, "tasks": tasks,
+        "n": n, "seed": seed_info(seed), "tasks": tasks,
         "grid_index": index,
     }
     classes: dict[str, Any] = {}

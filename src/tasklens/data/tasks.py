@@ -173,14 +173,7 @@ def make_task(
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"task names must be non-empty strings, got {name!r}")
-    raw = np.asarray(values)
-    if raw.dtype.kind == "O":
-        _check_no_missing(name, raw)
-        # object columns from pandas: keep strings, convert numbers
-        try:
-            raw = raw.astype(float)
-        except (TypeError, ValueError):
-            raw = raw.astype(str)
+    raw = _as_raw(name, values)
     if raw.ndim == 0 or raw.ndim > 2:
         raise ValueError(f"task {name!r}: targets must be 1-D or 2-D, got shape {raw.shape}")
     if raw.shape[0] == 0:
@@ -217,6 +210,22 @@ def make_task(
         kind_inferred=inferred,
         description=description,
     )
+
+
+def _as_raw(name: str, values: Any) -> np.ndarray:
+    """Targets as an array; object columns (pandas) become numbers, else strings."""
+    try:
+        raw = np.asarray(values)
+    except ValueError as exc:  # ragged nested lists
+        raise TypeError(f"task {name!r}: targets must be an (N,) or (N, D) array: {exc}"
+                        ) from exc
+    if raw.dtype.kind == "O":
+        _check_no_missing(name, raw)
+        try:
+            raw = raw.astype(float)
+        except (TypeError, ValueError):
+            raw = raw.astype(str)
+    return raw
 
 
 def _from_reference(name: str, like: Task, kind: str | None, classes: Any, loss: str | None,

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._common.validation import check_array, check_choice, check_indices, check_scalar
+from .._common.validation import (
+    check_array,
+    check_choice,
+    check_indices,
+    check_names,
+    check_scalar,
+)
 from ._readers import check_column_list as _check_column_list
 from ._readers import read_csv, read_parquet
 from .factors import Factors, make_factors
@@ -31,6 +37,13 @@ class TaskSetSplit:
     val: TaskSet | None
     test: TaskSet
     indices: SplitIndices
+
+    def __post_init__(self) -> None:
+        # a split assembled by hand must share the training encoding; an empty part (from
+        # test_size=0) is allowed here and refused where it is used
+        for name, part in (("val", self.val), ("test", self.test)):
+            if part is not None and len(part):
+                part.check_compatible(self.train, f"split.{name}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,11 +123,8 @@ class TaskSet:
             )
         if not isinstance(targets, Mapping) or len(targets) == 0:
             raise ValueError("targets must be a non-empty mapping {task name: target array}")
-        kinds = dict(kinds or {})
-        unknown = set(kinds) - set(targets)
-        if unknown:
-            raise ValueError(f"kinds names tasks that are not in targets: {sorted(unknown)}")
-        classes = dict(classes or {})
+        kinds = _task_mapping(kinds, "kinds", targets)
+        classes = _task_mapping(classes, "classes", targets)
         reference = _reference_tasks(like, targets)
         tasks: dict[str, Task] = {}
         for task_name, values in targets.items():
@@ -126,12 +136,7 @@ class TaskSet:
                 logger.info("task %r: kind inferred as %s", task_name, task.kind)
             tasks[task_name] = task
         fac = make_factors(factors, factor_names, factor_levels, len(x))
-        grp = None
-        if groups is not None:
-            grp = np.asarray(groups)
-            if grp.shape != (len(x),):
-                raise ValueError(f"groups must have shape ({len(x)},), got {grp.shape}")
-        return cls(x, tasks, fac, grp, name, dict(info or {}))
+        return cls(x, tasks, fac, _check_groups(groups, len(x)), name, dict(info or {}))
 
     @classmethod
     def from_dataframe(
@@ -171,7 +176,10 @@ class TaskSet:
         if df.columns.duplicated().any():
             dup = df.columns[df.columns.duplicated()].tolist()
             raise ValueError(f"df has duplicate column names {dup}; rename them first")
-        wanted = list(task_kinds) + ([groups] if groups else []) + list(inputs or [])
+        if groups is not None and (not isinstance(groups, Hashable) or groups not in df.columns):
+            raise ValueError(f"groups must name a column of df, got {groups!r}; available: "
+                             f"{list(df.columns)}")
+        wanted = list(task_kinds) + ([groups] if groups is not None else []) + list(inputs or [])
         missing = [c for c in wanted if c not in df.columns]
         if missing:
             raise ValueError(f"columns {missing} are not in df; available: {list(df.columns)}")
@@ -245,7 +253,7 @@ class TaskSet:
     # ------------------------------------------------------------------ derived task sets
     def select(self, task_names: Iterable[str]) -> TaskSet:
         """A task set with only ``task_names`` (in the given order), same inputs."""
-        names = list(task_names)
+        names = check_names(task_names, "task_names")
         if not names:
             raise ValueError("select needs at least one task name")
         if len(set(names)) != len(names):
@@ -314,8 +322,11 @@ class TaskSet:
             raise TypeError(f"reference must be a TaskSet, got {type(reference).__name__}")
         self.check_not_empty(name)
         if self.task_names != reference.task_names:
+            fix = (f"reorder with {name}.select(train.task_names)"
+                   if sorted(self.task_names) == sorted(reference.task_names)
+                   else "evaluate on the same tasks")
             raise ValueError(f"{name} has tasks {self.task_names}, the training set "
-                             f"{reference.task_names}; evaluate on the same tasks")
+                             f"{reference.task_names}; {fix}")
         _check_input_shape(self, reference, name)
         for task_name, task in self.tasks.items():
             detail = task_mismatch(task, reference.tasks[task_name])
@@ -490,6 +501,39 @@ class _BatchIndexDataset:
 
         idx = torch.as_tensor(indices, dtype=torch.long)
         return self._x[idx], {n: y[idx] for n, y in self._y.items()}
+
+
+def _task_mapping(value: Any, name: str, targets: Mapping[str, Any]) -> dict[str, Any]:
+    """``kinds`` / ``classes``: a mapping keyed by task names of ``targets`` (None: empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping {{task name: ...}}, got "
+                        f"{type(value).__name__} {value!r}")
+    unknown = [k for k in value if k not in targets]
+    if unknown:
+        raise ValueError(f"{name} names tasks that are not in targets: {unknown}; "
+                         f"tasks are {list(targets)}")
+    return dict(value)
+
+
+def _check_groups(groups: Any, n: int) -> np.ndarray | None:
+    if groups is None:
+        return None
+    try:
+        grp = np.asarray(groups)
+    except ValueError as exc:  # ragged nested lists
+        raise TypeError(f"groups must be an (N,) array of group labels: {exc}") from exc
+    if grp.shape != (n,):
+        raise ValueError(f"groups must have shape ({n},), got {grp.shape}")
+    if grp.dtype.kind in "fc" and not np.all(np.isfinite(grp)):
+        raise ValueError("groups contains NaN or infinite labels; give every row a group")
+    if grp.dtype.kind == "O":
+        import pandas as pd
+
+        if pd.isna(grp).any():
+            raise ValueError("groups contains missing labels; give every row a group")
+    return grp
 
 
 def _reference_tasks(like: Any, names: Iterable[str]) -> dict[str, Task]:

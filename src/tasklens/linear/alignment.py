@@ -19,11 +19,13 @@ Decisions where the paper is loose:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .._common.validation import check_scalar
 from .statistics import as_sigma_dict, check_sigma
 
 #: default relative threshold below which a singular value counts as zero
@@ -34,9 +36,7 @@ REGIMES: tuple[str, ...] = ("aligned", "conflicting", "orthogonal", "mixed")
 
 
 def _check_rtol(rtol: float, name: str = "rtol") -> float:
-    if not np.isfinite(rtol) or not 0.0 <= rtol < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {rtol}")
-    return float(rtol)
+    return check_scalar(rtol, name, numbers.Real, low=0.0, high=1.0, include_high=False)
 
 
 def right_modes(sigma: Any, rtol: float = RANK_RTOL, name: str = "sigma"
@@ -107,11 +107,8 @@ def classify_overlaps(alphas: Any, tol: float = REGIME_TOL) -> list[str]:
     alphas : (r,) array-like in [0, 1]
     tol : float in [0, 0.5)
     """
-    if not np.isfinite(tol) or not 0.0 <= tol < 0.5:
-        raise ValueError(
-            f"tol must be in [0, 0.5) so that the aligned and orthogonal bands do not "
-            f"overlap, got {tol}"
-        )
+    # below 0.5, so that the aligned and orthogonal bands do not overlap
+    tol = check_scalar(tol, "tol", numbers.Real, low=0.0, high=0.5, include_high=False)
     a = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     if a.ndim != 1 or not np.all(np.isfinite(a)):
         raise ValueError("alphas must be a 1-D array of finite overlap singular values")

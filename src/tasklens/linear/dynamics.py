@@ -21,12 +21,13 @@ Four exact paths, chosen by :class:`MTLDynamics` and reported in ``.method``:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from tasklens._common.validation import check_array, check_choice, check_seed
+from tasklens._common.validation import check_array, check_choice, check_scalar, check_seed
 from tasklens.linear.lambda_balanced import DenseTrajectory as _DenseTrajectory
 from tasklens.linear.lambda_balanced import (
     LambdaBalancedSolution,
@@ -234,10 +235,8 @@ class MTLDynamics:
     ) -> None:
         check_choice(method, "method", METHODS)
         sig, ws, heads = check_mtl_problem(sigmas, W_S0, heads0)
-        if not np.isfinite(tau) or tau <= 0:
-            raise ValueError(f"tau must be a positive finite number, got {tau!r}")
-        if not max_step > 0:
-            raise ValueError(f"max_step must be positive, got {max_step!r}")
+        tau = check_scalar(tau, "tau", numbers.Real, low=0.0, include_low=False, finite=True)
+        max_step = check_scalar(max_step, "max_step", numbers.Real, low=0.0, include_low=False)
         self.sigmas = tuple(sig)
         self.W_S0 = ws
         self.heads0 = tuple(heads)

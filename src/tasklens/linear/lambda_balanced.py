@@ -63,13 +63,14 @@ through the stacked ``xi``).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tasklens._common.validation import check_array, check_seed
+from tasklens._common.validation import check_array, check_scalar, check_seed
 
 __all__ = [
     "LAMBDA_TOL",
@@ -126,8 +127,7 @@ def lambda_of(W_S0: Any, heads0: Sequence[Any], tol: float = LAMBDA_TOL) -> floa
     float or None
         ``0.0`` for a zero-balanced init.
     """
-    if not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a non-negative finite number, got {tol!r}")
+    tol = check_scalar(tol, "tol", numbers.Real, low=0.0, finite=True)
     ws, W = _weights(W_S0, heads0)
     lam, resid = _lambda_residual(ws, W)
     return lam if resid <= tol else None
@@ -142,8 +142,7 @@ def check_init_sizes(n_inputs: int, n_hidden: int, n_outputs: int | Sequence[int
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if not sizes or any(int(v) != v or v < 1 for v in sizes):
         raise ValueError(f"n_outputs must be positive integers, got {n_outputs!r}")
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    check_scalar(scale, "scale", numbers.Real, low=0.0, include_low=False, finite=True)
     return [int(v) for v in sizes]
 
 
@@ -178,8 +177,7 @@ def lambda_balanced_init(
     heads : list of (N_io, n_hidden) arrays
     """
     sizes = check_init_sizes(n_inputs, n_hidden, n_outputs, scale)
-    if not np.isfinite(lam):
-        raise ValueError(f"lam must be a finite number, got {lam!r}")
+    lam = check_scalar(lam, "lam", numbers.Real, finite=True)
     n_out = int(sum(sizes))
     if lam > 0 and n_hidden > n_out:
         raise ValueError(
@@ -307,12 +305,10 @@ class LambdaBalancedSolution:
         from tasklens.linear.dynamics import check_mtl_problem
 
         sig, ws, heads = check_mtl_problem(sigmas, W_S0, heads0)
-        if not np.isfinite(tau) or tau <= 0:
-            raise ValueError(f"tau must be a positive finite number, got {tau!r}")
+        tau = check_scalar(tau, "tau", numbers.Real, low=0.0, include_low=False, finite=True)
         W = np.concatenate(heads, axis=0)
         lam, resid = _lambda_residual(ws, W)
-        if not np.isfinite(tol) or tol < 0:
-            raise ValueError(f"tol must be a non-negative finite number, got {tol!r}")
+        tol = check_scalar(tol, "tol", numbers.Real, low=0.0, finite=True)
         if resid > tol:
             raise ValueError(
                 f"W_S0 and heads0 are not λ-balanced: W^T W - W_S W_S^T differs from λ I "

@@ -16,19 +16,19 @@ crossing times are interpolated linearly between samples. Rising curves (mode st
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_array
+from .._common.validation import check_array, check_scalar
 
 
 def _check_fraction(fraction: float) -> float:
-    if not np.isfinite(fraction) or not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    return float(fraction)
+    return check_scalar(fraction, "fraction", numbers.Real, low=0.0, high=1.0,
+                        include_low=False)
 
 
 def _check_times(times: Any, n: int) -> np.ndarray:

@@ -33,12 +33,13 @@ Decisions where App. E leaves a choice open (recorded in each result's ``setting
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from tasklens._common.validation import check_choice, check_positive_int
+from tasklens._common.validation import check_choice, check_positive_int, check_scalar
 from tasklens.linear.alignment import overlap_singular_values, shared_spectrum
 from tasklens.linear.dynamics import MTLDynamics, zero_balanced_init
 from tasklens.linear.representations import ConvergenceRSMs, convergence_rsms
@@ -99,9 +100,7 @@ def learning_horizon(s_xi: np.ndarray, init_scale: float, factor: float = 2.0) -
 
 
 def _check_rate(value: float, name: str) -> float:
-    if isinstance(value, bool) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return check_scalar(value, name, numbers.Real, low=0.0, include_low=False, finite=True)
 
 
 def _closed_form_init(

@@ -16,6 +16,7 @@ the losses it reports are the eq. 2 values.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from tasklens._common.validation import check_array, check_seed
+from tasklens._common.validation import check_array, check_scalar, check_seed
 from tasklens.linear.dynamics import check_mtl_problem
 
 __all__ = ["GradientFlowResult", "TrainingResult", "gradient_flow", "train_linear_mtl"]
@@ -121,8 +122,7 @@ def gradient_flow(
     w = np.ones(n_t) if loss_weights is None else check_array(loss_weights, "loss_weights", ndim=1)
     if w.shape[0] != n_t or np.any(w < 0):
         raise ValueError(f"loss_weights needs {n_t} non-negative values, got {w.tolist()}")
-    if not np.isfinite(tau) or tau <= 0:
-        raise ValueError(f"tau must be a positive finite number, got {tau!r}")
+    tau = check_scalar(tau, "tau", numbers.Real, low=0.0, include_low=False, finite=True)
     times = check_array(np.atleast_1d(np.asarray(t, dtype=float)), "t", ndim=1)
     if np.any(times < 0):
         raise ValueError("t must be non-negative")
@@ -404,20 +404,14 @@ def train_linear_mtl(
     n_t, n_in = len(ys), x_np.shape[1]
     sizes = [y.shape[1] for y in ys]
     for name, value in (("n_hidden", n_hidden), ("epochs", epochs), ("depth", depth)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < (0 if name == "epochs" else 1)
-        ):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not isinstance(record_every, (int, np.integer)) or record_every < 1:
-        raise ValueError(f"record_every must be a positive integer, got {record_every!r}")
+        check_scalar(value, name, numbers.Integral, low=0 if name == "epochs" else 1)
+    check_scalar(record_every, "record_every", numbers.Integral, low=1)
     if activation not in (None, "relu"):
         raise ValueError(f"unknown activation {activation!r}; choose None or 'relu'")
     if init not in ("zero_balanced", "gaussian"):
         raise ValueError(f"unknown init {init!r}; choose 'zero_balanced' or 'gaussian'")
-    if not np.isfinite(learning_rate) or learning_rate <= 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    learning_rate = check_scalar(learning_rate, "learning_rate", numbers.Real, low=0.0,
+                                 include_low=False, finite=True)
     w = np.ones(n_t) if loss_weights is None else check_array(loss_weights, "loss_weights", ndim=1)
     if w.shape[0] != n_t or np.any(w < 0):
         raise ValueError(f"loss_weights needs {n_t} non-negative values, got {w.tolist()}")

@@ -22,19 +22,19 @@ Decisions where the paper is loose:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_array
+from .._common.validation import check_array, check_scalar
 from .alignment import RANK_RTOL, SharedSpectrum, shared_spectrum
 
 
 def _check_tau(tau: float) -> float:
-    if not np.isfinite(tau) or tau <= 0:
-        raise ValueError(f"tau must be a positive number (1 / learning rate), got {tau}")
-    return float(tau)
+    # tau = 1 / learning rate
+    return check_scalar(tau, "tau", numbers.Real, low=0.0, include_low=False, finite=True)
 
 
 def mode_strength(t: Any, singular_values: Any, u0: Any = 1e-3, tau: float = 1.0) -> np.ndarray:

@@ -24,7 +24,7 @@ negative ELBO of Kingma & Welling (2013), eq. 3, up to the constant of the likel
 
 from __future__ import annotations
 
-import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,7 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._common.validation import check_array, check_choice, check_positive_int, check_seed
+from .._common.validation import (
+    check_array,
+    check_choice,
+    check_positive_int,
+    check_scalar,
+    check_seed,
+)
 from ._utils import Seed, check_batch, check_input_shape, check_widths
 from .encoders import ConvDecoder, ConvEncoder, MLPEncoder
 
@@ -44,12 +50,8 @@ VAE_ADAM_BETAS: tuple[float, float] = (0.9, 0.999)
 
 
 def check_nonnegative(value: Any, name: str) -> float:
-    """A finite float ``>= 0`` (loss weights such as β and γ)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
-    if not (math.isfinite(float(value)) and float(value) >= 0.0):
-        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
-    return float(value)
+    """A finite float ``>= 0`` (loss weights such as β and γ); NumPy scalars accepted."""
+    return check_scalar(value, name, numbers.Real, low=0.0, finite=True)
 
 
 def reconstruction_loss(output: torch.Tensor, x: torch.Tensor,
@@ -272,10 +274,7 @@ class AutoEncoder(nn.Module):
 
 
 def _check_lr(lr: Any) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) or not (
-            math.isfinite(float(lr)) and float(lr) > 0):
-        raise ValueError(f"lr must be a positive finite float, got {lr!r}")
-    return float(lr)
+    return check_scalar(lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True)
 
 
 class BetaVAE(AutoEncoder):

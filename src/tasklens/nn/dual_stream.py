@@ -19,6 +19,7 @@ The total objective of eq. 16 is :meth:`CoreMTLLosses.total`. The model is an
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._common.validation import check_positive_int, check_seed
+from .._common.validation import check_positive_int, check_scalar, check_seed
 from ._utils import Seed, check_input_shape, get_activation, seeded_init, task_mapping
 from .base import MTLModel
 from .encoders import ConvDecoder, MLPEncoder, encoder_for
@@ -154,11 +155,10 @@ class DualStreamModel(MTLModel):
         super().__init__(heads)
         # the tasks' loss kinds, needed by the counterfactual term in auxiliary_losses
         self.tasks = None if tasks is None else task_mapping(tasks)
-        self.lambdas = {"cka": float(lambda_cka), "cfa": float(lambda_cfa),
-                        "rec": float(lambda_rec)}
-        bad = {k: v for k, v in self.lambdas.items() if not (v >= 0 and np.isfinite(v))}
-        if bad:
-            raise ValueError(f"lambda weights must be finite and >= 0, got {bad}")
+        # finite and >= 0; float() alone would also take the string "1"
+        self.lambdas = {k: check_scalar(v, f"lambda_{k}", numbers.Real, low=0.0, finite=True)
+                        for k, v in (("cka", lambda_cka), ("cfa", lambda_cfa),
+                                     ("rec", lambda_rec))}
         feat = getattr(backbone, "out_features", None)
         if not isinstance(feat, int):
             raise ValueError("backbone needs an int `out_features` attribute (its feature size)")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .._common.validation import check_positive_int
+from .._common.validation import check_positive_int, check_scalar
 from ._utils import Seed, check_batch, check_input_shape, check_widths, get_activation, seeded_init
 
 #: Encoder channels of 003_84a88f3dc5f900a6.txt, Appendix A, Table 2 (4×4 kernels, stride 2).
@@ -38,9 +39,7 @@ def _mlp_layers(
 
 
 def _check_dropout(dropout: float) -> float:
-    if not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
-    return float(dropout)
+    return check_scalar(dropout, "dropout", numbers.Real, low=0.0, high=1.0, include_high=False)
 
 
 class MLPEncoder(nn.Module):

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .._common.progress import track
-from .._common.validation import check_array, check_positive_int, check_seed
+from .._common.validation import check_array, check_positive_int, check_seed, seed_info
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def fit_autoencoder(
     return AutoencoderFit(
         losses={k: np.asarray(v, dtype=np.float64) for k, v in sums.items()},
         model=type(model).__name__, epochs=epochs, batch_size=batch_size, lr=float(lr),
-        seed=seed if isinstance(seed, int) else None, n_samples=len(x),
+        seed=seed_info(seed), n_samples=len(x),
         settings={k: getattr(model, k) for k in ("code_dim", "beta", "gamma", "reconstruction")
                   if hasattr(model, k)},
     )

@@ -1,7 +1,8 @@
 """Figures of task affinities: heatmaps of score and gain matrices, score-vs-gain scatter.
 
 - :func:`plot_task_matrix` — one (K, K) :class:`~tasklens.data.TaskMatrix` as an annotated
-  heatmap (rows: target task ``a``, columns: source ``b``; entry = effect of b onto a).
+  heatmap (asymmetric: rows the target task ``a``, columns the source ``b``, entry = effect
+  of b onto a; symmetric: both axes "task").
 - :func:`plot_score_matrices` — a grid of heatmaps, one per score (as 002 Tables 1–6).
 - :func:`plot_gain_matrix` — the measured multi-task gain, diverging colours centred at 0,
   annotated ``mean ± standard error`` when the errors are given.
@@ -36,10 +37,19 @@ def _fmt(value: float, digits: int) -> str:
     return "" if not math.isfinite(value) else f"{value:.{digits}g}"
 
 
+def is_symmetric(values: np.ndarray) -> bool:
+    """Whether a square matrix equals its transpose (NaN matching NaN, float tolerance)."""
+    values = np.asarray(values, dtype=np.float64)
+    return values.shape[0] == values.shape[1] and bool(
+        np.allclose(values, values.T, rtol=1e-9, atol=1e-12, equal_nan=True))
+
+
 def plot_task_matrix(matrix: TaskMatrix, *, ax: Axes | None = None, annotate: bool = True,
                      digits: int = 2, cmap: str | None = None, center: float | None = None,
-                     labels: np.ndarray | None = None, title: str | None = None) -> Figure:
-    """Heatmap of one task matrix.
+                     labels: np.ndarray | None = None, title: str | None = None,
+                     symmetric: bool | None = None,
+                     exclude_diagonal_from_scale: bool = False) -> Figure:
+    """Heatmap of one task matrix (drawn by :func:`~tasklens.report.plot_matrix`).
 
     Parameters
     ----------
@@ -47,7 +57,8 @@ def plot_task_matrix(matrix: TaskMatrix, *, ax: Axes | None = None, annotate: bo
     ax : matplotlib Axes, optional
         Draw there (default: a new figure).
     annotate : bool
-        Write each value in its cell (NaN cells stay blank).
+        Write each value in its cell (NaN cells stay blank), in black or white by the
+        cell's luminance.
     digits : int
         Significant digits of the annotations.
     cmap : str, optional
@@ -58,50 +69,44 @@ def plot_task_matrix(matrix: TaskMatrix, *, ax: Axes | None = None, annotate: bo
         Cell texts to write instead of the values.
     title : str, optional
         Default: the matrix's name.
+    symmetric : bool, optional
+        Axis labels "task" (symmetric) or "target (row)" / "source (column)"; default:
+        whether the values equal their transpose.
+    exclude_diagonal_from_scale : bool
+        Colour limits from the off-diagonal entries only (diagonal hatched).
 
     Returns
     -------
     Figure
     """
     matrix = _check_matrix(matrix, "matrix")
-    plt = _pyplot()
-    if ax is None:
-        size = 1.0 + 0.55 * matrix.n_tasks
-        fig, ax = plt.subplots(figsize=(size + 1.2, size))
-    else:
-        fig = ax.figure
-    values = matrix.values
-    finite = values[np.isfinite(values)]
-    kwargs: dict[str, Any] = {"cmap": cmap or ("RdBu_r" if center is not None else "viridis")}
-    if center is not None and finite.size:
-        half = float(np.max(np.abs(finite - center))) or 1.0
-        kwargs.update(vmin=center - half, vmax=center + half)
-    image = ax.imshow(np.ma.masked_invalid(values), **kwargs)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    names = list(matrix.task_names)
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel("source task b", fontsize=8)
-    ax.set_ylabel("target task a", fontsize=8)
-    ax.set_title(matrix.name if title is None else title, fontsize=9)
-    if annotate:
-        if labels is not None and np.shape(labels) != values.shape:
-            raise ValueError(f"labels must have shape {values.shape}, got {np.shape(labels)}")
-        for i in range(len(names)):
-            for j in range(len(names)):
-                text = str(labels[i][j]) if labels is not None else _fmt(values[i, j], digits)
-                ax.text(j, i, text, ha="center", va="center", fontsize=6)
-    return fig
+    digits = check_positive_int(digits, "digits")
+    if symmetric is None:
+        symmetric = is_symmetric(matrix.values)
+    from .matrix_figures import plot_matrix
+
+    return plot_matrix(matrix.values, list(matrix.task_names),
+                       title=matrix.name if title is None else title, symmetric=symmetric,
+                       center=center, cmap=cmap, annotate=annotate, fmt=f".{digits}g",
+                       exclude_diagonal_from_scale=exclude_diagonal_from_scale, ax=ax,
+                       labels=labels)
 
 
 def plot_score_matrices(scores: Mapping[str, TaskMatrix], *, ncols: int = 3,
-                        annotate: bool = True, digits: int = 2) -> Figure:
+                        annotate: bool = True, digits: int = 2,
+                        exclude_diagonal_from_scale: bool = True) -> Figure:
     """One heatmap per score, in a grid (titles: the keys and the matrices' names).
 
     Parameters
     ----------
     scores : mapping {key: TaskMatrix}
     ncols : int
+    annotate : bool
+    digits : int
+    exclude_diagonal_from_scale : bool
+        Each panel's colours come from its off-diagonal entries (the ones compared across
+        scores); the diagonal (a task with itself, e.g. the ground truth's single-task
+        level) is drawn hatched, its value still written.
     """
     if not isinstance(scores, Mapping) or not scores:
         raise ValueError("scores must be a non-empty mapping {name: TaskMatrix}")
@@ -116,7 +121,8 @@ def plot_score_matrices(scores: Mapping[str, TaskMatrix], *, ncols: int = 3,
         ax.axis("off")
     for ax, (key, matrix) in zip(axes.flat, scores.items()):
         plot_task_matrix(matrix, ax=ax, annotate=annotate, digits=digits,
-                         title=f"{key}: {matrix.name}" if matrix.name else key)
+                         title=f"{key}: {matrix.name}" if matrix.name else key,
+                         exclude_diagonal_from_scale=exclude_diagonal_from_scale)
     fig.tight_layout()
     return fig
 
@@ -153,7 +159,9 @@ def plot_gain_matrix(gains: Any, se: TaskMatrix | None = None, *, kind: str = "m
                 mean, err = gains.values[i, j], se.values[i, j]
                 labels[i, j] = ("" if i == j else _fmt(mean, digits)
                                 + (f"\n±{_fmt(err, 1)}" if math.isfinite(err) else ""))
-    return plot_task_matrix(gains, ax=ax, center=0.0, labels=labels, digits=digits)
+    # the diagonal (a task with itself) carries no gain and is left blank: keep it off the scale
+    return plot_task_matrix(gains, ax=ax, center=0.0, labels=labels, digits=digits,
+                            exclude_diagonal_from_scale=labels is not None)
 
 
 def score_gain_points(score: TaskMatrix, gains: TaskMatrix) -> tuple[np.ndarray, np.ndarray]:

@@ -64,13 +64,29 @@ def _label(taskset: TaskSet, i: int, max_tasks: int = 3) -> str:
         y = t.targets[i]
         if t.classes is not None:
             label = t.classes[int(y)]
-            text = f"{label:.3g}" if isinstance(label, (float, np.floating)) else str(label)
-            parts.append(f"{t.name}={text}")
+            parts.append(f"{t.name}={_class_text(label)}")
         elif np.ndim(y) == 0:
             parts.append(f"{t.name}={float(y):.2g}")
         else:
             parts.append(f"{t.name}=[{len(y)}]")
     return "\n".join(parts)
+
+
+def _class_text(label: object) -> str:
+    """``1.0`` → ``"1"``; other floats to 3 digits; anything else ``str``."""
+    if isinstance(label, float | np.floating):
+        return str(int(label)) if float(label).is_integer() else f"{label:.3g}"
+    return str(label)
+
+
+def _class_counts(task: Any) -> tuple[list[object], np.ndarray]:
+    """Classes of a classification / binary task and how many samples have each."""
+    targets = np.asarray(task.targets).reshape(-1)
+    if task.classes is not None:
+        return list(task.classes), np.bincount(targets.astype(np.int64),
+                                               minlength=len(task.classes))
+    values, counts = np.unique(targets, return_counts=True)
+    return list(values), counts
 
 
 def plot_taskset_overview(taskset: TaskSet, n_samples: int = 16, seed: int = 0) -> Figure:
@@ -104,9 +120,10 @@ def plot_taskset_overview(taskset: TaskSet, n_samples: int = 16, seed: int = 0) 
         ax.axis("off")
     for ax, t in zip(axes.flat, tasks):
         ax.axis("on")
-        if t.classes is not None:
-            counts = np.bincount(t.targets.astype(np.int64), minlength=len(t.classes))
-            ax.bar([str(c) for c in t.classes], counts, color="tab:blue")
+        if t.classes is not None or t.kind in ("binary", "classification"):
+            # categorical bars (never a histogram or colour scale), even without classes
+            classes, counts = _class_counts(t)
+            ax.bar([_class_text(c) for c in classes], counts, color="tab:blue")
         elif t.kind == "multilabel":
             ax.bar(np.arange(t.output_size), t.targets.mean(axis=0), color="tab:green")
         else:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._common.validation import check_array, check_choice, check_positive_int, check_seed
-from .figures import _pyplot
+from .figures import _class_text, _pyplot
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,6 +30,20 @@ def _to_numpy(value: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor, without importing torch here
         value = value.detach().cpu().numpy()
     return np.asarray(value, dtype=np.float64)
+
+
+def _is_categorical(values: np.ndarray) -> bool:
+    """Strings and booleans; integers (or integer-valued floats, as binary targets stored
+    as 0.0 / 1.0) with at most ``_MAX_CATEGORIES`` distinct values; anything with <= 2."""
+    if values.dtype.kind in "OUSb":
+        return True
+    if values.dtype.kind not in "iuf":
+        return False
+    distinct = np.unique(values[np.isfinite(values)] if values.dtype.kind == "f" else values)
+    if len(distinct) <= 2:
+        return True
+    integral = values.dtype.kind in "iu" or bool(np.all(distinct == np.round(distinct)))
+    return integral and len(distinct) <= _MAX_CATEGORIES
 
 
 def _as_images(decoded: np.ndarray, n: int) -> np.ndarray:
@@ -196,8 +210,9 @@ def plot_code_embedding(
     ----------
     codes : (N, d) array
     color_by : (N,) array
-        A factor or target per sample; strings or integers with at most 12 distinct values
-        are drawn as categories (legend), other numbers with a colour bar.
+        A factor or target per sample; strings, booleans, binary values and integer(-valued)
+        numbers with at most 12 distinct values are drawn as categories (legend), other
+        numbers with a colour bar.
     method : {"auto", "umap", "pca"}
     seed : int, Generator or None
     label : str
@@ -220,12 +235,11 @@ def plot_code_embedding(
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
     else:
         fig = ax.figure
-    categorical = colors.dtype.kind in "OUSb" or (
-        colors.dtype.kind in "iu" and len(np.unique(colors)) <= _MAX_CATEGORIES)
+    categorical = _is_categorical(colors)
     if categorical:
         for value in np.unique(colors):
             mask = colors == value
-            ax.scatter(emb[mask, 0], emb[mask, 1], s=6, alpha=0.7, label=str(value))
+            ax.scatter(emb[mask, 0], emb[mask, 1], s=6, alpha=0.7, label=_class_text(value))
         ax.legend(title=label, fontsize=6, title_fontsize=7, markerscale=2, loc="best")
     else:
         numeric = check_array(colors, "color_by", ndim=1)

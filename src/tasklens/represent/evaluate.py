@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validation import check_choice, check_positive_int, check_seed
+from .._common.validation import check_choice, check_positive_int, check_seed, seed_info
 from .information import irs, mig, modularity_explicitness
 from .intervention import beta_vae_score, factor_vae_score
 from .predictive import dci, sap
@@ -58,7 +58,7 @@ def evaluate_representation(
     rng = check_seed(seed)
     out: dict[str, Any] = {"settings": {
         "num_train": num_train, "num_test": num_test, "dci_backend": dci_backend,
-        "seed": seed if isinstance(seed, int) else None, "tasklens": __version__}}
+        "seed": seed_info(seed), "tasklens": __version__}}
     array_metrics = {"mig", "dci", "sap", "modularity_explicitness", "irs"}
     if array_metrics & set(metrics):
         c_tr, f_tr = sample_codes(representation_fn, src, num_train, rng)

@@ -10,8 +10,10 @@ rebuild it in :meth:`Callback.on_fit_start` from ``trainer.history``.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import TYPE_CHECKING, Any
 
+from .._common.validation import check_scalar
 from ..data.metrics import get_metric
 
 if TYPE_CHECKING:
@@ -82,12 +84,10 @@ class EarlyStopping(Callback):
 
     def __init__(self, patience: int = 5, *, monitor: str = "val/loss", mode: str = "auto",
                  min_delta: float = 0.0) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
+        patience = check_scalar(patience, "patience", numbers.Integral, low=1)
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
+        min_delta = check_scalar(min_delta, "min_delta", numbers.Real, low=0.0, finite=True)
         self.patience = patience
         self.monitor = monitor
         self.mode = metric_direction(monitor) if mode == "auto" else mode

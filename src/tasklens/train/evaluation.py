@@ -73,9 +73,11 @@ def evaluate(model: torch.nn.Module, taskset: TaskSet, *, batch_size: int = 512
 
 def _check_head(name: str, task: Any, out: torch.Tensor) -> None:
     # A head with another class count than the task scores codes against other labels.
-    if task.kind == "classification" and out.ndim == 2 and out.shape[1] != task.output_size:
+    got = int(out.shape[1]) if out.ndim == 2 else 1
+    if got != task.output_size:
+        what = "classes" if task.kind == "classification" else "outputs"
         raise ValueError(
-            f"task {name!r}: the model has {out.shape[1]} outputs but the task set has "
-            f"{task.output_size} classes; encode evaluation sets with the training set's "
-            "classes (taskset.encode_like(train)) or build the model for this task set"
+            f"task {name!r}: the model has {got} outputs but the task set has "
+            f"{task.output_size} {what}; encode evaluation sets with the training set's "
+            "encoding (taskset.encode_like(train)) or build the model for this task set"
         )

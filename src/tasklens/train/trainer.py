@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import numbers
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,7 +41,7 @@ from torch import Tensor
 from .. import __version__
 from .._common.io import check_writable_dir, clean_stale_temps
 from .._common.progress import track
-from .._common.validation import check_scalar
+from .._common.validation import check_positive_int, check_scalar
 from ..balance import BalanceContext, BalanceMethod, NonFiniteGradientError
 from ..balance import get as get_method
 from ..balance.engine import (
@@ -173,12 +172,11 @@ class Trainer:
         self.level = self._resolve_level(level)
         self.method.prepare(level=self.level if self.method.needs_gradients else None,
                             num_tasks=len(self.task_names))
-        self.batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
-        self.eval_batch_size = check_scalar(eval_batch_size, "eval_batch_size",
-                                            numbers.Integral, low=1)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
         self.seed = check_scalar(seed, "seed", numbers.Integral, low=0)
-        self.lr = check_scalar(lr, "lr", numbers.Real, low=0, include_low=False,
-                               high=math.inf, include_high=False)
+        # float(lr) would take the string "0.01"; check_scalar takes NumPy scalars, not str
+        self.lr = check_scalar(lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True)
         self.val = self._check_eval_set(val, "val")
         self.test = self._check_eval_set(test, "test")
         self._held_out_batches: list[tuple[Tensor, dict[str, Tensor]]] | None = None
