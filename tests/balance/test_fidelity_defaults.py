@@ -43,6 +43,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "graddrop": {"leak": 0.0, "seed": 0},
     "moml": {"meta_lr": 0.01},
     "repmtl": {"lambda_tsr": 0.9, "lambda_csa": 0.9, "temperature": 0.5},
+    # added in this release (tests/balance/test_new_methods*.py compare them with TorchJD)
+    "constant": {"weights": None},
+    "imtl": {"lr": 1e-3},
+    "dualproj": {"pref": None},
+    "config": {"pref": None},
+    "pcd": {"tau": 0.02, "beta": 0.999, "eps": 1e-8},
+    "cr_mogm": {"base": "mgda", "alpha": 0.9, "base_hparams": None},
+    "modo": {"gamma": 0.1, "rho": 0.1},
+    "sdmgrad": {"lambda_": 0.3, "lr": 10.0, "momentum": 0.5, "n_iter": 20, "pref": None},
+    "moco": {"beta": 0.5, "beta_sigma": 0.5, "gamma": 0.1, "gamma_sigma": 0.5, "rho": 0.0,
+             "normalize": False},
+    "krum": {"n_byzantine": 0, "n_selected": 1},
+    "trimmed_mean": {"trim": 1},
 }
 
 

@@ -14,7 +14,10 @@ from tasklens.balance.engine import backward, backward_split
 
 K = 3
 SOURCES_OF_TASK = {"mgda", "pcgrad", "cagrad", "gradvac", "imtl_g", "aligned_mtl", "fairgrad",
-                   "upgrad", "graddrop", "db_mtl"}
+                   "upgrad", "graddrop", "db_mtl",
+                   # added in this release (docs/balance.md, "Head gradients")
+                   "imtl", "dualproj", "config", "pcd", "cr_mogm", "modo", "sdmgrad", "moco",
+                   "krum", "trimmed_mean"}
 
 
 def _method(name: str) -> balance.BalanceMethod:

@@ -29,8 +29,14 @@ from tasklens import balance
 from tasklens.balance import BalanceContext
 
 INVARIANT = {"mgda", "pcgrad", "cagrad", "imtl_g", "aligned_mtl", "upgrad", "graddrop",
-             "gradnorm", "moml", "repmtl"}
-ABSOLUTE = {"gradvac", "db_mtl", "excess_mtl"}
+             "gradnorm", "moml", "repmtl",
+             # added in this release: cone / cosine / selection problems, IMTL-G on loss
+             # scales read from the losses, SDMGrad's Gramian normalised by its mean norm
+             "dualproj", "config", "krum", "trimmed_mean", "imtl", "cr_mogm", "sdmgrad"}
+ABSOLUTE = {"gradvac", "db_mtl", "excess_mtl",
+            # added in this release: PCD's ε = 1e-8 in its scales; MoDo / MoCo step the
+            # weights by γ G λ (the papers' unnormalised step)
+            "pcd", "modo", "moco"}
 FAIR = {"nash_mtl": 1.0, "fairgrad": 1.0}
 CLEAR_ERROR_AT = {("excess_mtl", 1e20)}
 SCALES = (1e20, 1e-25)

@@ -40,6 +40,8 @@ def test_method_lowers_both_losses(name):
     train, held_out = (x[:48], [t[:48] for t in targets]), (x[48:], [t[48:] for t in targets])
     theta = torch.zeros(4, dtype=torch.float64)
     method = balance.get(name)
+    if method.min_tasks > 2:  # Byzantine-robust aggregators: test_new_methods.py (3 tasks)
+        pytest.skip(f"{name} needs at least {method.min_tasks} tasks")
     # saliency regularisers (RepMTL) exist only at representation level; here (no z) their
     # weights alone are exercised
     level = "representation" if method.regularizes_saliency else "parameter"

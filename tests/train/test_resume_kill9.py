@@ -56,6 +56,8 @@ _CHILD = textwrap.dedent("""
 @pytest.mark.slow
 @pytest.mark.parametrize("method", balance.available())
 def test_resume_after_kill_9_is_bit_identical(method, tmp_path):
+    if balance.METHODS[method].min_tasks > 2:  # the task set has two tasks (krum, trimmed_mean)
+        pytest.skip(f"{method} needs at least {balance.METHODS[method].min_tasks} tasks")
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(_SRC), str(_TESTS),
                                           os.environ.get("PYTHONPATH", "")])}

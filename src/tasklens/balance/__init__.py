@@ -20,6 +20,11 @@ Loss-based: ``ew``, ``rlw``, ``uw``, ``dwa``, ``gls``, ``famo``, ``stch``, ``exc
 held-out task gradients after each step). Representation-level: ``repmtl`` (adds
 differentiable regularisers of the task gradients w.r.t. the shared ``z`` to the EW objective;
 the engine backpropagates them with second-order terms).
+
+Added in this release: ``constant`` (loss-based); ``imtl`` (IMTL-L + IMTL-G), ``dualproj``,
+``config``, ``pcd`` (primary task first), ``cr_mogm`` (EMA of a base method's weights),
+``modo``, ``sdmgrad``, ``moco`` (tracked gradients; returns a direction); Byzantine-robust
+``krum`` and ``trimmed_mean`` (coordinate-wise; returns a direction).
 """
 
 from ._base import (
@@ -35,8 +40,12 @@ from ._heads import NonFiniteGradientError
 from ._registry import METHODS, available, get
 from .aligned_mtl import AlignedMTL
 from .cagrad import CAGrad
+from .config import ConFIG
+from .constant import Constant
+from .cr_mogm import CRMOGM
 from .db_mtl import DBMTL
 from .distributed import GradientReducer, TorchDistributedReducer
+from .dualproj import DualProj
 from .dwa import DWA
 from .engine import StepResult, backward
 from .ew import EW
@@ -47,6 +56,7 @@ from .gls import GLS
 from .graddrop import GradDrop
 from .gradnorm import GradNorm
 from .gradvac import GradVac
+from .imtl import IMTL
 from .imtl_g import IMTLG
 from .kernel_gramian import (
     KernelGramianError,
@@ -54,23 +64,31 @@ from .kernel_gramian import (
     gramian_with_fallback,
     linear_kernel_gramian,
 )
+from .krum import Krum
 from .mgda import MGDA
+from .moco import MoCo
+from .modo import MoDo
 from .moml import MOML
 from .nash_mtl import NashMTL
+from .pcd import PCD
 from .pcgrad import PCGrad
 from .repmtl import RepMTL, cross_task_saliency_alignment, task_saliency_entropy
 from .rlw import RLW
+from .sdmgrad import SDMGrad
 from .stch import STCH
+from .trimmed_mean import TrimmedMean
 from .upgrad import UPGrad
 from .uw import UW
 
 __all__ = [
+    "CRMOGM",
     "DBMTL",
     "DWA",
     "EW",
     "FAMO",
     "GLS",
     "HEAD_GRADIENTS",
+    "IMTL",
     "IMTLG",
     "INPUTS",
     "LEVELS",
@@ -78,6 +96,7 @@ __all__ = [
     "MGDA",
     "MOML",
     "OUTPUTS",
+    "PCD",
     "RLW",
     "STCH",
     "UPDATE_BATCHES",
@@ -86,6 +105,9 @@ __all__ = [
     "BalanceContext",
     "BalanceMethod",
     "CAGrad",
+    "ConFIG",
+    "Constant",
+    "DualProj",
     "ExcessMTL",
     "FairGrad",
     "GradDrop",
@@ -93,13 +115,18 @@ __all__ = [
     "GradVac",
     "GradientReducer",
     "KernelGramianError",
+    "Krum",
     "LinearRecorder",
+    "MoCo",
+    "MoDo",
     "NashMTL",
     "NonFiniteGradientError",
     "PCGrad",
     "RepMTL",
+    "SDMGrad",
     "StepResult",
     "TorchDistributedReducer",
+    "TrimmedMean",
     "UPGrad",
     "available",
     "backward",

@@ -198,6 +198,9 @@ class BalanceMethod(ABC):
     update_requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks: ClassVar[int] = 2
     regularizes_saliency: ClassVar[bool] = False
+    non_conflicting: ClassVar[bool] = False
+    linear_under_scaling: ClassVar[bool] = False
+    permutation_invariant: ClassVar[bool] = True
     head_gradient: ClassVar[str] = "weighted"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

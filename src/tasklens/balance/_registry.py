@@ -8,7 +8,11 @@ from typing import Any
 from ._base import BalanceMethod
 from .aligned_mtl import AlignedMTL
 from .cagrad import CAGrad
+from .config import ConFIG
+from .constant import Constant
+from .cr_mogm import CRMOGM
 from .db_mtl import DBMTL
+from .dualproj import DualProj
 from .dwa import DWA
 from .ew import EW
 from .excess_mtl import ExcessMTL
@@ -18,14 +22,21 @@ from .gls import GLS
 from .graddrop import GradDrop
 from .gradnorm import GradNorm
 from .gradvac import GradVac
+from .imtl import IMTL
 from .imtl_g import IMTLG
+from .krum import Krum
 from .mgda import MGDA
+from .moco import MoCo
+from .modo import MoDo
 from .moml import MOML
 from .nash_mtl import NashMTL
+from .pcd import PCD
 from .pcgrad import PCGrad
 from .repmtl import RepMTL
 from .rlw import RLW
+from .sdmgrad import SDMGrad
 from .stch import STCH
+from .trimmed_mean import TrimmedMean
 from .upgrad import UPGrad
 from .uw import UW
 
@@ -39,6 +50,8 @@ _CLASSES: tuple[type[BalanceMethod], ...] = (
     MOML,
     # representation-level (regularises the task gradients w.r.t. the shared z)
     RepMTL,
+    # added in this release: loss-based, gradient-based, stochastic / stateful, robust
+    Constant, IMTL, DualProj, ConFIG, PCD, CRMOGM, MoDo, SDMGrad, MoCo, Krum, TrimmedMean,
 )  # fmt: skip
 
 METHODS: MappingProxyType[str, type[BalanceMethod]] = MappingProxyType(

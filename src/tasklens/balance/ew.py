@@ -28,6 +28,7 @@ class EW(BalanceMethod):
     head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset()
     min_tasks = 1
+    linear_under_scaling = True
 
     def __init__(self) -> None:
         pass

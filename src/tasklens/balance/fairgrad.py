@@ -40,6 +40,7 @@ class FairGrad(AlphaFairMethod):
     """
 
     name = "fairgrad"
+    non_conflicting = True
     head_gradient: ClassVar[str] = "task"
 
     def __init__(self, *, alpha: float = 1.0) -> None:

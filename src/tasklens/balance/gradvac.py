@@ -43,6 +43,7 @@ class GradVac(SeededMethod):
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     stateful = True
+    permutation_invariant = False
 
     def __init__(
         self, *, beta: float = 0.01, eps: float = 1e-8, seed: int | np.random.Generator | None = 0

@@ -44,6 +44,7 @@ class MGDA(BalanceMethod):
     head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    non_conflicting = True
 
     def __init__(self, *, solver: str = "nnls", max_iter: int = 250, tol: float = 1e-5) -> None:
         self.solver = check_choice(solver, "solver", ("nnls", "frank_wolfe"))

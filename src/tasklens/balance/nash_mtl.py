@@ -32,6 +32,7 @@ class NashMTL(AlphaFairMethod):
     """
 
     name = "nash_mtl"
+    non_conflicting = True
     head_gradient: ClassVar[str] = "weighted"
 
     def __init__(self) -> None:

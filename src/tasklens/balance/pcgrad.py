@@ -40,6 +40,8 @@ class PCGrad(SeededMethod):
     head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    linear_under_scaling = True
+    permutation_invariant = False
 
     def __init__(self, *, seed: int | np.random.Generator | None = 0) -> None:
         self._set_seed(seed)

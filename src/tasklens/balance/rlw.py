@@ -33,6 +33,7 @@ class RLW(SeededMethod):
     name = "rlw"
     head_gradient: ClassVar[str] = "weighted"
     requires: ClassVar[frozenset[str]] = frozenset()
+    permutation_invariant = False
 
     def __init__(self, *, seed: int | np.random.Generator | None = 0) -> None:
         self._set_seed(seed)

@@ -38,6 +38,8 @@ class UPGrad(BalanceMethod):
     head_gradient: ClassVar[str] = "task"
     requires: ClassVar[frozenset[str]] = frozenset({"gramian"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
+    non_conflicting = True
+    linear_under_scaling = True
 
     def __init__(self, *, pref: tuple[float, ...] | None = None) -> None:
         if pref is not None:
