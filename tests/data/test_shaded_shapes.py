@@ -56,7 +56,8 @@ def test_rotation_by_90_degrees_rotates_the_pyramid_image() -> None:
 def test_taskset_tasks_and_shortcut() -> None:
     src = shaded_shapes(300, size=8, shortcut=1.0, seed=0)
     tgt = shaded_shapes(300, size=8, domain="target", shortcut=1.0, seed=0)
-    assert src.task_names == ["shape", "orientation", "scale"] and src.inputs.shape == (300, 3, 8, 8)
+    assert src.task_names == ["shape", "orientation", "scale"]
+    assert src.inputs.shape == (300, 3, 8, 8)
     shape = src.tasks["shape"].targets
     hue = src.factors.codes()[:, 3]
     np.testing.assert_array_equal(hue, SS.SOURCE_HUES[shape])
