@@ -67,6 +67,19 @@ def test_bad_arguments_raise_clear_errors(flat_taskset: TaskSet, kwargs, match) 
         dual_stream_for(flat_taskset, seed=0, **args)
 
 
+def test_decoder_channels(flat_taskset: TaskSet) -> None:
+    ts = make_taskset((3, 8, 8), n=8)
+    for grounding in ("soft", "hard"):
+        model = dual_stream_for(ts, grounding=grounding, decoder_channels=(4, 5, 6), seed=0,
+                                channels=(4, 4, 4), **{k: v for k, v in SMALL.items()
+                                                       if k != "hidden"})
+        nets = ([model.decoder] if grounding == "soft"
+                else [model.decoder.normal_net, model.decoder.albedo_net])
+        assert all(net.channels == (4, 5, 6) for net in nets)
+    with pytest.raises(ValueError, match="decoder_channels applies to image inputs"):
+        dual_stream_for(flat_taskset, decoder_channels=(4,), **SMALL)
+
+
 def test_hard_grounding_needs_images(flat_taskset: TaskSet) -> None:
     with pytest.raises(ValueError, match="renders images"):
         dual_stream_for(flat_taskset, grounding="hard", **SMALL)

@@ -395,6 +395,7 @@ def dual_stream_for(
     head_hidden: int = PAPER_HEAD_HIDDEN,
     head_depth: int = PAPER_HEAD_DEPTH,
     grounding: str = "soft",
+    decoder_channels: Sequence[int] | None = None,
     lambda_cka: float = 1.0,
     lambda_cfa: float = 1.0,
     lambda_rec: float = 1.0,
@@ -409,6 +410,10 @@ def dual_stream_for(
     - ``"hard"`` (eq. 13-14): :class:`~tasklens.nn.grounding.LambertianDecoder` — normals
       from ``z_s``, albedo and light from ``z_r``, composed by Lambertian shading; needs
       RGB (or grey) square power-of-two images.
+
+    ``decoder_channels`` sets the convolutional decoders' channels (``log2(S)`` of them;
+    default: 003's Table 2, which is heavy next to a small encoder — see
+    ``benchmarks/core_mtl.py``).
 
     ``lambda_cka``, ``lambda_cfa``, ``lambda_rec`` (>= 0) are the weights of eq. 16 used in
     training (:meth:`DualStreamModel.auxiliary_losses`); 001 Table 7 uses 1, 1 (NYUv2,
@@ -433,15 +438,24 @@ def dual_stream_for(
     with seeded_init(seed):
         backbone = encoder_for(shape, feature_dim, hidden=hidden, channels=channels,
                                activation=activation)
-        code = semantic_dim + residual_dim
-        if grounding == "hard":
-            decoder: nn.Module = LambertianDecoder(shape, semantic_dim, residual_dim,
-                                                   activation=activation)
-        elif len(shape) == 1:
-            widths = tuple(reversed(tuple(np.atleast_1d(hidden).tolist())))
-            decoder = MLPEncoder(code, widths, shape[0], activation)
-        else:
-            decoder = ConvDecoder(shape, code, activation=activation)
+        decoder = _make_decoder(shape, grounding, semantic_dim, residual_dim, hidden,
+                                decoder_channels, activation)
         heads = make_heads(tmap, semantic_dim, head_hidden, head_depth, activation)
         return DualStreamModel(backbone, heads, decoder, semantic_dim, residual_dim,
                                tasks=tmap, **{f"lambda_{n}": v for n, v in lambdas.items()})
+
+
+def _make_decoder(shape: tuple[int, ...], grounding: str, semantic_dim: int,
+                  residual_dim: int, hidden: int | Sequence[int],
+                  decoder_channels: Sequence[int] | None, activation: str) -> nn.Module:
+    if grounding == "hard":
+        return LambertianDecoder(shape, semantic_dim, residual_dim, channels=decoder_channels,
+                                 activation=activation)
+    if len(shape) == 1:
+        if decoder_channels is not None:
+            raise ValueError("decoder_channels applies to image inputs; the decoder of flat "
+                             "inputs mirrors hidden")
+        widths = tuple(reversed(tuple(np.atleast_1d(hidden).tolist())))
+        return MLPEncoder(semantic_dim + residual_dim, widths, shape[0], activation)
+    return ConvDecoder(shape, semantic_dim + residual_dim, decoder_channels,
+                       activation=activation)
