@@ -39,6 +39,14 @@ def test_lambdas_are_arguments_and_validated_attributes(flat_taskset: TaskSet) -
         model.lambda_rec = -1.0
     with pytest.raises(ValueError, match="unknown loss weight"):
         model.set_lambdas(lpips=1.0)
+    # core_losses(...).total() uses the model's weights unless told otherwise
+    x, y = next(iter(flat_taskset.dataloader(10, shuffle=False)))
+    terms = model.core_losses(x, y, flat_taskset, seed=0)
+    expected = terms.task.sum() + 10.0 * terms.cka + 0.0 * terms.cfa.sum() + 2.0 * terms.rec
+    torch.testing.assert_close(terms.total(), expected)
+    torch.testing.assert_close(terms.total(lambda_rec=0.0), expected - 2.0 * terms.rec)
+    with pytest.raises(ValueError, match="lambda_cfa"):
+        terms.total(lambda_cfa=-1.0)
 
 
 def test_unknown_attributes_are_refused_with_the_right_way(flat_taskset: TaskSet) -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -97,6 +97,18 @@ def _frozen_batch_norm(module: nn.Module) -> Iterator[None]:
             m.train(mode)
 
 
+#: the loss weights of eq. 16 (attribute ``lambda_<name>``, argument of :func:`dual_stream_for`)
+LAMBDA_NAMES: tuple[str, ...] = ("cka", "cfa", "rec")
+
+
+class UnknownAttributeError(AttributeError, TypeError):
+    """Setting an attribute a :class:`DualStreamModel` does not have (a misspelt weight)."""
+
+
+def _check_lambda(value: Any, name: str) -> float:
+    return float(check_scalar(value, f"lambda_{name}", numbers.Real, low=0.0, finite=True))
+
+
 @dataclass(frozen=True)
 class CoreMTLLosses:
     """The loss terms of one CORE-MTL step (001 eq. 16).
@@ -111,39 +123,36 @@ class CoreMTLLosses:
         ``L_rec`` (eq. 15).
     cfa : (K,) tensor
         Per-task counterfactual losses ``L_t(f_t([Φ(x̃)]_s), y_t)`` (eq. 12, unweighted).
+    lambdas : mapping {"cka", "cfa", "rec": float}
+        The weights of the model that computed the terms, used by :meth:`total` unless
+        overridden.
     """
 
     task: torch.Tensor
     cka: torch.Tensor
     rec: torch.Tensor
     cfa: torch.Tensor
+    lambdas: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType(dict.fromkeys(LAMBDA_NAMES, 1.0)))
 
     def total(self, weights: torch.Tensor | Sequence[float] | None = None, *,
-              lambda_cka: float = 1.0, lambda_cfa: float = 1.0, lambda_rec: float = 1.0
-              ) -> torch.Tensor:
+              lambda_cka: float | None = None, lambda_cfa: float | None = None,
+              lambda_rec: float | None = None) -> torch.Tensor:
         """``Σ_t w_t L_t + λ_CKA L_CKA + λ_CFA Σ_t w_t L_CFA,t + λ_rec L_rec`` (001 eq. 16, 12).
 
-        ``weights`` default to ones (the sum of the task losses).
+        ``weights`` default to ones (the sum of the task losses); each ``λ`` defaults to
+        the model's (:attr:`lambdas`).
         """
+        given = {"cka": lambda_cka, "cfa": lambda_cfa, "rec": lambda_rec}
+        lam = {n: self.lambdas[n] if v is None else _check_lambda(v, n)
+               for n, v in given.items()}
         k = self.task.shape[0]
         w = (torch.ones_like(self.task) if weights is None
              else torch.as_tensor(weights, dtype=self.task.dtype, device=self.task.device))
         if w.shape != (k,):
             raise ValueError(f"weights must have shape ({k},), got {tuple(w.shape)}")
-        return (w @ self.task + lambda_cka * self.cka + lambda_cfa * (w @ self.cfa)
-                + lambda_rec * self.rec)
-
-
-#: the loss weights of eq. 16 (attribute ``lambda_<name>``, argument of :func:`dual_stream_for`)
-LAMBDA_NAMES: tuple[str, ...] = ("cka", "cfa", "rec")
-
-
-class UnknownAttributeError(AttributeError, TypeError):
-    """Setting an attribute a :class:`DualStreamModel` does not have (a misspelt weight)."""
-
-
-def _check_lambda(value: Any, name: str) -> float:
-    return float(check_scalar(value, f"lambda_{name}", numbers.Real, low=0.0, finite=True))
+        return (w @ self.task + lam["cka"] * self.cka + lam["cfa"] * (w @ self.cfa)
+                + lam["rec"] * self.rec)
 
 
 def _lambda_property(name: str) -> property:
@@ -337,7 +346,8 @@ class DualStreamModel(MTLModel):
         task = task_losses(tasks, self.decode(z_s), targets)
         rec = self._reconstruction_loss(x, self.reconstruct(z_s, z_r), per_sample_sum)
         cfa = self._counterfactual_losses(z_s, z_r, targets, tasks, seed, perm)
-        return CoreMTLLosses(task, linear_cka(z_s, z_r), rec, cfa)
+        return CoreMTLLosses(task, linear_cka(z_s, z_r), rec, cfa,
+                             MappingProxyType(dict(self._lambdas)))
 
     def auxiliary_losses(self, x: torch.Tensor, z: torch.Tensor,
                          outputs: Mapping[str, torch.Tensor],
@@ -359,7 +369,7 @@ class DualStreamModel(MTLModel):
         z_r = self._residual_of(x)
         lam = self._lambdas
         terms = {"cka": lam["cka"] * linear_cka(z, z_r)}
-        if lam["rec"] > 0 or lam["cfa"] > 0:
+        if lam["rec"] > 0:
             terms["rec"] = lam["rec"] * self._reconstruction_loss(x, self.reconstruct(z, z_r))
         if lam["cfa"] > 0:
             perm = torch.randperm(z_r.shape[0], device=z_r.device)
