@@ -160,3 +160,25 @@ def test_counterfactual_grid_is_the_pairwise_decoding(flat_taskset: TaskSet) -> 
         counterfactual_grid(model, x, x[:, :3])
     with pytest.raises(TypeError, match="DualStreamModel"):
         counterfactual_grid(nn.Linear(2, 2), x, x)
+
+
+def test_stream_probe_finds_the_factor_where_it_lives() -> None:
+    from tasklens.studies import stream_probe
+
+    rng = np.random.default_rng(0)
+    n = 400
+    nuisance = rng.integers(0, 4, n)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    x[:, 2] = 3.0 * nuisance + 0.1 * x[:, 2]  # the nuisance lives in b = x[:, 2:] only
+    ts = TaskSet.from_arrays(x, {"u": x[:, 0]}, {"u": "regression"},
+                             factors=np.column_stack([nuisance]).astype(float),
+                             factor_names=["nuisance"])
+    model = _factorised_model(ts)
+    probe = stream_probe(model, ts, "nuisance", seed=0)
+    assert probe.residual > 0.95
+    assert probe.semantic < probe.chance + 0.1  # a ≈ independent of the nuisance
+    assert 0.2 < probe.chance < 0.35
+    mixed = stream_probe(_factorised_model(ts, psi=0.7), ts, "nuisance", seed=0)
+    assert mixed.semantic > 0.8  # entangled: the semantic stream carries it too
+    with pytest.raises(ValueError, match="not a factor"):
+        stream_probe(model, ts, "hue")

@@ -11,10 +11,12 @@ from .core_mtl_analysis import (
     GradientCosines,
     StabilityResult,
     StabilityRow,
+    StreamProbe,
     counterfactual_grid,
     gradient_cosines,
     last_shared_layer,
     stability_under_intervention,
+    stream_probe,
 )
 from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
 from .disentanglement import METRIC_COLUMNS, STUDY_PARTS, StudyConfig, StudyResult, run_study
@@ -29,6 +31,7 @@ __all__ = [
     "ScmGap",
     "StabilityResult",
     "StabilityRow",
+    "StreamProbe",
     "StudyConfig",
     "StudyResult",
     "counterfactual_grid",
@@ -40,5 +43,6 @@ __all__ = [
     "run_study",
     "simulate_scm_gap",
     "stability_under_intervention",
+    "stream_probe",
     "validate_grouping",
 ]

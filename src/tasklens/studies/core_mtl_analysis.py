@@ -10,7 +10,9 @@ Orthogonal Representations", arXiv:2606.02221.
 - :func:`gradient_cosines` and :class:`GradientCosineRecorder` — Fig. 4-5: cosine of each
   task's gradient with the reconstruction gradient at the last shared layer, and the
   task × task cosine matrix, once or over training;
-- :func:`counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))`` for every pair.
+- :func:`counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))`` for every pair;
+- :func:`stream_probe` — not in 001: how well a linear probe reads a factor (a nuisance
+  such as colour) from each stream, the direct test of where the shortcut lives.
 
 The paper does not define ``ΔZ``; the decisions here: the shift of a stream is the mean
 Euclidean distance of the codes, divided by the stream's spread (root mean squared
@@ -300,3 +302,71 @@ def paired_batches(taskset: TaskSet, indices: Sequence[int]) -> tuple[torch.Tens
     x = torch.as_tensor(taskset.inputs[idx])
     y = {n: torch.as_tensor(t.targets[idx]) for n, t in taskset.tasks.items()}
     return x, y
+
+
+# ---------------------------------------------------------------------------- probes
+@dataclass(frozen=True)
+class StreamProbe:
+    """Held-out accuracy of a linear probe of one factor from each stream.
+
+    Attributes
+    ----------
+    factor : str
+    semantic, residual : float
+        Accuracy from ``z_s`` and from ``z_r`` (second half of the samples, probe fitted
+        on the first half).
+    chance : float
+        The accuracy of predicting the most frequent level of the training half.
+    n : int
+    """
+
+    factor: str
+    semantic: float
+    residual: float
+    chance: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "semantic": self.semantic, "residual": self.residual,
+                "chance": self.chance, "n": self.n}
+
+
+@torch.no_grad()
+def stream_probe(model: DualStreamModel, taskset: TaskSet, factor: str, *,
+                 seed: int | np.random.Generator | None = 0,
+                 max_iter: int = 2000) -> StreamProbe:
+    """Linear-probe accuracy of ``factor`` (a ground-truth factor of ``taskset``) from each
+    stream, in eval mode. Use a task set where the factor is independent of the tasks
+    (e.g. ``shaded_shapes(shortcut=0)``) to see where a training shortcut ended up.
+
+    The samples are shuffled (``seed``) and split in halves: multinomial logistic
+    regression (scikit-learn, L2, C = 1) on standardised codes of the first half, accuracy
+    on the second.
+    """
+    model = _check_model(model)
+    if taskset.factors is None or factor not in taskset.factors.names:
+        have = None if taskset.factors is None else list(taskset.factors.names)
+        raise ValueError(f"factor {factor!r} is not a factor of the task set (factors: "
+                         f"{have})")
+    labels = taskset.factors.codes()[:, list(taskset.factors.names).index(factor)]
+    if len(labels) < 4:
+        raise ValueError("stream_probe needs at least 4 samples")
+    from sklearn.linear_model import LogisticRegression
+
+    with _eval_mode(model):
+        z_s, z_r = model.encode_streams(_as_tensor(taskset, model))
+    order = check_seed(seed).permutation(len(labels))
+    train, test = order[: len(order) // 2], order[len(order) // 2:]
+    scores = []
+    for z in (z_s, z_r):
+        z = z.detach().cpu().to(torch.float64).numpy()
+        mu, sd = z[train].mean(0), z[train].std(0)
+        z = (z - mu) / np.where(sd > 0, sd, 1.0)
+        if len(np.unique(labels[train])) < 2:
+            scores.append(float(np.mean(labels[test] == labels[train][0])))
+            continue
+        clf = LogisticRegression(max_iter=max_iter).fit(z[train], labels[train])
+        scores.append(float(clf.score(z[test], labels[test])))
+    values, counts = np.unique(labels[train], return_counts=True)
+    chance = float(np.mean(labels[test] == values[np.argmax(counts)]))
+    return StreamProbe(factor, scores[0], scores[1], chance, len(test))
