@@ -1,4 +1,7 @@
-"""The dual-stream encoder of CORE-MTL (001_04ca9f643fb64e21.txt, Section 3), soft grounding.
+"""The dual-stream encoder of CORE-MTL (001, Section 3): streams, CKA, grounding, CFA.
+
+001: Wu, Zou, Wu and Wang (2026), "CORE-MTL: Rethinking Gradient Balancing via Causal
+Orthogonal Representations", arXiv:2606.02221.
 
 A backbone ``h = E(x)`` feeds a semantic projector ``z_s = P_s(h)`` and a residual
 projector ``z_r = P_r(h)`` (001 Algorithm 1, lines 6-8; Appendix E "Semantic and residual
