@@ -46,6 +46,7 @@ from .matrix import TaskMatrix
 from .metrics import METRICS, Metric, get_metric
 from .mpi3d_procedural import mpi3d, mpi3d_grid, mpi3d_index, render_mpi3d
 from .random_mlp import random_mlp_tasks, resolve_factor_subsets
+from .shaded_shapes import render_shaded_shapes, shaded_shapes
 from .shapes3d_procedural import render_shapes3d, shapes3d, shapes3d_grid, shapes3d_index
 from .splits import SplitIndices
 from .tasks import TASK_KINDS, Task, infer_kind, make_task
@@ -98,10 +99,12 @@ __all__ = [
     "random_regression_taskset",
     "read_idx",
     "render_mpi3d",
+    "render_shaded_shapes",
     "render_shapes3d",
     "render_sprite",
     "render_sprites",
     "resolve_factor_subsets",
+    "shaded_shapes",
     "shapes3d",
     "shapes3d_grid",
     "shapes3d_index",

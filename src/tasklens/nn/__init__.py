@@ -24,7 +24,13 @@ from .autoencoders import (
     reconstruction_loss,
 )
 from .base import MTLModel
-from .dual_stream import CoreMTLLosses, DualStreamModel, dual_stream_for, linear_cka
+from .dual_stream import (
+    CoreMTLLosses,
+    DualStreamModel,
+    UnknownAttributeError,
+    dual_stream_for,
+    linear_cka,
+)
 from .encoders import (
     PAPER_DECODER_CHANNELS,
     PAPER_ENCODER_CHANNELS,
@@ -43,6 +49,7 @@ from .factor_vae import (
     permute_dims,
     tc_from_logits,
 )
+from .grounding import LambertianDecoder, lambertian_render, lambertian_shading
 from .heads import PAPER_HEAD_DEPTH, PAPER_HEAD_HIDDEN, TaskHead, head_output_shape, make_heads
 from .hps import HardParameterSharing, hps_for
 from .losses import LOSSES_BY_KIND, task_loss, task_losses
@@ -74,11 +81,13 @@ __all__ = [
     "FactorDiscriminator",
     "FactorVAE",
     "HardParameterSharing",
+    "LambertianDecoder",
     "LinearEncoder",
     "MLPEncoder",
     "MMoE",
     "MTLModel",
     "TaskHead",
+    "UnknownAttributeError",
     "autoencoder_for",
     "default_encoder_channels",
     "dual_stream_for",
@@ -88,6 +97,8 @@ __all__ = [
     "get_activation",
     "head_output_shape",
     "hps_for",
+    "lambertian_render",
+    "lambertian_shading",
     "linear_cka",
     "make_encoder_decoder",
     "make_heads",

@@ -1,19 +1,48 @@
 """End-to-end studies: orchestrations that build models, train them and measure them.
 
 They sit above every other library layer (data → models/theory → measurements → here);
-nothing below imports them. :mod:`tasklens.studies.disentanglement` runs 003 §4.1–4.3.
+nothing below imports them. :mod:`tasklens.studies.disentanglement` runs 003 §4.1–4.3;
+:mod:`tasklens.studies.core_mtl_analysis` and :mod:`tasklens.studies.core_mtl_scm` hold
+001's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A).
 """
 
+from .core_mtl_analysis import (
+    GradientCosineRecorder,
+    GradientCosines,
+    StabilityResult,
+    StabilityRow,
+    StreamProbe,
+    counterfactual_grid,
+    gradient_cosines,
+    last_shared_layer,
+    stability_under_intervention,
+    stream_probe,
+)
+from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
 from .disentanglement import METRIC_COLUMNS, STUDY_PARTS, StudyConfig, StudyResult, run_study
 from .grouping_validation import GroupingValidation, random_groupings, validate_grouping
 
 __all__ = [
     "METRIC_COLUMNS",
     "STUDY_PARTS",
+    "GradientCosineRecorder",
+    "GradientCosines",
     "GroupingValidation",
+    "ScmGap",
+    "StabilityResult",
+    "StabilityRow",
+    "StreamProbe",
     "StudyConfig",
     "StudyResult",
+    "counterfactual_grid",
+    "gradient_cosines",
+    "last_shared_layer",
+    "ood_gap_eq27",
+    "ood_gap_population",
     "random_groupings",
     "run_study",
+    "simulate_scm_gap",
+    "stability_under_intervention",
+    "stream_probe",
     "validate_grouping",
 ]

@@ -53,7 +53,12 @@ def evaluate(model: torch.nn.Module, taskset: TaskSet, *, batch_size: int = 512
         preds: dict[str, list[np.ndarray]] = {t: [] for t in taskset.tasks}
         loss_sums = dict.fromkeys(taskset.tasks, 0.0)
         loader = taskset.dataloader(batch_size, shuffle=False)
-        for x, y in loader:
+        # iter(DataLoader) draws a base seed from torch's global RNG: inside Trainer.fit
+        # that is the run's RNG, so evaluating val/test sets would shift the training
+        # randomness (dropout, CORE-MTL's counterfactual shuffles). Keep the draw out.
+        with torch.random.fork_rng(devices=[]):
+            batches = iter(loader)
+        for x, y in batches:
             x, y = to_device(x, device), to_device(y, device)
             outputs = model(x)
             for name, task in taskset.tasks.items():

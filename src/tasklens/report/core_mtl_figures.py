@@ -1,0 +1,192 @@
+"""Figures of CORE-MTL's analyses (Wu, Zou, Wu and Wang 2026, "CORE-MTL: Rethinking
+Gradient Balancing via Causal Orthogonal Representations", arXiv:2606.02221, §4.4, App. A).
+
+Each function draws results computed elsewhere (:mod:`tasklens.studies.core_mtl_analysis`,
+:mod:`tasklens.studies.core_mtl_scm`); nothing here trains or evaluates a model. Results
+are read by duck typing, so this module imports nothing above :mod:`tasklens.report`.
+
+- :func:`plot_stability` — Table 3 / Fig. 3: ``ΔZ_s`` and ``ΔZ_r`` per setting, with ratios;
+- :func:`plot_gradient_cosines` — Fig. 4: task vs reconstruction gradient cosines over
+  training, and their distribution;
+- :func:`plot_task_gradient_heatmap` — Fig. 5: the task × task cosine matrix;
+- :func:`plot_counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))``;
+- :func:`plot_scm_gap` — App. A eq. 27 against the simulated OOD gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._common.validation import check_array
+from .figures import _pyplot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _image(a: np.ndarray) -> np.ndarray:
+    """(C, H, W) with C in {1, 3} → something imshow draws, clipped to [0, 1]."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 3 or a.shape[0] not in (1, 3):
+        raise ValueError(f"images must be (C, H, W) with C = 1 or 3, got {a.shape}")
+    a = np.clip(a, 0.0, 1.0)
+    return a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
+
+
+def plot_stability(result: Any, title: str = "Stability under intervention") -> Figure:
+    """Bars of ``ΔZ_s`` (semantic) and ``ΔZ_r`` (residual) per setting; ratio on top.
+
+    ``result`` has ``rows``, each with ``setting``, ``delta_semantic``,
+    ``delta_residual`` and ``ratio`` (a ``StabilityResult``).
+    """
+    rows = list(getattr(result, "rows", []))
+    if not rows:
+        raise ValueError("result has no rows (pass a StabilityResult)")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.6 + 1.8 * len(rows), 3.2))
+    pos = np.arange(len(rows))
+    ds = [r.delta_semantic for r in rows]
+    dr = [r.delta_residual for r in rows]
+    ax.bar(pos - 0.18, ds, 0.36, label="ΔZ_s (semantic, ↓)", color="#4c72b0")
+    ax.bar(pos + 0.18, dr, 0.36, label="ΔZ_r (residual, ↑)", color="#dd8452")
+    for p, r in zip(pos, rows):
+        ax.annotate(f"ratio {r.ratio:.2f}", (p, max(r.delta_semantic, r.delta_residual)),
+                    ha="center", va="bottom", fontsize=8, xytext=(0, 3),
+                    textcoords="offset points")
+    ax.set_xticks(pos, [r.setting for r in rows])
+    ax.set_ylabel("relative code shift")
+    ax.set_ylim(0, 1.2 * max(max(ds), max(dr), 1e-12))
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_cosines(steps: Any, cosines: Any, tasks: Sequence[str], *,
+                          baseline: Any = None, baseline_label: str = "baseline",
+                          label: str = "CORE-MTL") -> Figure:
+    """Task vs reconstruction gradient cosines over training (001 Fig. 4).
+
+    Parameters
+    ----------
+    steps : (M,) array
+    cosines : (M, K) array
+        ``cos(∇L_t, ∇L_rec)`` at each recorded step (``GradientCosineRecorder``).
+    tasks : K names
+    baseline : (M', K) array, optional
+        The same measurement for another model, drawn in the histogram for comparison.
+    """
+    cos = check_array(cosines, "cosines", ndim=2)
+    st = check_array(steps, "steps", ndim=1)
+    if len(st) != len(cos) or cos.shape[1] != len(tasks):
+        raise ValueError(f"cosines must be (len(steps), len(tasks)) = ({len(st)}, "
+                         f"{len(tasks)}), got {cos.shape}")
+    plt = _pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2), width_ratios=(1.6, 1))
+    for k, name in enumerate(tasks):
+        a1.plot(st, cos[:, k], lw=1, alpha=0.8, label=name)
+    a1.axhline(0.0, color="k", lw=0.6)
+    a1.set_xlabel("step")
+    a1.set_ylabel("cos(∇L_task, ∇L_rec)")
+    a1.set_ylim(-1, 1)
+    a1.legend(fontsize=7, frameon=False, ncol=2)
+    bins = np.linspace(-1, 1, 41)
+    a2.hist(cos.ravel(), bins=bins, alpha=0.7, label=label, density=True)
+    if baseline is not None:
+        a2.hist(check_array(baseline, "baseline").ravel(), bins=bins, alpha=0.5,
+                label=baseline_label, density=True)
+    a2.set_xlabel("cosine")
+    a2.set_ylabel("density")
+    a2.legend(fontsize=7, frameon=False)
+    fig.suptitle("Task vs reconstruction gradients at the last shared layer", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_task_gradient_heatmap(task_task: Any, tasks: Sequence[str], *,
+                               title: str = "Task × task gradient cosine") -> Figure:
+    """The (K, K) matrix of task-gradient cosines (001 Fig. 5), diverging colours in [-1, 1]."""
+    m = check_array(task_task, "task_task", ndim=2)
+    if m.shape != (len(tasks), len(tasks)):
+        raise ValueError(f"task_task must be ({len(tasks)}, {len(tasks)}), got {m.shape}")
+    plt = _pyplot()
+    side = 1.5 + 0.45 * len(tasks)
+    fig, ax = plt.subplots(figsize=(side + 0.8, side))
+    im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(tasks)), tasks, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(tasks)), tasks, fontsize=8)
+    if len(tasks) <= 12:
+        for i in range(len(tasks)):
+            for j in range(len(tasks)):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(m[i, j]) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_counterfactual_grid(grid: Any, content: Any, style: Any, *,
+                             cell_size: float = 0.9) -> Figure:
+    """Fig. 2 of 001: row ``i`` keeps ``z_s`` of ``content[i]``, column ``j`` takes ``z_r``
+    of ``style[j]``; the first column shows the content inputs, the first row the styles.
+
+    Parameters
+    ----------
+    grid : (n1, n2, C, H, W) array (``counterfactual_grid``)
+    content : (n1, C, H, W) array
+    style : (n2, C, H, W) array
+    """
+    g = np.asarray(grid, dtype=np.float64)
+    c, s = np.asarray(content, dtype=np.float64), np.asarray(style, dtype=np.float64)
+    if g.ndim != 5 or g.shape[:2] != (len(c), len(s)):
+        raise ValueError(f"grid must be (len(content), len(style), C, H, W) = ({len(c)}, "
+                         f"{len(s)}, ...), got {g.shape}")
+    plt = _pyplot()
+    n1, n2 = g.shape[:2]
+    fig, axes = plt.subplots(n1 + 1, n2 + 1, figsize=(cell_size * (n2 + 1),
+                                                      cell_size * (n1 + 1)), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for j in range(n2):
+        axes[0, j + 1].imshow(_image(s[j]), cmap="gray", vmin=0, vmax=1)
+    for i in range(n1):
+        axes[i + 1, 0].imshow(_image(c[i]), cmap="gray", vmin=0, vmax=1)
+        for j in range(n2):
+            axes[i + 1, j + 1].imshow(_image(g[i, j]), cmap="gray", vmin=0, vmax=1)
+    axes[0, 0].text(0.5, 0.5, "z_s ↓ / z_r →", ha="center", va="center", fontsize=7,
+                    transform=axes[0, 0].transAxes)
+    fig.suptitle("Counterfactual swapping D(z_s of row, z_r of column)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scm_gap(psis: Any, gaps: Any, se: Any, theory: Any, *,
+                 label: str = "eq. 27") -> Figure:
+    """Simulated OOD gap (points ± 2 SE) against the closed form, versus the mixing angle.
+
+    Parameters
+    ----------
+    psis, gaps, se, theory : (M,) arrays
+        Angles (radians), simulated gaps, their standard errors, closed-form gaps.
+    """
+    arrays = [check_array(a, n, ndim=1) for a, n in
+              ((psis, "psis"), (gaps, "gaps"), (se, "se"), (theory, "theory"))]
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError("psis, gaps, se and theory must have the same length")
+    p, g, e, t = arrays
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    order = np.argsort(p)
+    ax.plot(np.degrees(p[order]), t[order], color="k", lw=1.2, label=label)
+    ax.errorbar(np.degrees(p), g, yerr=2 * e, fmt="o", ms=3, capsize=2, color="#c44e52",
+                label="simulation ± 2 SE")
+    ax.set_xlabel("mixing angle ψ (degrees)")
+    ax.set_ylabel("E_T − E_S")
+    ax.set_title("OOD gap of the source-optimal linear head", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
