@@ -22,7 +22,7 @@ pl = pytest.importorskip("lightning.pytorch")
 
 from tasklens import balance  # noqa: E402
 from tasklens.data import TaskSet  # noqa: E402
-from tasklens.integrations.lightning import BalancedModule  # noqa: E402
+from tasklens.integrations.lightning import BalancedModule, ShardedBatches  # noqa: E402
 from tasklens.nn import hps_for  # noqa: E402
 from tasklens.train import Trainer, epoch_seed  # noqa: E402
 
@@ -43,18 +43,18 @@ def make_model(ts: TaskSet) -> torch.nn.Module:
     return hps_for(ts, hidden=(8,), code_dim=4, head_hidden=4, head_depth=1, seed=SEED)
 
 
-def lightning_trainer(tmp_path: Path, **kwargs) -> pl.Trainer:
-    return pl.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False,
+def lightning_trainer(tmp_path: Path, max_epochs: int = 1, **kwargs) -> pl.Trainer:
+    return pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False,
                       enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, use_distributed_sampler=False,
                       default_root_dir=tmp_path, **kwargs)
 
 
-def tasklens_params(ts: TaskSet, method: str, batch_size: int,
-                    level: str | None = None) -> dict[str, torch.Tensor]:
+def tasklens_params(ts: TaskSet, method: str, batch_size: int, level: str | None = None,
+                    epochs: int = 1) -> dict[str, torch.Tensor]:
     model = make_model(ts)
     Trainer(model, ts, method, optimizer="sgd", lr=LR, batch_size=batch_size, seed=SEED,
-            level=level, progress=False).fit(1)
+            level=level, progress=False).fit(epochs)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -88,6 +88,38 @@ def test_lightning_updates_equal_the_tasklens_trainers(tmp_path, method, level) 
     logged = trainer.logged_metrics
     assert {"train/loss/r", "train/loss/s", "train/loss/c"} <= set(logged)
     assert ("train/weight/r" in logged) == (balance.get(method).output == "weights")
+
+
+def test_two_epochs_follow_the_trainers_data_order(tmp_path) -> None:
+    ts = make_taskset(64)
+    model = make_model(ts)
+    trainer = lightning_trainer(tmp_path, max_epochs=2)
+    trainer.fit(BalancedModule(model, ts, "upgrad", optimizer="sgd", lr=LR),
+                train_dataloaders=ShardedBatches(ts, 32, seed=SEED))
+    assert trainer.global_step == 4
+    expected = tasklens_params(ts, "upgrad", batch_size=32, epochs=2)
+    assert max_diff(model.state_dict(), expected) < 1e-6
+    # a different epoch order gives a different result (the order is really followed)
+    shuffled = make_model(ts)
+    lightning_trainer(tmp_path, max_epochs=2).fit(
+        BalancedModule(shuffled, ts, "upgrad", optimizer="sgd", lr=LR),
+        train_dataloaders=ShardedBatches(ts, 32, seed=SEED + 1))
+    assert max_diff(shuffled.state_dict(), expected) > 1e-4
+
+
+def test_sharded_batches_split_every_global_batch() -> None:
+    ts = make_taskset(70)  # global batches of 32: 32, 32, 6 rows
+    full = list(ts.dataloader(32, shuffle=True, seed=epoch_seed(SEED, 0)))
+    parts = [list(ShardedBatches(ts, 16, seed=SEED, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(ShardedBatches(ts, 16, rank=0, world_size=2)) == 3 == len(parts[0])
+    for (x, y), (x0, y0), (x1, y1) in zip(full, *parts):
+        torch.testing.assert_close(torch.cat([x0, x1]), x, rtol=0, atol=0)
+        torch.testing.assert_close(torch.cat([y0["c"], y1["c"]]), y["c"], rtol=0, atol=0)
+    assert [len(x) for x, _ in parts[1]] == [16, 16, 3]
+    with pytest.raises(ValueError, match="batch_size"):
+        ShardedBatches(ts, 0)
+    with pytest.raises(ValueError, match="rank 2"):
+        list(ShardedBatches(ts, 8, rank=2, world_size=2))
 
 
 def test_validation_losses_are_logged(tmp_path) -> None:
@@ -129,10 +161,8 @@ import os, sys
 sys.path.insert(0, {tests_root!r})
 import torch
 import lightning.pytorch as pl
-from torch.utils.data import DataLoader
 from tests.integrations.test_lightning import LR, SEED, make_model, make_taskset
-from tasklens.integrations.lightning import BalancedModule
-from tasklens.train import epoch_seed
+from tasklens.integrations.lightning import BalancedModule, ShardedBatches
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
@@ -144,12 +174,10 @@ if __name__ == "__main__":
                              logger=False, enable_checkpointing=False,
                              enable_progress_bar=False, enable_model_summary=False,
                              use_distributed_sampler=False, default_root_dir=sys.argv[1])
-        r = trainer.global_rank
-        # this process's half of each of the single-process run's batches of 64
-        halves = [(x[32 * r:32 * (r + 1)], {{k: v[32 * r:32 * (r + 1)] for k, v in y.items()}})
-                  for x, y in ts.dataloader(64, shuffle=True, seed=epoch_seed(SEED, 0))]
-        trainer.fit(module, train_dataloaders=DataLoader(halves, batch_size=None))
-        torch.save(model.state_dict(), os.path.join(sys.argv[1], f"{{method}}-{{r}}.pt"))
+        # 32 per process: this process's half of each of the single-process batches of 64
+        trainer.fit(module, train_dataloaders=ShardedBatches(ts, 32, seed=SEED))
+        name = f"{{method}}-{{trainer.global_rank}}.pt"
+        torch.save(model.state_dict(), os.path.join(sys.argv[1], name))
 """
 DDP_CASES = (("ew", None), ("pcgrad", None), ("upgrad", None), ("mgda", "representation"))
 

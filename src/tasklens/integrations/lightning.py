@@ -32,7 +32,7 @@ representation level for methods that need the representation Jacobian itself un
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -112,6 +112,79 @@ def balanced_backward(
     if reducer is not None:
         reducer.average_gradients(list(params))
     return result
+
+
+class ShardedBatches:
+    """This process's share of each global batch, in the tasklens Trainer's order.
+
+    Epoch ``e`` draws the order the :class:`tasklens.train.Trainer` draws (a shuffle seeded
+    with ``epoch_seed(seed, e)``) over global batches of ``batch_size × world_size`` samples
+    and yields rows ``[rank·b, (rank+1)·b)`` of each: ``batch_size`` is per process (the
+    PyTorch DDP convention), and a DDP run on ``W`` processes takes the steps a single
+    process takes with ``batch_size × W``. Use it with ``use_distributed_sampler=False``
+    (Lightning cannot re-shard :meth:`tasklens.data.TaskSet.dataloader`'s batch sampler).
+
+    Parameters
+    ----------
+    taskset : TaskSet
+    batch_size : int
+        Samples per process and step.
+    seed : int
+        The run's seed (as the Trainer's ``seed``).
+    rank, world_size : int, optional
+        Default: read from ``torch.distributed`` when iteration starts (it is initialised by
+        then inside ``Trainer.fit``), else ``0`` and ``1``.
+
+    Notes
+    -----
+    Re-iterable: the ``e``-th iteration yields epoch ``e``'s order (:meth:`set_epoch`
+    chooses another, e.g. after a resume). A last global batch that does not split evenly is
+    split with ``tensor_split`` (local sizes differ by one sample, so its reduced loss is a
+    mean of
+    unequal means); one with fewer samples than processes is skipped.
+    """
+
+    def __init__(self, taskset: Any, batch_size: int, *, seed: int = 0,
+                 rank: int | None = None, world_size: int | None = None) -> None:
+        self.taskset = taskset
+        self.batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
+        self.seed = check_scalar(seed, "seed", numbers.Integral, low=0)
+        self.rank = check_scalar(rank, "rank", numbers.Integral, low=0, allow_none=True)
+        self.world_size = check_scalar(world_size, "world_size", numbers.Integral, low=1,
+                                       allow_none=True)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` at the next iteration."""
+        self.epoch = int(epoch)
+
+    def _world(self) -> tuple[int, int]:
+        import torch.distributed as dist
+
+        live = dist.is_available() and dist.is_initialized()
+        world = self.world_size or (dist.get_world_size() if live else 1)
+        rank = self.rank if self.rank is not None else (dist.get_rank() if live else 0)
+        if rank >= world:
+            raise ValueError(f"rank {rank} is not below world_size {world}")
+        return rank, world
+
+    def __len__(self) -> int:
+        _, world = self._world()
+        n, b = len(self.taskset), self.batch_size * world
+        return n // b + int(n % b >= world)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+        from ..train import epoch_seed
+
+        rank, world = self._world()
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        loader = self.taskset.dataloader(self.batch_size * world, shuffle=True,
+                                         seed=epoch_seed(self.seed, epoch))
+        for x, y in loader:
+            if len(x) < world:
+                continue
+            rows = torch.tensor_split(torch.arange(len(x)), world)[rank]
+            yield x[rows], {k: v[rows] for k, v in y.items()}
 
 
 def _default_level(method: BalanceMethod, level: str | None) -> str:
