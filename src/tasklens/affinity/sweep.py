@@ -426,7 +426,8 @@ def run_jobs(
     settings : JSON-describable, optional
         Passed to every call and hashed into every job id.
     workers : int
-        Parallel workers (``process`` and ``ray`` backends).
+        Parallel workers (``process`` backend; ``ray``: the CPUs of the local instance it
+        starts — on a cluster, the cluster's free CPUs set how many jobs run at once).
     backend : {"process", "serial", "ray"}
         ``process``: a local :class:`~concurrent.futures.ProcessPoolExecutor` (the default;
         with ``workers=1`` it still isolates the jobs in a child process); ``serial``: in
