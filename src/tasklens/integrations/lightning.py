@@ -47,7 +47,7 @@ from ..nn.losses import task_losses
 
 try:
     import lightning.pytorch as pl
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as exc:  # tests/integrations/test_lightning_missing.py
     raise ImportError("tasklens.integrations.lightning needs PyTorch Lightning: "
                       "pip install 'tasklens[lightning]'") from exc
 
