@@ -153,6 +153,9 @@ def test_bad_arguments_are_refused() -> None:
         BalancedModule(torch.nn.Linear(2, 2), ts, "ew")
     with pytest.raises(TypeError, match="BalanceMethod"):
         BalancedModule(model, ts, 3)
+    model.auxiliary_losses = lambda x, z, outputs: {}  # terms it would silently drop
+    with pytest.raises(ValueError, match="auxiliary_losses"):
+        BalancedModule(model, ts, "ew")
 
 
 # ----------------------------------------------------------------- DDP (2 processes)

@@ -23,7 +23,7 @@ by the reducer.
 For a LightningModule of your own, call :func:`balanced_backward` from a manual-optimisation
 ``training_step`` instead of ``self.manual_backward(loss)``.
 
-Not supported here: methods that learn from a held-out batch after each step (``moml``),
+Refused here: methods that learn from a held-out batch after each step (``moml``),
 models with ``auxiliary_losses`` (pass them to :func:`balanced_backward` yourself), and the
 representation level for methods that need the representation Jacobian itself under DDP
 (refused by the reducer, naming the alternatives).
@@ -121,8 +121,9 @@ class ShardedBatches:
     with ``epoch_seed(seed, e)``) over global batches of ``batch_size × world_size`` samples
     and yields rows ``[rank·b, (rank+1)·b)`` of each: ``batch_size`` is per process (the
     PyTorch DDP convention), and a DDP run on ``W`` processes takes the steps a single
-    process takes with ``batch_size × W``. Use it with ``use_distributed_sampler=False``
-    (Lightning cannot re-shard :meth:`tasklens.data.TaskSet.dataloader`'s batch sampler).
+    process takes with ``batch_size × W``. Use it with ``use_distributed_sampler=False``, so
+    that Lightning leaves the sharding to it (its automatic ``DistributedSampler`` swap is
+    not made for :meth:`tasklens.data.TaskSet.dataloader`'s batch sampler; untested).
 
     Parameters
     ----------
@@ -199,6 +200,30 @@ def _default_level(method: BalanceMethod, level: str | None) -> str:
     return "parameter"
 
 
+def _check_model(model: Any) -> torch.nn.Module:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for attr in ("encode", "decode", "shared_parameters"):
+        if not callable(getattr(model, attr, None)):
+            raise TypeError(f"model must provide {attr}() (see tasklens.nn.MTLModel)")
+    if callable(getattr(model, "auxiliary_losses", None)):
+        raise ValueError(f"{type(model).__name__} defines auxiliary_losses, which "
+                         "BalancedModule does not add to the objective; train it with "
+                         "tasklens.train.Trainer, or pass their sum as auxiliary_loss= to "
+                         "balanced_backward in your own LightningModule")
+    return model
+
+
+def _check_optimizer(optimizer: Any) -> str | Callable[[Any], torch.optim.Optimizer]:
+    if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of "
+                         f"{sorted(OPTIMIZERS)} or pass callable(params) -> Optimizer")
+    if not isinstance(optimizer, str) and not callable(optimizer):
+        raise TypeError(f"optimizer must be a name or callable(params), got "
+                        f"{type(optimizer).__name__}")
+    return optimizer
+
+
 class BalancedModule(pl.LightningModule):
     """A LightningModule that trains a tasklens model with a tasklens balancing method.
 
@@ -230,12 +255,7 @@ class BalancedModule(pl.LightningModule):
                  lr: float = 1e-3) -> None:
         super().__init__()
         self.automatic_optimization = False
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        for attr in ("encode", "decode", "shared_parameters"):
-            if not callable(getattr(model, attr, None)):
-                raise TypeError(f"model must provide {attr}() (see tasklens.nn.MTLModel)")
-        self.model = model
+        self.model = _check_model(model)
         self.tasks = task_mapping(tasks)  # {name: Task}: fixes the order of the K losses
         self.task_names = list(self.tasks)
         if isinstance(method, str):
@@ -251,13 +271,7 @@ class BalancedModule(pl.LightningModule):
         self.level = _default_level(method, level)
         self.method.prepare(level=self.level if method.needs_gradients else None,
                             num_tasks=len(self.task_names))
-        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of "
-                             f"{sorted(OPTIMIZERS)} or pass callable(params) -> Optimizer")
-        if not isinstance(optimizer, str) and not callable(optimizer):
-            raise TypeError(f"optimizer must be a name or callable(params), got "
-                            f"{type(optimizer).__name__}")
-        self.optimizer_spec = optimizer
+        self.optimizer_spec = _check_optimizer(optimizer)
         self.lr = check_scalar(lr, "lr", numbers.Real, low=0, include_low=False)
         self._reducer: TorchDistributedReducer | None = None
 
