@@ -124,8 +124,9 @@ from tests.affinity.test_sweep_ray import noisy_job
 from tasklens.affinity.sweep import run_jobs
 
 if __name__ == "__main__":
+    address = None if sys.argv[2] == "local" else sys.argv[2]  # local: its own instance
     run_jobs([{{"i": i}} for i in range({n})], noisy_job, sys.argv[1], backend="ray",
-             workers=2, settings={settings!r}, ray_address=sys.argv[2])
+             workers=2, settings={settings!r}, ray_address=address)
 """
 
 
@@ -137,6 +138,27 @@ def _pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+def _descendants(pid: int) -> dict[int, str]:
+    """``{pid: command name}`` of every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            try:
+                found[child] = Path(f"/proc/{child}/comm").read_text().strip()
+            except OSError:
+                continue
+            todo.append(child)
+    return found
+
+
 def _wait(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -146,9 +168,12 @@ def _wait(predicate, timeout: float) -> bool:
     return predicate()
 
 
-@pytest.mark.slow  # ~25-50 s on the shared 2-core machine: a second driver and its workers
-def test_killed_ray_sweep_resumes_without_losing_or_duplicating_jobs(tmp_path,
-                                                                       ray_address) -> None:
+@pytest.mark.slow  # ~25-90 s each on the shared 2-core machine: a second driver, its workers
+@pytest.mark.parametrize("instance", ["cluster", "local"])
+def test_killed_ray_sweep_resumes_without_losing_or_duplicating_jobs(tmp_path, ray_address,
+                                                                       instance) -> None:
+    """``cluster``: the driver joins the module's instance by address; ``local``: it starts
+    its own (whose head processes must die with it)."""
     n = 8
     jobs, settings, log = _setup(tmp_path, n=n)
     # the uninterrupted reference run (process backend), before the sleeps are switched on
@@ -165,20 +190,29 @@ def test_killed_ray_sweep_resumes_without_losing_or_duplicating_jobs(tmp_path,
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
            "PYTHONPATH": os.pathsep.join([str(Path(root) / "src"), root,
                                           os.environ.get("PYTHONPATH", "")])}
-    driver = subprocess.Popen([sys.executable, str(script), str(out), ray_address], env=env,
+    address = ray_address if instance == "cluster" else "local"
+    driver = subprocess.Popen([sys.executable, str(script), str(out), address], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started: dict[int, str] = {}
     try:
         # kill once some jobs are done and others are running
-        assert _wait(lambda: out.is_dir() and len(_result_files(out)) >= 2, 120), \
+        assert _wait(lambda: out.is_dir() and len(_result_files(out)) >= 2, 180), \
             driver.stderr.read().decode() if driver.poll() is not None else "no job finished"
+        started = _descendants(driver.pid)
         driver.send_signal(signal.SIGKILL)
         driver.wait()
+        workers = {pid for _, pid in _calls(log)[n_ref:]}
+        # Ray ends the dead driver's workers; a local instance's head dies with its driver
+        heads = {p for p, name in started.items() if name in ("raylet", "gcs_server")}
+        assert instance == "cluster" or heads, f"no Ray head processes among {started}"
+        assert _wait(lambda: not any(_pid_alive(p) for p in workers | heads), 60), \
+            "orphan Ray processes"
     finally:
         driver.kill()
         driver.stderr.close()
-    workers = {pid for _, pid in _calls(log)[n_ref:]}
-    # Ray ends the dead driver's workers (their jobs are cancelled with the driver)
-    assert _wait(lambda: not any(_pid_alive(p) for p in workers), 60), "orphan Ray workers"
+        for pid in started:  # the local instance's agents exit on their own within ~1 min
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
     done_after_kill = _result_files(out)
     assert 2 <= len(done_after_kill) < n, "the kill came too late to test anything"
     for jid in done_after_kill:  # every file is whole (written atomically)
