@@ -1,7 +1,7 @@
 """Resumable sweeps: result files, skip-on-rerun counted by an invocation log, failing and
 dying workers, result files checked against their job, workers that stop with a killed
-driver, the missing-main-guard error, stable ids and seeds, the Ray backend (skipped
-without Ray). How each is tested: tests/README_sweeps.md."""
+driver, the missing-main-guard error, stable ids and seeds (the Ray backend:
+test_sweep_ray.py). How each is tested: tests/README_sweeps.md."""
 
 from __future__ import annotations
 
@@ -158,20 +158,6 @@ def test_errors(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # simulate Ray not installed
     with pytest.raises(ImportError, match=r"pip install 'tasklens\[ray\]'"):
         run_jobs(jobs, square_job, tmp_path, backend="ray")
-
-
-# ----------------------------------------------------------------- Ray (optional)
-def test_ray_backend_resumes(tmp_path) -> None:
-    pytest.importorskip("ray")
-    jobs, settings, log = _setup(tmp_path, n=4)
-    out = tmp_path / "out"
-    log.with_suffix(".flag").write_text("raise 1")
-    first = run_jobs(jobs, square_job, out, settings=settings, backend="ray", workers=2)
-    assert list(first.errors) == [job_id({"i": 1}, settings)] and len(first.results) == 3
-    log.with_suffix(".flag").unlink()
-    second = run_jobs(jobs, square_job, out, settings=settings, backend="ray", workers=2)
-    assert second.complete and _calls(log)[4:] == [1]
-    assert [r["square"] for r in second.results.values()] == [0, 1, 4, 9]
 
 
 # ----------------------------------------------------------------- resumed files are checked

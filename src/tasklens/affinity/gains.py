@@ -443,6 +443,7 @@ def ground_truth_sweep(
     backend: str = "process",
     worker_threads: int | None = None,
     progress: bool | None = None,
+    ray_address: str | None = None,
 ) -> GroundTruth:
     """Train every task alone and every pair (and ``subsets``), then measure the gains.
 
@@ -460,8 +461,9 @@ def ground_truth_sweep(
     settings : GainSettings, optional
     subsets : iterable of task collections, optional
         Higher-order groups (see :func:`pairwise_gain_jobs`).
-    workers, backend, worker_threads, progress
-        See :func:`tasklens.affinity.sweep.run_jobs`.
+    workers, backend, worker_threads, progress, ray_address
+        See :func:`tasklens.affinity.sweep.run_jobs` (``backend="ray"`` runs the trainings
+        as Ray tasks, on the cluster at ``ray_address`` or on a local instance).
 
     Raises
     ------
@@ -477,7 +479,7 @@ def ground_truth_sweep(
     fn = functools.partial(run_gain_job, split=split)
     sweep: SweepResult = run_jobs(jobs, fn, out_dir, settings=sweep_settings, workers=workers,
                                   backend=backend, worker_threads=worker_threads,
-                                  progress=progress)
+                                  progress=progress, ray_address=ray_address)
     if sweep.errors:
         raise SweepError(sweep.errors, sweep.out_dir)
     record = {**sweep_settings, "tasks": names, "seeds": sorted({j.seed for j in jobs}),

@@ -19,6 +19,13 @@ as the driver is gone (killed, crashed), so a killed sweep leaves no workers run
 and writing files. A driver script that calls :func:`run_jobs` at import time (no
 ``if __name__ == "__main__":``) would make every ``spawn`` worker start the sweep again
 while it imports the script; this is detected and raised as :class:`MainGuardError`.
+
+Ray jobs run as Ray tasks (one CPU each, no automatic retry). When the driver dies, Ray
+ends the tasks it submitted (their workers belong to the driver's Ray job), on a cluster
+given by ``ray_address`` as on the local instance that :func:`run_jobs` starts itself (that
+instance's head processes share the driver's fate); a driver interrupted by an exception
+cancels its queued and running tasks. Either way the finished jobs keep their files and a
+rerun runs exactly the others.
 """
 
 from __future__ import annotations
@@ -286,38 +293,62 @@ def _import_ray() -> Any:
     return ray
 
 
+def _init_ray(ray: Any, workers: int, ray_address: str | None) -> bool:
+    """Connect to (or start) Ray; True when this call did (and so must shut it down).
+
+    ``ray.shutdown`` after connecting to a cluster only disconnects this driver.
+    """
+    if ray.is_initialized():
+        if ray_address is not None:
+            logger.warning("sweep: Ray is already initialised in this process; using it, "
+                           "not ray_address=%r", ray_address)
+        return False
+    if ray_address is not None:
+        ray.init(address=ray_address, log_to_driver=False)
+        return True
+    # a local instance sized to `workers`: its head processes share the driver's fate
+    # (Ray starts them with the parent-death signal), so killing the driver ends it
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    return True
+
+
 def _run_ray(todo: list[tuple[str, Any]], fn: Callable, settings: Any, out_dir: str,
              workers: int, threads: int | None, progress: bool | None,
              ray_address: str | None) -> Iterable[tuple[str, bool, Any]]:
     ray = _import_ray()
-    started_here = False
-    if not ray.is_initialized():
-        # a local instance sized to `workers` unless an address (a cluster) is given
-        kwargs: dict[str, Any] = ({"address": ray_address} if ray_address
-                                  else {"num_cpus": workers})
-        ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
-        started_here = True
+    connected_here = _init_ray(ray, workers, ray_address)
+    remaining: list[Any] = []
     try:
+        # max_retries=0: a job whose worker dies is reported (and retried by the next run),
+        # as with the process pool, instead of being rerun behind the caller's back
         remote = ray.remote(num_cpus=1, max_retries=0)(_run_one)
         fn_ref, settings_ref = ray.put(fn), ray.put(settings)
         pending = {remote.remote(fn_ref, job, settings_ref, jid, out_dir, threads): jid
                    for jid, job in todo}
-        ids = list(pending)
+        remaining = list(pending)
 
         def finished() -> Iterable[Any]:
-            remaining = list(ids)
+            nonlocal remaining
             while remaining:
                 done, remaining = ray.wait(remaining, num_returns=1)
                 yield done[0]
 
-        for ref in track(finished(), "jobs", total=len(ids), enabled=progress):
+        for ref in track(finished(), "jobs", total=len(pending), enabled=progress):
             jid = pending[ref]
             try:
                 yield ray.get(ref)
             except Exception as exc:  # worker crash or task error outside fn
                 yield jid, False, f"{type(exc).__name__}: {exc}"
     finally:
-        if started_here:
+        # interrupted (Ctrl-C, an error in the caller): on a shared cluster the queued and
+        # running jobs would go on without a driver; stop them (finished ones have files,
+        # a killed one writes nothing: files are written atomically)
+        for ref in remaining:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception as exc:  # already finished, or the cluster is gone
+                logger.debug("sweep: could not cancel a Ray task: %s", exc)
+        if connected_here:
             ray.shutdown()
 
 
@@ -395,7 +426,8 @@ def run_jobs(
     settings : JSON-describable, optional
         Passed to every call and hashed into every job id.
     workers : int
-        Parallel workers (``process`` and ``ray`` backends).
+        Parallel workers (``process`` backend; ``ray``: the CPUs of the local instance it
+        starts — on a cluster, the cluster's free CPUs set how many jobs run at once).
     backend : {"process", "serial", "ray"}
         ``process``: a local :class:`~concurrent.futures.ProcessPoolExecutor` (the default;
         with ``workers=1`` it still isolates the jobs in a child process); ``serial``: in
@@ -409,7 +441,10 @@ def run_jobs(
     mp_context : str
         Multiprocessing start method of the process pool (``spawn`` is safe with torch).
     ray_address : str, optional
-        Address of an existing Ray cluster.
+        Address of an existing Ray cluster (``"auto"``, ``"host:port"`` of its head, or
+        ``"ray://host:10001"``); ignored, with a warning, when Ray is already initialised
+        in this process. Default: a local instance with ``workers`` CPUs, started and shut
+        down by this call.
 
     Returns
     -------
