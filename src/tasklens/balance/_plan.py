@@ -340,30 +340,42 @@ def plan_step(
     route = _route(method, resolved, gradients, recorder=recorder, reducer=reducer,
                    gramian_only=gramian_only)
     groups = _head_groups(head_params)
-    plain = method.head_gradient == "task" and method.output == "weights"
-    heads = "none" if not plain else ("given" if groups is not None else "derived")
+    heads = _heads_mode(method, groups is not None)
     context_features = "features" in method.requires and resolved == "representation"
-    post_inputs = tuple(sorted(method.update_requires)) if method.update_batch else ()
-    reasons = [("level", f"{resolved} — {level_why}"),
-               ("gradients", ("only on monitoring steps: " if route != "none"
-                              and not (method.needs_gradients or method.regularizes_saliency)
-                              else "") + _route_reason(method, route, resolved, split)),
+    return StepPlan(
+        method_name=method.name, level=resolved, route=route, output=method.output,
+        split=split, head_gradient=method.head_gradient, heads=heads,
+        post_step=method.update_batch,
+        post_step_inputs=tuple(sorted(method.update_requires)) if method.update_batch else (),
+        context_features=context_features, num_tasks=num_tasks, monitor=monitor,
+        reasons=_reasons(method, resolved, level_why, route, split, heads, context_features),
+        method=method, shared_params=shared, head_params=groups,
+        recorder=recorder if route == "kernel_gramian" else None, reducer=reducer,
+        gramian_only=gramian_only and reducer is None, chunk_size=chunk_size,
+    )
+
+
+def _heads_mode(method: BalanceMethod, given: bool) -> str:
+    if not (method.head_gradient == "task" and method.output == "weights"):
+        return "none"  # weighted heads, or a direction's surrogate gives the plain gradient
+    return "given" if given else "derived"
+
+
+def _reasons(method: BalanceMethod, level: str, level_why: str, route: str, split: bool,
+             heads: str, context_features: bool) -> tuple[tuple[str, str], ...]:
+    """The ``(decision, why)`` lines of ``str(plan)``."""
+    own = method.needs_gradients or method.regularizes_saliency
+    when = "only on monitoring steps: " if route != "none" and not own else ""
+    reasons = [("level", f"{level} — {level_why}"),
+               ("gradients", when + _route_reason(method, route, level, split)),
                ("backward", _backprop_reason(method, split)),
                ("heads", _heads_reason(method, heads))]
     if context_features:
         reasons.append(("context", "the activations z join the task gradients (the method "
                                    "requires 'features')"))
     if method.update_batch is not None:
-        reasons.append(("post-step", _post_step_reason(method, resolved)))
-    return StepPlan(
-        method_name=method.name, level=resolved, route=route, output=method.output,
-        split=split, head_gradient=method.head_gradient, heads=heads,
-        post_step=method.update_batch, post_step_inputs=post_inputs,
-        context_features=context_features, num_tasks=num_tasks, monitor=monitor,
-        reasons=tuple(reasons), method=method, shared_params=shared, head_params=groups,
-        recorder=recorder if route == "kernel_gramian" else None, reducer=reducer,
-        gramian_only=gramian_only and reducer is None, chunk_size=chunk_size,
-    )
+        reasons.append(("post-step", _post_step_reason(method, level)))
+    return tuple(reasons)
 
 
 def _heads_reason(method: BalanceMethod, heads: str) -> str:
