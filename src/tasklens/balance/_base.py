@@ -10,7 +10,8 @@ special-case a method by name:
     (K, P) Jacobian; the engine may then compute the Gramian without materialising ``J``.
     ``"features"``: at the representation level the context also carries the shared
     activations ``z`` the task gradients were taken at (GradDrop's sign correction); the
-    engine fills it only for methods that declare it, and only there.
+    engine fills it only for methods that declare it, and only there. It is a request, not a
+    precondition: such a method must also work without it (``aggregate``, parameter level).
 ``levels``
     Subset of ``{"parameter", "representation"}``: where the task gradients may be taken —
     w.r.t. the shared parameters, or w.r.t. the shared features (the cheap "MGDA-UB" level of
@@ -303,8 +304,8 @@ class BalanceMethod(ABC):
             present = getattr(ctx, need) is not None
             if need == "gramian":
                 present = present or ctx.jacobian is not None
-            elif need == "features":  # only the representation level has activations
-                present = present or ctx.level != "representation"
+            elif need == "features":  # a request to the engine, never a precondition:
+                present = True            # aggregate() and the parameter level have no z
             if not present:
                 missing.append(need)
         if missing:
