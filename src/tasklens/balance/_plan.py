@@ -242,7 +242,8 @@ def _route_reason(method: BalanceMethod, route: str, level: str, split: bool) ->
         return text + f"; at {level} level from one backward through the heads to their " \
                       "own copies of z"
     if route == "jacobian" and level == "parameter" and gramian_suffices(method):
-        return text + " (no recorder and gramian_only off, or data parallelism: a Gramian " \
+        return text + " (the method reads only G, but no recorder covers the shared " \
+                      "parameters and gramian_only is off, or data parallelism: a Gramian " \
                       "does not reduce across processes)"
     if route == "jacobian":
         why = "returns a direction" if method.output == "direction" else (
@@ -252,15 +253,17 @@ def _route_reason(method: BalanceMethod, route: str, level: str, split: bool) ->
 
 
 def _backprop_reason(method: BalanceMethod, split: bool) -> str:
-    if method.output == "weights":
-        text = "weights: one backward of Σ_k w_k L_k + A"
-    else:
-        text = "direction d: one backward of Σ_k L_k + A + ⟨θ_s (or z), stopgrad(d − Σ_k J_k)⟩"
-    if method.regularizes_saliency:
-        text += " + R(S)"
+    reg = " + R(S)" if method.regularizes_saliency else ""
+    if split and method.output == "weights":
+        return (f"weights: one backward of Σ_k w_k L_k{reg} through the heads, then "
+                "z.backward(Σ_k ∂/∂z_k) through the encoder")
     if split:
-        text += "; the heads' copies of z are summed into z.backward(upstream)"
-    return text
+        return (f"direction d over z: one backward of Σ_k L_k{reg} through the heads, then "
+                "z.backward(d) through the encoder")
+    if method.output == "weights":
+        return f"weights: one backward of Σ_k w_k L_k + A{reg}"
+    return ("direction d: one backward of Σ_k L_k + A + ⟨θ_s (or z), stopgrad(d − Σ_k J_k)⟩"
+            + reg)
 
 
 def _head_groups(head_params: Sequence[Iterable[Tensor]] | None
