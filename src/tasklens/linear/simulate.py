@@ -24,7 +24,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from tasklens._common.validation import check_array, check_seed
-from tasklens.linear.dynamics import check_mtl_problem
+from tasklens.linear._problem import check_mtl_problem
 
 __all__ = ["GradientFlowResult", "TrainingResult", "gradient_flow", "train_linear_mtl"]
 
