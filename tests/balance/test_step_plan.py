@@ -11,7 +11,7 @@ from torch import nn
 
 from tasklens import balance
 from tasklens.balance._plan import gramian_suffices, plan_step
-from tasklens.balance.engine import backward, execute
+from tasklens.balance.engine import backward, execute, update_after_step
 from tasklens.nn import HardParameterSharing, MTLModel, make_heads
 from tasklens.train import Trainer
 from tests.train._data import tiny_model, tiny_taskset
@@ -269,3 +269,53 @@ def test_graddrop_gets_the_activations_in_the_trainer(ts) -> None:
     assert not trainer.plan.context_features
     trainer.fit(1)
     assert calls == []
+
+
+def test_update_after_step_takes_the_held_out_gradients_at_the_plan_level() -> None:
+    """MOML's held-out Jacobian comes from the engine: equal to a per-task autograd loop."""
+    torch.manual_seed(5)
+    enc, heads = nn.Linear(3, 4).double(), nn.ModuleList([nn.Linear(4, 1).double()
+                                                          for _ in range(2)])
+    shared = list(enc.parameters())
+    seen: list[torch.Tensor] = []
+
+    class Spy(type(balance.get("moml"))):  # type: ignore[misc]
+        def update(self, ctx):
+            seen.append(ctx.jacobian)
+
+    method = Spy()
+    for level in ("parameter", "representation"):
+        plan = plan_step(method, level=level, shared_params=shared, features=True,
+                         num_tasks=2)
+        assert plan.post_step == "held_out" and plan.post_step_inputs == ("jacobian",)
+        z = enc(torch.randn(6, 3, dtype=torch.float64))
+        losses = torch.stack([h(z).pow(2).mean() for h in heads])
+        update_after_step(plan, losses, z)
+        wrt = shared if level == "parameter" else [z]
+        rows = [torch.cat([g.reshape(-1) for g in
+                           torch.autograd.grad(losses[k], wrt, retain_graph=True)])
+                for k in range(2)]
+        torch.testing.assert_close(seen[-1], torch.stack(rows), rtol=1e-12, atol=1e-14)
+        if level == "representation":
+            with pytest.raises(ValueError, match="held-out forward's z"):
+                update_after_step(plan, losses, None)
+    with pytest.raises(ValueError, match="nothing to update"):
+        update_after_step(plan_step(balance.get("ew")), torch.ones(2))
+
+
+def test_a_plan_without_its_recorder_says_why() -> None:
+    from tasklens.balance.kernel_gramian import LinearRecorder
+
+    enc = nn.Linear(3, 4)
+    plan = plan_step(balance.get("mgda"), shared_params=list(enc.parameters()),
+                     recorder=LinearRecorder(enc), num_tasks=2)
+    assert plan.route == "kernel_gramian" and plan.recorder is not None
+    fallback = plan.without_recorder("a LayerNorm")
+    assert fallback.route == "jacobian" and fallback.recorder is None
+    assert "a LayerNorm" in str(fallback) and fallback != plan
+    chunked = plan_step(balance.get("mgda"), shared_params=list(enc.parameters()),
+                        recorder=LinearRecorder(enc), num_tasks=2, gramian_only=True)
+    assert chunked.without_recorder("x").route == "chunked_gramian"
+    # a direction method needs the Jacobian: the recorder is not kept
+    assert plan_step(balance.get("graddrop"), shared_params=list(enc.parameters()),
+                     recorder=LinearRecorder(enc), num_tasks=2).recorder is None
