@@ -38,7 +38,7 @@ from .cagrad import CAGrad
 from .db_mtl import DBMTL
 from .distributed import GradientReducer, TorchDistributedReducer
 from .dwa import DWA
-from .engine import StepResult, backward
+from .engine import StepPlan, StepResult, backward, execute, plan_step, update_after_step
 from .ew import EW
 from .excess_mtl import ExcessMTL
 from .fairgrad import FairGrad
@@ -98,14 +98,18 @@ __all__ = [
     "NonFiniteGradientError",
     "PCGrad",
     "RepMTL",
+    "StepPlan",
     "StepResult",
     "TorchDistributedReducer",
     "UPGrad",
     "available",
     "backward",
     "cross_task_saliency_alignment",
+    "execute",
     "get",
     "gramian_with_fallback",
     "linear_kernel_gramian",
+    "plan_step",
     "task_saliency_entropy",
+    "update_after_step",
 ]
