@@ -336,8 +336,8 @@ def plan_step(
                              f"got level={level!r}")
         level, features = "representation", True
     resolved, level_why = _check_level(method, level, bool(shared), features, gradients)
-    if num_tasks is not None:
-        method.check_num_tasks(num_tasks)
+    if num_tasks is not None:  # the protocol's pre-training hook (level and task count)
+        method.prepare(level=resolved if method.needs_gradients else None, num_tasks=num_tasks)
     if reducer is not None:
         reducer.check_method(method, resolved if gradients else None)
     route = _route(method, resolved, gradients, recorder=recorder, reducer=reducer,
