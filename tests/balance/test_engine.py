@@ -70,7 +70,7 @@ def test_parameter_gramian_chunks_by_a_memory_budget(monkeypatch, params_per_chu
                                                       passes) -> None:
     """Chunks group parameter tensors under the entry budget (one backward when the model
     fits), and every chunking gives the loop's Gramian."""
-    import tasklens.balance.engine as engine
+    import tasklens.balance._autograd as autograd_helpers
 
     encoder, heads = _model()
     losses, z = _losses(encoder, heads)
@@ -78,8 +78,8 @@ def test_parameter_gramian_chunks_by_a_memory_budget(monkeypatch, params_per_chu
     assert len(params) == 4
     ref = _loop_jacobian(losses, params)
     calls = []
-    real = engine._batched_grad
-    monkeypatch.setattr(engine, "_batched_grad",
+    real = autograd_helpers.batched_grad
+    monkeypatch.setattr(autograd_helpers, "batched_grad",
                         lambda root, chunk, *a: calls.append(len(chunk)) or real(root, chunk, *a))
     gram = parameter_gramian(losses, params, z, params_per_chunk=params_per_chunk,
                              max_chunk_entries=max_entries)

@@ -52,7 +52,8 @@ def test_method_lowers_both_losses(name):
         losses, jac = _jacobian(theta, *train)
         fields = {"losses": losses, "jacobian": jac, "gramian": jac @ jac.T}
         ctx = balance.BalanceContext(
-            **{f: fields[f] for f in method.requires | {"losses"}}, step=step, epoch=step // 10,
+            **{f: fields[f] for f in (method.requires | {"losses"}) & fields.keys()},
+            step=step, epoch=step // 10,
             level=level if method.needs_gradients else None,
         )  # fmt: skip
         if method.output == "weights":

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from tasklens.data.dsprites import sprites
+from tasklens.nn.autoencoder_factory import autoencoder_for
 from tasklens.nn.autoencoders import (
     AutoEncoder,
     BetaVAE,
-    autoencoder_for,
     gaussian_kl,
     reconstruction_loss,
 )

@@ -82,7 +82,7 @@ def split():
 def _fit(split, model, method, disable_kernel: bool):
     trainer = Trainer(model, split.train, method, batch_size=32, seed=0, monitor_every=3)
     if disable_kernel:
-        trainer._recorder = None
+        trainer.plan = trainer.plan.without_recorder("disabled by the test")
     result = trainer.fit(2)
     return trainer, result
 
@@ -90,8 +90,9 @@ def _fit(split, model, method, disable_kernel: bool):
 @pytest.mark.parametrize("method", ["mgda", "upgrad", "ew"])
 def test_trainer_takes_the_kernel_route_with_the_same_training(split, method):
     with_kernel, res_k = _fit(split, tiny_model(split.train), method, False)
-    assert with_kernel._recorder is not None and not with_kernel._recorder.calls
+    assert with_kernel.plan.recorder is not None and not with_kernel.plan.recorder.calls
     plain, res_p = _fit(split, tiny_model(split.train), method, True)
+    assert with_kernel.plan.route == "kernel_gramian" and plain.plan.route == "jacobian"
     for pk, pp in zip(with_kernel.model.parameters(), plain.model.parameters()):
         torch.testing.assert_close(pk, pp, rtol=1e-4, atol=1e-5)
     # the monitors (EW: monitors only) read the same Gramian: norms and cosines agree
@@ -109,8 +110,8 @@ def test_trainer_drops_the_recorder_when_it_does_not_cover_the_encoder(split):
         encoder = nn.Sequential(nn.Linear(6, 16), nn.LayerNorm(16), nn.ReLU(), nn.Linear(16, 8))
     model = HardParameterSharing(encoder, make_heads(split.train, 8, 8, 1, seed=0))
     trainer, result = _fit(split, model, "mgda", False)
-    assert trainer._recorder is None
+    assert trainer.plan.recorder is None and trainer.plan.route == "jacobian"
     assert result.epochs_run == 2
     # per-task features (no shared z): the recording covers the trunk, the route applies
     trainer, _ = _fit(split, PerTaskFeatures(split.train), "mgda", False)
-    assert trainer._recorder is not None
+    assert trainer.plan.recorder is not None

@@ -231,19 +231,7 @@ def compute_affinities(
     probe_size = check_positive_int(probe_size, "probe_size", minimum=3)
     check_choice(alignment_score, "alignment_score", ALIGNMENT_SCORES)
     split, names = split_and_tasks(taskset, tasks, test_size, seed)
-    if len(set(names)) != len(names):
-        raise ValueError(f"tasks contains duplicates: {names}")
-    if len(names) < 2:
-        raise ValueError(f"an affinity needs at least 2 tasks, got {names}")
-    if "td" in keys:
-        if tree is None:
-            raise ValueError("the 'td' score needs tree= (a Newick string or nested mapping "
-                             "whose leaves are the tasks)")
-        leaves = tree_distances(tree).task_names
-        missing = [t for t in names if t not in leaves]
-        if missing:  # fail before any training
-            raise ValueError(f"the tree lacks task(s) {missing}; its leaves are "
-                             f"{list(leaves)}. Add them to the tree or drop 'td'")
+    _check_tasks_and_tree(names, keys, tree)
     train, test = split.train.select(names), split.test.select(names)
     model_kw = {"hidden": tuple(hidden), "code_dim": code_dim, "head_hidden": head_hidden,
                 "head_depth": head_depth}
@@ -266,13 +254,7 @@ def compute_affinities(
 
     stl: dict[str, Any] = dict(stl_models or {})
     out_scores: dict[str, TaskMatrix] = {}
-    plan: list[tuple[str, Callable[[], None]]] = []
-    if "td" in keys:
-        plan.append(("td", lambda: out_scores.__setitem__(
-            "td", taxonomical_distance(tree, names))))  # type: ignore[arg-type]
-    if "alignment" in keys:
-        plan.append(("alignment", lambda: out_scores.__setitem__(
-            "alignment", alignment_affinity(train, score=alignment_score))))
+    plan = _training_free_steps(keys, names, train, tree, alignment_score, out_scores)
     if any(k in keys for k in _STL_SCORES):
         for t in names:
             if t not in stl:
@@ -285,37 +267,11 @@ def compute_affinities(
         plan.append(("rsa", lambda: out_scores.__setitem__(
             "rsa", representation_similarity(stl, test_probe[0]))))
     if "li" in keys:
-        injected: dict[tuple[str, str], float] = {}
-
-        def li_pair(a: str, b: str) -> None:
-            model = fit(label_injected_taskset(train, a, b))
-            injected[(a, b)] = evaluate_task_loss(model, label_injected_taskset(test, a, b), a)
-
-        for a in names:
-            for b in names:
-                if a != b:
-                    plan.append((f"LI {a}<-{b}", lambda a=a, b=b: li_pair(a, b)))
-
-        def li_score() -> None:
-            base = {t: evaluate_task_loss(stl[t], test.select([t]), t) for t in names}
-            out_scores["li"] = label_injection(base, injected, names)
-
-        plan.append(("li", li_score))
+        plan += _label_injection_steps(names, train, test, stl, fit, out_scores)
     if "gs" in keys or "gt" in keys:
-        train_probe = _probe(train, probe_size)
-
-        def mtl() -> None:
-            monitors = {}
-            if "gs" in keys:
-                monitors["gs"] = GradientSimilarityMonitor(train)
-            if "gt" in keys:
-                monitors["gt"] = GradientTransferenceMonitor(train, rule=gt_rule)
-            fit(train, [AffinityMonitorCallback(m, train_probe, every_steps=gradient_every_steps)
-                        for m in monitors.values()])
-            for key, monitor in monitors.items():
-                out_scores[key] = monitor.result()
-
-        plan.append(("MTL (gs/gt)", mtl))
+        plan.append(("MTL (gs/gt)", _gradient_step(keys, train, _probe(train, probe_size),
+                                                   gt_rule, gradient_every_steps, fit,
+                                                   out_scores)))
     timings: dict[str, float] = {}
     for label, step in track(plan, "affinities", total=len(plan), enabled=progress):
         started = time.perf_counter()
@@ -327,3 +283,76 @@ def compute_affinities(
     if out_dir is not None:
         report.save(out_dir)
     return report
+
+
+def _check_tasks_and_tree(names: list[str], keys: list[str], tree: Tree | None) -> None:
+    """K >= 2 distinct tasks, and a tree holding every task when ``td`` is asked for (checked
+    before any training)."""
+    if len(set(names)) != len(names):
+        raise ValueError(f"tasks contains duplicates: {names}")
+    if len(names) < 2:
+        raise ValueError(f"an affinity needs at least 2 tasks, got {names}")
+    if "td" in keys:
+        if tree is None:
+            raise ValueError("the 'td' score needs tree= (a Newick string or nested mapping "
+                             "whose leaves are the tasks)")
+        leaves = tree_distances(tree).task_names
+        missing = [t for t in names if t not in leaves]
+        if missing:
+            raise ValueError(f"the tree lacks task(s) {missing}; its leaves are "
+                             f"{list(leaves)}. Add them to the tree or drop 'td'")
+
+
+Step = tuple[str, Callable[[], None]]
+
+
+def _training_free_steps(keys: list[str], names: list[str], train: TaskSet, tree: Tree | None,
+                         alignment_score: str, out: dict[str, TaskMatrix]) -> list[Step]:
+    steps: list[Step] = []
+    if "td" in keys:
+        steps.append(("td", lambda: out.__setitem__(
+            "td", taxonomical_distance(tree, names))))  # type: ignore[arg-type]
+    if "alignment" in keys:
+        steps.append(("alignment", lambda: out.__setitem__(
+            "alignment", alignment_affinity(train, score=alignment_score))))
+    return steps
+
+
+def _label_injection_steps(names: list[str], train: TaskSet, test: TaskSet,
+                           stl: dict[str, Any], fit: Callable[..., Any],
+                           out: dict[str, TaskMatrix]) -> list[Step]:
+    """K(K−1) label-injected models, then the LI score from them and the STL models."""
+    injected: dict[tuple[str, str], float] = {}
+
+    def li_pair(a: str, b: str) -> None:
+        model = fit(label_injected_taskset(train, a, b))
+        injected[(a, b)] = evaluate_task_loss(model, label_injected_taskset(test, a, b), a)
+
+    steps: list[Step] = [(f"LI {a}<-{b}", lambda a=a, b=b: li_pair(a, b))
+                         for a in names for b in names if a != b]
+
+    def li_score() -> None:
+        base = {t: evaluate_task_loss(stl[t], test.select([t]), t) for t in names}
+        out["li"] = label_injection(base, injected, names)
+
+    steps.append(("li", li_score))
+    return steps
+
+
+def _gradient_step(keys: list[str], train: TaskSet, train_probe: Any, gt_rule: str,
+                   every_steps: int | None, fit: Callable[..., Any],
+                   out: dict[str, TaskMatrix]) -> Callable[[], None]:
+    """One MTL model trained with the GS / GT monitors attached."""
+
+    def mtl() -> None:
+        monitors = {}
+        if "gs" in keys:
+            monitors["gs"] = GradientSimilarityMonitor(train)
+        if "gt" in keys:
+            monitors["gt"] = GradientTransferenceMonitor(train, rule=gt_rule)
+        fit(train, [AffinityMonitorCallback(m, train_probe, every_steps=every_steps)
+                    for m in monitors.values()])
+        for key, monitor in monitors.items():
+            out[key] = monitor.result()
+
+    return mtl

@@ -47,7 +47,7 @@ from .db_mtl import DBMTL
 from .distributed import GradientReducer, TorchDistributedReducer
 from .dualproj import DualProj
 from .dwa import DWA
-from .engine import StepResult, backward
+from .engine import StepPlan, StepResult, backward, execute, plan_step, update_after_step
 from .ew import EW
 from .excess_mtl import ExcessMTL
 from .fairgrad import FairGrad
@@ -124,6 +124,7 @@ __all__ = [
     "PCGrad",
     "RepMTL",
     "SDMGrad",
+    "StepPlan",
     "StepResult",
     "TorchDistributedReducer",
     "TrimmedMean",
@@ -131,8 +132,11 @@ __all__ = [
     "available",
     "backward",
     "cross_task_saliency_alignment",
+    "execute",
     "get",
     "gramian_with_fallback",
     "linear_kernel_gramian",
+    "plan_step",
     "task_saliency_entropy",
+    "update_after_step",
 ]

@@ -5,9 +5,13 @@ engine read *before* training, so that they compute exactly what the method need
 special-case a method by name:
 
 ``requires``
-    Subset of ``{"losses", "gramian", "jacobian"}``: the per-step quantities the method reads.
-    A method that only needs the K×K Gramian ``G = J Jᵀ`` never requires the (K, P) Jacobian;
-    the engine may then compute the Gramian without materialising ``J``.
+    Subset of ``{"losses", "gramian", "jacobian", "features"}``: the per-step quantities the
+    method reads. A method that only needs the K×K Gramian ``G = J Jᵀ`` never requires the
+    (K, P) Jacobian; the engine may then compute the Gramian without materialising ``J``.
+    ``"features"``: at the representation level the context also carries the shared
+    activations ``z`` the task gradients were taken at (GradDrop's sign correction); the
+    engine fills it only for methods that declare it, and only there. It is a request, not a
+    precondition: such a method must also work without it (``aggregate``, parameter level).
 ``levels``
     Subset of ``{"parameter", "representation"}``: where the task gradients may be taken —
     w.r.t. the shared parameters, or w.r.t. the shared features (the cheap "MGDA-UB" level of
@@ -69,7 +73,7 @@ from torch import Tensor
 from .._common.validation import check_scalar, check_seed
 from ._gramian import gramian, symmetrize
 
-INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian")
+INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian", "features")
 LEVELS: tuple[str, ...] = ("parameter", "representation")
 OUTPUTS: tuple[str, ...] = ("weights", "direction")
 UPDATE_BATCHES: tuple[str | None, ...] = (None, "same", "held_out")
@@ -120,6 +124,10 @@ class BalanceContext:
         Epoch index (0-based).
     level : {"parameter", "representation"} or None
         Where the gradients were taken; ``None`` when none were computed.
+    features : (N, ...) tensor, optional
+        The shared activations ``z`` (detached) the representation-level task gradients
+        were taken at; filled by the engine only for methods whose ``requires`` holds
+        ``"features"``. Row ``k`` of ``jacobian`` is ``∂L_k/∂z`` flattened like ``z``.
     """
 
     losses: Tensor | None = None
@@ -128,6 +136,7 @@ class BalanceContext:
     step: int = 0
     epoch: int = 0
     level: str | None = None
+    features: Tensor | None = None
 
     def __post_init__(self) -> None:
         sizes: dict[str, int] = {}
@@ -148,6 +157,9 @@ class BalanceContext:
             )
         if self.level is not None and self.level not in LEVELS:
             raise ValueError(f"unknown level {self.level!r}; choose one of {LEVELS} or None")
+        if self.features is not None and not isinstance(self.features, Tensor):
+            raise TypeError(f"features must be a torch.Tensor or None, got "
+                            f"{type(self.features).__name__}")
 
     @property
     def num_tasks(self) -> int:
@@ -296,6 +308,8 @@ class BalanceMethod(ABC):
             present = getattr(ctx, need) is not None
             if need == "gramian":
                 present = present or ctx.jacobian is not None
+            elif need == "features":  # a request to the engine, never a precondition:
+                present = True            # aggregate() and the parameter level have no z
             if not present:
                 missing.append(need)
         if missing:

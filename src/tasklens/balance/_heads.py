@@ -130,44 +130,66 @@ def resolve_heads(
     """
     shared_ids = {id(p) for p in shared} if shared is not None else set()
     if head_params is not None:
-        heads = [p for g in _check_head_groups(head_params, len(losses)) for p in g]
-        overlap = [p for p in heads if id(p) in shared_ids]
-        if overlap:
-            raise ValueError(f"{len(overlap)} parameter(s) (shapes "
-                             f"{[tuple(p.shape) for p in overlap[:3]]}) are both in "
-                             "shared_params and in head_params; a parameter is either shared "
-                             "or task-specific (pass e.g. model.shared_parameters() and "
-                             "model.task_parameters(task))")
+        heads = _given_heads(head_params, len(losses), shared_ids)
     elif features is not None and (need_heads or shared_ids):
-        heads = graph_leaves(losses, [features, *stops])
-        overlap = [p for p in heads if id(p) in shared_ids]
-        if overlap:
-            raise ValueError(f"{len(overlap)} parameter(s) in shared_params (shapes "
-                             f"{[tuple(p.shape) for p in overlap[:3]]}) are used after "
-                             "features, i.e. by the task heads; pass only the parameters of "
-                             "the encoder that computes features (e.g. "
-                             "model.shared_parameters()), not the heads'")
-        if need_heads:  # a leaf after features that several losses use is no head
-            single = single_task_leaves(losses, [features, *stops])
-            if single is not None:
-                keep = {id(p) for p in single}
-                heads = [p for p in heads if id(p) in keep]
+        heads = _heads_after_features(losses, [features, *stops], shared_ids, need_heads)
     elif need_heads:
-        # no features: the leaves only one task reaches, outside shared_params (an encoder
-        # layer left out of a partial shared_params is reached by every task: not a head)
-        single = single_task_leaves(losses, stops)
-        if single is None:
-            warnings.warn(
-                "this method gives each task head its plain task gradient, but the heads "
-                "cannot be told apart (no features=, no head_params=, and the losses are not "
-                "a torch.stack of per-task losses); heads receive w_k * grad L_k. Pass "
-                "head_params=[params of task 1, ...]", UserWarning, stacklevel=3)
+        found = _single_task_heads(losses, stops, shared_ids)
+        if found is None:
             return None
-        heads = [p for p in single if id(p) not in shared_ids]
+        heads = found
     else:
         return None
     heads = [p for p in heads if p.requires_grad]
     return heads if need_heads else None
+
+
+def _given_heads(head_params: Sequence[Iterable[Tensor]], k: int,
+                 shared_ids: set[int]) -> list[Tensor]:
+    heads = [p for g in _check_head_groups(head_params, k) for p in g]
+    overlap = [p for p in heads if id(p) in shared_ids]
+    if overlap:
+        raise ValueError(f"{len(overlap)} parameter(s) (shapes "
+                         f"{[tuple(p.shape) for p in overlap[:3]]}) are both in "
+                         "shared_params and in head_params; a parameter is either shared "
+                         "or task-specific (pass e.g. model.shared_parameters() and "
+                         "model.task_parameters(task))")
+    return heads
+
+
+def _heads_after_features(losses: Tensor, stops: list[Tensor], shared_ids: set[int],
+                          need_heads: bool) -> list[Tensor]:
+    """The leaves reached after ``features`` (checked against ``shared``); for a ``"task"``
+    method only those a single task reaches."""
+    heads = graph_leaves(losses, stops)
+    overlap = [p for p in heads if id(p) in shared_ids]
+    if overlap:
+        raise ValueError(f"{len(overlap)} parameter(s) in shared_params (shapes "
+                         f"{[tuple(p.shape) for p in overlap[:3]]}) are used after "
+                         "features, i.e. by the task heads; pass only the parameters of "
+                         "the encoder that computes features (e.g. "
+                         "model.shared_parameters()), not the heads'")
+    if need_heads:  # a leaf after features that several losses use is no head
+        single = single_task_leaves(losses, stops)
+        if single is not None:
+            keep = {id(p) for p in single}
+            heads = [p for p in heads if id(p) in keep]
+    return heads
+
+
+def _single_task_heads(losses: Tensor, stops: Sequence[Tensor],
+                       shared_ids: set[int]) -> list[Tensor] | None:
+    """No features: the leaves only one task reaches, outside shared_params (an encoder
+    layer left out of a partial shared_params is reached by every task: not a head)."""
+    single = single_task_leaves(losses, stops)
+    if single is None:
+        warnings.warn(
+            "this method gives each task head its plain task gradient, but the heads "
+            "cannot be told apart (no features=, no head_params=, and the losses are not "
+            "a torch.stack of per-task losses); heads receive w_k * grad L_k. Pass "
+            "head_params=[params of task 1, ...]", UserWarning, stacklevel=5)
+        return None
+    return [p for p in single if id(p) not in shared_ids]
 
 
 def head_task_gradients(objective: Tensor, heads: Sequence[Tensor]) -> list[Tensor | None]:
@@ -222,7 +244,7 @@ def note_post_step_method(method: BalanceMethod) -> None:
             "update() was not called since the last step, so the weights never move (they "
             f"stay near their start). After optimizer.step(), call method.update("
             f"BalanceContext(losses=...)) with {what}, or train with tasklens.train.Trainer, "
-            "which does it", UserWarning, stacklevel=3)
+            "which does it", UserWarning, stacklevel=4)
     _STEPS_SINCE_UPDATE[method] = pending + 1
 
 

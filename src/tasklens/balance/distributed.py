@@ -41,6 +41,7 @@ from torch import Tensor
 from ._base import BalanceMethod
 from ._gramian import gramian as task_gramian
 from ._gramian import symmetrize
+from ._plan import needs_jacobian
 
 
 class GradientReducer:
@@ -61,7 +62,7 @@ class GradientReducer:
         """Raise before a step if ``method`` cannot be reduced at ``level``."""
         if self.world_size == 1 or level != "representation" or not method.needs_gradients:
             return
-        if "jacobian" in method.requires or method.output == "direction":
+        if needs_jacobian(method):
             raise ValueError(
                 f"method {method.name!r} needs the representation-level Jacobian itself, but "
                 "with data parallelism each process holds only its own samples' rows; use "

@@ -6,9 +6,9 @@ For a step with task losses ``L = (L_1, …, L_K)`` and a balancing method, the 
    the task gradients at the requested level):
 
    - ``representation`` level: ``g_k = ∂L_k/∂z`` for the shared features ``z``, one
-     autograd call per task, each reaching only its own head (see :func:`_head_grads`:
-     vmap over the K unit vectors would cost K² head passes), giving the ``(K, N·d)``
-     Jacobian;
+     autograd call per task, each reaching only its own head (see
+     :func:`tasklens.balance._autograd.head_grads`: vmap over the K unit vectors would
+     cost K² head passes), giving the ``(K, N·d)`` Jacobian;
    - ``parameter`` level: the same head pass, then one batched vector-Jacobian product
      through the encoder, ``J_k = (∂z/∂θ_s)ᵀ g_k``, giving ``(K, P)`` for the shared
      parameters ``θ_s``; or, when no ``z`` is given, one batched backward of ``L`` to
@@ -31,6 +31,12 @@ For a step with task losses ``L = (L_1, …, L_K)`` and a balancing method, the 
      gradients ``S_k = ∂L_k/∂z`` with ``create_graph=True`` and add their differentiable
      ``R(S)`` to ``S``, so encoder and heads also receive ``∂R`` (second order).
 
+What a step computes is resolved once, as a :class:`~tasklens.balance._plan.StepPlan`
+(:func:`plan_step`, printable), and run by :func:`execute`; :func:`backward` and
+:func:`backward_split` build a plan and execute it. After the optimiser step,
+:func:`update_after_step` feeds methods that learn from re-evaluated losses (FAMO) or a
+held-out batch (MOML: the engine takes the held-out task gradients at the plan's level).
+
 Everything stays on the tensors' device; no per-parameter Python loop touches the hot path
 except the optional chunked Gramian.
 """
@@ -45,8 +51,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from ._base import LEVELS, BalanceContext, BalanceMethod
-from ._gramian import accumulate
+from . import kernel_gramian as _kg
+from ._autograd import (
+    flat_dot,
+    head_grads,
+    leaf_grads,
+    parameter_gramian,
+    parameter_jacobian,
+    representation_jacobian,
+    stack_losses,
+)
+from ._base import BalanceContext, BalanceMethod
 from ._gramian import gramian as task_gramian
 from ._heads import (
     backward_with_heads,
@@ -57,10 +72,15 @@ from ._heads import (
     plain_heads,
     resolve_heads,
 )
+from ._plan import StepPlan, needs_jacobian, plan_step
 from .distributed import GradientReducer
 
 if TYPE_CHECKING:
     from .kernel_gramian import LinearRecorder
+
+__all__ = ["StepPlan", "StepResult", "backward", "backward_split", "describe_requirements",
+           "execute", "parameter_gramian", "parameter_jacobian", "plan_step",
+           "representation_jacobian", "update_after_step"]
 
 logger = logging.getLogger("tasklens")
 
@@ -99,90 +119,13 @@ class StepResult:
         return self.gramian / (norms[:, None] * norms[None, :])
 
 
-def _stack_losses(losses: Tensor | Mapping[str, Tensor] | Sequence[Tensor]) -> Tensor:
-    if isinstance(losses, Tensor):
-        if losses.ndim != 1:
-            raise ValueError(f"losses must be a (K,) tensor, got shape {tuple(losses.shape)}")
-        stacked = losses
-    else:
-        values = list(losses.values()) if isinstance(losses, Mapping) else list(losses)
-        if not values:
-            raise ValueError("losses is empty; pass one scalar loss per task")
-        bad = [i for i, v in enumerate(values) if not isinstance(v, Tensor) or v.ndim != 0]
-        if bad:
-            raise ValueError(f"losses must be scalar tensors; entries {bad} are not")
-        stacked = torch.stack(values)
-    if not stacked.requires_grad:
-        raise ValueError("losses do not require grad; compute them from the model's output "
-                         "inside the step (not under torch.no_grad)")
-    if not bool(torch.isfinite(stacked).all()):
-        bad_idx = torch.nonzero(~torch.isfinite(stacked)).flatten().tolist()
-        raise FloatingPointError(f"non-finite loss for task index(es) {bad_idx}: "
-                                 f"{stacked.detach().tolist()}")
-    return stacked
+@dataclass
+class _Gradients:
+    """The step's task gradients: Jacobian and / or Gramian, and the attached saliencies."""
 
-
-def _batched_grad(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Tensor,
-                  chunk_size: int | None) -> list[Tensor]:
-    """``[∂⟨outputs, grad_outputs[k]⟩/∂input for k]`` stacked on dim 0, for each input.
-
-    Uses vmap (``is_grads_batched``); falls back to a loop over chunks of the K rows when
-    an operator has no batching rule.
-    """
-    k = grad_outputs.shape[0]
-    if chunk_size is None:
-        try:
-            grads = torch.autograd.grad(outputs, inputs, grad_outputs=grad_outputs,
-                                        retain_graph=True, is_grads_batched=True,
-                                        allow_unused=True)
-            return [torch.zeros((k, *x.shape), dtype=x.dtype, device=x.device) if g is None
-                    else g for g, x in zip(grads, inputs)]
-        except RuntimeError:
-            chunk_size = 1  # an operator without a batching rule: go sequential
-    parts: list[list[Tensor]] = [[] for _ in inputs]
-    for start in range(0, k, chunk_size):
-        block = grad_outputs[start:start + chunk_size]
-        for row in block:
-            grads = torch.autograd.grad(outputs, inputs, grad_outputs=row, retain_graph=True,
-                                        allow_unused=True)
-            for i, (g, x) in enumerate(zip(grads, inputs)):
-                parts[i].append(torch.zeros_like(x) if g is None else g)
-    return [torch.stack(p) for p in parts]
-
-
-_NOT_IN_GRAPH = ("features is not in the graph of the losses (no loss depends on it, so every "
-                 "task gradient would be zero): pass the very tensor the heads read, "
-                 "z = encoder(x) with the losses computed from heads(z) — not a copy, a "
-                 "detached tensor or another forward's output")
-
-
-def _head_grads(losses: Tensor, features: Tensor, create_graph: bool = False) -> tuple[Tensor]:
-    """``(K, *z.shape)`` gradients ``∂L_k/∂z``, one autograd call per task.
-
-    With ``create_graph`` the result stays attached (for saliency regularisers).
-
-    Each call reaches only the part of the graph between ``z`` and ``L_k`` (its own head in
-    an HPS model). Batching the K unit vectors with vmap instead pushes every one of them
-    through every head — K² head work: at K = 40 (linear heads, batch 256, d = 128) the
-    vmap pass took 124 ms against 52 ms for this loop and 15 ms for a whole EW step.
-    """
-    if not features.requires_grad:
-        raise ValueError(_NOT_IN_GRAPH)
-    grads = []
-    unused = []
-    for k in range(len(losses)):
-        (g,) = torch.autograd.grad(losses[k], features, retain_graph=True, allow_unused=True,
-                                   create_graph=create_graph)
-        if g is None:
-            unused.append(k)
-        grads.append(torch.zeros_like(features) if g is None else g)
-    if unused and len(unused) == len(losses):
-        # every task gradient would be zero: an all-zero Gramian, equal weights, no error
-        raise ValueError(_NOT_IN_GRAPH)
-    if unused:
-        logger.warning("the losses of task index(es) %s do not depend on features; their "
-                       "task gradients are zero", unused)
-    return (torch.stack(grads),)
+    jacobian: Tensor | None = None
+    gramian: Tensor | None = None
+    saliency: Tensor | None = None
 
 
 def _saliency_regularizer(method: BalanceMethod, saliency: Tensor, losses: Tensor) -> Tensor:
@@ -217,107 +160,296 @@ def _kernel_gramian(losses: Tensor, features: Tensor | None, recorder: LinearRec
         return None
 
 
-def representation_jacobian(losses: Tensor, features: Tensor,
-                            chunk_size: int | None = None) -> Tensor:
-    """(K, N·d) task gradients with respect to the shared features ``z``.
-
-    ``chunk_size`` is accepted for symmetry with :func:`parameter_jacobian`; the head pass
-    is always one call per task.
-    """
-    (grads,) = _head_grads(losses, features)
-    return grads.reshape(len(losses), -1)
+def _jacobian_for(method: BalanceMethod, jacobian: Tensor | None) -> Tensor | None:
+    """The Jacobian for the method's context, only when it reads it (the context checks
+    every entry for NaN, which costs a pass over K × P numbers)."""
+    if jacobian is None or not needs_jacobian(method):
+        return None
+    return jacobian.detach()
 
 
-def parameter_jacobian(losses: Tensor, params: Sequence[Tensor], features: Tensor | None = None,
-                       chunk_size: int | None = None) -> Tensor:
-    """(K, P) task gradients with respect to ``params`` (flattened and concatenated).
-
-    With ``features``, each head is traversed once (one call per task) and the encoder by
-    one batched vector-Jacobian product over the K head gradients (vmap; ``chunk_size``
-    switches to a sequential loop); without, one batched backward from the losses.
-    """
-    k = len(losses)
-    if features is not None:
-        (gz,) = _head_grads(losses, features)
-        grads = _batched_grad(features, list(params), gz, chunk_size)
-    else:
-        eye = torch.eye(k, dtype=losses.dtype, device=losses.device)
-        grads = _batched_grad(losses, list(params), eye, chunk_size)
-    return torch.cat([g.reshape(k, -1) for g in grads], dim=1)
+def _kernel_gramian(losses: Tensor, features: Tensor | None, recorder: LinearRecorder,
+                    params: Sequence[Tensor], chunk_size: int | None) -> Tensor | None:
+    """The sample-kernel Gramian, or None when the recording does not cover ``params``."""
+    try:
+        return _kg.linear_kernel_gramian(losses, features, recorder, params,
+                                         chunk_size=chunk_size)
+    except _kg.KernelGramianError as exc:
+        logger.debug("kernel Gramian not applicable (%s); using the Jacobian", exc)
+        return None
 
 
-def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor | None = None,
-                      chunk_size: int | None = None, params_per_chunk: int | None = None,
-                      max_chunk_entries: int = 2**25) -> Tensor:
-    """(K, K) Gramian of parameter-level task gradients, accumulated over parameter chunks.
-
-    Each chunk costs one batched backward from ``features`` (or the losses) and holds
-    ``K × (parameters in the chunk)`` gradient entries. By default parameters are grouped
-    greedily, in order, so that a chunk holds at most ``max_chunk_entries`` entries (a single
-    tensor larger than that forms its own chunk): a model that fits the budget costs one
-    backward, and the memory stays bounded for the ones that do not. ``params_per_chunk``
-    instead fixes the number of parameter tensors per chunk.
-    """
-    k = len(losses)
-    eye = torch.eye(k, dtype=losses.dtype, device=losses.device)
-    if features is not None:
-        (upstream,) = _head_grads(losses, features)
-        root = features
-    else:
-        upstream, root = eye, losses
-    gram = torch.zeros((k, k), dtype=losses.dtype, device=losses.device)
-    for chunk in _parameter_chunks(list(params), k, params_per_chunk, max_chunk_entries):
-        grads = _batched_grad(root, chunk, upstream, chunk_size)
-        flat = torch.cat([g.reshape(k, -1) for g in grads], dim=1)
-        accumulate(gram, flat)
-    return gram
+def _check_leaves(leaves: list[Tensor], features: Tensor, k: int) -> None:
+    if len(leaves) != k:
+        raise ValueError(f"task_features has {len(leaves)} tensors for {k} losses")
+    bad = [i for i, t in enumerate(leaves) if not t.is_leaf or not t.requires_grad
+           or t.shape != features.shape]
+    if bad:
+        raise ValueError(f"task_features {bad} must be leaves with requires_grad and z's shape "
+                         f"{tuple(features.shape)} (use z.detach().requires_grad_())")
 
 
-def _parameter_chunks(params: list[Tensor], k: int, params_per_chunk: int | None,
-                      max_chunk_entries: int) -> list[list[Tensor]]:
-    if params_per_chunk is not None:
-        if params_per_chunk < 1:
-            raise ValueError(f"params_per_chunk must be >= 1, got {params_per_chunk}")
-        return [params[i:i + params_per_chunk] for i in range(0, len(params), params_per_chunk)]
-    if max_chunk_entries < 1:
-        raise ValueError(f"max_chunk_entries must be >= 1, got {max_chunk_entries}")
-    chunks: list[list[Tensor]] = []
-    entries = 0
-    for p in params:
-        size = k * p.numel()
-        if chunks and entries + size <= max_chunk_entries:
-            chunks[-1].append(p)
-            entries += size
-        else:
-            chunks.append([p])
-            entries = size
-    return chunks
-
-
-def _resolve_level(method: BalanceMethod, features: Tensor | None,
-                   params: list[Tensor] | None, level: str | None, needs_grads: bool,
-                   k: int) -> str | None:
-    """The level the task gradients are taken at, after every check of the arguments."""
-    regularizes = method.regularizes_saliency
-    if regularizes and features is None:
-        raise ValueError(f"method {method.name!r} regularises the task gradients w.r.t. the "
-                         "shared representation; pass features= (the z every head reads)")
-    if needs_grads and level is None:
-        if features is not None and ("representation" in method.levels
-                                     or not method.needs_gradients):
-            level = "representation"
-        else:
-            level = "parameter"
-    if level is not None and level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
-    if method.needs_gradients or regularizes:
-        method.check_level(level)
-    method.check_num_tasks(k)
-    if needs_grads and level == "parameter" and not params:
-        raise ValueError("level='parameter' needs shared_params (e.g. model.shared_parameters())")
-    if needs_grads and level == "representation" and features is None:
+def _check_step(plan: StepPlan, stacked: Tensor, features: Tensor | None,
+                leaves: list[Tensor] | None, auxiliary_loss: Tensor | None,
+                compute_gramian: bool) -> BalanceMethod:
+    """The per-step checks that only the step's tensors allow (the rest was planned)."""
+    method = plan.method
+    if method is None:
+        raise ValueError("the plan carries no method; build it with plan_step(method, ...)")
+    k = len(stacked)
+    if plan.num_tasks is None:
+        method.check_num_tasks(k)
+    elif k != plan.num_tasks:
+        raise ValueError(f"got {k} task losses but the plan was made for {plan.num_tasks}")
+    if compute_gramian and plan.route == "none":
+        raise ValueError("this plan computes no task gradients; build it with "
+                         "plan_step(..., monitor=True) to ask for the Gramian")
+    if plan.split:
+        if not isinstance(features, Tensor) or leaves is None:
+            raise ValueError("level='representation' needs features (the shared z the heads "
+                             "read) and task_features (each head's copy of it)")
+        if auxiliary_loss is not None:
+            raise ValueError("a split step (per-task copies of z) takes no auxiliary_loss")
+        _check_leaves(leaves, features, k)
+    elif leaves is not None:
+        raise ValueError("task_features needs a split plan: plan_step(method, split=True)")
+    elif plan.level == "representation" and features is None and (
+            plan.computes_gradients or compute_gramian):
         raise ValueError("level='representation' needs features (the shared z the heads read)")
-    return level
+    return method
+
+
+def _gradient_route(plan: StepPlan, stacked: Tensor,
+                    features: Tensor | None) -> tuple[Tensor | None, Tensor]:
+    """``(jacobian or None, gramian)`` by the plan's route (not the saliency routes)."""
+    params = list(plan.shared_params or ())
+    route = plan.route
+    if route == "kernel_gramian" and plan.recorder is not None:
+        gramian = _kernel_gramian(stacked, features, plan.recorder, params, plan.chunk_size)
+        if gramian is not None:
+            return None, gramian
+        route = "chunked_gramian" if plan.gramian_only else "jacobian"
+    if route == "chunked_gramian":
+        return None, parameter_gramian(stacked, params, features, plan.chunk_size)
+    if plan.level == "representation":
+        jacobian = representation_jacobian(stacked, features, plan.chunk_size)  # type: ignore[arg-type]
+    else:
+        jacobian = parameter_jacobian(stacked, params, features, plan.chunk_size)
+    return jacobian, task_gramian(jacobian)
+
+
+def _task_gradients(plan: StepPlan, stacked: Tensor, features: Tensor | None,
+                    leaves: list[Tensor] | None) -> _Gradients:
+    if plan.split:
+        saliency = leaf_grads(stacked, leaves, create_graph=plan.regularizes)  # type: ignore[arg-type]
+    elif plan.regularizes:
+        # the saliencies keep their graph: R(S) is backpropagated with the losses
+        (saliency,) = head_grads(stacked, features, create_graph=True)  # type: ignore[arg-type]
+    else:
+        jacobian, gramian = _gradient_route(plan, stacked, features)
+        return _Gradients(jacobian, gramian)
+    jacobian = saliency.detach().reshape(len(stacked), -1)
+    return _Gradients(jacobian, task_gramian(jacobian), saliency)
+
+
+def _apply_shared(plan: StepPlan, method: BalanceMethod, ctx: BalanceContext, stacked: Tensor,
+                  features: Tensor | None, aux: Tensor | None, reg: Tensor | None,
+                  heads: list[Tensor] | None,
+                  jacobian: Tensor | None) -> tuple[Tensor | None, Tensor]:
+    """The one backward when the heads read the shared ``z`` (or no ``z`` is given)."""
+    aux = aux if aux is not None else stacked.new_zeros(())
+    if reg is not None:
+        aux = aux + reg
+    if method.output == "weights":
+        weights = checked_weights(method, ctx, len(stacked), stacked.dtype)
+        objective = (weights * stacked).sum() + aux
+        backward_with_heads(objective, stacked.sum() + aux if heads else None, heads)
+        return weights, objective
+    assert jacobian is not None
+    direction = method.direction(ctx).detach().to(stacked.dtype)
+    check_finite_output(method, direction, "direction")
+    correction = direction - jacobian.sum(dim=0)
+    plain = stacked.sum() + aux
+    if plan.level == "representation":
+        surrogate = plain + (features.reshape(-1) * correction).sum()  # type: ignore[union-attr]
+    else:
+        surrogate = plain + flat_dot(list(plan.shared_params or ()), correction)
+    surrogate.backward()
+    return None, plain
+
+
+def _leaf_sum(leaves: list[Tensor], like: Tensor) -> Tensor:
+    return sum((z.grad for z in leaves if z.grad is not None), torch.zeros_like(like))
+
+
+def _apply_split(method: BalanceMethod, ctx: BalanceContext, stacked: Tensor, features: Tensor,
+                 leaves: list[Tensor], reg: Tensor | None, heads: list[Tensor] | None,
+                 jacobian: Tensor | None) -> tuple[Tensor | None, Tensor]:
+    """The one backward when each head read its own leaf ``z_k`` (see :func:`backward_split`)."""
+    weights: Tensor | None = None
+    if method.output == "weights":
+        weights = checked_weights(method, ctx, len(stacked), stacked.dtype)
+        objective = (weights * stacked).sum()
+        plain = stacked.sum() if heads else None
+        if reg is not None:
+            objective = objective + reg
+            plain = None if plain is None else plain + reg
+        backward_with_heads(objective, plain, heads)
+        upstream = _leaf_sum(leaves, features)
+    else:
+        assert jacobian is not None
+        objective = stacked.sum()
+        if reg is not None:
+            objective = objective + reg
+        objective.backward()
+        upstream = method.direction(ctx).detach().to(features.dtype).reshape(features.shape)
+        check_finite_output(method, upstream, "direction")
+        if reg is not None:
+            # the leaves hold g_k + ∂R/∂z_k; keep only the regulariser's part next to d
+            upstream = upstream + _leaf_sum(leaves, features) - \
+                jacobian.sum(dim=0).reshape(features.shape)
+    features.backward(upstream)
+    return weights, objective
+
+
+def execute(
+    plan: StepPlan,
+    losses: Tensor | Mapping[str, Tensor] | Sequence[Tensor],
+    features: Tensor | None = None,
+    *,
+    task_features: Sequence[Tensor] | None = None,
+    auxiliary_loss: Tensor | None = None,
+    step: int = 0,
+    epoch: int = 0,
+    compute_gramian: bool = False,
+) -> StepResult:
+    """Run one planned step: the task gradients of the plan's route, the method's weights or
+    direction, and one backward (gradients accumulate in ``.grad``; call
+    ``optimizer.step()`` afterwards, then :func:`update_after_step` when
+    ``plan.post_step`` is set).
+
+    Parameters
+    ----------
+    plan : StepPlan
+        From :func:`plan_step` (once per loop).
+    losses : (K,) tensor, or mapping / sequence of K scalar tensors
+        Task losses of this step, still attached to the graph.
+    features : tensor, optional
+        The shared ``z`` the heads read (required at representation level and for a split
+        plan; makes the parameter level cheaper).
+    task_features : sequence of K tensors, optional
+        A split plan's per-task leaves ``z.detach().requires_grad_()``, in task order.
+    auxiliary_loss : scalar tensor, optional
+        Model terms added unweighted (not with a split plan).
+    step, epoch : int
+    compute_gramian : bool
+        Also compute the Gramian for monitoring (the plan must have ``monitor=True`` when the
+        method itself reads no gradient).
+
+    Returns
+    -------
+    StepResult
+    """
+    if not isinstance(plan, StepPlan):
+        raise TypeError(f"plan must be a StepPlan (tasklens.balance.engine.plan_step), got "
+                        f"{type(plan).__name__}")
+    return _execute(plan, stack_losses(losses), features,
+                    None if task_features is None else list(task_features),
+                    auxiliary_loss, step, epoch, compute_gramian)
+
+
+def _execute(plan: StepPlan, stacked: Tensor, features: Tensor | None,
+             leaves: list[Tensor] | None, auxiliary_loss: Tensor | None, step: int, epoch: int,
+             compute_gramian: bool) -> StepResult:
+    method = _check_step(plan, stacked, features, leaves, auxiliary_loss, compute_gramian)
+    note_post_step_method(method)
+    needs_grads = plan.computes_gradients or compute_gramian
+    grads = _task_gradients(plan, stacked, features, leaves) if needs_grads else _Gradients()
+    reg = None if not plan.regularizes or grads.saliency is None else \
+        _saliency_regularizer(method, grads.saliency, stacked)
+    level = plan.level if needs_grads else None
+    seen_losses, jacobian, gramian = stacked.detach(), grads.jacobian, grads.gramian
+    if plan.reducer is not None:
+        seen_losses, jacobian, gramian = plan.reducer.reduce_step(
+            level, seen_losses, None if jacobian is None else jacobian.detach(),
+            None if gramian is None else gramian.detach())
+    check_finite_gramian(gramian)
+    heads = resolve_heads(stacked, features, None if plan.split else plan.shared_params,
+                          plan.head_params, need_heads=plain_heads(method), stops=leaves or ())
+    ctx = BalanceContext(
+        losses=seen_losses, gramian=None if gramian is None else gramian.detach(),
+        jacobian=_jacobian_for(method, jacobian), step=step, epoch=epoch,
+        level=plan.level if method.needs_gradients else None,
+        features=features.detach() if plan.context_features and features is not None
+        else None,
+    )
+    if plan.split:
+        weights, objective = _apply_split(method, ctx, stacked, features, leaves,  # type: ignore[arg-type]
+                                          reg, heads, jacobian)
+    else:
+        weights, objective = _apply_shared(plan, method, ctx, stacked, features,
+                                           auxiliary_loss, reg, heads, jacobian)
+    if not method.post_step_update:
+        # methods that learn from the step's own context (DWA, GradNorm); FAMO and MOML
+        # learn after the optimizer step: update_after_step
+        method.update(ctx)
+    return StepResult(stacked.detach(), weights, None if gramian is None else gramian.detach(),
+                      level, float(objective.detach()),
+                      None if reg is None else float(reg.detach()))
+
+
+def _loss_vector(losses: Tensor | Mapping[str, Tensor] | Sequence[Tensor]) -> Tensor:
+    if isinstance(losses, Tensor):
+        return losses
+    values = list(losses.values()) if isinstance(losses, Mapping) else list(losses)
+    return torch.stack(values)
+
+
+def update_after_step(
+    plan: StepPlan,
+    losses: Tensor | Mapping[str, Tensor] | Sequence[Tensor],
+    features: Tensor | None = None,
+    *,
+    step: int = 0,
+    epoch: int = 0,
+) -> None:
+    """Feed a post-step method (``plan.post_step``) the losses evaluated after the optimiser
+    step, and the task gradients its update needs, taken here at the plan's level.
+
+    Parameters
+    ----------
+    plan : StepPlan
+    losses : (K,) tensor, or mapping / sequence of K scalar tensors
+        ``post_step == "same"``: the step's batch re-evaluated (no graph needed);
+        ``"held_out"``: a held-out batch's losses, attached to the graph when the method's
+        update needs the Jacobian (MOML).
+    features : tensor, optional
+        That forward's shared ``z`` (required at representation level when the update needs
+        task gradients; makes the parameter level cheaper).
+    step, epoch : int
+    """
+    method = plan.method
+    if method is None or plan.post_step is None:
+        raise ValueError(f"method {plan.method_name!r} does not learn after the optimiser "
+                         "step (plan.post_step is None); nothing to update")
+    stacked = _loss_vector(losses)
+    if plan.post_step == "same":
+        method.update(BalanceContext(losses=stacked.detach(), step=step, epoch=epoch))
+        return
+    jacobian = None
+    if "jacobian" in plan.post_step_inputs:
+        if plan.level == "representation":
+            if not isinstance(features, Tensor):
+                raise ValueError("the held-out update at level='representation' needs "
+                                 "features (the held-out forward's z)")
+            jacobian = representation_jacobian(stacked, features)
+        else:
+            jacobian = parameter_jacobian(stacked, list(plan.shared_params or ()),
+                                          features if isinstance(features, Tensor) else None)
+    method.update(BalanceContext(
+        losses=stacked.detach(), jacobian=None if jacobian is None else jacobian.detach(),
+        step=step, epoch=epoch, level=plan.level,
+    ))
 
 
 def backward(
@@ -352,8 +484,17 @@ def backward(
     shared_params : sequence of tensors
         The shared parameters (required at ``parameter`` level).
     level : {"parameter", "representation"}, optional
-        Where task gradients are taken; default: ``representation`` if ``features`` is
-        given and the method supports it, else ``parameter``. Ignored by loss-only methods.
+        Where task gradients are taken. Default (the one rule of the Trainer too, see
+        :mod:`tasklens.balance._plan`): ``parameter`` when the method supports it and
+        ``shared_params`` is given, else ``representation`` when the method supports it and
+        ``features`` is given. Ignored by loss-only methods (unless ``compute_gramian``).
+
+        .. versionchanged:: step plan
+           **The default changed** for calls that pass both ``features`` and
+           ``shared_params`` without ``level``: it used to be ``representation`` (MGDA became
+           MGDA-UB in a hand-written loop while the Trainer used ``parameter``); it is now
+           ``parameter``, like the Trainer. Pass ``level="representation"`` for the old
+           behaviour. Calls with ``features`` only, or ``shared_params`` only, are unchanged.
     auxiliary_loss : scalar tensor, optional
         Model terms added unweighted (reconstruction, independence penalties).
     gramian_only : bool
@@ -384,84 +525,21 @@ def backward(
     Returns
     -------
     StepResult
+
+    Notes
+    -----
+    Builds a :class:`StepPlan` (:func:`plan_step`) and runs it (:func:`execute`); a loop can
+    build the plan once instead and call :func:`execute` every step.
     """
     if not isinstance(method, BalanceMethod):
         raise TypeError(f"method must be a BalanceMethod (tasklens.balance.get(name)), "
                         f"got {type(method).__name__}")
-    stacked = _stack_losses(losses)
-    k = len(stacked)
-    regularizes = method.regularizes_saliency
-    needs_grads = method.needs_gradients or compute_gramian or regularizes
-    params = list(shared_params) if shared_params is not None else None
-    level = _resolve_level(method, features, params, level, needs_grads, k)
-    note_post_step_method(method)
-
-    if reducer is not None:
-        reducer.check_method(method, level)
-        gramian_only = False  # a Gramian does not reduce across processes; the Jacobian does
-    jacobian = gramian = saliency = None
-    wants_jacobian = "jacobian" in method.requires or method.output == "direction"
-    gramian_from_params = level == "parameter" and not wants_jacobian
-    if needs_grads and regularizes:
-        # the saliencies keep their graph: R(S) is backpropagated with the losses
-        (saliency,) = _head_grads(stacked, features, create_graph=True)  # type: ignore[arg-type]
-        jacobian = saliency.detach().reshape(k, -1)
-        gramian = task_gramian(jacobian)
-    elif needs_grads:
-        if gramian_from_params and recorder is not None and reducer is None:
-            gramian = _kernel_gramian(stacked, features, recorder, params, chunk_size)  # type: ignore[arg-type]
-        if gramian is None and gramian_from_params and gramian_only:
-            gramian = parameter_gramian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
-        elif gramian is None:
-            if level == "representation":
-                jacobian = representation_jacobian(stacked, features, chunk_size)  # type: ignore[arg-type]
-            else:
-                jacobian = parameter_jacobian(stacked, params, features, chunk_size)  # type: ignore[arg-type]
-            gramian = task_gramian(jacobian)
-    seen_losses = stacked.detach()
-    if reducer is not None:
-        seen_losses, jacobian, gramian = reducer.reduce_step(
-            level if needs_grads else None, seen_losses,
-            None if jacobian is None else jacobian.detach(),
-            None if gramian is None else gramian.detach())
-    check_finite_gramian(gramian)
-    heads = resolve_heads(stacked, features, params, head_params,
-                          need_heads=plain_heads(method))
-    ctx = BalanceContext(
-        losses=seen_losses,
-        gramian=None if gramian is None else gramian.detach(),
-        jacobian=_jacobian_for(method, jacobian),
-        step=step, epoch=epoch, level=level if method.needs_gradients else None,
-    )
-    aux = auxiliary_loss if auxiliary_loss is not None else stacked.new_zeros(())
-    reg = None if saliency is None else _saliency_regularizer(method, saliency, stacked)
-    if reg is not None:
-        aux = aux + reg
-    weights: Tensor | None = None
-    if method.output == "weights":
-        weights = checked_weights(method, ctx, k, stacked.dtype)
-        objective = (weights * stacked).sum() + aux
-        backward_with_heads(objective, stacked.sum() + aux if heads else None, heads)
-    else:
-        assert jacobian is not None
-        direction = method.direction(ctx).detach().to(stacked.dtype)
-        check_finite_output(method, direction, "direction")
-        correction = direction - jacobian.sum(dim=0)
-        plain = stacked.sum() + aux
-        if level == "representation":
-            surrogate = plain + (features.reshape(-1) * correction).sum()  # type: ignore[union-attr]
-        else:
-            surrogate = plain + _flat_dot(params, correction)  # type: ignore[arg-type]
-        surrogate.backward()
-        objective = plain
-    if not method.post_step_update:
-        # methods that learn from the step's own context (DWA, GradNorm); FAMO-style
-        # methods need the losses re-evaluated after the optimizer step: the caller
-        # (the Trainer) does that.
-        method.update(ctx)
-    return StepResult(stacked.detach(), weights, None if gramian is None else gramian.detach(),
-                      level if needs_grads else None, float(objective.detach()),
-                      None if reg is None else float(reg.detach()))
+    stacked = stack_losses(losses)
+    plan = plan_step(method, level=level, shared_params=shared_params,
+                     features=features is not None, head_params=head_params,
+                     recorder=recorder, reducer=reducer, num_tasks=len(stacked),
+                     monitor=compute_gramian, gramian_only=gramian_only, chunk_size=chunk_size)
+    return _execute(plan, stacked, features, None, auxiliary_loss, step, epoch, compute_gramian)
 
 
 def backward_split(
@@ -509,90 +587,13 @@ def backward_split(
     if not isinstance(method, BalanceMethod):
         raise TypeError(f"method must be a BalanceMethod (tasklens.balance.get(name)), "
                         f"got {type(method).__name__}")
-    stacked = _stack_losses(losses)
-    k = len(stacked)
+    stacked = stack_losses(losses)
     leaves = list(task_features)
-    if len(leaves) != k:
-        raise ValueError(f"task_features has {len(leaves)} tensors for {k} losses")
-    bad = [i for i, t in enumerate(leaves) if not t.is_leaf or not t.requires_grad
-           or t.shape != features.shape]
-    if bad:
-        raise ValueError(f"task_features {bad} must be leaves with requires_grad and z's shape "
-                         f"{tuple(features.shape)} (use z.detach().requires_grad_())")
-    regularizes = method.regularizes_saliency
-    needs_grads = method.needs_gradients or compute_gramian or regularizes
-    if method.needs_gradients or regularizes:
-        method.check_level("representation")
-    method.check_num_tasks(k)
-    note_post_step_method(method)
-    if reducer is not None:
-        reducer.check_method(method, "representation")
-    jacobian = gramian = saliency = None
-    if needs_grads:
-        grads = torch.autograd.grad(stacked.sum(), leaves, retain_graph=True,
-                                    allow_unused=True, create_graph=regularizes)
-        saliency = torch.stack([torch.zeros_like(z) if g is None else g
-                                for g, z in zip(grads, leaves)])
-        jacobian = saliency.detach().reshape(k, -1)
-        gramian = task_gramian(jacobian)
-    reg = _saliency_regularizer(method, saliency, stacked) if regularizes else None
-    seen_losses = stacked.detach()
-    if reducer is not None:
-        seen_losses, jacobian, gramian = reducer.reduce_step(
-            "representation" if needs_grads else None, seen_losses, jacobian,
-            None if gramian is None else gramian.detach())
-    check_finite_gramian(gramian)
-    heads = resolve_heads(stacked, features, None, head_params,
-                          need_heads=plain_heads(method), stops=leaves)
-    ctx = BalanceContext(
-        losses=seen_losses,
-        gramian=None if gramian is None else gramian.detach(),
-        jacobian=_jacobian_for(method, jacobian),
-        step=step, epoch=epoch, level="representation" if method.needs_gradients else None,
-    )
-    weights: Tensor | None = None
-    if method.output == "weights":
-        weights = checked_weights(method, ctx, k, stacked.dtype)
-        objective = (weights * stacked).sum()
-        plain = stacked.sum() if heads else None
-        if reg is not None:
-            objective = objective + reg
-            plain = None if plain is None else plain + reg
-        backward_with_heads(objective, plain, heads)
-        upstream = sum((z.grad for z in leaves if z.grad is not None),
-                       torch.zeros_like(features))
-    else:
-        assert jacobian is not None
-        objective = stacked.sum()
-        if reg is not None:
-            objective = objective + reg
-        objective.backward()
-        upstream = method.direction(ctx).detach().to(features.dtype).reshape(features.shape)
-        check_finite_output(method, upstream, "direction")
-        if reg is not None:
-            # the leaves hold g_k + ∂R/∂z_k; keep only the regulariser's part next to d
-            leaf_sum = sum((z.grad for z in leaves if z.grad is not None),
-                           torch.zeros_like(features))
-            upstream = upstream + leaf_sum - jacobian.sum(dim=0).reshape(features.shape)
-    features.backward(upstream)
-    if not method.post_step_update:
-        method.update(ctx)
-    return StepResult(stacked.detach(), weights, None if gramian is None else gramian.detach(),
-                      "representation" if needs_grads else None, float(objective.detach()),
-                      None if reg is None else float(reg.detach()))
-
-
-def _flat_dot(params: Sequence[Tensor], flat: Tensor) -> Tensor:
-    """⟨concat(params), flat⟩ with ``flat`` split to the parameters' shapes."""
-    total = flat.new_zeros(())
-    offset = 0
-    for p in params:
-        n = p.numel()
-        total = total + (p.reshape(-1) * flat[offset:offset + n]).sum()
-        offset += n
-    if offset != flat.numel():
-        raise RuntimeError(f"direction has {flat.numel()} entries, shared parameters {offset}")
-    return total
+    if isinstance(features, Tensor):
+        _check_leaves(leaves, features, len(stacked))
+    plan = plan_step(method, split=True, head_params=head_params, reducer=reducer,
+                     num_tasks=len(stacked), monitor=compute_gramian)
+    return _execute(plan, stacked, features, leaves, None, step, epoch, compute_gramian)
 
 
 def describe_requirements(method: BalanceMethod) -> dict[str, Any]:

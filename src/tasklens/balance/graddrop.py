@@ -69,7 +69,8 @@ class GradDrop(SeededMethod):
 
     name = "graddrop"
     head_gradient: ClassVar[str] = "task"
-    requires: ClassVar[frozenset[str]] = frozenset({"jacobian"})
+    # "features": at representation level the engine passes the activations z (the layer form)
+    requires: ClassVar[frozenset[str]] = frozenset({"jacobian", "features"})
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     output = "direction"
 
@@ -115,7 +116,7 @@ class GradDrop(SeededMethod):
         self._check_context(ctx)
         jac = ctx.jacobian
         assert jac is not None  # _check_context guarantees it
-        features = getattr(ctx, "features", None)
+        features = ctx.features
         if ctx.level == "representation":
             if features is not None and features.numel() * jac.shape[0] == jac.numel():
                 grads = jac.reshape(jac.shape[0], *features.shape)

@@ -69,9 +69,9 @@ import torch
 from torch import Tensor, nn
 
 from .._common.validation import check_choice
+from ._autograd import batched_grad, head_grads, parameter_gramian, stack_losses
 from ._gramian import accumulate, symmetrize
 from ._gramian import gramian as task_gramian
-from .engine import _batched_grad, _head_grads, _stack_losses, parameter_gramian
 
 logger = logging.getLogger("tasklens")
 
@@ -324,17 +324,17 @@ def linear_kernel_gramian(
     if not isinstance(recorder, LinearRecorder):
         raise TypeError(f"recorder must be a LinearRecorder, got {type(recorder).__name__}")
     strategy = check_choice(strategy, "strategy", STRATEGIES)
-    stacked = _stack_losses(losses if isinstance(losses, Tensor) else list(losses))
+    stacked = stack_losses(losses if isinstance(losses, Tensor) else list(losses))
     terms = recorder.terms_for(params)
     k = len(stacked)
     if features is not None:
-        (upstream,) = _head_grads(stacked, features)
+        (upstream,) = head_grads(stacked, features)
         root = features
     else:
         upstream = torch.eye(k, dtype=stacked.dtype, device=stacked.device)
         root = stacked
     # One batched backward to the layers' outputs: no weight gradient is formed.
-    deltas = _batched_grad(root, [t.call.output for t in terms], upstream, chunk_size)
+    deltas = batched_grad(root, [t.call.output for t in terms], upstream, chunk_size)
     gram = torch.zeros((k, k), dtype=stacked.dtype, device=stacked.device)
     with torch.no_grad():
         for term, delta in zip(terms, deltas):
@@ -383,5 +383,27 @@ def gramian_with_fallback(
                                          chunk_size=chunk_size)
         except KernelGramianError as exc:
             logger.debug("kernel Gramian not applicable, using parameter_gramian: %s", exc)
-    stacked = _stack_losses(losses if isinstance(losses, Tensor) else list(losses))
+    stacked = stack_losses(losses if isinstance(losses, Tensor) else list(losses))
     return parameter_gramian(stacked, params, features, chunk_size, params_per_chunk).detach()
+
+
+def recorder_for(model: nn.Module, shared_params: Sequence[Tensor]) -> LinearRecorder | None:
+    """A recorder of the ``nn.Linear`` layers of ``model`` that hold ``shared_params``, or None
+    when other modules hold some of them (convolutions, normalisation layers) or none is linear.
+
+    Parameters
+    ----------
+    model : nn.Module
+    shared_params : sequence of tensors
+
+    Returns
+    -------
+    LinearRecorder or None
+    """
+    shared = {id(p) for p in shared_params}
+    linears = [mod for mod in model.modules() if isinstance(mod, nn.Linear)
+               and any(id(p) in shared for p in mod.parameters(recurse=False))]
+    covered = {id(p) for mod in linears for p in mod.parameters(recurse=False)}
+    if not linears or not shared <= covered:
+        return None
+    return LinearRecorder(*linears)

@@ -28,83 +28,25 @@ from typing import Any
 import numpy as np
 
 from tasklens._common.validation import check_array, check_choice, check_scalar, check_seed
+from tasklens.linear._paths import PATHS
+from tasklens.linear._problem import check_init_sizes, check_mtl_problem
 from tasklens.linear.lambda_balanced import DenseTrajectory as _DenseTrajectory
 from tasklens.linear.lambda_balanced import (
     LambdaBalancedSolution,
-    check_init_sizes,
     lambda_of,
 )
 from tasklens.linear.riccati import (
     ClosedFormConstants,
     FactorTrajectory,
     SpectralBasis,
-    closed_form_factors,
     gram_singular_pairs,
-    saddle_limit,
-    semigroup_factors,
     thin_svd,
 )
-from tasklens.linear.riccati_losses import LossConstants, closed_form_losses
+from tasklens.linear.riccati_losses import LossConstants
 
 __all__ = ["METHODS", "MTLDynamics", "check_mtl_problem", "zero_balanced_init"]
 
 METHODS = ("auto", "closed_form", "semigroup", "lambda_balanced", "ode")
-LOSS_ENTRIES = 51_200  # time points x k^2 per batch in MTLDynamics.losses (closed form)
-
-
-def check_mtl_problem(
-    sigmas: Sequence[Any], W_S0: Any, heads0: Sequence[Any]
-) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
-    """Validate task correlations and weights of a two-layer MTL network.
-
-    Parameters
-    ----------
-    sigmas : list of (N_io, N_i) arrays
-        Input-output correlations ``Sigma_io`` (eq. 6), one per task; none may be all zero.
-    W_S0 : (N_s, N_i) array
-        Shared weights.
-    heads0 : list of (N_io, N_s) arrays
-        Task heads, in the order of ``sigmas``.
-
-    Returns
-    -------
-    sigmas, W_S0, heads0 as float64 arrays.
-    """
-    if isinstance(sigmas, np.ndarray) and sigmas.ndim == 2:
-        raise TypeError(
-            "sigmas must be a list of (N_io, N_i) arrays, one per task; wrap it: [sigma]"
-        )
-    if isinstance(sigmas, (str, bytes)) or not isinstance(sigmas, Sequence | np.ndarray):
-        raise TypeError("sigmas must be a list of (N_io, N_i) arrays, one per task")
-    if len(sigmas) == 0:
-        raise ValueError("sigmas is empty; pass one (N_io, N_i) correlation matrix per task")
-    sig = [check_array(s, f"sigmas[{i}]", ndim=2) for i, s in enumerate(sigmas)]
-    n_in = sig[0].shape[1]
-    for i, s in enumerate(sig):
-        if s.shape[1] != n_in:
-            raise ValueError(
-                f"sigmas[{i}] has {s.shape[1]} input columns but sigmas[0] has {n_in}; all tasks "
-                "share the input, so every Sigma_io must be (N_io, N_i) with the same N_i"
-            )
-        if not np.any(s):
-            raise ValueError(
-                f"sigmas[{i}] is all zeros: task {i} carries no signal; drop it from the problem"
-            )
-    ws = check_array(W_S0, "W_S0", ndim=2)
-    if ws.shape[1] != n_in:
-        raise ValueError(f"W_S0 must be (N_s, N_i) with N_i = {n_in}, got shape {ws.shape}")
-    if isinstance(heads0, np.ndarray) and heads0.ndim == 2:
-        raise TypeError("heads0 must be a list of (N_io, N_s) arrays, one per task")
-    if len(heads0) != len(sig):
-        raise ValueError(f"heads0 has {len(heads0)} heads but sigmas has {len(sig)} tasks")
-    heads = [check_array(h, f"heads0[{i}]", ndim=2) for i, h in enumerate(heads0)]
-    for i, (h, s) in enumerate(zip(heads, sig)):
-        if h.shape != (s.shape[0], ws.shape[0]):
-            raise ValueError(
-                f"heads0[{i}] must be (N_io, N_s) = ({s.shape[0]}, {ws.shape[0]}) to match "
-                f"sigmas[{i}] and W_S0, got shape {h.shape}"
-            )
-    return sig, ws, heads
 
 
 def zero_balanced_init(
@@ -151,6 +93,37 @@ def zero_balanced_init(
     W = (Q_out * d) @ P.T
     bounds = np.cumsum([0, *sizes])
     return W_S, [W[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
+
+
+def _choose_path(method: str, problems: list[str], balanced: bool, has_lambda: bool,
+                 lambda_note: str) -> str:
+    """The exact path: ``method`` itself after checking it applies, or the one ``"auto"``
+    picks (closed form, else semigroup for a zero-balanced init, else λ-balanced or ODE)."""
+    if method == "auto":
+        if not problems:
+            return "closed_form"
+        if balanced:
+            return "semigroup"
+        return "lambda_balanced" if has_lambda else "ode"
+    if method == "closed_form" and problems:
+        raise ValueError(
+            "method='closed_form' (Theorem 2) does not apply: "
+            + "; ".join(problems)
+            + ". Use method='auto' for the exact fallback."
+        )
+    if method == "semigroup" and not balanced:
+        raise ValueError(
+            "method='semigroup' needs a zero-balanced init: "
+            + problems[0]
+            + ". Use method='ode' (or 'auto'), or build the init with zero_balanced_init."
+        )
+    if method == "lambda_balanced" and not has_lambda:
+        why = lambda_note or "the init is zero-balanced: use method='closed_form' or 'auto'"
+        raise ValueError(
+            f"method='lambda_balanced' does not apply: {why}. Use method='auto' (or "
+            "'ode'), or build the init with lambda_balanced_init."
+        )
+    return method
 
 
 class MTLDynamics:
@@ -250,9 +223,28 @@ class MTLDynamics:
         self.n_hidden = ws.shape[0]
         self.n_outputs = self.xi.shape[0]
         self.basis = SpectralBasis.from_xi(self.xi)
-        k = self.basis.k
+        self._factor_init(ws, np.concatenate(heads, axis=0), balance_tol, rank_tol)
+        problems = self._theorem2_problems(balance_tol, init_cond_max, cond_max)
+        balanced = self.balance_residual <= balance_tol
+        self.lam = 0.0 if balanced else lambda_of(ws, heads, tol=balance_tol)
+        self._lambda_solution: LambdaBalancedSolution | None = None
+        lambda_note = ""
+        if not balanced and method in ("auto", "lambda_balanced"):
+            lambda_note = self._try_lambda_balanced(balance_tol, lambda_cond_max)
+        self.method = _choose_path(method, problems, balanced,
+                                   self._lambda_solution is not None, lambda_note)
+        self._path = PATHS[self.method]
+        self._constants: ClosedFormConstants | None = None
+        self._loss_constants: LossConstants | None = None
+        if lambda_note:
+            problems.append(lambda_note)
+        self.reason = "; ".join(problems) if problems else "assumptions of Theorem 2 hold"
 
-        W = np.concatenate(heads, axis=0)
+    # ------------------------------------------------------------------ the path
+    def _factor_init(self, ws: np.ndarray, W: np.ndarray, balance_tol: float,
+                     rank_tol: float) -> None:
+        """Zero-balance residual, thin SVD, rank and conditioning of the initial map."""
+        k = self.basis.k
         gram_s, gram_h = ws @ ws.T, W.T @ W
         denom = np.linalg.norm(gram_s) + np.linalg.norm(gram_h)
         self.balance_residual = float(np.linalg.norm(gram_s - gram_h) / denom if denom > 0 else 0.0)
@@ -274,14 +266,18 @@ class MTLDynamics:
             self._VtV0 = self.basis.V.T @ self._V0
             A = self._U0.T @ self.basis.U + self._VtV0.T
             self.cond_A = float(np.linalg.cond(A))
+        self.init_cond = float(s_top / s0[k - 1]) if self.init_rank == k else np.inf
 
+    def _theorem2_problems(self, balance_tol: float, init_cond_max: float,
+                           cond_max: float) -> list[str]:
+        """Which assumptions of Theorem 2 fail (empty: the closed form applies)."""
+        k = self.basis.k
         problems = []
         if self.balance_residual > balance_tol:
             problems.append(
                 f"the init is not zero-balanced (relative residual {self.balance_residual:.2e} "
                 f"> balance_tol={balance_tol:g}), so the Riccati form (eq. 13) does not hold"
             )
-        self.init_cond = float(s_top / s0[k - 1]) if self.init_rank == k else np.inf
         if self.init_rank < k:
             problems.append(
                 f"the initial map W(0) W_S(0) has rank {self.init_rank} < k = {k} "
@@ -303,57 +299,21 @@ class MTLDynamics:
                 f"A = U0^T U + V0^T V is singular or ill-conditioned (cond {self.cond_A:.2e} "
                 f"> cond_max={cond_max:g}){hint}"
             )
-        balanced = self.balance_residual <= balance_tol
-        self.lam = 0.0 if balanced else lambda_of(ws, heads, tol=balance_tol)
-        self._lambda_solution: LambdaBalancedSolution | None = None
-        lambda_note = ""
-        if not balanced and method in ("auto", "lambda_balanced"):
-            if self.lam is None:
-                lambda_note = "the init is not λ-balanced either (W^T W - W_S W_S^T != λ I)"
-            else:
-                try:
-                    self._lambda_solution = LambdaBalancedSolution(
-                        sig, ws, heads, tau, tol=balance_tol, cond_max=lambda_cond_max
-                    )
-                    lambda_note = (
-                        f"the init is λ-balanced (λ = {self.lam:.4g}), so the exact λ-balanced "
-                        "solution applies (Dominé et al. 2025)"
-                    )
-                except ValueError as err:
-                    lambda_note = f"the init is λ-balanced (λ = {self.lam:.4g}) but {err}"
-        if method == "auto":
-            if not problems:
-                chosen = "closed_form"
-            elif balanced:
-                chosen = "semigroup"
-            else:
-                chosen = "ode" if self._lambda_solution is None else "lambda_balanced"
-        else:
-            chosen = method
-            if method == "closed_form" and problems:
-                raise ValueError(
-                    "method='closed_form' (Theorem 2) does not apply: "
-                    + "; ".join(problems)
-                    + ". Use method='auto' for the exact fallback."
-                )
-            if method == "semigroup" and not balanced:
-                raise ValueError(
-                    "method='semigroup' needs a zero-balanced init: "
-                    + problems[0]
-                    + ". Use method='ode' (or 'auto'), or build the init with zero_balanced_init."
-                )
-            if method == "lambda_balanced" and self._lambda_solution is None:
-                why = lambda_note or "the init is zero-balanced: use method='closed_form' or 'auto'"
-                raise ValueError(
-                    f"method='lambda_balanced' does not apply: {why}. Use method='auto' (or "
-                    "'ode'), or build the init with lambda_balanced_init."
-                )
-        self.method = chosen
-        self._constants: ClosedFormConstants | None = None
-        self._loss_constants: LossConstants | None = None
-        if lambda_note:
-            problems.append(lambda_note)
-        self.reason = "; ".join(problems) if problems else "assumptions of Theorem 2 hold"
+        return problems
+
+    def _try_lambda_balanced(self, balance_tol: float, lambda_cond_max: float) -> str:
+        """Build the λ-balanced solution when it applies; a note saying why (not)."""
+        if self.lam is None:
+            return "the init is not λ-balanced either (W^T W - W_S W_S^T != λ I)"
+        try:
+            self._lambda_solution = LambdaBalancedSolution(
+                list(self.sigmas), self.W_S0, list(self.heads0), self.tau, tol=balance_tol,
+                cond_max=lambda_cond_max
+            )
+        except ValueError as err:
+            return f"the init is λ-balanced (λ = {self.lam:.4g}) but {err}"
+        return (f"the init is λ-balanced (λ = {self.lam:.4g}), so the exact λ-balanced "
+                "solution applies (Dominé et al. 2025)")
 
     # ------------------------------------------------------------------ evaluation
     def _times(self, t: Any) -> np.ndarray:
@@ -378,22 +338,7 @@ class MTLDynamics:
 
     def trajectory(self, t: Any) -> FactorTrajectory | _DenseTrajectory:
         """The factored trajectory ``Q Q^T(t) = Y Y^T`` at times ``t`` (internal form)."""
-        times = self._times(t)
-        x = times / self.tau
-        if self.method == "closed_form":
-            return closed_form_factors(
-                self.basis, self._U0, self._S0, self._V0, x, constants=self._closed_form_constants()
-            )
-        if self.method == "semigroup":
-            top, bot = self._factor_top_bottom()
-            return semigroup_factors(self.basis, top, bot, x, max_step=self.max_step)
-        if self.method == "lambda_balanced" and self._lambda_solution is not None:
-            return self._lambda_solution.trajectory(times)
-        from tasklens.linear.simulate import gradient_flow
-
-        flow = gradient_flow(self.sigmas, self.W_S0, list(self.heads0), times, tau=self.tau)
-        bot = np.concatenate(flow.heads, axis=1)
-        return _DenseTrajectory(t=x, top=flow.shared.swapaxes(1, 2), bot=bot)
+        return self._path.trajectory(self, self._times(t))
 
     def qqt(self, t: Any) -> np.ndarray:
         """``Q Q^T(t)`` (eq. 12, 18) with ``Q = [W_S^T; W_1; ...]``.
@@ -425,25 +370,7 @@ class MTLDynamics:
         by a trace identity (:func:`tasklens.linear.riccati_losses.closed_form_losses`), without
         the factored trajectory.
         """
-        times = self._times(t)
-        if self.method == "closed_form" and self.n_outputs <= self.n_inputs:
-            # U is square: the k x k trace formula of closed_form_losses (no factors)
-            if self._loss_constants is None:
-                self._loss_constants = LossConstants.build(
-                    self.basis, self._closed_form_constants(), self._slices
-                )
-            out = closed_form_losses(self.basis.S, self._loss_constants, times / self.tau)
-        elif self.method == "closed_form":
-            # Time points are independent here: blocks of ~LOSS_ENTRIES / k^2 points keep every
-            # temporary small (cache-resident, no page faults); measured ~1.4x faster for k=20.
-            size = max(64, LOSS_ENTRIES // self.basis.k**2)
-            out = np.empty((times.shape[0], len(self._slices)))
-            for start in range(0, times.shape[0], size):
-                block = slice(start, start + size)
-                traj = self.trajectory(times[block])
-                out[block] = traj.squared_errors(self.xi, self._slices)
-        else:
-            out = self.trajectory(times).squared_errors(self.xi, self._slices)
+        out = self._path.losses(self, self._times(t))
         if target_variance is not None:
             tv = check_array(target_variance, "target_variance", ndim=1)
             if tv.shape[0] != len(self._slices):
@@ -463,19 +390,7 @@ class MTLDynamics:
         the init cannot reach; see :func:`tasklens.linear.riccati.saddle_limit`.
         Raises ValueError for a non-balanced init (no closed form: integrate with ``qqt``).
         """
-        b = self.basis
-        if self.method == "closed_form":
-            Y = np.concatenate([b.V, b.U], axis=0)
-            return (Y * b.S[None, :]) @ Y.T
-        if self.method == "semigroup":
-            top, bot = self._factor_top_bottom()
-            return saddle_limit(b, top, bot)
-        if self.method == "lambda_balanced" and self._lambda_solution is not None:
-            return self._lambda_solution.steady_state()
-        raise ValueError(
-            "steady_state() has no closed form for a non-zero-balanced init (method='ode'); "
-            "evaluate qqt(t) at a large t instead"
-        )
+        return self._path.steady_state(self)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly record of the problem, the path used and why."""

@@ -71,6 +71,7 @@ from typing import Any
 import numpy as np
 
 from tasklens._common.validation import check_array, check_scalar, check_seed
+from tasklens.linear._problem import check_init_sizes, check_mtl_problem
 
 __all__ = [
     "LAMBDA_TOL",
@@ -131,19 +132,6 @@ def lambda_of(W_S0: Any, heads0: Sequence[Any], tol: float = LAMBDA_TOL) -> floa
     ws, W = _weights(W_S0, heads0)
     lam, resid = _lambda_residual(ws, W)
     return lam if resid <= tol else None
-
-
-def check_init_sizes(n_inputs: int, n_hidden: int, n_outputs: int | Sequence[int],
-                     scale: float) -> list[int]:
-    """Validate the arguments shared by the init builders; the per-task output sizes."""
-    sizes = [n_outputs] if isinstance(n_outputs, (int, np.integer)) else list(n_outputs)
-    for name, v in (("n_inputs", n_inputs), ("n_hidden", n_hidden)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if not sizes or any(int(v) != v or v < 1 for v in sizes):
-        raise ValueError(f"n_outputs must be positive integers, got {n_outputs!r}")
-    check_scalar(scale, "scale", numbers.Real, low=0.0, include_low=False, finite=True)
-    return [int(v) for v in sizes]
 
 
 def lambda_balanced_init(
@@ -302,8 +290,6 @@ class LambdaBalancedSolution:
         tol: float = LAMBDA_TOL,
         cond_max: float = 1e6,
     ) -> None:
-        from tasklens.linear.dynamics import check_mtl_problem
-
         sig, ws, heads = check_mtl_problem(sigmas, W_S0, heads0)
         tau = check_scalar(tau, "tau", numbers.Real, low=0.0, include_low=False, finite=True)
         W = np.concatenate(heads, axis=0)

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from tasklens._common.validation import check_array, check_scalar, check_seed
-from tasklens.linear.dynamics import check_mtl_problem
+from tasklens.linear._problem import check_mtl_problem
 
 __all__ = ["GradientFlowResult", "TrainingResult", "gradient_flow", "train_linear_mtl"]
 
@@ -381,8 +381,52 @@ def train_linear_mtl(
         (a ValueError) When a loss becomes infinite or NaN (learning rate too large); the
         message gives :func:`stable_learning_rate`.
     """
-    import torch
+    x_np, names, ys = _check_targets(inputs, targets)
+    n_t, n_in = len(ys), x_np.shape[1]
+    sizes = [y.shape[1] for y in ys]
+    _check_options(n_hidden, epochs, depth, record_every, activation, init, learning_rate)
+    w = np.ones(n_t) if loss_weights is None else check_array(loss_weights, "loss_weights", ndim=1)
+    if w.shape[0] != n_t or np.any(w < 0):
+        raise ValueError(f"loss_weights needs {n_t} non-negative values, got {w.tolist()}")
+    if weights is not None:
+        shared_np, heads_np = _explicit_weights(weights, n_in, sizes)
+        depth = len(shared_np)
+    else:
+        shared_np, heads_np = _initial_weights(init, n_in, n_hidden, depth, sizes, init_scale,
+                                               seed)
+    rec = _descend(x_np, ys, shared_np, heads_np, w, names, learning_rate=learning_rate,
+                   epochs=epochs, activation=activation, record_every=record_every,
+                   n_probe=n_probe, device=device)
+    ep = np.asarray(rec.epochs, dtype=np.int64)
+    settings = {
+        "learning_rate": learning_rate,
+        "epochs": int(epochs),
+        "depth": int(depth),
+        "n_hidden": int(n_hidden),
+        "activation": activation,
+        "loss_weights": w.tolist(),
+        "init": "explicit" if weights is not None else init,
+        "init_scale": init_scale,
+        "seed": seed if isinstance(seed, (int, type(None))) else "generator",
+        "time_convention": "t = epochs * learning_rate (tau = 1 in eq. 5)",
+    }
+    return TrainingResult(
+        epochs=ep,
+        t=ep * learning_rate,
+        losses=np.asarray(rec.losses),
+        network_functions=None if activation is not None else tuple(np.stack(f)
+                                                                    for f in rec.funcs),
+        cosine_shared=np.stack(rec.cos_shared),
+        cosine_heads=np.stack(rec.cos_heads),
+        representations=np.stack(rec.reps),
+        task_names=names,
+        settings=settings,
+    )
 
+
+def _check_targets(inputs: Any, targets: Sequence[Any] | dict[str, Any]
+                   ) -> tuple[np.ndarray, tuple[str, ...], list[np.ndarray]]:
+    """``(inputs, task names, (N, N_io) targets)``, checked."""
     x_np = check_array(inputs, "inputs", ndim=2)
     if isinstance(targets, dict):
         names = tuple(str(k) for k in targets)
@@ -401,8 +445,11 @@ def train_linear_mtl(
                 f"targets[{name!r}] has {arr.shape[0]} rows but inputs has {x_np.shape[0]}"
             )
         ys.append(arr)
-    n_t, n_in = len(ys), x_np.shape[1]
-    sizes = [y.shape[1] for y in ys]
+    return x_np, names, ys
+
+
+def _check_options(n_hidden: Any, epochs: Any, depth: Any, record_every: Any,
+                   activation: Any, init: Any, learning_rate: Any) -> None:
     for name, value in (("n_hidden", n_hidden), ("epochs", epochs), ("depth", depth)):
         check_scalar(value, name, numbers.Integral, low=0 if name == "epochs" else 1)
     check_scalar(record_every, "record_every", numbers.Integral, low=1)
@@ -410,29 +457,84 @@ def train_linear_mtl(
         raise ValueError(f"unknown activation {activation!r}; choose None or 'relu'")
     if init not in ("zero_balanced", "gaussian"):
         raise ValueError(f"unknown init {init!r}; choose 'zero_balanced' or 'gaussian'")
-    learning_rate = check_scalar(learning_rate, "learning_rate", numbers.Real, low=0.0,
-                                 include_low=False, finite=True)
-    w = np.ones(n_t) if loss_weights is None else check_array(loss_weights, "loss_weights", ndim=1)
-    if w.shape[0] != n_t or np.any(w < 0):
-        raise ValueError(f"loss_weights needs {n_t} non-negative values, got {w.tolist()}")
+    check_scalar(learning_rate, "learning_rate", numbers.Real, low=0.0, include_low=False,
+                 finite=True)
 
-    if weights is not None:
-        shared_np = [check_array(m, f"weights[0][{j}]", ndim=2) for j, m in enumerate(weights[0])]
-        heads_np = [check_array(m, f"weights[1][{i}]", ndim=2) for i, m in enumerate(weights[1])]
-        dims = [n_in] + [m.shape[0] for m in shared_np]
-        for j, m in enumerate(shared_np):
-            if m.shape[1] != dims[j]:
-                raise ValueError(f"weights[0][{j}] must have {dims[j]} columns, got {m.shape}")
-        if len(heads_np) != n_t or any(h.shape != (s, dims[-1]) for h, s in zip(heads_np, sizes)):
-            raise ValueError(f"weights[1] must hold {n_t} heads of shapes (N_io, {dims[-1]})")
-        depth = len(shared_np)
-    elif init == "zero_balanced":
-        shared_np, heads_np = _balanced_chain(n_in, n_hidden, depth, sizes, init_scale, seed)
-    else:
-        rng = check_seed(seed)
-        dims = [n_in] + [n_hidden] * depth
-        shared_np = [init_scale * rng.standard_normal((dims[j + 1], dims[j])) for j in range(depth)]
-        heads_np = [init_scale * rng.standard_normal((s, n_hidden)) for s in sizes]
+
+def _explicit_weights(weights: tuple[Sequence[Any], Sequence[Any]], n_in: int,
+                      sizes: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    shared_np = [check_array(m, f"weights[0][{j}]", ndim=2) for j, m in enumerate(weights[0])]
+    heads_np = [check_array(m, f"weights[1][{i}]", ndim=2) for i, m in enumerate(weights[1])]
+    dims = [n_in] + [m.shape[0] for m in shared_np]
+    for j, m in enumerate(shared_np):
+        if m.shape[1] != dims[j]:
+            raise ValueError(f"weights[0][{j}] must have {dims[j]} columns, got {m.shape}")
+    if len(heads_np) != len(sizes) or any(h.shape != (s, dims[-1])
+                                          for h, s in zip(heads_np, sizes)):
+        raise ValueError(f"weights[1] must hold {len(sizes)} heads of shapes (N_io, {dims[-1]})")
+    return shared_np, heads_np
+
+
+def _initial_weights(init: str, n_in: int, n_hidden: int, depth: int, sizes: list[int],
+                     init_scale: float, seed: int | np.random.Generator | None
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    if init == "zero_balanced":
+        return _balanced_chain(n_in, n_hidden, depth, sizes, init_scale, seed)
+    rng = check_seed(seed)
+    dims = [n_in] + [n_hidden] * depth
+    shared_np = [init_scale * rng.standard_normal((dims[j + 1], dims[j])) for j in range(depth)]
+    heads_np = [init_scale * rng.standard_normal((s, n_hidden)) for s in sizes]
+    return shared_np, heads_np
+
+
+@dataclass
+class _Records:
+    """What :func:`train_linear_mtl` records every ``record_every`` epochs."""
+
+    epochs: list[int] = field(default_factory=list)
+    losses: list[list[float]] = field(default_factory=list)
+    cos_shared: list[np.ndarray] = field(default_factory=list)
+    cos_heads: list[np.ndarray] = field(default_factory=list)
+    reps: list[np.ndarray] = field(default_factory=list)
+    funcs: list[list[np.ndarray]] = field(default_factory=list)
+
+
+def _hidden(inp: Any, shared: list[Any], activation: str | None) -> Any:
+    import torch
+
+    h = inp
+    for layer in shared:
+        h = h @ layer.T
+        if activation == "relu":
+            h = torch.relu(h)
+    return h
+
+
+def _record(rec: _Records, epoch: int, task_losses: list[Any], grads: list[Any],
+            shared: list[Any], heads: list[Any], probe: Any, activation: str | None) -> None:
+    import torch
+
+    with torch.no_grad():
+        rec.epochs.append(epoch)
+        rec.losses.append([float(v) for v in task_losses])
+        g_shared = [torch.cat([g.reshape(-1) for g in gs[:-1]]) for gs in grads]
+        rec.cos_shared.append(_cosine_matrix(g_shared))
+        rec.cos_heads.append(_cosine_matrix([gs[-1].reshape(-1) for gs in grads]))
+        rec.reps.append(_hidden(probe, shared, activation).cpu().numpy())
+        if activation is None:
+            prod = shared[0]
+            for layer in shared[1:]:
+                prod = layer @ prod
+            for i, W in enumerate(heads):
+                rec.funcs[i].append((W @ prod).cpu().numpy())
+
+
+def _descend(x_np: np.ndarray, ys: list[np.ndarray], shared_np: list[np.ndarray],
+             heads_np: list[np.ndarray], w: np.ndarray, names: tuple[str, ...], *,
+             learning_rate: float, epochs: int, activation: str | None, record_every: int,
+             n_probe: int, device: Any) -> _Records:
+    """The full-batch gradient descent of :func:`train_linear_mtl`, recorded."""
+    import torch
 
     opts = {"dtype": torch.float64, "device": device}
     x = torch.as_tensor(x_np, **opts)
@@ -440,20 +542,10 @@ def train_linear_mtl(
     shared = [torch.tensor(m, **opts, requires_grad=True) for m in shared_np]
     heads = [torch.tensor(h, **opts, requires_grad=True) for h in heads_np]
     probe = x[: min(n_probe, x.shape[0])]
-    n_samples = x.shape[0]
-
-    def hidden(inp: Any) -> Any:
-        h = inp
-        for layer in shared:
-            h = h @ layer.T
-            if activation == "relu":
-                h = torch.relu(h)
-        return h
-
-    rec_epochs, rec_losses, rec_cs, rec_ch, rec_rep = [], [], [], [], []
-    rec_funcs: list[list[np.ndarray]] = [[] for _ in range(n_t)]
+    n_samples, n_t = x.shape[0], len(ys)
+    rec = _Records(funcs=[[] for _ in range(n_t)])
     for epoch in range(epochs + 1):
-        h = hidden(x)
+        h = _hidden(x, shared, activation)
         task_losses = [((y - h @ W.T) ** 2).sum() / n_samples for y, W in zip(y_t, heads)]
         _check_not_diverged(task_losses, epoch, learning_rate, x_np, names)
         grads = [
@@ -461,19 +553,7 @@ def train_linear_mtl(
             for loss, W in zip(task_losses, heads)
         ]
         if epoch % record_every == 0 or epoch == epochs:
-            with torch.no_grad():
-                rec_epochs.append(epoch)
-                rec_losses.append([float(v) for v in task_losses])
-                g_shared = [torch.cat([g.reshape(-1) for g in gs[:-1]]) for gs in grads]
-                rec_cs.append(_cosine_matrix(g_shared))
-                rec_ch.append(_cosine_matrix([gs[-1].reshape(-1) for gs in grads]))
-                rec_rep.append(hidden(probe).cpu().numpy())
-                if activation is None:
-                    prod = shared[0]
-                    for layer in shared[1:]:
-                        prod = layer @ prod
-                    for i, W in enumerate(heads):
-                        rec_funcs[i].append((W @ prod).cpu().numpy())
+            _record(rec, epoch, task_losses, grads, shared, heads, probe, activation)
         if epoch == epochs:
             break
         with torch.no_grad():
@@ -481,28 +561,4 @@ def train_linear_mtl(
                 layer -= learning_rate * sum(float(w[i]) * grads[i][j] for i in range(n_t))
             for i, W in enumerate(heads):
                 W -= learning_rate * grads[i][-1]
-
-    ep = np.asarray(rec_epochs, dtype=np.int64)
-    settings = {
-        "learning_rate": learning_rate,
-        "epochs": int(epochs),
-        "depth": int(depth),
-        "n_hidden": int(n_hidden),
-        "activation": activation,
-        "loss_weights": w.tolist(),
-        "init": "explicit" if weights is not None else init,
-        "init_scale": init_scale,
-        "seed": seed if isinstance(seed, (int, type(None))) else "generator",
-        "time_convention": "t = epochs * learning_rate (tau = 1 in eq. 5)",
-    }
-    return TrainingResult(
-        epochs=ep,
-        t=ep * learning_rate,
-        losses=np.asarray(rec_losses),
-        network_functions=None if activation is not None else tuple(np.stack(f) for f in rec_funcs),
-        cosine_shared=np.stack(rec_cs),
-        cosine_heads=np.stack(rec_ch),
-        representations=np.stack(rec_rep),
-        task_names=names,
-        settings=settings,
-    )
+    return rec

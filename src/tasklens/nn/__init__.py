@@ -13,12 +13,11 @@ Quick start::
 """
 
 from ._utils import ACTIVATIONS, get_activation
+from .autoencoder_factory import AUTOENCODER_KINDS, autoencoder_for
 from .autoencoders import (
-    AUTOENCODER_KINDS,
     RECONSTRUCTIONS,
     AutoEncoder,
     BetaVAE,
-    autoencoder_for,
     gaussian_kl,
     make_encoder_decoder,
     reconstruction_loss,

@@ -3,22 +3,20 @@
 - :func:`auxiliary_terms`: the model's optional ``auxiliary_losses(x, z, outputs[, targets])``
   (reconstruction, independence penalties, extra forward passes on counterfactual inputs),
   validated as ``{name: scalar tensor}``;
-- :func:`make_optimizer`: a named optimiser or a user factory over the trainable parameters;
-- :func:`kernel_gramian_recorder`: the recorder of the shared ``nn.Linear`` layers that lets
-  the engine take the exact sample-kernel Gramian.
+- :func:`make_optimizer`: a named optimiser or a user factory over the trainable parameters.
+
+The recorder of the shared ``nn.Linear`` layers (the exact sample-kernel Gramian) is part of
+the step plan: :func:`tasklens.train.step.plan_for_model`.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
-
-from ..balance import BalanceMethod
-from ..balance.kernel_gramian import LinearRecorder
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -65,28 +63,3 @@ def make_optimizer(spec: Any, model: torch.nn.Module, lr: float) -> torch.optim.
         return opt
     raise TypeError(f"optimizer must be a name or callable(params), got "
                     f"{type(spec).__name__}")
-
-
-def kernel_gramian_recorder(model: torch.nn.Module, method: BalanceMethod, level: str,
-                            shared_params: Sequence[Tensor],
-                            monitors: bool) -> LinearRecorder | None:
-    """A recorder of the ``nn.Linear`` layers holding the shared parameters, when the step
-    needs only the parameter-level Gramian (the exact sample-kernel route of
-    :mod:`tasklens.balance.kernel_gramian`) — for the method, or for the monitors.
-
-    None when the method reads the Jacobian, returns a direction or regularises saliencies,
-    at representation level, or when other modules hold shared parameters (convolutions,
-    normalisation layers). The Trainer still checks the first step's recording (a layer
-    called twice, an in-place activation) and drops the recorder if it does not cover them.
-    """
-    gramian_only = (method.output == "weights" and "jacobian" not in method.requires
-                    and not method.regularizes_saliency)
-    if level != "parameter" or not gramian_only or not (method.needs_gradients or monitors):
-        return None
-    shared = {id(p) for p in shared_params}
-    linears = [mod for mod in model.modules() if isinstance(mod, torch.nn.Linear)
-               and any(id(p) in shared for p in mod.parameters(recurse=False))]
-    covered = {id(p) for mod in linears for p in mod.parameters(recurse=False)}
-    if not linears or not shared <= covered:
-        return None
-    return LinearRecorder(*linears)

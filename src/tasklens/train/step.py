@@ -1,5 +1,6 @@
-"""Helpers of one training step: the head parameter groups, MOML's held-out update, and the
-checks between the engine's backward and ``optimizer.step()``.
+"""Helpers of one training step: the model's step plan (head parameter groups, split heads,
+kernel-Gramian recorder), MOML's held-out forward, and the checks between the engine's
+backward and ``optimizer.step()``.
 
 A finite loss can still have a non-finite gradient (``sqrt`` or ``log`` at 0, an overflow in
 the backward pass). Without a check, loss-weighting methods write NaN into every parameter
@@ -22,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from ..balance import BalanceContext
-from ..balance.engine import parameter_jacobian, representation_jacobian
+from ..balance import BalanceMethod
+from ..balance._plan import StepPlan, gramian_suffices, plan_step
+from ..balance.kernel_gramian import recorder_for
 from ..nn.losses import task_loss, task_losses, task_mapping
 from .evaluation import model_device, to_device
 
@@ -49,27 +51,42 @@ def head_parameter_groups(model: Any, task_names: Sequence[str]) -> list[list[Te
     return [[p for p in task_parameters(t) if p.requires_grad] for t in task_names]
 
 
-def held_out_update(trainer: Trainer) -> None:
-    """Evaluate the method's declared inputs on a held-out batch after the step (MOML)."""
-    assert trainer._held_out_batches is not None
-    batches = trainer._held_out_batches
-    model, method = trainer.model, trainer.method
+def plan_for_model(model: Any, method: BalanceMethod, task_names: Sequence[str], *,
+                   level: str, shared_params: Sequence[Tensor], monitor: bool) -> StepPlan:
+    """The Trainer's :class:`~tasklens.balance.engine.StepPlan` for ``model``.
+
+    - features: the model's ``z`` when its heads read one shared representation
+      (``shares_representation``, default True);
+    - split: at representation level, on such a model without ``auxiliary_losses`` (whose
+      terms may read the heads' outputs), each head reads its own detached copy of ``z``;
+    - head parameters: ``model.task_parameters(task)`` when the model has it;
+    - recorder: the ``nn.Linear`` layers holding the shared parameters, when the step needs
+      only the parameter-level Gramian (for the method, or for the monitors) and those
+      layers hold all of them (the exact sample-kernel route; the Trainer still checks the
+      first step's recording and falls back when it does not cover them).
+    """
+    shares = bool(getattr(model, "shares_representation", True))
+    split = level == "representation" and shares and getattr(
+        model, "auxiliary_losses", None) is None
+    recorder = None
+    if level == "parameter" and gramian_suffices(method) and (method.needs_gradients
+                                                             or monitor):
+        recorder = recorder_for(model, shared_params)
+    return plan_step(method, level=level, shared_params=shared_params, features=shares,
+                     split=split, head_params=head_parameter_groups(model, task_names),
+                     recorder=recorder, num_tasks=len(task_names), monitor=monitor)
+
+
+def held_out_forward(trainer: Trainer, batches: Sequence[tuple[Tensor, dict[str, Tensor]]]
+                     ) -> tuple[Tensor, Any]:
+    """``(losses, z)`` of the held-out batch of this step (MOML), chosen by the step number
+    (deterministic and resume-safe); the engine takes the task gradients it needs."""
+    model = trainer.model
     xh, yh = batches[trainer.step % len(batches)]
     device = model_device(model)
     xh, yh = to_device(xh, device), to_device(yh, device)
     z = model.encode(xh)
-    losses = task_losses(trainer.taskset, model.decode(z), yh)
-    jacobian = None
-    if "jacobian" in method.update_requires:
-        if trainer.level == "representation":
-            jacobian = representation_jacobian(losses, z)
-        else:
-            features = z if isinstance(z, Tensor) else None
-            jacobian = parameter_jacobian(losses, trainer.shared_params, features)
-    method.update(BalanceContext(
-        losses=losses.detach(), jacobian=None if jacobian is None else jacobian.detach(),
-        step=trainer.step, epoch=trainer.epoch, level=trainer.level,
-    ))
+    return task_losses(trainer.taskset, model.decode(z), yh), z
 
 
 def optimized_parameters(optimizer: torch.optim.Optimizer) -> list[Tensor]:

@@ -1,10 +1,13 @@
 """The :class:`Trainer`: one multi-task training loop driven by the methods' declarations.
 
-Each step: ``z = model.encode(x)``, ``outputs = model.decode(z)``, the ``(K,)`` task losses,
-the model's optional auxiliary terms, then :func:`tasklens.balance.engine.backward` (which
-computes exactly what the method declares and runs one backward), ``optimizer.step()``, and
-— only for methods that declare ``post_step_update`` — ``method.update`` with the same
-batch's losses re-evaluated after the step. No method is special-cased by name.
+At construction the method's declarations and the model are resolved once into a
+:class:`~tasklens.balance.engine.StepPlan` (``trainer.plan``; ``print`` it). Each step:
+``z = model.encode(x)``, ``outputs = model.decode(z)``, the ``(K,)`` task losses, the model's
+optional auxiliary terms, then :func:`tasklens.balance.engine.execute` (which computes
+exactly what the plan says and runs one backward), ``optimizer.step()``, and — only for
+methods that declare ``post_step_update`` — :func:`tasklens.balance.engine.update_after_step`
+with the same batch's losses re-evaluated after the step (FAMO) or a held-out batch's
+(MOML; the engine takes its task gradients). No method is special-cased by name.
 
 Auxiliary model terms (protocol)
 --------------------------------
@@ -41,14 +44,12 @@ from torch import Tensor
 from .. import __version__
 from .._common.io import check_writable_dir, clean_stale_temps
 from .._common.progress import track
-from .._common.validation import check_positive_int, check_scalar
-from ..balance import BalanceContext, BalanceMethod, NonFiniteGradientError
+from .._common.validation import check_scalar
+from ..balance import LEVELS, BalanceMethod, NonFiniteGradientError
 from ..balance import get as get_method
-from ..balance.engine import (
-    backward,
-    backward_split,
-)
-from ..balance.kernel_gramian import KernelGramianError, LinearRecorder
+from ..balance._plan import StepPlan, default_level
+from ..balance.engine import StepResult, execute, update_after_step
+from ..balance.kernel_gramian import KernelGramianError
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from .accumulators import EpochAccumulator
@@ -56,14 +57,14 @@ from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluation import evaluate, model_device, to_device
 from .loggers import CSVLogger, JSONLLogger
-from .model_terms import auxiliary_terms, kernel_gramian_recorder, make_optimizer
+from .model_terms import auxiliary_terms, make_optimizer
 from .monitors import head_gradients, monitor_row
 from .result import SPLITS, TrainResult, averaged, split_metrics
 from .step import (
     gradients_finite,
-    head_parameter_groups,
-    held_out_update,
+    held_out_forward,
     optimized_parameters,
+    plan_for_model,
     raise_non_finite_gradient,
 )
 from .trainer_state import (
@@ -111,9 +112,11 @@ class Trainer:
         with a warning: see docs/train.md, "Checkpoints and training faults").
     batch_size : int
     level : {"parameter", "representation"}, optional
-        Where task gradients are taken. Default: ``parameter`` when the method supports it,
+        Where task gradients are taken. Default: the one rule of
+        :func:`tasklens.balance.engine.backward` — ``parameter`` when the method supports it,
         else ``representation``; for loss-only methods, where the monitors look
-        (``parameter``).
+        (``parameter``). The resolved :class:`~tasklens.balance.engine.StepPlan` is
+        ``trainer.plan`` (``print(trainer.plan)`` says what each step computes and why).
     val, test : TaskSet, optional
         Evaluated after every epoch (``val/…``, ``test/…`` columns).
     seed : int
@@ -170,10 +173,9 @@ class Trainer:
         self.model = self._check_model(model)
         self.method = self._check_method(method)
         self.level = self._resolve_level(level)
-        self.method.prepare(level=self.level if self.method.needs_gradients else None,
-                            num_tasks=len(self.task_names))
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
+        self.batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
+        self.eval_batch_size = check_scalar(eval_batch_size, "eval_batch_size",
+                                            numbers.Integral, low=1)
         self.seed = check_scalar(seed, "seed", numbers.Integral, low=0)
         # float(lr) would take the string "0.01"; check_scalar takes NumPy scalars, not str
         self.lr = check_scalar(lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True)
@@ -207,12 +209,14 @@ class Trainer:
         self._optimizer_spec = optimizer
         self.optimizer = make_optimizer(optimizer, self.model, self.lr)
         self.shared_params = [p for p in self.model.shared_parameters() if p.requires_grad]
-        self._recorder = kernel_gramian_recorder(self.model, self.method, self.level,
-                                                 self.shared_params, self.monitor_every > 0)
-        self._recorder_checked = False
         if not self.shared_params and (self.method.needs_gradients or self.monitor_every):
             raise ValueError("the model has no trainable shared parameters, but the method or "
                              "the monitors need task gradients on them")
+        # everything a step computes, resolved once (level and task count checked here)
+        self.plan: StepPlan = plan_for_model(self.model, self.method, self.task_names,
+                                             level=self.level, shared_params=self.shared_params,
+                                             monitor=self.monitor_every > 0)
+        self._recorder_checked = False
         # training state (all of it goes into checkpoints)
         self.epoch = 0
         self.step = 0
@@ -250,13 +254,12 @@ class Trainer:
         return method
 
     def _resolve_level(self, level: str | None) -> str:
-        if level is not None and level not in ("parameter", "representation"):
+        if level is not None and level not in LEVELS:
             raise ValueError(f"unknown level {level!r}; choose 'parameter' or 'representation'")
-        if level is None:
-            levels = self.method.levels
-            level = ("representation" if self.method.needs_gradients
-                     and "parameter" not in levels else "parameter")
-        if level == "representation" and not getattr(self.model, "shares_representation", True):
+        shares = getattr(self.model, "shares_representation", True)
+        if level is None:  # the rule of engine.backward (see tasklens.balance._plan)
+            level = default_level(self.method, shared_params=True, features=shares)
+        if level == "representation" and not shares:
             raise ValueError(f"level='representation' needs a model whose heads read one "
                              f"shared z; {type(self.model).__name__} has per-task features — "
                              "use level='parameter'")
@@ -320,63 +323,79 @@ class Trainer:
             step=self.step, epoch=self.epoch, tasks=bad,
         ) from cause
 
-    def _train_step(self, x: Tensor, y: dict[str, Tensor]) -> None:
-        model = self.model
-        model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        recorder = self._recorder
+    @property
+    def _recorder(self) -> Any:
+        """The plan's recorder of the shared ``nn.Linear`` layers (kernel Gramian route)."""
+        return self.plan.recorder
+
+    def _forward(self, x: Tensor) -> tuple[Any, dict[str, Tensor], dict[str, Tensor] | None]:
+        """``(z, outputs, per-task copies of z or None)`` of the training forward."""
+        recorder = self.plan.recorder
         with recorder if recorder is not None else contextlib.nullcontext():
-            z = model.encode(x)
-        # At representation level each head reads its own detached copy of z, so one
-        # backward through the heads yields every task's ∂L_k/∂z (engine.backward_split);
-        # models with auxiliary terms keep the shared graph (their terms may read outputs).
-        split = (self.level == "representation" and isinstance(z, Tensor)
-                 and getattr(model, "shares_representation", True)
-                 and getattr(model, "auxiliary_losses", None) is None)
-        leaves = {t: z.detach().requires_grad_() for t in self.task_names} if split else None
-        outputs = model.decode(leaves if split else z)
-        losses = task_losses(self.taskset, outputs, y)
-        aux = {} if split else auxiliary_terms(model, x, z, outputs, y)
-        if aux and not all(bool(torch.isfinite(v)) for v in aux.values()):
-            self._non_finite(losses, aux, FloatingPointError("non-finite auxiliary loss"))
-        monitor = self.monitor_every > 0 and self.step % self.monitor_every == 0
-        heads = None
+            z = self.model.encode(x)
+        # A split plan (representation level, one shared z, no auxiliary terms): each head
+        # reads its own detached copy of z, so one backward through the heads yields every
+        # task's ∂L_k/∂z (see engine.backward_split).
+        leaves = ({t: z.detach().requires_grad_() for t in self.task_names}
+                  if self.plan.split and isinstance(z, Tensor) else None)
+        return z, self.model.decode(leaves if leaves is not None else z), leaves
+
+    def _balanced_backward(self, x: Tensor, y: dict[str, Tensor], z: Any, losses: Tensor,
+                           leaves: dict[str, Tensor] | None, aux: dict[str, Tensor],
+                           monitor: bool) -> StepResult:
+        """The engine's step of the plan, its errors named after the step."""
         features = z if isinstance(z, Tensor) and getattr(
-            model, "shares_representation", True) else None
-        if monitor and bool(torch.isfinite(losses.detach()).all()):
-            heads = head_gradients(model, losses, self.task_names)
-        head_params = head_parameter_groups(model, self.task_names)
+            self.model, "shares_representation", True) else None
+        self._check_recorder()
         try:
-            if leaves is not None:
-                result = backward_split(losses, z, list(leaves.values()), self.method,
-                                        step=self.step, epoch=self.epoch,
-                                        compute_gramian=monitor, head_params=head_params)
-            else:
-                result = backward(
-                    losses, features, self.method, shared_params=self.shared_params,
-                    level=self.level, auxiliary_loss=sum(aux.values()) if aux else None,
-                    step=self.step, epoch=self.epoch, compute_gramian=monitor,
-                    recorder=recorder if self._recorder_covers(recorder) else None,
-                    head_params=head_params,
-                )
+            return execute(self.plan, losses, features,
+                           task_features=None if leaves is None else list(leaves.values()),
+                           auxiliary_loss=sum(aux.values()) if aux else None,
+                           step=self.step, epoch=self.epoch, compute_gramian=monitor)
         except NonFiniteGradientError as exc:  # finite losses, non-finite task gradients
             raise_non_finite_gradient(self, x, y, exc)
         except FloatingPointError as exc:
             self._non_finite(losses, aux, exc)
-        if recorder is not None:
-            recorder.clear()  # release the recorded activations
+        raise AssertionError("unreachable")  # both handlers raise
+
+    def _train_step(self, x: Tensor, y: dict[str, Tensor]) -> None:
+        model = self.model
+        model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        z, outputs, leaves = self._forward(x)
+        losses = task_losses(self.taskset, outputs, y)
+        aux = {} if leaves is not None else auxiliary_terms(model, x, z, outputs, y)
+        if aux and not all(bool(torch.isfinite(v)) for v in aux.values()):
+            self._non_finite(losses, aux, FloatingPointError("non-finite auxiliary loss"))
+        monitor = self.monitor_every > 0 and self.step % self.monitor_every == 0
+        heads = None
+        if monitor and bool(torch.isfinite(losses.detach()).all()):
+            heads = head_gradients(model, losses, self.task_names)
+        result = self._balanced_backward(x, y, z, losses, leaves, aux, monitor)
+        if self.plan.recorder is not None:
+            self.plan.recorder.clear()  # release the recorded activations
         if not gradients_finite(optimized_parameters(self.optimizer)):
             raise_non_finite_gradient(self, x, y)
         self.optimizer.step()
-        if self.method.update_batch == "same":
-            with torch.no_grad():
-                after = task_losses(self.taskset, model(x), y)
-            self.method.update(BalanceContext(losses=after, step=self.step, epoch=self.epoch))
-        elif self.method.update_batch == "held_out":
-            held_out_update(self)
+        self._post_step(x, y)
         if result.regularizer is not None:  # RepMTL's R(S): logged like a model term
             aux = {**aux, "saliency_regularizer": losses.new_tensor(result.regularizer)}
         self._acc.add(result.losses, result.weights, aux)
+        self._log_step(result, monitor, heads)
+
+    def _post_step(self, x: Tensor, y: dict[str, Tensor]) -> None:
+        """The plan's post-step inputs: the same batch re-evaluated (FAMO) or a held-out
+        batch (MOML, whose task gradients the engine takes)."""
+        if self.plan.post_step == "same":
+            with torch.no_grad():
+                after = task_losses(self.taskset, self.model(x), y)
+            update_after_step(self.plan, after, step=self.step, epoch=self.epoch)
+        elif self.plan.post_step == "held_out":
+            assert self._held_out_batches is not None
+            losses, z = held_out_forward(self, self._held_out_batches)
+            update_after_step(self.plan, losses, z, step=self.step, epoch=self.epoch)
+
+    def _log_step(self, result: StepResult, monitor: bool, heads: Any) -> None:
         if monitor:
             row = monitor_row(result, self.task_names, step=self.step, epoch=self.epoch,
                               heads=heads)
@@ -390,21 +409,21 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_step_end(self, row)
 
-    def _recorder_covers(self, recorder: LinearRecorder | None) -> bool:
+    def _check_recorder(self) -> None:
         """Whether the recording covers the shared parameters; checked on the first step
-        only (the model's structure does not change between steps)."""
-        if recorder is None:
-            return False
-        if self._recorder_checked:
-            return True
+        only (the model's structure does not change between steps). When it does not, the
+        plan falls back to the per-task gradients for the rest of the run."""
+        recorder = self.plan.recorder
+        if recorder is None or self._recorder_checked:
+            return
         try:
             recorder.terms_for(self.shared_params)
         except KernelGramianError as exc:
             logger.info("task Gramian via per-task gradients: %s", exc)
-            self._recorder = None
-            return False
+            self.plan = self.plan.without_recorder(f"the recording does not cover the shared "
+                                                   f"parameters ({exc})")
+            return
         self._recorder_checked = True
-        return True
 
     # ------------------------------------------------------------------ epochs
     def _epoch_row(self, started: float) -> dict[str, Any]:
