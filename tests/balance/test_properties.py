@@ -87,8 +87,10 @@ def test_golden_table(key):
 def test_golden_table_is_what_the_references_compute():
     fresh = golden.compute_golden()
     assert set(fresh) == set(golden.GOLDEN)
+    # the references include iterative solvers (CAGrad's primal) whose last digits depend on
+    # the BLAS and thread count: 1e-6 is far below any difference a wrong formula makes
     for key, values in fresh.items():
-        np.testing.assert_allclose(values, golden.GOLDEN[key], rtol=1e-8, atol=1e-9, err_msg=key)
+        np.testing.assert_allclose(values, golden.GOLDEN[key], rtol=1e-6, atol=1e-8, err_msg=key)
 
 
 def _torchjd_aggregators(k: int) -> dict[str, tuple[object, float]]:
