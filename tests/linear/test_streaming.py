@@ -117,6 +117,9 @@ def test_chunk_size_does_not_change_the_result(sets, chunk_rows) -> None:
                                       chunk_rows=chunk_rows, warn=False)
     assert got.task_names == ["reg", "cls"]
     np.testing.assert_allclose(got.xi(), want.xi(), rtol=0, atol=1e-10)
+    in_memory = streaming_task_correlations(mem, whiten="zca", tasks=["reg", "cls"],
+                                            chunk_rows=chunk_rows, warn=False)
+    np.testing.assert_allclose(in_memory.xi(), want.xi(), rtol=0, atol=1e-10)
 
 
 def test_streaming_on_a_split_and_on_parquet(sets, tmp_path) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._readers import check_column_list
+from ._readers import resolve_columns
 from .storage import NpyStore, ParquetStore, check_store, open_npy, open_parquet
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def taskset_from_npy(inputs: Any, targets: Mapping[str, Any],
     tasks = _make_tasks(raw, kinds, classes, like, len(store))
     grp = _check_groups(_load_column(groups, "groups"), len(store))
     return TaskSet(store, tasks, None, grp, str(path) if name is None else name,
-                   {"inputs_path": str(path), "storage": "npy"})
+                   {"inputs_path": str(path)})
 
 
 def taskset_from_parquet(path: Any, inputs: Sequence[str] | None,
@@ -67,7 +67,7 @@ def taskset_from_parquet(path: Any, inputs: Sequence[str] | None,
     # an empty frame with the file's columns and dtypes: the column rules of
     # from_dataframe, checked without reading a row
     empty = pf.schema_arrow.empty_table().to_pandas()
-    input_cols, task_kinds = _resolve_columns(empty, inputs, tasks, groups)
+    input_cols, task_kinds = resolve_columns(empty, inputs, tasks, groups, "the file")
     store = ParquetStore(path, input_cols)
     check_store(store, f"inputs ({path})")
     wanted = list(task_kinds) + ([groups] if groups is not None else [])
@@ -77,40 +77,4 @@ def taskset_from_parquet(path: Any, inputs: Sequence[str] | None,
     built = _make_tasks(targets, kinds, None, like, len(store))
     grp = _check_groups(None if groups is None else df[groups].to_numpy(), len(store))
     return TaskSet(store, built, None, grp, str(path),
-                   {"input_columns": list(map(str, input_cols)), "storage": "parquet"})
-
-
-def _resolve_columns(df: Any, inputs: Sequence[str] | None,
-                     tasks: Sequence[str] | Mapping[str, str | None] | None,
-                     groups: str | None) -> tuple[list[str], dict[str, str | None]]:
-    """Input columns and ``{task column: kind or None}``, with from_dataframe's checks."""
-    import pandas as pd
-
-    check_column_list(tasks, "tasks")
-    check_column_list(inputs, "inputs")
-    if not tasks:
-        raise ValueError("tasks must name at least one target column of the file")
-    task_kinds = dict(tasks) if isinstance(tasks, Mapping) else {t: None for t in tasks}
-    if len(set(task_kinds)) != len(list(tasks)):
-        raise ValueError("tasks contains duplicate column names")
-    if df.columns.duplicated().any():
-        dup = df.columns[df.columns.duplicated()].tolist()
-        raise ValueError(f"the file has duplicate column names {dup}; rename them first")
-    wanted = list(task_kinds) + ([groups] if groups is not None else []) + list(inputs or [])
-    missing = [c for c in wanted if c not in df.columns]
-    if missing:
-        raise ValueError(f"columns {missing} are not in the file; available: {list(df.columns)}")
-    if inputs is None:
-        inputs = [c for c in df.columns if c not in task_kinds and c != groups]
-    overlap = set(inputs) & set(task_kinds)
-    if overlap:
-        raise ValueError(f"columns {sorted(overlap)} are both inputs and tasks")
-    if not inputs:
-        raise ValueError("no input columns left; pass inputs=[...] explicitly")
-    non_numeric = [c for c in inputs if not pd.api.types.is_numeric_dtype(df[c])]
-    if non_numeric:
-        raise TypeError(
-            f"input columns {non_numeric} are not numeric; encode them before writing the "
-            "file (e.g. pd.get_dummies)"
-        )
-    return list(inputs), task_kinds
+                   {"input_columns": list(map(str, input_cols))})

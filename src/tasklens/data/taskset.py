@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import numbers
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,9 +18,9 @@ from .._common.validation import (
     check_names,
     check_scalar,
 )
-from ._readers import check_column_list as _check_column_list
-from ._readers import read_csv, read_parquet
+from ._readers import read_csv, read_parquet, resolve_columns
 from .factors import Factors, make_factors
+from .loader import BatchIndexDataset
 from .splits import SPLIT_STRATEGIES, SplitIndices, group_split, random_split, stratified_split
 from .storage import DEFAULT_CHUNK_ROWS, RowStore, take_rows
 from .tasks import Task, make_task, task_mismatch
@@ -158,35 +158,7 @@ class TaskSet:
 
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        _check_column_list(tasks, "tasks")
-        _check_column_list(inputs, "inputs")
-        if not tasks:
-            raise ValueError("tasks must name at least one target column of df")
-        task_kinds = dict(tasks) if isinstance(tasks, Mapping) else {t: None for t in tasks}
-        if len(set(task_kinds)) != len(list(tasks)):
-            raise ValueError("tasks contains duplicate column names")
-        if df.columns.duplicated().any():
-            dup = df.columns[df.columns.duplicated()].tolist()
-            raise ValueError(f"df has duplicate column names {dup}; rename them first")
-        if groups is not None and (not isinstance(groups, Hashable) or groups not in df.columns):
-            raise ValueError(f"groups must name a column of df, got {groups!r}; available: "
-                             f"{list(df.columns)}")
-        wanted = list(task_kinds) + ([groups] if groups is not None else []) + list(inputs or [])
-        missing = [c for c in wanted if c not in df.columns]
-        if missing:
-            raise ValueError(f"columns {missing} are not in df; available: {list(df.columns)}")
-        if inputs is None:
-            inputs = [c for c in df.columns if c not in task_kinds and c != groups]
-        overlap = set(inputs) & set(task_kinds)
-        if overlap:
-            raise ValueError(f"columns {sorted(overlap)} are both inputs and tasks")
-        if not inputs:
-            raise ValueError("no input columns left; pass inputs=[...] explicitly")
-        non_numeric = [c for c in inputs if not pd.api.types.is_numeric_dtype(df[c])]
-        if non_numeric:
-            raise TypeError(
-                f"input columns {non_numeric} are not numeric; encode them (e.g. pd.get_dummies)"
-            )
+        inputs, task_kinds = resolve_columns(df, inputs, tasks, groups, "df")
         x = df[list(inputs)].to_numpy(dtype=np.float64)
         targets = {t: df[t].to_numpy() for t in task_kinds}
         kinds = {t: k for t, k in task_kinds.items() if k is not None}
@@ -485,7 +457,7 @@ class TaskSet:
         batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
         seed = check_scalar(seed, "seed", numbers.Integral, low=0, allow_none=True)
         self.check_not_empty(f"TaskSet {self.name!r}")
-        dataset = _BatchIndexDataset(self)
+        dataset = BatchIndexDataset(self)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         base = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
         return DataLoader(dataset, sampler=BatchSampler(base, batch_size, drop_last),
@@ -546,35 +518,6 @@ class TaskSet:
             "factors": None if self.factors is None else list(self.factors.names),
             "info": {k: v for k, v in self.info.items() if isinstance(v, (str, int, float, bool))},
         }
-
-
-class _BatchIndexDataset:
-    """Map-style dataset whose ``__getitem__`` takes a list of indices and returns a batch."""
-
-    def __init__(self, taskset: TaskSet) -> None:
-        import torch
-
-        # out-of-core inputs are read per batch (only the batch's rows); in-memory ones
-        # are shared with torch without a copy
-        self._store = taskset.inputs if isinstance(taskset.inputs, RowStore) else None
-        self._x = (None if self._store is not None
-                   else torch.from_numpy(np.ascontiguousarray(taskset.inputs)))
-        self._n = len(taskset)
-        self._y = {n: torch.from_numpy(np.ascontiguousarray(t.targets))
-                   for n, t in taskset.tasks.items()}
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, indices: list[int]) -> tuple[Any, dict[str, Any]]:
-        import torch
-
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        if self._store is not None:
-            x = torch.from_numpy(self._store[idx.numpy()])
-        else:
-            x = self._x[idx]  # type: ignore[index]
-        return x, {n: y[idx] for n, y in self._y.items()}
 
 
 def _make_tasks(targets: Any, kinds: Any, classes: Any, like: TaskSet | None,
