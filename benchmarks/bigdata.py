@@ -68,7 +68,7 @@ def make_files(folder: Path, rows: int, features: int, seed: int = 0) -> None:
 
 def write_parquet(folder: Path, repeat: int = 2, row_group: int = 65536) -> Path:
     """``x.npy`` + targets as Parquet, ``repeat`` times over, one row group at a time
-    (uncompressed: random normals do not compress)."""
+    (no compression, no dictionary: random normals compress to nothing)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -83,7 +83,8 @@ def write_parquet(folder: Path, repeat: int = 2, row_group: int = 65536) -> Path
         table = pa.table(cols + [pa.array(c[start:stop]), pa.array(r[start:stop])],
                          names=[*names, "c", "r"])
         if writer is None:
-            writer = pq.ParquetWriter(path, table.schema, compression="none")
+            writer = pq.ParquetWriter(path, table.schema, compression="none",
+                                     use_dictionary=False)
         writer.write_table(table)
     assert writer is not None
     writer.close()
