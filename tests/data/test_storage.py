@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,6 +104,10 @@ def test_rows_indexing_matches_numpy(tmp_path, arrays, kind) -> None:
     assert view.shape == (3, D) and view.rows.tolist() == [5, 2, 299]
     np.testing.assert_array_equal(view.take(np.array([2, 0]))[:], ref[[299, 5]])
     np.testing.assert_array_equal(np.vstack(list(store.chunks(71))), ref)
+    clone = pickle.loads(pickle.dumps(view))  # path + rows, not the data
+    assert type(clone) is type(store) and clone.rows.tolist() == [5, 2, 299]
+    np.testing.assert_array_equal(clone[:], ref[[5, 2, 299]])
+    assert len(pickle.dumps(store)) < 2000
     with pytest.raises(IndexError):
         store[np.array([N])]
     with pytest.raises(TypeError, match="rows only"):

@@ -177,6 +177,11 @@ class NpyStore(RowStore):
     def _view(self, rows: np.ndarray) -> RowStore:
         return NpyStore(self.path, rows, self._mm)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (process pools, DataLoader workers) as path + rows, reopened on load:
+        # pickling the map itself would copy the whole file
+        return (NpyStore, (self.path, self.rows))
+
 
 class ParquetStore(RowStore):
     """Numeric columns of a Parquet file as ``(N, len(columns))`` float32 rows.
@@ -244,6 +249,15 @@ class ParquetStore(RowStore):
     def _view(self, rows: np.ndarray) -> RowStore:
         return ParquetStore(self.path, self.columns, rows, cache_groups=self._cache_groups,
                             _file=self._file)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # reopened by path on load (an open ParquetFile does not pickle)
+        return (_reopen_parquet, (self.path, self.columns, self.rows, self._cache_groups))
+
+
+def _reopen_parquet(path: Path, columns: list[str], rows: np.ndarray | None,
+                    cache_groups: int) -> ParquetStore:
+    return ParquetStore(path, columns, rows, cache_groups=cache_groups)
 
 
 def open_npy(path: Path, name: str) -> np.ndarray:
