@@ -96,7 +96,8 @@ class RowStore(ABC):
         if isinstance(key, (int, np.integer)):
             return self._read(np.array([key]))[0]
         if isinstance(key, slice):
-            return self._read(np.arange(len(self))[key])
+            r = range(len(self))[key]  # no index array of all N rows
+            return self._read(np.arange(r.start, r.stop, r.step))
         idx = np.asarray(key)
         if idx.dtype == bool:
             if idx.shape != (len(self),):
