@@ -66,7 +66,7 @@ def make_files(folder: Path, rows: int, features: int, seed: int = 0) -> None:
     np.save(folder / "r.npy", r)
 
 
-def write_parquet(folder: Path, repeat: int = 2, row_group: int = 65536) -> Path:
+def write_parquet(folder: Path, repeat: int = 2, row_group: int = 16384) -> Path:
     """``x.npy`` + targets as Parquet, ``repeat`` times over, one row group at a time
     (no compression, no dictionary: random normals compress to nothing)."""
     import pyarrow as pa
