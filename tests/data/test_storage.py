@@ -166,6 +166,37 @@ def test_training_on_memmap_is_bit_identical(npy_set, arrays, no_full_load) -> N
     assert any(not torch.equal(p, torch.zeros_like(p)) for p in params[0])
 
 
+def test_fingerprint_is_streamed_and_equals_in_memory(npy_set, arrays, no_full_load) -> None:
+    from tasklens.train.trainer_state import data_fingerprint
+
+    x, ys = arrays
+    mem = TaskSet.from_arrays(x, ys)
+    part = npy_set.split(0.3, seed=1).train
+    assert data_fingerprint(npy_set) == data_fingerprint(mem)
+    assert data_fingerprint(part) == data_fingerprint(mem.split(0.3, seed=1).train)
+    assert data_fingerprint(part) != data_fingerprint(npy_set)
+
+
+def test_checkpoint_of_memmap_run_resumes_in_memory(npy_set, arrays, tmp_path,
+                                                    no_full_load) -> None:
+    x, ys = arrays
+    mem = TaskSet.from_arrays(x, ys)
+
+    def trainer(ts, folder):
+        model = hps_for(ts, seed=0, hidden=(8,), code_dim=4, head_hidden=4, head_depth=1)
+        return Trainer(model, ts, "ew", lr=0.01, batch_size=64, seed=1, progress=False,
+                       checkpoint_dir=tmp_path / folder)
+
+    on_disk = trainer(npy_set, "a")
+    on_disk.fit(1)  # writes last.pt: the fingerprint is hashed block by block
+    resumed = trainer(mem, "b")
+    resumed.fit(2, resume=on_disk.checkpoint_path)  # same data: accepted
+    straight = trainer(mem, "c")
+    straight.fit(2)
+    assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(),
+                                                 straight.model.parameters()))
+
+
 def test_eval_set_encoded_like_training_set(tmp_path) -> None:
     rng = np.random.default_rng(0)
     np.save(tmp_path / "x_train.npy", rng.normal(size=(40, 3)))

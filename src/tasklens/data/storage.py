@@ -311,6 +311,26 @@ def check_store(store: RowStore, name: str = "inputs",
                          "float32, |x| > 3.4e38); drop or impute them first")
 
 
+def hash_rows(h: Any, label: str, inputs: np.ndarray | RowStore) -> None:
+    """Feed ``label:dtype:shape;`` and the raw bytes of ``inputs`` to the hash ``h``.
+
+    A store is hashed block by block, as float32; the digest equals that of the same rows
+    in memory (``np.ascontiguousarray(x)``), so a checkpoint's data fingerprint does not
+    depend on where the inputs live, and hashing never loads a whole file.
+    """
+    if not isinstance(inputs, RowStore):
+        data = np.ascontiguousarray(inputs)
+        h.update(f"{label}:{data.dtype.str}:{data.shape};".encode())
+        if data.dtype.hasobject:  # e.g. string labels: no raw bytes to hash
+            h.update(repr(data.tolist()).encode())
+        else:
+            h.update(memoryview(data.reshape(-1).view(np.uint8)))
+        return
+    h.update(f"{label}:{inputs.dtype.str}:{inputs.shape};".encode())
+    for block in inputs.chunks():
+        h.update(memoryview(np.ascontiguousarray(block).reshape(-1).view(np.uint8)))
+
+
 def take_rows(inputs: np.ndarray | RowStore, idx: np.ndarray) -> np.ndarray | RowStore:
     """Rows ``idx`` of in-memory inputs (a copy) or of a store (a view)."""
     return inputs.take(idx) if isinstance(inputs, RowStore) else inputs[idx]
