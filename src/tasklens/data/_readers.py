@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +75,46 @@ def _check_path(path: Any) -> None:
     # local paths only; URLs and open file objects are left to pandas
     if isinstance(path, (str, Path)) and "://" not in str(path) and not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
+
+
+def resolve_columns(df: Any, inputs: Sequence[Any] | None,
+                    tasks: Sequence[Any] | Mapping[Any, str | None] | None,
+                    groups: Any, what: str = "df") -> tuple[list[Any], dict[Any, str | None]]:
+    """Input columns and ``{task column: kind or None}`` of a frame, checked.
+
+    Shared by ``TaskSet.from_dataframe`` and the out-of-core ``from_parquet`` (which
+    passes an empty frame with the file's columns and dtypes); ``what`` names the frame
+    in messages (``"df"``, ``"the file"``).
+    """
+    import pandas as pd
+
+    check_column_list(tasks, "tasks")
+    check_column_list(inputs, "inputs")
+    if not tasks:
+        raise ValueError(f"tasks must name at least one target column of {what}")
+    task_kinds = dict(tasks) if isinstance(tasks, Mapping) else {t: None for t in tasks}
+    if len(set(task_kinds)) != len(list(tasks)):
+        raise ValueError("tasks contains duplicate column names")
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()].tolist()
+        raise ValueError(f"{what} has duplicate column names {dup}; rename them first")
+    if groups is not None and (not isinstance(groups, Hashable) or groups not in df.columns):
+        raise ValueError(f"groups must name a column of {what}, got {groups!r}; available: "
+                         f"{list(df.columns)}")
+    wanted = list(task_kinds) + ([groups] if groups is not None else []) + list(inputs or [])
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise ValueError(f"columns {missing} are not in {what}; available: {list(df.columns)}")
+    if inputs is None:
+        inputs = [c for c in df.columns if c not in task_kinds and c != groups]
+    overlap = set(inputs) & set(task_kinds)
+    if overlap:
+        raise ValueError(f"columns {sorted(overlap)} are both inputs and tasks")
+    if not inputs:
+        raise ValueError("no input columns left; pass inputs=[...] explicitly")
+    non_numeric = [c for c in inputs if not pd.api.types.is_numeric_dtype(df[c])]
+    if non_numeric:
+        raise TypeError(
+            f"input columns {non_numeric} are not numeric; encode them (e.g. pd.get_dummies)"
+        )
+    return list(inputs), task_kinds

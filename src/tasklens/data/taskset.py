@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import numbers
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,10 +18,11 @@ from .._common.validation import (
     check_names,
     check_scalar,
 )
-from ._readers import check_column_list as _check_column_list
-from ._readers import read_csv, read_parquet
+from ._readers import read_csv, read_parquet, resolve_columns
 from .factors import Factors, make_factors
+from .loader import BatchIndexDataset
 from .splits import SPLIT_STRATEGIES, SplitIndices, group_split, random_split, stratified_split
+from .storage import DEFAULT_CHUNK_ROWS, RowStore, take_rows
 from .tasks import Task, make_task, task_mismatch
 
 if TYPE_CHECKING:
@@ -55,9 +57,12 @@ class TaskSet:
 
     Attributes
     ----------
-    inputs : (N, ...) float32 array
+    inputs : (N, ...) float32 array, or RowStore
+        In memory, or on disk (:meth:`from_npy`, :meth:`from_parquet` with
+        ``in_memory=False``): a :class:`~tasklens.data.storage.RowStore` read lazily, whose
+        ``inputs[rows]`` is a float32 array; see :attr:`storage`.
     tasks : dict[str, Task]
-        In the order given.
+        In the order given; targets are always in memory.
     factors : Factors or None
         Ground-truth generative factors, when known.
     groups : (N,) array or None
@@ -67,7 +72,7 @@ class TaskSet:
         Free-form provenance (generator, seed, parameters).
     """
 
-    inputs: np.ndarray
+    inputs: np.ndarray | RowStore
     tasks: dict[str, Task]
     factors: Factors | None = None
     groups: np.ndarray | None = None
@@ -121,20 +126,7 @@ class TaskSet:
                 f"inputs must have shape (N, features...), got {x.shape}; "
                 "reshape a single feature with inputs.reshape(-1, 1)"
             )
-        if not isinstance(targets, Mapping) or len(targets) == 0:
-            raise ValueError("targets must be a non-empty mapping {task name: target array}")
-        kinds = _task_mapping(kinds, "kinds", targets)
-        classes = _task_mapping(classes, "classes", targets)
-        reference = _reference_tasks(like, targets)
-        tasks: dict[str, Task] = {}
-        for task_name, values in targets.items():
-            task = make_task(
-                task_name, values, kinds.get(task_name), n_samples=len(x),
-                classes=classes.get(task_name), like=reference.get(task_name),
-            )
-            if task.kind_inferred:
-                logger.info("task %r: kind inferred as %s", task_name, task.kind)
-            tasks[task_name] = task
+        tasks = _make_tasks(targets, kinds, classes, like, len(x))
         fac = make_factors(factors, factor_names, factor_levels, len(x))
         return cls(x, tasks, fac, _check_groups(groups, len(x)), name, dict(info or {}))
 
@@ -166,35 +158,7 @@ class TaskSet:
 
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        _check_column_list(tasks, "tasks")
-        _check_column_list(inputs, "inputs")
-        if not tasks:
-            raise ValueError("tasks must name at least one target column of df")
-        task_kinds = dict(tasks) if isinstance(tasks, Mapping) else {t: None for t in tasks}
-        if len(set(task_kinds)) != len(list(tasks)):
-            raise ValueError("tasks contains duplicate column names")
-        if df.columns.duplicated().any():
-            dup = df.columns[df.columns.duplicated()].tolist()
-            raise ValueError(f"df has duplicate column names {dup}; rename them first")
-        if groups is not None and (not isinstance(groups, Hashable) or groups not in df.columns):
-            raise ValueError(f"groups must name a column of df, got {groups!r}; available: "
-                             f"{list(df.columns)}")
-        wanted = list(task_kinds) + ([groups] if groups is not None else []) + list(inputs or [])
-        missing = [c for c in wanted if c not in df.columns]
-        if missing:
-            raise ValueError(f"columns {missing} are not in df; available: {list(df.columns)}")
-        if inputs is None:
-            inputs = [c for c in df.columns if c not in task_kinds and c != groups]
-        overlap = set(inputs) & set(task_kinds)
-        if overlap:
-            raise ValueError(f"columns {sorted(overlap)} are both inputs and tasks")
-        if not inputs:
-            raise ValueError("no input columns left; pass inputs=[...] explicitly")
-        non_numeric = [c for c in inputs if not pd.api.types.is_numeric_dtype(df[c])]
-        if non_numeric:
-            raise TypeError(
-                f"input columns {non_numeric} are not numeric; encode them (e.g. pd.get_dummies)"
-            )
+        inputs, task_kinds = resolve_columns(df, inputs, tasks, groups, "df")
         x = df[list(inputs)].to_numpy(dtype=np.float64)
         targets = {t: df[t].to_numpy() for t in task_kinds}
         kinds = {t: k for t, k in task_kinds.items() if k is not None}
@@ -215,10 +179,55 @@ class TaskSet:
     @classmethod
     def from_parquet(cls, path: str, inputs: Sequence[str] | None = None,
                      tasks: Sequence[str] | Mapping[str, str | None] | None = None,
-                     *, groups: str | None = None, like: TaskSet | None = None) -> TaskSet:
-        """Read a Parquet file with pandas (needs the ``parquet`` extra) and build a task set."""
+                     *, groups: str | None = None, like: TaskSet | None = None,
+                     in_memory: bool = True) -> TaskSet:
+        """Build a task set from a Parquet file (needs the ``parquet`` extra).
+
+        ``in_memory=True`` reads the file with pandas and calls :meth:`from_dataframe`.
+        ``in_memory=False`` keeps the input columns on disk: they are validated in one
+        streaming pass over the row groups and read lazily, a row group at a time
+        (a :class:`~tasklens.data.storage.ParquetStore`); the task and group columns are
+        read and encoded in memory (one number per row and task), with the same checks.
+        The arguments mean the same in both modes.
+        """
+        if not isinstance(in_memory, (bool, np.bool_)):
+            raise TypeError(f"in_memory must be True or False, got {in_memory!r}")
+        if not in_memory:
+            from .files import taskset_from_parquet
+
+            return taskset_from_parquet(path, inputs, tasks, groups=groups, like=like)
         df = read_parquet(path)
         return cls.from_dataframe(df, inputs, tasks, groups=groups, name=str(path), like=like)
+
+    @classmethod
+    def from_npy(cls, inputs: str | Path, targets: Mapping[str, Any],
+                 kinds: Mapping[str, str] | None = None, *, groups: Any = None,
+                 name: str | None = None, classes: Mapping[str, Any] | None = None,
+                 like: TaskSet | None = None) -> TaskSet:
+        """A task set whose inputs stay in a memory-mapped ``.npy`` file.
+
+        The inputs are opened with ``np.load(mmap_mode="r", allow_pickle=False)``, checked
+        in one streaming pass (numeric, ``(N, features...)``, finite in float32) and read
+        lazily, batch by batch (a :class:`~tasklens.data.storage.NpyStore`); splits and
+        subsets hold row indices, never copies. Targets are encoded in memory with the
+        checks of :meth:`from_arrays` (kinds, classes, ``like``, missing and non-finite
+        values).
+
+        Parameters
+        ----------
+        inputs : str or Path
+            A ``.npy`` file with an ``(N, ...)`` numeric array.
+        targets : mapping of str to path or (N,) / (N, D) array-like
+            Per task, a ``.npy`` file (read without pickle) or an array.
+        kinds, classes, like, groups
+            As in :meth:`from_arrays`; ``groups`` may also be a ``.npy`` path.
+        name : str, optional
+            Default: the inputs path.
+        """
+        from .files import taskset_from_npy
+
+        return taskset_from_npy(inputs, targets, kinds, groups=groups, name=name,
+                                classes=classes, like=like)
 
     # ------------------------------------------------------------------ basic properties
     def __len__(self) -> int:
@@ -239,6 +248,32 @@ class TaskSet:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.inputs.shape[1:])
+
+    @property
+    def storage(self) -> str:
+        """Where the inputs live: ``"memory"``, ``"npy"`` (memory-mapped) or ``"parquet"``."""
+        return self.inputs.kind if isinstance(self.inputs, RowStore) else "memory"
+
+    def to_memory(self) -> TaskSet:
+        """This task set with its inputs loaded into memory (itself when they already are)."""
+        if not isinstance(self.inputs, RowStore):
+            return self
+        return TaskSet(np.asarray(self.inputs), self.tasks, self.factors, self.groups,
+                       self.name, dict(self.info))
+
+    def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS
+               ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """Rows in order, ``chunk_rows`` at a time: ``(inputs, {task: encoded targets})``.
+
+        The streaming pass of out-of-core task sets (e.g.
+        :func:`tasklens.linear.streaming_task_correlations`); inputs are float32
+        ``(rows, ...)`` blocks read from disk, or slices of the in-memory array.
+        """
+        chunk_rows = check_scalar(chunk_rows, "chunk_rows", numbers.Integral, low=1)
+        for start in range(0, len(self), chunk_rows):
+            stop = min(start + chunk_rows, len(self))
+            yield (np.asarray(self.inputs[start:stop]),
+                   {n: t.targets[start:stop] for n, t in self.tasks.items()})
 
     def __getitem__(self, task_name: str) -> Task:
         try:
@@ -271,7 +306,7 @@ class TaskSet:
     def _take(self, idx: np.ndarray) -> TaskSet:
         """Rows ``idx`` (checked integer indices, possibly none: empty split parts)."""
         return TaskSet(
-            self.inputs[idx],
+            take_rows(self.inputs, idx),
             {n: t.take(idx) for n, t in self.tasks.items()},
             None if self.factors is None else self.factors.take(idx),
             None if self.groups is None else self.groups[idx],
@@ -422,7 +457,7 @@ class TaskSet:
         batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
         seed = check_scalar(seed, "seed", numbers.Integral, low=0, allow_none=True)
         self.check_not_empty(f"TaskSet {self.name!r}")
-        dataset = _BatchIndexDataset(self)
+        dataset = BatchIndexDataset(self)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         base = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
         return DataLoader(dataset, sampler=BatchSampler(base, batch_size, drop_last),
@@ -452,8 +487,9 @@ class TaskSet:
 
     def summary(self) -> str:
         """A plain-text summary: size, input shape, one line per task, factors, groups."""
-        lines = [f"TaskSet {self.name!r}: {self.n_samples} samples, inputs {self.input_shape}, "
-                 f"{self.n_tasks} task(s)"]
+        where = "" if self.storage == "memory" else f" (on disk, {self.storage})"
+        lines = [f"TaskSet {self.name!r}: {self.n_samples} samples, inputs {self.input_shape}"
+                 f"{where}, {self.n_tasks} task(s)"]
         for r in self.summary_rows():
             lines.append(f"  - {r['task']}: {r['kind']}, {r['outputs']} output(s), "
                          f"loss {r['loss']}, metrics [{r['metrics']}]; {r['targets']}")
@@ -477,30 +513,31 @@ class TaskSet:
             "name": self.name,
             "n_samples": self.n_samples,
             "input_shape": list(self.input_shape),
+            "storage": self.storage,
             "tasks": [t.to_dict() for t in self.tasks.values()],
             "factors": None if self.factors is None else list(self.factors.names),
             "info": {k: v for k, v in self.info.items() if isinstance(v, (str, int, float, bool))},
         }
 
 
-class _BatchIndexDataset:
-    """Map-style dataset whose ``__getitem__`` takes a list of indices and returns a batch."""
-
-    def __init__(self, taskset: TaskSet) -> None:
-        import torch
-
-        self._x = torch.from_numpy(np.ascontiguousarray(taskset.inputs))
-        self._y = {n: torch.from_numpy(np.ascontiguousarray(t.targets))
-                   for n, t in taskset.tasks.items()}
-
-    def __len__(self) -> int:
-        return len(self._x)
-
-    def __getitem__(self, indices: list[int]) -> tuple[Any, dict[str, Any]]:
-        import torch
-
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return self._x[idx], {n: y[idx] for n, y in self._y.items()}
+def _make_tasks(targets: Any, kinds: Any, classes: Any, like: TaskSet | None,
+                n: int) -> dict[str, Task]:
+    """Validated, encoded tasks of ``targets`` (the checks of every constructor)."""
+    if not isinstance(targets, Mapping) or len(targets) == 0:
+        raise ValueError("targets must be a non-empty mapping {task name: target array}")
+    kinds = _task_mapping(kinds, "kinds", targets)
+    classes = _task_mapping(classes, "classes", targets)
+    reference = _reference_tasks(like, targets)
+    tasks: dict[str, Task] = {}
+    for task_name, values in targets.items():
+        task = make_task(
+            task_name, values, kinds.get(task_name), n_samples=n,
+            classes=classes.get(task_name), like=reference.get(task_name),
+        )
+        if task.kind_inferred:
+            logger.info("task %r: kind inferred as %s", task_name, task.kind)
+        tasks[task_name] = task
+    return tasks
 
 
 def _task_mapping(value: Any, name: str, targets: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,8 +65,10 @@ from .statistics import (
     encode_targets,
     one_hot,
     task_correlations,
+    whitening_from_correlation,
     whitening_transform,
 )
+from .streaming import Moments, accumulate_moments, streaming_task_correlations
 from .tabula_rasa import (
     TabulaRasaSolution,
     TaskLoadings,
@@ -94,6 +96,7 @@ __all__ = [
     "LambdaBalancedSolution",
     "LearningOrder",
     "MTLDynamics",
+    "Moments",
     "PairwiseAlignment",
     "RankFacts",
     "SharedSpectrum",
@@ -101,6 +104,7 @@ __all__ = [
     "TaskCorrelations",
     "TaskLoadings",
     "TrainingResult",
+    "accumulate_moments",
     "alignment_regime",
     "appendix_d2_spectra",
     "as_sigma_dict",
@@ -129,12 +133,14 @@ __all__ = [
     "shared_spectrum",
     "stable_learning_rate",
     "stack_sigmas",
+    "streaming_task_correlations",
     "tabula_rasa_solution",
     "task_correlations",
     "task_loadings",
     "task_rank",
     "time_to_fraction",
     "train_linear_mtl",
+    "whitening_from_correlation",
     "whitening_transform",
     "zero_balanced_init",
 ]

@@ -163,7 +163,21 @@ def whitening_transform(x: Any, method: str = "zca", rtol: float = 1e-10
     """
     check_choice(method, "method", ("zca", "pca"))
     xa = check_array(x, "x", ndim=2)
-    sxx = xa.T @ xa / len(xa)
+    return whitening_from_correlation(xa.T @ xa / len(xa), method, rtol)
+
+
+def whitening_from_correlation(sxx: np.ndarray, method: str = "zca", rtol: float = 1e-10
+                               ) -> tuple[np.ndarray, float]:
+    """:func:`whitening_transform` from ``Σ_xx = XᵀX / N`` (e.g. accumulated by a
+    streaming pass): ``W`` with ``Wᵀ Σ_xx W = I``, and the condition of ``Σ_xx``.
+
+    Parameters
+    ----------
+    sxx : (N_raw, N_raw) symmetric array
+    method, rtol
+        As in :func:`whitening_transform`.
+    """
+    check_choice(method, "method", ("zca", "pca"))
     evals, evecs = np.linalg.eigh(sxx)
     lam_max = float(evals[-1])
     if lam_max <= 0:
@@ -232,6 +246,12 @@ def task_correlations(
     TaskCorrelations
     """
     check_choice(whiten, "whiten", WHITENING_METHODS)
+    if getattr(source, "storage", "memory") != "memory" and targets is None and kinds is None:
+        # inputs on disk (TaskSet.from_npy / from_parquet(in_memory=False)): one pass
+        from .streaming import streaming_task_correlations
+
+        return streaming_task_correlations(source, tasks=tasks, whiten=whiten, center=center,
+                                           rtol=rtol, warn=warn)
     x_raw, ys, kind_of = _inputs_and_outputs(source, targets, kinds, tasks)
     mean = x_raw.mean(axis=0) if center else None
     x = x_raw - mean if center else x_raw

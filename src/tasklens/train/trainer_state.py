@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..data.storage import hash_rows
 from ..data.taskset import TaskSet
 from .checkpoint import CheckpointError, load_checkpoint, load_method_state, method_state
 
@@ -67,7 +68,7 @@ def data_fingerprint(taskset: TaskSet) -> str:
         else:
             h.update(memoryview(data.reshape(-1).view(np.uint8)))
 
-    feed("inputs", taskset.inputs)
+    hash_rows(h, "inputs", taskset.inputs)  # block by block when the inputs are on disk
     for name in taskset.task_names:
         feed(f"task/{name}", taskset[name].targets)
     return h.hexdigest()
