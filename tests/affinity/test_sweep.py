@@ -1,7 +1,7 @@
 """Resumable sweeps: result files, skip-on-rerun counted by an invocation log, failing and
 dying workers, result files checked against their job, workers that stop with a killed
 driver, the missing-main-guard error, stable ids and seeds (the Ray backend:
-test_sweep_ray.py). How each is tested: tests/README_sweeps.md."""
+test_sweep_ray.py). How each is tested: tests/README.md ("Sweeps")."""
 
 from __future__ import annotations
 

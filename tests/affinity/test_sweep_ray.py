@@ -2,7 +2,7 @@
 
 One instance (2 CPUs, no dashboard) is started per module and shared by its tests; the
 kill test's driver is a subprocess that joins it by address. How each is tested:
-tests/README_sweeps.md.
+tests/README.md ("Sweeps").
 """
 
 from __future__ import annotations
