@@ -26,6 +26,7 @@ from .autoencoders import (
 from .base import MTLModel
 from .dual_stream import CoreMTLLosses, DualStreamModel, dual_stream_for, linear_cka
 from .encoders import (
+    IMAGE_ENCODERS,
     PAPER_DECODER_CHANNELS,
     PAPER_ENCODER_CHANNELS,
     ConvDecoder,
@@ -45,6 +46,7 @@ from .factor_vae import (
 )
 from .heads import PAPER_HEAD_DEPTH, PAPER_HEAD_HIDDEN, TaskHead, head_output_shape, make_heads
 from .hps import HardParameterSharing, hps_for
+from .image_models import RESNET_CHANNELS, LeNetEncoder, SmallResNet, default_resnet_channels
 from .losses import LOSSES_BY_KIND, task_loss, task_losses
 from .moe import CGC, PLE, MMoE
 from .mtan import MTAN
@@ -56,6 +58,7 @@ __all__ = [
     "CGC",
     "DEFAULT_GAMMA",
     "DISCRIMINATOR_ADAM_BETAS",
+    "IMAGE_ENCODERS",
     "LOSSES_BY_KIND",
     "MTAN",
     "PAPER_DECODER_CHANNELS",
@@ -64,6 +67,7 @@ __all__ = [
     "PAPER_HEAD_HIDDEN",
     "PLE",
     "RECONSTRUCTIONS",
+    "RESNET_CHANNELS",
     "AutoEncoder",
     "AutoencoderFit",
     "BetaVAE",
@@ -74,13 +78,16 @@ __all__ = [
     "FactorDiscriminator",
     "FactorVAE",
     "HardParameterSharing",
+    "LeNetEncoder",
     "LinearEncoder",
     "MLPEncoder",
     "MMoE",
     "MTLModel",
+    "SmallResNet",
     "TaskHead",
     "autoencoder_for",
     "default_encoder_channels",
+    "default_resnet_channels",
     "dual_stream_for",
     "encoder_for",
     "fit_autoencoder",
