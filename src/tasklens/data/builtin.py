@@ -29,7 +29,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
     for d in [
         BuiltinDataset(
             "multi_digits", ".digits:multi_digits",
-            "Multi-MNIST construction from scikit-learn's 8x8 digits on a 12x12 canvas (left/right)",
+            "Multi-MNIST construction, scikit-learn's 8x8 digits on a 12x12 canvas (left/right)",
             {"n": 2000, "seed": 0},
         ),
         BuiltinDataset(
