@@ -140,7 +140,7 @@ def _draw_gallery(images: np.ndarray, chosen: np.ndarray, names: list[str], task
     plt = _pyplot()
     ncols = min(8, len(chosen))
     nrows = -(-len(chosen) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, (1.5 + 0.3 * len(names))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, (1.9 + 0.35 * len(names))
                                                     * nrows), squeeze=False)
     lo, hi = float(images.min()), float(images.max())
     for ax in axes.ravel():
@@ -164,5 +164,5 @@ def _draw_gallery(images: np.ndarray, chosen: np.ndarray, names: list[str], task
     n_wrong = int(wrong.sum())
     fig.suptitle(f"{taskset.name}: {n_wrong} of {len(wrong)} images with an error "
                  "(true→predicted)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.96))
     return fig
