@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--methods", nargs="+", default=["ew", "upgrad"],
+                        help="balancing methods of the configurations to run")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check it runs")
     args = parser.parse_args(argv)
     if args.quick:
@@ -108,10 +110,11 @@ def main(argv: list[str] | None = None) -> None:
           f"{platform.python_version()}, 1 thread; n_train={args.n_train}, "
           f"n_test={args.n_test} (unseen digits), epochs={args.epochs}, seeds={args.seeds}")
 
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in CONFIGS}
+    configs = [c for c in CONFIGS if c[1] in args.methods]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in configs}
     for seed in args.seeds:
         train, test = _data(args.n_train, args.n_test, seed)
-        for model_name, method in CONFIGS:
+        for model_name, method in configs:
             runs[(model_name, method)].append(
                 _fit(model_name, method, train, test, args.epochs, seed))
     base = np.mean([r["epoch_s"] for r in runs[("hps-resnet", "ew")]])

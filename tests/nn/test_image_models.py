@@ -39,6 +39,17 @@ def test_resnet_blocks_halve_the_size_and_use_identity_shortcuts_when_shapes_mat
     assert sizes == [(8, 8, 8), (8, 4, 4), (16, 2, 2)]
     # a block whose shape changes needs a projection shortcut (its stride is 2 here)
     assert all(isinstance(b.shortcut, torch.nn.Sequential) for b in enc.blocks)
+    # the code reads a 2×2 average-pooled map (position kept); grid=1 is global pooling
+    assert enc.dense.in_features == 16 * 4
+    x = torch.randn(2, 1, 16, 16)
+    enc.eval()
+    with torch.no_grad():
+        pooled = enc.pool(enc.blocks(enc.stem(x)))
+        torch.testing.assert_close(enc(x), enc.dense(pooled.flatten(1)))
+        last = enc.blocks(enc.stem(x))  # (2, 16, 2, 2): the 2×2 pool is the identity
+        torch.testing.assert_close(pooled, last)
+    gap = SmallResNet((1, 16, 16), 4, channels=(8, 8, 16), grid=1, seed=0)
+    assert gap.dense.in_features == 16
 
 
 def test_lenet_shapes_and_errors() -> None:
