@@ -101,3 +101,20 @@ def test_mtan_attention_module_structure() -> None:
     assert [type(m) for m in bridge] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
     plain = MTAN(ts.input_shape, ts, widths=(4, 8), batch_norm=False, seed=0)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+
+
+def test_mtan_task_features_pool_to_a_grid() -> None:
+    """grid=1 is global average pooling of â_B; grid=2 the four quadrant means."""
+    rng = np.random.default_rng(0)
+    ts = TaskSet.from_arrays(rng.random((5, 1, 8, 8)).astype(np.float32),
+                             {"a": np.arange(5) % 2}, {"a": "classification"})
+    x = torch.from_numpy(ts.inputs)
+    for grid in (1, 2):
+        model = MTAN(ts.input_shape, ts, widths=(4, 8), grid=grid, seed=0).eval()
+        with torch.no_grad():
+            firsts, lasts = model._trunk(x)
+            attended = model.attention_masks(x)["a"][-1] * lasts[-1]  # (5, 8, 4, 4)
+            z = model.encode(x)["a"]
+        quads = attended.reshape(5, 8, grid, 4 // grid, grid, 4 // grid).mean(dim=(3, 5))
+        torch.testing.assert_close(z, quads.flatten(1))
+        assert model.heads["a"].in_features == 8 * grid * grid

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._common.validation import check_positive_int
 from ._utils import (
     Seed,
     check_batch,
@@ -57,8 +58,8 @@ class MTAN(MTLModel):
       features of the shared block element-wise;
     - bridge ``f_j^t = act(bn(conv3×3(pool(â_j^t))))`` to the next block's width and size.
 
-    The task's features are ``z_t = â_B^t``, global-average-pooled over space for images,
-    and its head reads ``z_t``. For flat inputs ``(F,)`` the convolutions are linear layers
+    The task's features are ``z_t = â_B^t``, average-pooled to a ``grid × grid`` map for
+    images, and its head reads ``z_t``. For flat inputs ``(F,)`` the convolutions are linear layers
     and pooling is the identity.
 
     Decisions, against an earlier version of this class that did not learn (its features
@@ -85,9 +86,14 @@ class MTAN(MTLModel):
     head_hidden, head_depth : int
         Heads built with :func:`make_heads` (ignored when ``heads`` is given).
     heads : nn.ModuleDict, optional
-        Custom heads reading ``(N, widths[-1])`` features.
+        Custom heads reading ``(N, widths[-1] · grid²)`` features (``(N, widths[-1])``
+        for flat inputs).
     batch_norm : bool
         Batch norm in the trunk, masks and bridges (default True, as the authors' code).
+    grid : int
+        Images: the task features are average-pooled to a ``grid × grid`` map (1: global
+        average pooling, as the authors' classification model). Default 2 keeps coarse
+        position, which tasks such as Multi-MNIST's left / right digit need.
     seed : int, numpy Generator or None
     """
 
@@ -104,6 +110,7 @@ class MTAN(MTLModel):
         head_depth: int = PAPER_HEAD_DEPTH,
         heads: nn.ModuleDict | Mapping[str, nn.Module] | None = None,
         batch_norm: bool = True,
+        grid: int = 2,
         seed: Seed = None,
     ) -> None:
         shape = check_input_shape(input_shape)
@@ -113,17 +120,20 @@ class MTAN(MTLModel):
         if not isinstance(batch_norm, bool):
             raise TypeError(f"batch_norm must be True or False, got {batch_norm!r}")
         image = len(shape) == 3
+        self_grid = check_positive_int(grid, "grid") if image else 1
         if image and min(shape[1:]) >> (len(w) - 1) < 1:
             raise ValueError(f"{len(w)} blocks pool a {shape[1]}×{shape[2]} image below one "
                              "pixel; use fewer widths or larger images")
         with seeded_init(seed):
             super().__init__(heads if heads is not None
-                             else make_heads(tmap, w[-1], head_hidden, head_depth, activation))
+                             else make_heads(tmap, w[-1] * self_grid**2, head_hidden,
+                                             head_depth, activation))
             if set(self.heads) != set(tmap):
                 raise ValueError(f"heads are for {list(self.heads)} but tasks are {list(tmap)}")
             self.input_shape = shape
             self.widths = w
             self._image = image
+            self.grid = self_grid
 
             def unit(i: int, o: int, kernel: int, act: bool = True) -> nn.Sequential:
                 layer = (nn.Conv2d(i, o, kernel, padding=kernel // 2, bias=not batch_norm)
@@ -176,11 +186,12 @@ class MTAN(MTLModel):
             attended = a * lasts[j]
             if block.bridge is not None:
                 bridged = block.bridge(self.pool(attended))
-        z = attended.mean(dim=(2, 3)) if self._image else attended
+        z = (nn.functional.adaptive_avg_pool2d(attended, self.grid).flatten(1) if self._image
+             else attended)
         return z, masks
 
     def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x : (N, *input_shape) → ``{task: (N, widths[-1]) features}``."""
+        """x : (N, *input_shape) → ``{task: (N, widths[-1] · grid²) features}``."""
         firsts, lasts = self._trunk(x)
         return {t: self._attend(t, firsts, lasts)[0] for t in self.heads}
 
