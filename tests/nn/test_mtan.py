@@ -112,7 +112,7 @@ def test_mtan_task_features_pool_to_a_grid() -> None:
     for grid in (1, 2):
         model = MTAN(ts.input_shape, ts, widths=(4, 8), grid=grid, seed=0).eval()
         with torch.no_grad():
-            firsts, lasts = model._trunk(x)
+            _, lasts = model._trunk(x)
             attended = model.attention_masks(x)["a"][-1] * lasts[-1]  # (5, 8, 4, 4)
             z = model.encode(x)["a"]
         quads = attended.reshape(5, 8, grid, 4 // grid, grid, 4 // grid).mean(dim=(3, 5))
