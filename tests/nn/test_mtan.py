@@ -77,14 +77,14 @@ def _multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
     return total
 
 
-def test_mtan_costs_about_18m_multiply_adds_on_multi_mnist() -> None:
-    """One 36×36 image, two 10-class tasks: the old model took ~150 M multiply-adds."""
+def test_mtan_costs_about_24m_multiply_adds_on_multi_mnist() -> None:
+    """One 36×36 image, two 10-class tasks: the old model took 165 M multiply-adds."""
     rng = np.random.default_rng(0)
     ts = TaskSet.from_arrays(rng.random((4, 1, 36, 36)).astype(np.float32),
                              {"l": np.arange(4) % 10, "r": np.arange(4) % 10},
                              {"l": "classification", "r": "classification"})
     macs = _multiply_adds(MTAN(ts.input_shape, ts, seed=0), torch.from_numpy(ts.inputs[:1]))
-    assert 10e6 < macs < 25e6, macs
+    assert 15e6 < macs < 30e6, macs
 
 
 def test_mtan_attention_module_structure() -> None:

@@ -71,7 +71,8 @@ class MTAN(MTLModel):
     norm (a sample's output then does not depend on its batch) and keeps the He init.
     The bridge pools *before* its 3×3 convolution (the authors' code convolves, then
     pools): the same output size for a quarter of the multiply-adds. Default widths
-    ``(16, 32, 64)`` keep a 36×36 image at about 18 M multiply-adds for two tasks.
+    ``(16, 32, 64)`` keep a 36×36 image at about 24 M multiply-adds for two tasks (165 M
+    with the earlier full-resolution bridges and widths (32, 64, 128)).
 
     ``encode`` returns ``{t: z_t}`` (``shares_representation = False``); task ``t`` owns
     its attention modules and head, the trunk is shared.
