@@ -50,6 +50,10 @@ def test_resnet_blocks_halve_the_size_and_use_identity_shortcuts_when_shapes_mat
         torch.testing.assert_close(pooled, last)
     gap = SmallResNet((1, 16, 16), 4, channels=(8, 8, 16), grid=1, seed=0)
     assert gap.dense.in_features == 16
+    # by default the last map is read whole: 36 → 18 → 9 → 5 (ceil halving), capped at 8
+    out = SmallResNet((1, 36, 36), 4, seed=0)
+    assert out.grid == 5 and out.dense.in_features == 128 * 25
+    assert SmallResNet((1, 128, 128), 4, channels=(4, 4, 4), seed=0).grid == 8
 
 
 def test_lenet_shapes_and_errors() -> None:

