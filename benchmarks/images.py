@@ -11,7 +11,8 @@ encoder (:class:`~tasklens.nn.SmallResNet`), with the 003 disentanglement encode
 (``image_encoder="beta_vae"``), with a LeNet (``"lenet"``), all with the default heads, and
 MTAN (default widths) — with EW, and the ResNet-HPS and MTAN also with UPGrad. The table
 gives test accuracy per task (mean ± std over seeds) and the mean time per epoch (training
-steps plus the Trainer's bookkeeping), with its ratio to the first configuration run (ResNet-HPS + EW by default).
+steps plus the Trainer's bookkeeping), with its ratio to ResNet-HPS + EW (or to the first
+configuration run when that one is left out).
 
 Part 2 (step cost): the median time of one forward + backward of the summed task losses of
 128 images (no optimiser), per model, with its ratio to the ResNet HPS.
