@@ -77,8 +77,10 @@ def test_ias_on_mtl_style_models_and_images() -> None:
     x = rng.standard_normal((6, 1, 4, 4)).astype(np.float32)
     ts = TaskSet.from_arrays(x, {"c": rng.integers(0, 3, 6), "r": rng.standard_normal(6)},
                              kinds={"c": "classification", "r": "regression"})
-    models = {t: hps_for(ts.select([t]), channels=(4,), code_dim=5, head_hidden=4,
-                         head_depth=2, seed=i) for i, t in enumerate(ts.task_names)}
+    # the 003 conv encoder: on the default ResNet's code, these 4-unit heads leave some
+    # samples' maps exactly 0 (dead ReLUs), and the diagonal below is then < 1 by definition
+    models = {t: hps_for(ts.select([t]), channels=(4,), code_dim=5, head_hidden=4, head_depth=2,
+                         image_encoder="beta_vae", seed=i) for i, t in enumerate(ts.task_names)}
     batch = next(iter(ts.dataloader(6, shuffle=False)))
     got = input_attribution_similarity(models, ts, batch)
     np.testing.assert_allclose(np.diag(got.values), 1.0, atol=1e-12)

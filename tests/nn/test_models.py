@@ -26,6 +26,7 @@ from tasklens.nn import (
     MLPEncoder,
     MMoE,
     MTLModel,
+    SmallResNet,
     dual_stream_for,
     hps_for,
     make_heads,
@@ -264,7 +265,9 @@ def test_hps_builder_picks_encoder_and_accepts_custom_parts(
         flat_taskset: TaskSet, image_taskset: TaskSet) -> None:
     assert isinstance(hps_for(flat_taskset).encoder, MLPEncoder)
     conv = hps_for(image_taskset).encoder
-    assert isinstance(conv, ConvEncoder) and conv.channels == (32, 32, 64)
+    assert isinstance(conv, SmallResNet) and conv.channels == (32, 64)
+    vae = hps_for(image_taskset, image_encoder="beta_vae").encoder
+    assert isinstance(vae, ConvEncoder) and vae.channels == (32, 32, 64)
     # an arbitrary encoder without out_features: the size is probed
     enc = nn.Sequential(nn.Flatten(), nn.Linear(128, 5), nn.BatchNorm1d(5))
     model = hps_for(image_taskset, encoder=enc, head_depth=1)

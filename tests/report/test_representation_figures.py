@@ -77,6 +77,30 @@ def test_traversal_of_a_real_decoder(tmp_path: Path) -> None:
     _png_size(save_figure(fig, tmp_path / "decoded.png"))
 
 
+def test_rgb_traversal_renders_without_clipping_warnings(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An RGB decoder whose outputs leave [0, 1]: matplotlib logged "Clipping input data to
+    the valid range for imshow" once per cell (56 here) before the outputs were clipped."""
+    import logging
+    import warnings
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(z), 3, 4, 4), dtype=np.float32)
+        out[:, 0] = z[:, :1, None]  # red channel = z0 in [-2, 2]
+        out[:, 1] = 0.5
+        return out
+
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.simplefilter("error")
+        fig = plot_latent_traversals(decode, np.zeros(7), 7)
+        assert len(fig.axes) == 56
+        red = [float(np.asarray(ax.images[0].get_array())[0, 0, 0]) for ax in fig.axes[:8]]
+        save_figure(fig, tmp_path / "rgb.png")
+    assert not [r for r in caplog.records if "Clipping" in r.getMessage()]
+    # clipped to [0, 1], monotone in the traversed value as before
+    np.testing.assert_allclose(red, np.clip(np.linspace(-2, 2, 8), 0, 1), atol=1e-6)
+
+
 def test_traversal_bad_inputs() -> None:
     with pytest.raises(ValueError, match="code_dim"):
         plot_latent_traversals(_code_images, np.zeros(3), 4)

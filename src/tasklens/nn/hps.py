@@ -74,6 +74,7 @@ def hps_for(
     hidden: int | Sequence[int] = (256, 256),
     channels: Sequence[int] | None = None,
     activation: str = "relu",
+    image_encoder: str = "resnet",
     head_hidden: int = PAPER_HEAD_HIDDEN,
     head_depth: int = PAPER_HEAD_DEPTH,
     head_bias: bool = True,
@@ -86,14 +87,17 @@ def hps_for(
     tasks : TaskSet, or mapping / sequence of Task (then ``input_shape`` is required
         unless ``encoder`` is given with an ``out_features`` attribute)
     encoder : nn.Module, optional
-        Default: :func:`encoder_for` — an MLP for ``(F,)`` inputs, the conv encoder of
-        003 App. A for ``(C, H, W)`` images.
+        Default: :func:`encoder_for` — an MLP for ``(F,)`` inputs, the image encoder
+        named by ``image_encoder`` for ``(C, H, W)`` images.
     input_shape : (F,) or (C, H, W), optional
         Default ``tasks.input_shape``.
     code_dim : int
         Size of ``z`` for the default encoder.
     hidden, channels, activation
         Passed to :func:`encoder_for`.
+    image_encoder : {"resnet", "beta_vae", "lenet"}
+        Image encoder (default: :class:`~tasklens.nn.SmallResNet`; ``"beta_vae"``: the
+        encoder of 003 App. A, used by the disentanglement study).
     head_hidden, head_depth : int
         Heads (default: 003 Table 3, four layers of 300 units).
     head_bias : bool
@@ -114,7 +118,7 @@ def hps_for(
                 raise ValueError("pass input_shape= (or a TaskSet) so that an encoder can be "
                                  "chosen")
             encoder = encoder_for(shape, code_dim, hidden=hidden, channels=channels,
-                                  activation=activation)
+                                  activation=activation, image_encoder=image_encoder)
         d = _out_features(encoder, shape)
         heads = make_heads(tmap, d, head_hidden, head_depth, activation, bias=head_bias)
     return HardParameterSharing(encoder, heads)

@@ -83,7 +83,8 @@ def plot_latent_traversals(
     ----------
     decode_fn : callable
         ``(M, code_dim) float32 array → (M, C, H, W)`` images (array or tensor), e.g.
-        ``model.decode_array`` of :class:`tasklens.nn.autoencoders.AutoEncoder`.
+        ``model.decode_array`` of :class:`tasklens.nn.autoencoders.AutoEncoder`. RGB
+        outputs are clipped to [0, 1]; grey ones share one colour scale.
     base_codes : (code_dim,) or (B, code_dim) array
         Codes to start from, e.g. the mean code of one input.
     code_dim : int
@@ -122,6 +123,10 @@ def plot_latent_traversals(
     flat = codes.reshape(-1, code_dim).astype(np.float32)
     images = _as_images(_to_numpy(decode_fn(flat)), len(flat))
     images = images.reshape(n_base, len(rows), n_vals, *images.shape[1:])
+    if images.shape[-1] == 3 and images.ndim == 6:
+        # imshow ignores vmin/vmax for RGB and clips to [0, 1] itself, with one warning per
+        # cell; clip once here (decoder outputs are pixel values, slightly out of range)
+        images = np.clip(images, 0.0, 1.0)
     lo, hi = float(images.min()), float(images.max())
     plt = _pyplot()
     n_cols = n_base * n_vals

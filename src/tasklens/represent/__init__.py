@@ -5,11 +5,13 @@ Array metrics take codes ``(N, D)`` and integer-coded factors ``(N, F)``: :func:
 metrics :func:`factor_vae_score` and :func:`beta_vae_score` take a representation function
 and a ground-truth source (:class:`GridDataSource`); :func:`sample_codes` turns a source into
 arrays for the others; :func:`evaluate_representation` runs them all. :func:`linear_cka`,
-:func:`rsm`/:func:`rsa` compare representations. Definitions and defaults follow
-google-research ``disentanglement_lib``; each function's docstring lists where we deliberately
-differ.
+:func:`rsm`/:func:`rsa` compare representations; :func:`capture_activations` collects
+named layers' outputs of any torch model and :func:`layer_cka_matrix` compares them.
+Definitions and defaults follow google-research ``disentanglement_lib``; each function's
+docstring lists where we deliberately differ.
 """
 
+from .activations import SPATIAL_MODES, LayerCKA, capture_activations, layer_cka_matrix
 from .discretize import discrete_entropy, discrete_mutual_info, histogram_discretize
 from .evaluate import DISENTANGLEMENT_METRICS, evaluate_representation
 from .information import irs, mig, modularity, modularity_explicitness, mutual_info_matrix
@@ -29,10 +31,13 @@ from .sources import GridDataSource, GroundTruthSource, linear_code_source, samp
 __all__ = [
     "DCI_BACKENDS",
     "DISENTANGLEMENT_METRICS",
+    "SPATIAL_MODES",
     "GridDataSource",
     "GroundTruthSource",
+    "LayerCKA",
     "RetrievedComponents",
     "beta_vae_score",
+    "capture_activations",
     "completeness_score",
     "dci",
     "dci_importance",
@@ -43,6 +48,7 @@ __all__ = [
     "factor_vae_score",
     "histogram_discretize",
     "irs",
+    "layer_cka_matrix",
     "linear_cka",
     "linear_code_source",
     "mig",

@@ -242,7 +242,8 @@ def train_encoder(kind: str, data: StudyData, *, code_dim: int, epochs: int, lr:
     else:
         check_choice(kind, "kind", SUPERVISED_KINDS + AUTOENCODER_KINDS)
         raise AssertionError  # unreachable: check_choice raised
-    model = hps_for(train, code_dim=code_dim, seed=seed)
+    # the 003 encoder (App. A, Table 2) by name: the study compares its representations
+    model = hps_for(train, code_dim=code_dim, image_encoder="beta_vae", seed=seed)
     if kind == "random":
         return TrainedEncoder(model, kind, float("nan"), _mean_loss(evaluate(model, test)))
     result = Trainer(model, train, "ew", lr=lr, batch_size=batch_size, seed=seed,

@@ -1,0 +1,144 @@
+"""Benchmark: image models on Multi-MNIST with unseen test digits, and MTAN vs HPS step cost.
+
+Data: :func:`tasklens.data.multi_mnist` images ``(1, 36, 36)``; training images from the
+"train" part of the digit pool, test images from the held-out "test" part
+(``pool_part``), so no test digit instance was seen in training.
+
+Part 1 (accuracy): per configuration and seed, a model is trained with
+:class:`tasklens.train.Trainer` (Adam, lr 1e-3, batch 128) and evaluated on the test set
+(:func:`tasklens.train.evaluate`, eval mode). Configurations: HPS with the default image
+encoder (:class:`~tasklens.nn.SmallResNet`), with the 003 disentanglement encoder
+(``image_encoder="beta_vae"``), with a LeNet (``"lenet"``), all with the default heads, and
+MTAN (default widths) — with EW, and the ResNet-HPS and MTAN also with UPGrad. The table
+gives test accuracy per task (mean ± std over seeds) and the mean time per epoch (training
+steps plus the Trainer's bookkeeping), with its ratio to ResNet-HPS + EW (or to the first
+configuration run when that one is left out).
+
+Part 2 (step cost): the median time of one forward + backward of the summed task losses of
+128 images (no optimiser), per model, with its ratio to the ResNet HPS.
+
+Run::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/images.py [--quick] [--seeds 0 1 2]
+        [--n-train 3000] [--n-test 1000] [--epochs 3]
+
+The script sets ``torch.set_num_threads(1)``: the test machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from tasklens.data import TaskSet, multi_mnist
+from tasklens.nn import MTAN, hps_for, task_losses
+from tasklens.train import Trainer, evaluate
+
+TASKS = ("left", "right")
+Builder = Callable[[TaskSet, int], torch.nn.Module]
+
+MODELS: dict[str, Builder] = {
+    "hps-resnet": lambda ts, s: hps_for(ts, seed=s),
+    "hps-beta_vae(003)": lambda ts, s: hps_for(ts, image_encoder="beta_vae", seed=s),
+    "hps-lenet": lambda ts, s: hps_for(ts, image_encoder="lenet", seed=s),
+    "mtan": lambda ts, s: MTAN(ts.input_shape, ts, seed=s),
+}
+CONFIGS: tuple[tuple[str, str], ...] = (
+    ("hps-resnet", "ew"), ("hps-beta_vae(003)", "ew"), ("hps-lenet", "ew"), ("mtan", "ew"),
+    ("hps-resnet", "upgrad"), ("mtan", "upgrad"),
+)
+
+
+def _data(n_train: int, n_test: int, seed: int) -> tuple[TaskSet, TaskSet]:
+    train = multi_mnist(n=n_train, seed=seed, pool_part="train")
+    test = multi_mnist(n=n_test, seed=10_000 + seed, pool_part="test")
+    return train, test
+
+
+def _fit(model_name: str, method: str, train: TaskSet, test: TaskSet, epochs: int,
+         seed: int) -> dict[str, Any]:
+    model = MODELS[model_name](train, seed)
+    result = Trainer(model, train, method, lr=1e-3, batch_size=128, seed=seed,
+                     progress=False).fit(epochs)
+    metrics = evaluate(model, test)
+    times = [float(row["time_s"]) for row in result.history if "time_s" in row]
+    return {"acc": [metrics[t]["accuracy"] for t in TASKS],
+            "epoch_s": float(np.mean(times)) if times else float("nan")}
+
+
+def _step_ms(model: torch.nn.Module, ts: TaskSet, repeats: int) -> float:
+    x = torch.from_numpy(ts.inputs[:128])
+    y = {t: torch.from_numpy(np.asarray(ts[t].targets[:128])) for t in TASKS}
+    model.train()
+    out = []
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        model.zero_grad()
+        task_losses(ts, model(x), y).sum().backward()
+        if i:  # the first is a warm-up
+            out.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(out)
+
+
+def _pm(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--n-train", type=int, default=3000)
+    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--methods", nargs="+", default=["ew", "upgrad"],
+                        help="balancing methods of the configurations to run")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
+                        help="models of the configurations to run")
+    parser.add_argument("--no-step-times", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check it runs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n_train, args.n_test, args.epochs, args.repeats = 256, 128, 1, 2
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, numpy {np.__version__}, Python "
+          f"{platform.python_version()}, 1 thread; n_train={args.n_train}, "
+          f"n_test={args.n_test} (unseen digits), epochs={args.epochs}, seeds={args.seeds}")
+
+    configs = [c for c in CONFIGS if c[1] in args.methods and c[0] in args.models]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in configs}
+    for seed in args.seeds:
+        train, test = _data(args.n_train, args.n_test, seed)
+        for model_name, method in configs:
+            runs[(model_name, method)].append(
+                _fit(model_name, method, train, test, args.epochs, seed))
+    base_rows = runs.get(("hps-resnet", "ew")) or next(iter(runs.values()))
+    base = np.mean([r["epoch_s"] for r in base_rows])
+    print("\n| model | method | test acc left | test acc right | s / epoch (× first row) |")
+    print("|---|---|---|---|---|")
+    for (model_name, method), rows in runs.items():
+        epoch = np.mean([r["epoch_s"] for r in rows])
+        print(f"| {model_name} | {method} | {_pm([r['acc'][0] for r in rows])} | "
+              f"{_pm([r['acc'][1] for r in rows])} | {epoch:.2f} ({epoch / base:.2f}×) |")
+
+    if args.no_step_times:
+        return
+    ts = _data(128, 16, 0)[0]
+    times = {name: _step_ms(build(ts, 0), ts, args.repeats) for name, build in MODELS.items()}
+    print("\n| model | ms per forward+backward of 128 images (× ResNet-HPS) |")
+    print("|---|---|")
+    for name, ms in times.items():
+        print(f"| {name} | {ms:.0f} ({ms / times['hps-resnet']:.2f}×) |")
+
+
+if __name__ == "__main__":
+    main()
