@@ -109,7 +109,10 @@ def _profile(name: str) -> str:
 
 @pytest.mark.parametrize(("profile", "kind", "level"), list(TABLE))
 def test_trainer_plan_is_the_documented_one(ts, profile, kind, level):
-    names = [n for n in balance.available() if _profile(n) == profile]
+    # the two-task model: methods that need K >= 3 (Krum, TrimmedMean) share their profile's
+    # plan (it is derived from the declarations) and are covered by the parity test
+    names = [n for n in balance.available()
+             if _profile(n) == profile and balance.get(n).min_tasks <= 2]
     assert names
     for name in names:
         method = balance.get(name)
