@@ -23,14 +23,28 @@ from .predictive import (
     sap,
     sap_matrix,
 )
+from .results import (
+    BetaVAEResult,
+    DCIResult,
+    FactorVAEResult,
+    IRSResult,
+    ModularityExplicitnessResult,
+    RepresentationEvaluation,
+)
 from .similarity import RetrievedComponents, linear_cka, rdm, retrieved_components, rsa, rsm
 from .sources import GridDataSource, GroundTruthSource, linear_code_source, sample_codes
 
 __all__ = [
     "DCI_BACKENDS",
     "DISENTANGLEMENT_METRICS",
+    "BetaVAEResult",
+    "DCIResult",
+    "FactorVAEResult",
     "GridDataSource",
     "GroundTruthSource",
+    "IRSResult",
+    "ModularityExplicitnessResult",
+    "RepresentationEvaluation",
     "RetrievedComponents",
     "beta_vae_score",
     "completeness_score",
