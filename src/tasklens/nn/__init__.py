@@ -23,7 +23,7 @@ from .autoencoders import (
     make_encoder_decoder,
     reconstruction_loss,
 )
-from .base import MTLModel
+from .base import MTLModel, TaskPrediction
 from .dual_stream import (
     CoreMTLLosses,
     DualStreamModel,
@@ -87,6 +87,7 @@ __all__ = [
     "MMoE",
     "MTLModel",
     "TaskHead",
+    "TaskPrediction",
     "UnknownAttributeError",
     "autoencoder_for",
     "default_encoder_channels",
