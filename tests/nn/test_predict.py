@@ -83,3 +83,17 @@ def test_predict_refuses_unknown_tasks_and_bad_batch(trained):
         model.predict(ts.inputs, ts)
     with pytest.raises(ValueError, match="batch_size"):
         model.predict(ts.inputs, ts.select(["y"]), batch_size=0)
+
+
+@pytest.mark.parametrize("kind", ["mmoe", "ple", "mtan", "dual_stream"])
+def test_predict_works_for_every_model_family(kind):
+    from tasklens.nn import MTAN, PLE, MMoE, dual_stream_for
+
+    ts = _toy(30)
+    model = {"mmoe": lambda: MMoE((4,), ts, seed=0), "ple": lambda: PLE((4,), ts, seed=0),
+             "mtan": lambda: MTAN((4,), ts, seed=0),
+             "dual_stream": lambda: dual_stream_for(ts, hidden=(16,), seed=0)}[kind]()
+    pred = model.predict(ts.inputs, ts)
+    assert pred["y"].values.shape == (30,) and pred["colour"].probabilities.shape == (30, 3)
+    np.testing.assert_allclose(pred["colour"].probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    assert pred["big"].probabilities.shape == (30,) and pred["tags"].values.shape == (30, 2)
