@@ -103,9 +103,13 @@ class PublicConstants(SphinxDirective):
 
 def _defining_module(package, name: str) -> str:
     """The submodule of ``package`` whose source assigns ``name`` (for the reader's benefit)."""
-    for sub in sorted(getattr(package, "__path__", []) and _submodules(package)):
-        mod = importlib.import_module(sub)
-        if name in vars(mod) and f"\n{name}" in (inspect.getsource(mod) or ""):
+    for sub in _submodules(package):
+        try:  # a submodule needing an optional dependency that is absent: not the home
+            mod = importlib.import_module(sub)
+            source = inspect.getsource(mod)
+        except (ImportError, OSError, TypeError):
+            continue
+        if name in vars(mod) and f"\n{name}" in source:
             return sub
     return package.__name__
 
@@ -113,7 +117,9 @@ def _defining_module(package, name: str) -> str:
 def _submodules(package) -> list[str]:
     import pkgutil
 
-    return [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+    if not hasattr(package, "__path__"):
+        return []
+    return sorted(f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__))
 
 
 def setup(app):
