@@ -74,6 +74,8 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def fmt(value: Any) -> str:
+    if hasattr(value, "to_dict"):  # the represent result dataclasses
+        value = value.to_dict()
     if isinstance(value, dict):
         return ", ".join(f"{k}={v:.4f}" for k, v in value.items()
                          if isinstance(v, float | int) and not isinstance(v, bool))
@@ -138,7 +140,7 @@ def _run(args: argparse.Namespace) -> None:
                                n_jobs=args.n_jobs))
 
     print()
-    print(f"DCI default (n_jobs={args.n_jobs}) == reference loop:", default == ref)
+    print(f"DCI default (n_jobs={args.n_jobs}) == reference loop:", default.to_dict() == ref)
     print("DCI fast - default:", {k: round(fast[k] - default[k], 4) for k in default})
     assert fast_par == fast
     for metric, path, secs, _ in rows:

@@ -146,3 +146,39 @@ def test_errors_fail_before_training(fit_counter) -> None:
     with pytest.raises(TypeError, match="TaskSet"):
         compute_affinities(ts.inputs, ("gs",))
     assert fit_counter == []
+
+
+def test_affinity_report_load_round_trips_save(tmp_path):
+    import json
+
+    import numpy as np
+
+    from tasklens.affinity import AffinityReport
+    from tasklens.data import TaskMatrix
+
+    names = ("a", "b", "c")
+    asym = TaskMatrix(np.array([[np.nan, 0.25, -1.0], [3.0, np.nan, 0.5], [1e-9, 2.0, np.nan]]),
+                      names, "gradient transference")
+    sym = TaskMatrix(np.array([[1.0, 0.1, 0.2], [0.1, 1.0, 0.3], [0.2, 0.3, 1.0]]), names,
+                     "rsa", higher_is_better=False)
+    report = AffinityReport(scores={"gt": asym, "rsa": sym}, settings={"epochs": 2, "seed": 0},
+                            timings={"gt": 1.5}, epochs_used=4)
+    report.save(tmp_path)
+    for path in (tmp_path, tmp_path / "affinities.json"):
+        back = AffinityReport.load(path)
+        assert back.to_dict().keys() == report.to_dict().keys()
+        assert back.settings == report.settings and back.timings == report.timings
+        assert back.epochs_used == 4 and back.version == report.version
+        for key, m in report.scores.items():
+            got = back[key]
+            assert got.task_names == m.task_names and got.name == m.name
+            assert got.higher_is_better == m.higher_is_better
+            np.testing.assert_array_equal(got.values, m.values)  # JSON floats round-trip
+    # one layout: the per-score file embeds the same matrix dict as affinities.json
+    whole = json.loads((tmp_path / "affinities.json").read_text())
+    single = json.loads((tmp_path / "gt.json").read_text())
+    assert single["matrix"].keys() == whole["scores"]["gt"].keys()
+    with pytest.raises(FileNotFoundError, match=r"affinities\.json"):
+        AffinityReport.load(tmp_path / "missing")
+    with pytest.raises(ValueError, match="scores"):
+        AffinityReport.from_dict({"matrices": {}})

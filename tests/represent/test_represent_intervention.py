@@ -73,7 +73,7 @@ def test_factor_vae_prunes_collapsed_codes():
     with pytest.warns(RuntimeWarning, match="prune_threshold"):
         out = factor_vae_score(lambda x: 1e-3 * fn(x), src, 0, **SMALL,
                                num_variance_estimate=500)
-    assert out == {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
+    assert out.to_dict() == {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
 
 
 def test_beta_vae_orders_constructed_codes():

@@ -21,7 +21,7 @@ FEW_TREES = 10  # these tests are about the definitions, not the reference's 100
 
 def _dci(c, name, **kw):
     kw.setdefault("n_estimators", FEW_TREES)
-    kw.setdefault("random_state", 0)
+    kw.setdefault("seed", 0)
     return dci(c[f"{name}_train"], c["factors_train"], c[f"{name}_test"], c["factors_test"],
                **kw)
 
@@ -81,12 +81,12 @@ def test_dci_invariant_to_permutation_and_positive_rescaling(constructed):
 
 def test_dci_seeds_and_jobs_give_identical_numbers(constructed):
     c = {k: v[:300] for k, v in constructed.items()}
-    first = _dci(c, "rotated", random_state=7, n_estimators=5)
-    assert _dci(c, "rotated", random_state=7, n_estimators=5) == first
+    first = _dci(c, "rotated", seed=7, n_estimators=5)
+    assert _dci(c, "rotated", seed=7, n_estimators=5) == first
     from joblib import parallel_config
 
     with parallel_config(backend="threading"):  # same code path, no process start-up
-        assert _dci(c, "rotated", random_state=7, n_estimators=5, n_jobs=2) == first
+        assert _dci(c, "rotated", seed=7, n_estimators=5, n_jobs=2) == first
 
 
 def test_dci_hist_backend_agrees_on_clear_cases(constructed):

@@ -56,3 +56,27 @@ def test_real_training_and_errors() -> None:
         validate_grouping(_toy(), [["a", "b"]])
     with pytest.raises(ValueError, match=r"unknown task"):
         validate_grouping(_toy(), [["a", "b", "z"], ["c"]])
+
+
+def test_summary_is_a_readable_table():
+    from tasklens.studies import GroupingValidation
+
+    res = GroupingValidation(
+        totals={"chosen": 1.5, "all_in_one": 2.0, "single_task": 1.25, "random_0": 3.0,
+                "random_1": 2.5},
+        groupings={"chosen": [["a", "b"], ["c"]], "all_in_one": [["a", "b", "c"]],
+                   "single_task": [["a"], ["b"], ["c"]], "random_0": [["a", "c"], ["b"]],
+                   "random_1": [["a"], ["b", "c"]]},
+        task_losses={})
+    text = res.summary(digits=2)
+    assert str(res) == res.summary()  # default 4 decimals
+    assert "1.2500" in str(res)
+    lines = text.splitlines()
+    assert lines[1].split()[:2] == ["grouping", "total"]
+    body = [line.split() for line in lines[2:]]
+    # sorted by total, best first; differences against the chosen grouping
+    assert [row[0] for row in body[:5]] == ["single_task", "chosen", "all_in_one", "random_1",
+                                             "random_0"]
+    assert body[0][1:] == ["1.25", "-0.25", "a", "|", "b", "|", "c"]
+    assert body[1][1:] == ["1.50", "+0.00", "a,b", "|", "c"]
+    assert body[-1] == ["random", "(mean)", "2.75", "+1.25"]

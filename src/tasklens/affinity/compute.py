@@ -23,12 +23,14 @@ RSA use a probe batch of the test split (002: 2,048 test images); LI uses test l
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .. import __version__
@@ -126,9 +128,49 @@ class AffinityReport:
         return self.scores[key]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict; every matrix in :meth:`TaskMatrix.to_dict` layout."""
         return {"scores": {k: m.to_dict() for k, m in self.scores.items()},
                 "settings": dict(self.settings), "timings": dict(self.timings),
                 "epochs_used": self.epochs_used, "version": self.version}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AffinityReport:
+        """Inverse of :meth:`to_dict` (the trained ``stl_models`` are not stored)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("scores"), Mapping):
+            raise ValueError("an AffinityReport dict needs a 'scores' mapping {key: matrix}; "
+                             "pass the content of affinities.json written by save()")
+        try:
+            scores = {key: TaskMatrix(np.asarray(m["values"], dtype=np.float64),
+                                      tuple(m["task_names"]), m.get("name", ""),
+                                      bool(m.get("higher_is_better", True)))
+                      for key, m in data["scores"].items()}
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"a score matrix lacks 'values' or 'task_names' ({exc}); "
+                             "expected the TaskMatrix.to_dict() layout") from None
+        return cls(scores=scores, settings=dict(data.get("settings", {})),
+                   timings={k: float(v) for k, v in data.get("timings", {}).items()},
+                   epochs_used=int(data.get("epochs_used", 0)),
+                   version=str(data.get("version", "")))
+
+    @classmethod
+    def load(cls, path: str | Path) -> AffinityReport:
+        """Read what :meth:`save` wrote: ``path`` is its folder or its ``affinities.json``.
+
+        Raises
+        ------
+        FileNotFoundError
+            When there is no ``affinities.json`` at ``path``.
+        ValueError
+            When the file is not in the :meth:`to_dict` layout.
+        """
+        p = Path(path)
+        if p.is_dir():
+            p = p / "affinities.json"
+        if not p.is_file():
+            raise FileNotFoundError(f"no affinities.json at {path}; pass the folder given to "
+                                    "AffinityReport.save() or compute_affinities(out_dir=)")
+        with open(p, encoding="utf-8") as handle:
+            return cls.from_dict(json.load(handle))
 
     def save(self, out_dir: str | Path) -> Path:
         """``affinities.json`` (everything) plus ``<key>.json`` and ``<key>.csv`` per score,

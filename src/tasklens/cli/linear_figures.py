@@ -1,5 +1,8 @@
 """``tasklens linear figures``: regenerate figures 3-6 of paper 000 and print its numbers.
 
+The computations, settings (``QUICK``/``FULL``) and drawings live in :mod:`tasklens.studies`
+(``paper000``, ``paper000_settings``, ``paper000_plots``); this module parses and prints.
+
 The lead registers :func:`figures` as a command of ``linear_app`` (``tasklens.cli.linear``);
 its parameters use ``Annotated`` options so that it is also a plain Python function.
 """
@@ -15,36 +18,15 @@ from rich.console import Console
 
 console = Console()
 
-QUICK = {"n_times": 80, "mnist_n": 1000, "mnist_lr": 0.05, "mnist_epochs": 600,
-         "fig4_records": 60}
-FULL = {"n_times": 400, "mnist_n": 20_000, "mnist_lr": 1e-2, "mnist_epochs": 5000,
-        "fig4_records": 300}
-
 
 def _fmt(values: Any) -> str:
     return "[" + ", ".join(f"{float(v):.3f}" for v in np.atleast_1d(values)) + "]"
 
 
-def compute_paper_figures(quick: bool = False, seed: int = 0,
-                          mnist_n: int | None = None) -> dict[str, Any]:
-    """Run the four figure configurations; returns the result objects by name."""
-    from ..linear import paper_figures as pf
-
-    cfg = QUICK if quick else FULL
-    n = cfg["mnist_n"] if mnist_n is None else mnist_n
-    return {
-        "figure3": pf.figure3(seed=seed, n_times=cfg["n_times"]),
-        "appendix_d2": pf.appendix_d2_spectra(seed=seed),
-        "figure4": pf.figure4(seed=seed, n_records=cfg["fig4_records"]),
-        "figure5": pf.figure5(seed=seed),
-        "figure6": pf.figure6(n=n, seed=seed, learning_rate=cfg["mnist_lr"],
-                              max_epochs=cfg["mnist_epochs"]),
-    }
-
-
 def print_numbers(results: dict[str, Any]) -> dict[str, Any]:
     """Print the numbers the paper quotes next to ours; returns them as a dict."""
-    from ..linear.paper_figures import PAPER_VALUES
+    from ..studies.paper000 import PAPER_VALUES
+    from ..studies.paper000_settings import paper_numbers
 
     fig3 = results["figure3"].numbers()
     rows = [
@@ -78,14 +60,7 @@ def print_numbers(results: dict[str, Any]) -> dict[str, Any]:
         console.print(f"  Fig. 6 {run.variant:<9} final loss GD {_fmt(run.gd_losses[-1])} "
                       f"closed form {_fmt(run.cf_losses[-1])}  error {err:.3g} "
                       f"(lr {st['learning_rate']:g}, {run.method})")
-    return {
-        "figure3": results["figure3"].to_dict(),
-        "appendix_d2": [c.to_dict() for c in results["appendix_d2"]],
-        "figure4": results["figure4"].to_dict(),
-        "figure5": results["figure5"].to_dict(),
-        "figure6": fig6.to_dict(),
-        "paper_values": {k: list(v) for k, v in PAPER_VALUES.items()},
-    }
+    return paper_numbers(results)
 
 
 def figures(
@@ -101,7 +76,8 @@ def figures(
     from .. import __version__
     from .._common.io import write_json
     from ..report import save_figure
-    from ..report.paper000_figures import plot_figure3, plot_figure4, plot_figure5, plot_figure6
+    from ..studies.paper000_plots import plot_figure3, plot_figure4, plot_figure5, plot_figure6
+    from ..studies.paper000_settings import compute_paper_figures
 
     if mnist_n is not None and mnist_n < 20:
         raise ValueError(f"--mnist-n must be at least 20 images (two 10-way tasks), got "

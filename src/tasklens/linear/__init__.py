@@ -36,18 +36,6 @@ from .lambda_balanced import (
     lambda_of,
 )
 from .learning_order import LearningOrder, learning_order, rise_time, time_to_fraction
-from .paper_figures import (
-    PAPER_VALUES,
-    Figure3Result,
-    Figure4Result,
-    Figure5Result,
-    Figure6Result,
-    appendix_d2_spectra,
-    figure3,
-    figure4,
-    figure5,
-    figure6,
-)
 from .representations import ConvergenceRSMs, convergence_rsms
 from .simulate import (
     DivergenceError,
@@ -80,7 +68,6 @@ from .tabula_rasa import (
 
 __all__ = [
     "LAMBDA_TOL",
-    "PAPER_VALUES",
     "RANK_RTOL",
     "REGIMES",
     "REGIME_TOL",
@@ -88,10 +75,6 @@ __all__ = [
     "AlignmentRegime",
     "ConvergenceRSMs",
     "DivergenceError",
-    "Figure3Result",
-    "Figure4Result",
-    "Figure5Result",
-    "Figure6Result",
     "GradientFlowResult",
     "LambdaBalancedSolution",
     "LearningOrder",
@@ -106,17 +89,12 @@ __all__ = [
     "TrainingResult",
     "accumulate_moments",
     "alignment_regime",
-    "appendix_d2_spectra",
     "as_sigma_dict",
     "check_mtl_problem",
     "check_sigma",
     "classify_overlaps",
     "convergence_rsms",
     "encode_targets",
-    "figure3",
-    "figure4",
-    "figure5",
-    "figure6",
     "gradient_flow",
     "lambda_balanced_init",
     "lambda_of",

@@ -22,7 +22,7 @@ from .autoencoders import (
     make_encoder_decoder,
     reconstruction_loss,
 )
-from .base import MTLModel
+from .base import MTLModel, TaskPrediction
 from .dual_stream import (
     CoreMTLLosses,
     DualStreamModel,
@@ -92,6 +92,7 @@ __all__ = [
     "MTLModel",
     "SmallResNet",
     "TaskHead",
+    "TaskPrediction",
     "UnknownAttributeError",
     "autoencoder_for",
     "default_encoder_channels",

@@ -169,7 +169,7 @@ class AutoEncoder(nn.Module):
                              "use reconstruction='gaussian'")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x : (N, *input_shape) → the mean code ``(N, d)`` (the representation)."""
+        """x : ``(N, *input_shape)`` → the mean code ``(N, d)`` (the representation)."""
         check_batch(x, self.input_shape)
         return self.encoder(x)
 
@@ -182,7 +182,7 @@ class AutoEncoder(nn.Module):
         return torch.sigmoid(output) if self.reconstruction == "bernoulli" else output
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x : (N, *input_shape) → reconstruction in data space, from the mean code."""
+        """x : ``(N, *input_shape)`` → reconstruction in data space, from the mean code."""
         return self.output_to_data(self.decode(self.encode(x)))
 
     # ------------------------------------------------------------------ numpy helpers
@@ -195,7 +195,7 @@ class AutoEncoder(nn.Module):
 
         Parameters
         ----------
-        inputs : (N, *input_shape) array-like
+        inputs : ``(N, *input_shape)`` array-like
         batch_size : int
 
         Returns
@@ -223,7 +223,7 @@ class AutoEncoder(nn.Module):
 
         Returns
         -------
-        (M, *input_shape) float32 array — e.g. the ``decode_fn`` of
+        ``(M, *input_shape)`` float32 array — e.g. the ``decode_fn`` of
         :func:`tasklens.report.representation_figures.plot_latent_traversals`.
         """
         z = check_array(codes, "codes", ndim=2, dtype=np.float32)
@@ -314,7 +314,7 @@ class BetaVAE(AutoEncoder):
         return out[:, :self.code_dim], out[:, self.code_dim:]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x : (N, *input_shape) → the posterior mean ``μ`` ``(N, d)``."""
+        """x : ``(N, *input_shape)`` → the posterior mean ``μ`` ``(N, d)``."""
         return self.posterior(x)[0]
 
     def sample_codes(self, mean: torch.Tensor, log_var: torch.Tensor,
@@ -341,7 +341,7 @@ class BetaVAE(AutoEncoder):
 
         Parameters
         ----------
-        x : (N, *input_shape) tensor
+        x : ``(N, *input_shape)`` tensor
         sample : bool, optional
             Decode a reparameterised sample (True) or the mean code (False). Default: sample
             in training mode, mean in eval mode (a deterministic evaluation).

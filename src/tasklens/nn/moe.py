@@ -103,7 +103,7 @@ class MMoE(MTLModel):
         return z, g
 
     def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x : (N, *input_shape) → ``{task: (N, expert_dim)}``."""
+        """x : ``(N, *input_shape)`` → ``{task: (N, expert_dim)}``."""
         return self._run(x)[0]
 
     def gate_weights(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -250,7 +250,7 @@ class PLE(MTLModel):
         return task_in, all_weights
 
     def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x : (N, *input_shape) → ``{task: (N, expert_dim)}`` (top-level task features)."""
+        """x : ``(N, *input_shape)`` → ``{task: (N, expert_dim)}`` (top-level task features)."""
         return self._run(x)[0]
 
     def gate_weights(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:

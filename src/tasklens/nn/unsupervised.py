@@ -89,7 +89,7 @@ def fit_autoencoder(
     ----------
     model : AutoEncoder, BetaVAE, FactorVAE or any module with ``input_shape``,
         ``make_optimizers(lr)`` and ``training_step(batch, optimizers, generator)``
-    inputs : (N, *model.input_shape) array, tensor or TaskSet (its inputs)
+    inputs : ``(N, *model.input_shape)`` array, tensor or TaskSet (its inputs)
     epochs, batch_size : int
         Defaults: 003 App. C.3 (100 epochs of batches of 64). A final batch of a single
         sample is skipped (FactorVAE needs two).

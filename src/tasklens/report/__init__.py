@@ -11,7 +11,6 @@ from .data_figures import class_balance_inputs, plot_class_balance
 from .figures import plot_taskset_overview, save_figure
 from .linear_figures import plot_alignment, plot_predicted_losses
 from .matrix_figures import plot_grouping, plot_matrix
-from .paper000_figures import plot_figure3, plot_figure4, plot_figure5, plot_figure6
 from .representation_figures import embed_codes, plot_code_embedding, plot_latent_traversals
 from .training_figures import plot_gradient_cosine, plot_loss_curves
 
@@ -22,10 +21,6 @@ __all__ = [
     "plot_cka_per_task",
     "plot_class_balance",
     "plot_code_embedding",
-    "plot_figure3",
-    "plot_figure4",
-    "plot_figure5",
-    "plot_figure6",
     "plot_gain_matrix",
     "plot_gradient_cosine",
     "plot_grouping",

@@ -112,7 +112,7 @@ def plot_alignment(analysis: LinearTaskAnalysis, max_pairs: int | None = None) -
     -------
     Figure
         Left: when every pair has one overlap (one-output tasks), a task × task matrix of
-        the alignment |cos| between the tasks; otherwise a pairs × mode heatmap of α_i.
+        the alignment ``|cos|`` between the tasks; otherwise a pairs × mode heatmap of α_i.
         Right: the shared spectrum.
     """
     plt = _pyplot()

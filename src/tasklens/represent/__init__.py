@@ -25,6 +25,14 @@ from .predictive import (
     sap,
     sap_matrix,
 )
+from .results import (
+    BetaVAEResult,
+    DCIResult,
+    FactorVAEResult,
+    IRSResult,
+    ModularityExplicitnessResult,
+    RepresentationEvaluation,
+)
 from .similarity import RetrievedComponents, linear_cka, rdm, retrieved_components, rsa, rsm
 from .sources import GridDataSource, GroundTruthSource, linear_code_source, sample_codes
 
@@ -32,9 +40,15 @@ __all__ = [
     "DCI_BACKENDS",
     "DISENTANGLEMENT_METRICS",
     "SPATIAL_MODES",
+    "BetaVAEResult",
+    "DCIResult",
+    "FactorVAEResult",
     "GridDataSource",
     "GroundTruthSource",
+    "IRSResult",
     "LayerCKA",
+    "ModularityExplicitnessResult",
+    "RepresentationEvaluation",
     "RetrievedComponents",
     "beta_vae_score",
     "capture_activations",

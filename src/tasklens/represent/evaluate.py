@@ -11,6 +11,7 @@ from .._common.validation import check_choice, check_positive_int, check_seed, s
 from .information import irs, mig, modularity_explicitness
 from .intervention import beta_vae_score, factor_vae_score
 from .predictive import dci, sap
+from .results import RepresentationEvaluation
 from .sources import check_source, sample_codes
 
 DISENTANGLEMENT_METRICS = (
@@ -22,7 +23,7 @@ def evaluate_representation(
     metrics: Sequence[str] = DISENTANGLEMENT_METRICS, seed: int | np.random.Generator | None = 0, *,
     num_train: int = 10_000, num_test: int = 5_000, dci_backend: str = "gbt",
     n_jobs: int | None = None,
-) -> dict[str, Any]:
+) -> RepresentationEvaluation:
     """Score a representation with the chosen metrics at the reference sample sizes.
 
     One train sample (``num_train`` points) and one test sample (``num_test``) are drawn and
@@ -46,7 +47,10 @@ def evaluate_representation(
 
     Returns
     -------
-    dict metric name → float or dict, plus ``"settings"`` (sizes, seed, backend, version).
+    RepresentationEvaluation
+        ``scores``: metric name → float (``mig``, ``sap``), the metric's result object, or
+        for ``irs`` a dict of ``irs`` and ``num_active_dims``; ``settings``: sizes, seed,
+        backend, version. ``to_dict()`` gives ``{metric: ..., "settings": ...}``.
     """
     from .. import __version__
 
@@ -56,9 +60,9 @@ def evaluate_representation(
     num_train = check_positive_int(num_train, "num_train")
     num_test = check_positive_int(num_test, "num_test")
     rng = check_seed(seed)
-    out: dict[str, Any] = {"settings": {
-        "num_train": num_train, "num_test": num_test, "dci_backend": dci_backend,
-        "seed": seed_info(seed), "tasklens": __version__}}
+    settings = {"num_train": num_train, "num_test": num_test, "dci_backend": dci_backend,
+                "seed": seed_info(seed), "tasklens": __version__}
+    out: dict[str, Any] = {}
     array_metrics = {"mig", "dci", "sap", "modularity_explicitness", "irs"}
     if array_metrics & set(metrics):
         c_tr, f_tr = sample_codes(representation_fn, src, num_train, rng)
@@ -74,11 +78,11 @@ def evaluate_representation(
             out[m] = modularity_explicitness(c_tr, f_tr, c_te, f_te)
         elif m == "irs":
             res = irs(c_tr, f_tr)
-            out[m] = {"irs": res["irs"], "num_active_dims": res["num_active_dims"]}
+            out[m] = {"irs": res.irs, "num_active_dims": res.num_active_dims}
         elif m == "factor_vae":
             out[m] = factor_vae_score(representation_fn, src, rng, num_train=num_train,
                                       num_eval=num_test, num_variance_estimate=num_train)
         else:
             out[m] = beta_vae_score(representation_fn, src, rng, num_train=num_train,
                                     num_eval=num_test)
-    return out
+    return RepresentationEvaluation(scores=out, settings=settings)

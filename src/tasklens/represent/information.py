@@ -15,6 +15,7 @@ from .._common.validation import check_choice, check_positive_int
 from ._checks import check_codes_factors, check_same_columns
 from ._classifiers import LOGISTIC_KINDS, make_logistic
 from .discretize import discrete_entropy, discrete_mutual_info, histogram_discretize
+from .results import _UNSET, IRSResult, ModularityExplicitnessResult, resolve_seed
 
 
 def _check_bins(n_samples: int, num_bins: int, codes_name: str) -> int:
@@ -120,9 +121,9 @@ def _macro_roc_auc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> flo
 
 def modularity_explicitness(
     codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any,
-    num_bins: int = 20, *, random_state: int | None = 0, max_iter: int = 100,
-    logistic: str = "lbfgs",
-) -> dict[str, float]:
+    num_bins: int = 20, *, seed: int | None = _UNSET, max_iter: int = 100,
+    logistic: str = "lbfgs", random_state: Any = _UNSET,
+) -> ModularityExplicitnessResult:
     """Modularity and explicitness (Ridgeway & Mozer, 2018), as in ``disentanglement_lib``.
 
     Modularity is :func:`modularity` of the binned-code/factor mutual information on the train
@@ -141,21 +142,26 @@ def modularity_explicitness(
     factors_train, factors_test : (N_train, F), (N_test, F) array-like of int
     num_bins : int
         Histogram bins for the mutual information (reference default 20).
-    random_state : int or None
-        Seed of the logistic regression (only used by some solvers).
+    seed : int or None
+        Seed of the logistic regression (only used by some solvers; default 0).
     max_iter : int
         Iterations of the solver (scikit-learn default 100).
     logistic : {"lbfgs", "liblinear-ovr"}
         Current scikit-learn default, or the reference's one-vs-rest liblinear.
 
+    random_state : deprecated
+        Old name of ``seed``.
+
     Returns
     -------
-    dict with ``modularity_score``, ``explicitness_score_train``, ``explicitness_score_test``.
+    ModularityExplicitnessResult
+        ``modularity_score``, ``explicitness_score_train``, ``explicitness_score_test``.
     """
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
+    seed = resolve_seed(seed, random_state, "modularity_explicitness", 0)
     check_choice(logistic, "logistic", LOGISTIC_KINDS)
     c_tr, f_tr = check_codes_factors(codes_train, factors_train, "codes_train", "factors_train")
     c_te, f_te = check_codes_factors(codes_test, factors_test, "codes_test", "factors_test")
@@ -168,23 +174,23 @@ def modularity_explicitness(
     x_tr, x_te = (c_tr - mean) / std, (c_te - mean) / std
     exp_train, exp_test = [], []
     for j in range(f_tr.shape[1]):
-        clf = make_logistic(logistic, random_state, max_iter)
+        clf = make_logistic(logistic, seed, max_iter)
         with warnings.catch_warnings():
             # the reference runs the solver with its default budget; we match it silently
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(x_tr, f_tr[:, j])
         exp_train.append(_macro_roc_auc(f_tr[:, j], clf.predict_proba(x_tr), clf.classes_))
         exp_test.append(_macro_roc_auc(f_te[:, j], clf.predict_proba(x_te), clf.classes_))
-    return {
-        "modularity_score": modularity(mi),
-        "explicitness_score_train": float(np.mean(exp_train)),
-        "explicitness_score_test": float(np.mean(exp_test)),
-    }
+    return ModularityExplicitnessResult(
+        modularity_score=modularity(mi),
+        explicitness_score_train=float(np.mean(exp_train)),
+        explicitness_score_test=float(np.mean(exp_test)),
+    )
 
 
 def irs(
     codes: Any, factors: Any, diff_quantile: float = 0.99, num_bins: int = 20,
-) -> dict[str, Any]:
+) -> IRSResult:
     """Interventional Robustness Score (Suter et al., 2019), as in ``disentanglement_lib``.
 
     Factors are binned like codes (20 equal-width bins, so factors with more than 20 levels are
@@ -205,8 +211,9 @@ def irs(
 
     Returns
     -------
-    dict with ``irs`` (float), ``num_active_dims`` (int), ``per_code`` ((D_active,) array)
-    and ``parents`` ((D_active,) index of each active code's best factor).
+    IRSResult
+        ``irs`` (float), ``num_active_dims`` (int), ``per_code`` ((D_active,) array)
+        and ``parents`` ((D_active,) index of each active code's best factor).
     """
     c, f = check_codes_factors(codes, factors)
     if not 0.0 < float(diff_quantile) <= 1.0:
@@ -225,9 +232,9 @@ def irs(
         cum_dev[:, g] /= levels.size
     irs_matrix = 1.0 - cum_dev / max_dev[:, None]
     per_code = irs_matrix.max(axis=1)
-    return {
-        "irs": float(np.average(per_code, weights=max_dev)),
-        "num_active_dims": int(active.shape[1]),
-        "per_code": per_code,
-        "parents": irs_matrix.argmax(axis=1),
-    }
+    return IRSResult(
+        irs=float(np.average(per_code, weights=max_dev)),
+        num_active_dims=int(active.shape[1]),
+        per_code=per_code,
+        parents=irs_matrix.argmax(axis=1),
+    )

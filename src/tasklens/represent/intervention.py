@@ -16,6 +16,7 @@ import numpy as np
 
 from .._common.validation import check_choice, check_positive_int, check_seed
 from ._classifiers import LOGISTIC_KINDS, make_logistic
+from .results import BetaVAEResult, FactorVAEResult
 from .sources import check_source, encode
 
 # observations encoded per representation call (memory bound, not a statistical choice)
@@ -79,7 +80,7 @@ def factor_vae_score(
     seed: int | np.random.Generator | None = 0, *, batch_size: int = 64,
     num_train: int = 10_000, num_eval: int = 5_000, num_variance_estimate: int = 10_000,
     prune_threshold: float = 0.05,
-) -> dict[str, float]:
+) -> FactorVAEResult:
     """FactorVAE disentanglement score (Kim & Mnih, 2018), as in ``disentanglement_lib``.
 
     Codes are scaled by their global standard deviation (estimated on
@@ -111,8 +112,9 @@ def factor_vae_score(
 
     Returns
     -------
-    dict with ``train_accuracy``, ``eval_accuracy`` and ``num_active_dims`` (the number of
-    unpruned codes; the reference reports the total number of codes there).
+    FactorVAEResult
+        ``train_accuracy``, ``eval_accuracy`` and ``num_active_dims`` (the number of
+        unpruned codes; the reference reports the total number of codes there).
     """
     src = check_source(source)
     batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
@@ -130,18 +132,18 @@ def factor_vae_score(
     if not active.any():
         warnings.warn("factor_vae_score: every code has std below prune_threshold; score 0",
                       RuntimeWarning, stacklevel=2)
-        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
+        return FactorVAEResult(train_accuracy=0.0, eval_accuracy=0.0, num_active_dims=0)
     train_votes = _factor_vae_votes(representation_fn, src, num_train, batch_size, rng,
                                     global_var, active)
     classifier = np.argmax(train_votes, axis=0)  # code -> factor it votes for most
     cols = np.arange(train_votes.shape[1])
     eval_votes = _factor_vae_votes(representation_fn, src, num_eval, batch_size, rng,
                                    global_var, active)
-    return {
-        "train_accuracy": float(train_votes[classifier, cols].sum() / train_votes.sum()),
-        "eval_accuracy": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
-        "num_active_dims": int(active.sum()),
-    }
+    return FactorVAEResult(
+        train_accuracy=float(train_votes[classifier, cols].sum() / train_votes.sum()),
+        eval_accuracy=float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
+        num_active_dims=int(active.sum()),
+    )
 
 
 def _beta_vae_features(
@@ -167,7 +169,7 @@ def beta_vae_score(
     seed: int | np.random.Generator | None = 0, *, batch_size: int = 64,
     num_train: int = 10_000, num_eval: int = 5_000, max_iter: int = 100,
     logistic: str = "lbfgs",
-) -> dict[str, float]:
+) -> BetaVAEResult:
     """BetaVAE disentanglement score (Higgins et al., 2017), as in ``disentanglement_lib``.
 
     Each training point fixes a random factor ``k`` in two batches of ``batch_size`` samples
@@ -197,7 +199,8 @@ def beta_vae_score(
 
     Returns
     -------
-    dict with ``train_accuracy`` and ``eval_accuracy``.
+    BetaVAEResult
+        ``train_accuracy`` and ``eval_accuracy``.
     """
     from sklearn.exceptions import ConvergenceWarning
 
@@ -216,7 +219,7 @@ def beta_vae_score(
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x_train, y_train)
     x_eval, y_eval = _beta_vae_features(representation_fn, src, num_eval, batch_size, rng)
-    return {
-        "train_accuracy": float(np.mean(model.predict(x_train) == y_train)),
-        "eval_accuracy": float(np.mean(model.predict(x_eval) == y_eval)),
-    }
+    return BetaVAEResult(
+        train_accuracy=float(np.mean(model.predict(x_train) == y_train)),
+        eval_accuracy=float(np.mean(model.predict(x_eval) == y_eval)),
+    )

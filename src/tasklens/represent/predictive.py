@@ -12,6 +12,7 @@ import numpy as np
 
 from .._common.validation import check_choice, check_positive_int, check_seed
 from ._checks import check_codes_factors, check_same_columns
+from .results import _UNSET, DCIResult, resolve_seed
 
 DCI_BACKENDS = ("gbt", "hist")
 
@@ -69,8 +70,8 @@ def _hist_gain_importance(model: Any, n_features: int) -> np.ndarray:
 
 def dci_importance(
     codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any,
-    random_state: int | np.random.Generator | None = None, *, backend: str = "gbt",
-    n_estimators: int = 100, n_jobs: int | None = None,
+    seed: int | np.random.Generator | None = _UNSET, *, backend: str = "gbt",
+    n_estimators: int = 100, n_jobs: int | None = None, random_state: Any = _UNSET,
 ) -> tuple[np.ndarray, float, float]:
     """Importance matrix of DCI and the mean train/test accuracy of its predictors.
 
@@ -90,7 +91,8 @@ def dci_importance(
     check_choice(backend, "backend", DCI_BACKENDS)
     n_estimators = check_positive_int(n_estimators, "n_estimators")
     # one seed per factor, drawn up front: results do not depend on n_jobs or on order
-    seeds = check_seed(random_state, "random_state").integers(0, 2**31 - 1, size=f_tr.shape[1])
+    seed = resolve_seed(seed, random_state, "dci_importance", None)
+    seeds = check_seed(seed, "seed").integers(0, 2**31 - 1, size=f_tr.shape[1])
     jobs = [(c_tr, f_tr[:, j], c_te, f_te[:, j], backend, n_estimators, int(seeds[j]))
             for j in range(f_tr.shape[1])]
     results: list[Any]
@@ -150,9 +152,9 @@ def completeness_score(importance: np.ndarray) -> float:
 
 def dci(
     codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any,
-    random_state: int | np.random.Generator | None = None, *, backend: str = "gbt",
-    n_estimators: int = 100, n_jobs: int | None = None,
-) -> dict[str, float]:
+    seed: int | np.random.Generator | None = _UNSET, *, backend: str = "gbt",
+    n_estimators: int = 100, n_jobs: int | None = None, random_state: Any = _UNSET,
+) -> DCIResult:
     """Disentanglement, completeness, informativeness (Eastwood & Williams, 2018).
 
     As in ``disentanglement_lib``: per factor a scikit-learn ``GradientBoostingClassifier``
@@ -165,9 +167,9 @@ def dci(
     ----------
     codes_train, codes_test : (N_train, D), (N_test, D) array-like
     factors_train, factors_test : (N_train, F), (N_test, F) array-like of int
-    random_state : int, Generator or None
+    seed : int, Generator or None
         Seeds the per-factor classifiers (only tie-breaking among equal splits is random
-        with the defaults). ``None`` draws fresh entropy, like scikit-learn.
+        with the defaults). ``None`` (default) draws fresh entropy, like scikit-learn.
     backend : {"gbt", "hist"}
         ``"gbt"`` (default) is the reference ``GradientBoostingClassifier``; ``"hist"`` is
         the faster ``HistGradientBoostingClassifier`` (256-bin histograms, the same depth 3,
@@ -181,20 +183,25 @@ def dci(
         them (``threadpoolctl.threadpool_limits(1)``) or use ``n_jobs``, whose workers get a
         share of the cores each.
 
+    random_state : deprecated
+        Old name of ``seed``.
+
     Returns
     -------
-    dict with ``disentanglement``, ``completeness``, ``informativeness_train``,
-    ``informativeness_test`` (floats).
+    DCIResult
+        ``disentanglement``, ``completeness``, ``informativeness_train``,
+        ``informativeness_test`` (floats); ``to_dict()`` for JSON.
     """
+    seed = resolve_seed(seed, random_state, "dci", None)
     importance, acc_train, acc_test = dci_importance(
-        codes_train, factors_train, codes_test, factors_test, random_state,
+        codes_train, factors_train, codes_test, factors_test, seed,
         backend=backend, n_estimators=n_estimators, n_jobs=n_jobs)
-    return {
-        "disentanglement": disentanglement_score(importance),
-        "completeness": completeness_score(importance),
-        "informativeness_train": acc_train,
-        "informativeness_test": acc_test,
-    }
+    return DCIResult(
+        disentanglement=disentanglement_score(importance),
+        completeness=completeness_score(importance),
+        informativeness_train=acc_train,
+        informativeness_test=acc_test,
+    )
 
 
 def sap_matrix(

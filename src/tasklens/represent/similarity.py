@@ -149,7 +149,7 @@ class RetrievedComponents:
         Spearman correlation of each component with each factor (0 for constant components).
     pvalues : (D, F) array
     matched_abs_corr : (K,) array
-        |correlation| of the K matched components with their factor.
+        ``|correlation|`` of the K matched components with their factor.
     """
 
     num_retrieved: int
@@ -159,7 +159,7 @@ class RetrievedComponents:
     matched_abs_corr: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
-        """Counts and the mean/std/min/max |correlation| of matched components (Table 7)."""
+        """Counts and the mean/std/min/max ``|correlation|`` of matched components (Table 7)."""
         m = self.matched_abs_corr
         stats = ({"mean_corr": float(m.mean()), "std_corr": float(m.std()),
                   "min_corr": float(m.min()), "max_corr": float(m.max())} if m.size else

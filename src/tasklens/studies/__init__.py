@@ -2,7 +2,9 @@
 
 They sit above every other library layer (data → models/theory → measurements → here);
 nothing below imports them. :mod:`tasklens.studies.disentanglement` runs 003 §4.1–4.3;
-:mod:`tasklens.studies.core_mtl_analysis` and :mod:`tasklens.studies.core_mtl_scm` hold
+:mod:`tasklens.studies.paper000` (with ``paper000_settings`` and ``paper000_plots``)
+reproduces 000's figures 3-6; :mod:`tasklens.studies.core_mtl_analysis` and
+:mod:`tasklens.studies.core_mtl_scm` hold
 001's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A).
 """
 
@@ -21,10 +23,31 @@ from .core_mtl_analysis import (
 from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
 from .disentanglement import METRIC_COLUMNS, STUDY_PARTS, StudyConfig, StudyResult, run_study
 from .grouping_validation import GroupingValidation, random_groupings, validate_grouping
+from .paper000 import (
+    PAPER_VALUES,
+    Figure3Result,
+    Figure4Result,
+    Figure5Result,
+    Figure6Result,
+    appendix_d2_spectra,
+    figure3,
+    figure4,
+    figure5,
+    figure6,
+)
+from .paper000_plots import plot_figure3, plot_figure4, plot_figure5, plot_figure6
+from .paper000_settings import FULL, QUICK, compute_paper_figures, paper_numbers
 
 __all__ = [
+    "FULL",
     "METRIC_COLUMNS",
+    "PAPER_VALUES",
+    "QUICK",
     "STUDY_PARTS",
+    "Figure3Result",
+    "Figure4Result",
+    "Figure5Result",
+    "Figure6Result",
     "GradientCosineRecorder",
     "GradientCosines",
     "GroupingValidation",
@@ -34,11 +57,22 @@ __all__ = [
     "StreamProbe",
     "StudyConfig",
     "StudyResult",
+    "appendix_d2_spectra",
+    "compute_paper_figures",
     "counterfactual_grid",
+    "figure3",
+    "figure4",
+    "figure5",
+    "figure6",
     "gradient_cosines",
     "last_shared_layer",
     "ood_gap_eq27",
     "ood_gap_population",
+    "paper_numbers",
+    "plot_figure3",
+    "plot_figure4",
+    "plot_figure5",
+    "plot_figure6",
     "random_groupings",
     "run_study",
     "simulate_scm_gap",

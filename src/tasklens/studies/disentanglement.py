@@ -266,7 +266,7 @@ def code_metrics(codes_train: np.ndarray, factors_train: np.ndarray, codes_test:
         d = dci(codes_train, factors_train, codes_test, factors_test, seed,
                 backend=config.dci_backend, n_estimators=config.dci_estimators)
         me = modularity_explicitness(codes_train, factors_train, codes_test, factors_test,
-                                     config.num_bins, random_state=seed)
+                                     config.num_bins, seed=seed)
         fvae = factor_vae_score(representation_fn, source, seed,
                                 batch_size=config.intervention_batch,
                                 num_train=config.intervention_train,
@@ -280,14 +280,14 @@ def code_metrics(codes_train: np.ndarray, factors_train: np.ndarray, codes_test:
         return {
             "mig": mig(codes_test, factors_test, config.num_bins),
             "sap": sap(codes_train, factors_train, codes_test, factors_test),
-            "dci_disentanglement": d["disentanglement"],
-            "dci_completeness": d["completeness"],
-            "dci_informativeness": d["informativeness_test"],
-            "modularity": me["modularity_score"],
-            "explicitness": me["explicitness_score_test"],
-            "irs": float(irs(codes_test, factors_test, num_bins=config.num_bins)["irs"]),
-            "factor_vae": fvae["eval_accuracy"],
-            "beta_vae": bvae["eval_accuracy"],
+            "dci_disentanglement": d.disentanglement,
+            "dci_completeness": d.completeness,
+            "dci_informativeness": d.informativeness_test,
+            "modularity": me.modularity_score,
+            "explicitness": me.explicitness_score_test,
+            "irs": float(irs(codes_test, factors_test, num_bins=config.num_bins).irs),
+            "factor_vae": fvae.eval_accuracy,
+            "beta_vae": bvae.eval_accuracy,
             "retrieved": float(rc.num_retrieved),
         }
 

@@ -41,6 +41,33 @@ class GroupingValidation:
         values = [v for k, v in self.totals.items() if k.startswith("random_")]
         return float(np.mean(values)) if values else float("nan")
 
+    def summary(self, digits: int = 4) -> str:
+        """A plain-text table: each grouping's total test loss, its difference from the
+        chosen grouping (negative: better than the chosen one) and its groups.
+
+        Parameters
+        ----------
+        digits : int
+            Decimals of the losses.
+        """
+        chosen = self.totals.get("chosen", float("nan"))
+        rows = [(name, f"{total:.{digits}f}", f"{total - chosen:+.{digits}f}",
+                 " | ".join(",".join(g) for g in self.groupings.get(name, [])))
+                for name, total in sorted(self.totals.items(), key=lambda kv: kv[1])]
+        if any(k.startswith("random_") for k in self.totals):
+            rows.append(("random (mean)", f"{self.random_mean:.{digits}f}",
+                         f"{self.random_mean - chosen:+.{digits}f}", ""))
+        header = ("grouping", "total test loss", "vs chosen", "groups")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+        lines = ["GroupingValidation (lower total test loss is better)",
+                 "  ".join(h.ljust(w) for h, w in zip(header[:3], widths)) + "  " + header[3]]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]
+                  for r in rows]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_dict(self) -> dict[str, Any]:
         return {"totals": self.totals, "groupings": self.groupings,
                 "task_losses": self.task_losses, "random_mean": self.random_mean,

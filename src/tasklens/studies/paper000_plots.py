@@ -1,5 +1,5 @@
 """Figures 3-6 of paper 000 (000_5a54aa0d76fac110.txt), drawn from
-:mod:`tasklens.linear.paper_figures` results. Only drawing happens here."""
+:mod:`tasklens.studies.paper000` results. Only drawing happens here."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .figures import _pyplot
+from ..report.figures import _pyplot
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..linear.paper_figures import (
+    from .paper000 import (
         Figure3Result,
         Figure4Result,
         Figure5Result,
@@ -114,7 +114,7 @@ def plot_figure5(result: Figure5Result) -> Figure:
 def plot_figure6(result: Figure6Result) -> Figure:
     """Per variant: losses (GD solid, closed form dashed), overlaps next to the paper's,
     and the predicted MTL vs STL output RSM of task 1 (Fig. 6B)."""
-    from ..linear.paper_figures import PAPER_VALUES
+    from .paper000 import PAPER_VALUES
 
     plt = _pyplot()
     fig, axes = plt.subplots(len(result.runs), 4, figsize=(15, 3.3 * len(result.runs)),

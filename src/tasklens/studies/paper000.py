@@ -2,7 +2,10 @@
 
 Paper: ``shared/seeds/000_5a54aa0d76fac110.txt``, Sections 4-6, App. D.1, D.2, D.4, D.5, E.
 Every function returns a frozen dataclass with the numbers; drawing lives in
-:mod:`tasklens.report.paper000_figures`. Time convention: ``tau = 1`` in eq. 5 and
+:mod:`tasklens.studies.paper000_plots`, the run settings of ``tasklens linear figures`` in
+:data:`QUICK` / :data:`FULL` and :func:`compute_paper_figures`. (Moved here from
+``tasklens.linear.paper_figures``: a reproduction is not part of the theory package.)
+Time convention: ``tau = 1`` in eq. 5 and
 ``t = epochs * learning_rate`` (as :func:`tasklens.linear.simulate.train_linear_mtl`).
 
 Decisions where App. E leaves a choice open (recorded in each result's ``settings``):
@@ -28,7 +31,7 @@ Decisions where App. E leaves a choice open (recorded in each result's ``setting
   moves inside ``span(rows of xi, rows of W_S(0))`` (the update of eq. 3 adds multiples of
   ``Sigma_io`` and ``W_S``). Training on ``X' = sqrt(m) I_m`` in an orthonormal basis of that
   ``m``-dimensional span therefore gives the same iterates as training on the ``N`` images,
-  at a cost independent of ``N`` (checked in ``tests/linear/test_paper_figures.py``).
+  at a cost independent of ``N`` (checked in ``tests/studies/test_paper000.py``).
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from tasklens._common.validation import check_choice, check_positive_int, check_scalar
-from tasklens.linear.alignment import overlap_singular_values, shared_spectrum
-from tasklens.linear.dynamics import MTLDynamics, zero_balanced_init
-from tasklens.linear.representations import ConvergenceRSMs, convergence_rsms
-from tasklens.linear.simulate import train_linear_mtl
+from .._common.validation import check_choice, check_positive_int, check_scalar
+from ..linear.alignment import overlap_singular_values, shared_spectrum
+from ..linear.dynamics import MTLDynamics, zero_balanced_init
+from ..linear.representations import ConvergenceRSMs, convergence_rsms
+from ..linear.simulate import train_linear_mtl
 
 __all__ = [
     "PAPER_VALUES",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tasklens.linear import MTLDynamics, train_linear_mtl, zero_balanced_init
-from tasklens.linear import paper_figures as pf
+from tasklens.studies import paper000 as pf
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +166,18 @@ def test_bad_arguments_raise_clear_errors():
         pf.figure6(n=50, learning_rate=-1.0)
     with pytest.raises(ValueError, match="learning_rate"):
         pf.figure4(learning_rate=float("nan"))
+
+
+def test_theory_and_report_packages_do_not_import_studies():
+    """Paper reproductions sit on top: importing ``tasklens.linear`` or ``tasklens.report``
+    (a fresh interpreter, so nothing else has loaded studies) must not load ``studies``."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tasklens.linear, tasklens.report; "
+            "bad = [m for m in sys.modules if m.startswith('tasklens.studies')]; "
+            "assert not bad, bad; "
+            "assert not hasattr(tasklens.linear, 'figure3')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
