@@ -58,10 +58,14 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: fewest available CPUs for which ``--executor`` defaults to ``process``
+PROCESS_MIN_CPUS = 4
+
+
 def default_executor() -> str:
-    """``"process"`` with at least 2 CPUs, else ``"serial"`` (see docs/analyze.md for the
-    measurement behind it)."""
-    return "process" if available_cpus() >= 2 else "serial"
+    """``"process"`` with at least :data:`PROCESS_MIN_CPUS` CPUs, else ``"serial"``: on 2
+    (shared) cores the pool made ``--budget fast`` slower (docs/analyze.md, "Executors")."""
+    return "process" if available_cpus() >= PROCESS_MIN_CPUS else "serial"
 
 
 @dataclass(frozen=True)
