@@ -79,3 +79,12 @@ def test_sweep_bad_options_exit_2_before_any_work(csv: Path, tmp_path: Path, arg
     err = result.stderr.strip()
     assert err.startswith("error: ") and "\n" not in err and needle in err, err
     assert not out.exists()
+
+
+def test_sweep_file_as_out_is_one_line_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("keep")
+    result = runner.invoke(app, ["sweep", "--out", str(blocker)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().startswith("error: --out")
+    assert blocker.read_text() == "keep"
