@@ -187,9 +187,9 @@ class ExecutorSession:
     settings: ExecutorSettings = field(default_factory=ExecutorSettings)
     ray_started: bool = False
 
-    def backend_address(self) -> str | None:
-        """Connect (or start a local instance) once per analysis, not once per stage; the
-        address run_jobs then gets (None: use the initialised Ray)."""
+    def connect(self) -> None:
+        """Ray: connect (or start a local instance) once per analysis, not once per stage;
+        run_jobs then uses the initialised Ray."""
         if self.settings.executor != "ray":
             return None
         import ray
@@ -201,7 +201,6 @@ class ExecutorSession:
                 ray.init(num_cpus=self.settings.workers, include_dashboard=False,
                          log_to_driver=False)
             self.ray_started = True
-        return None
 
 
     def mp_context(self) -> str:
@@ -272,13 +271,13 @@ def run_trainings(ctx: StageContext, stage: str, jobs: Sequence[TrainJob]
     for job in jobs:  # a finished job whose weights went missing must run again
         if job.save is not None and not (ctx.model_dir / job.save).is_file():
             (job_dir / f"{job_id(job, settings)}.json").unlink(missing_ok=True)
-    address = session.backend_address()
+    session.connect()
     runner = TrainRunner(ctx.split, ctx.settings, str(ctx.model_dir))
     sweep = run_jobs(list(jobs), runner, job_dir, settings=settings,
                      workers=min(ex.workers, len(jobs)), backend=ex.executor,
                      worker_threads=None if ex.executor == "serial" else 1,
                      progress=ctx.progress, mp_context=session.mp_context(),
-                     ray_address=address)
+                     ray_address=None)
     if sweep.errors:
         first = next(iter(sweep.errors.values()))
         raise RuntimeError(f"{len(sweep.errors)} of {len(jobs)} training(s) failed (first: "
