@@ -13,10 +13,14 @@ Per stage, the time recorded in results.json (``run.timings``); "report" is the 
 wall time (start-up, data loading, figures, HTML). The ratio is wall time / target (below 1
 meets it).
 
+Each case runs once per ``--executors`` entry (``--executor`` of the command: serial
+trainings in the process, or a process pool with one worker per CPU); the load average
+of the machine at the start and end of each run is printed with it (shared machines).
+
 Run::
 
     .venv/bin/python benchmarks/analyze.py [--cases default csv] [--budget fast]
-        [--threads 1]
+        [--threads 1] [--executors serial process]
 """
 
 from __future__ import annotations
@@ -62,10 +66,11 @@ def write_benchmark_csv(path: Path, n: int = 10_000, seed: int = 0) -> list[str]
     return [arg for t in tasks for arg in ("--task", t)]
 
 
-def run_case(case: str, budget: str, work: Path, threads: int) -> dict[str, float]:
-    out = work / f"{case}-out"
+def run_case(case: str, budget: str, work: Path, threads: int, executor: str
+             ) -> dict[str, float]:
+    out = work / f"{case}-{executor}-out"
     args = [sys.executable, "-m", "tasklens.cli.main", "analyze", "--budget", budget,
-            "--out", str(out)]
+            "--out", str(out), "--executor", executor]
     if case == "csv":
         args[4:4] = [str(work / "bench.csv"), *write_benchmark_csv(work / "bench.csv")]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MPLBACKEND": "Agg"}
@@ -86,21 +91,27 @@ def main() -> None:
                         choices=sorted(TARGETS))
     parser.add_argument("--budget", default="fast")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--executors", nargs="+", default=["serial", "process"],
+                        choices=["serial", "process", "ray"])
     args = parser.parse_args()
     import torch
 
     print(f"# {platform.node()}: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
           f"torch {torch.__version__}, numpy {np.__version__}, Python "
           f"{platform.python_version()}, OMP_NUM_THREADS={args.threads}")
-    header = ["case", *STAGES, "report", "wall (s)", "target (s)", "wall / target"]
+    header = ["case", "executor", *STAGES, "report", "wall (s)", "target (s)", "wall / target",
+              "load avg (start → end)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases:
-            row = run_case(case, args.budget, Path(tmp), args.threads)
-            cells = [f"{row[s]:.1f}" for s in (*STAGES, "report")]
-            print(f"| {case} | " + " | ".join(cells) + f" | {row['wall']:.1f} | "
-                  f"{TARGETS[case]:.0f} | {row['wall'] / TARGETS[case]:.2f} |", flush=True)
+            for executor in args.executors:
+                load = os.getloadavg()[0]
+                row = run_case(case, args.budget, Path(tmp), args.threads, executor)
+                cells = [f"{row[s]:.1f}" for s in (*STAGES, "report")]
+                print(f"| {case} | {executor} | " + " | ".join(cells) + f" | {row['wall']:.1f}"
+                      f" | {TARGETS[case]:.0f} | {row['wall'] / TARGETS[case]:.2f} | "
+                      f"{load:.1f} → {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

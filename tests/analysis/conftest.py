@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-#: options that keep an end-to-end run to seconds (one epoch, few rows)
-TINY = ["--epochs", "1", "--seeds", "2", "--max-rows", "240"]
+#: options that keep an end-to-end run to seconds (one epoch, few rows, trainings in the
+#: test process: no pool start-up per run)
+TINY = ["--epochs", "1", "--seeds", "2", "--max-rows", "240", "--executor", "serial"]
 
 
 def write_mixed_csv(path: Path, n: int = 240, seed: int = 0, nan_rows: int = 0) -> Path:
@@ -53,7 +54,9 @@ def invoke(args: list[str]) -> Any:
 
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny ``tasklens analyze`` of the default set, shared by the tests that read it."""
+    """One tiny ``tasklens analyze`` of the default set, shared by the tests that read it
+    (trainings on a pool of 2 worker processes; test_executor compares it with a serial
+    run)."""
     out = tmp_path_factory.mktemp("default") / "out"
-    invoke(["analyze", "--out", str(out), *TINY])
+    invoke(["analyze", "--out", str(out), *TINY, "--executor", "process", "--workers", "2"])
     return out

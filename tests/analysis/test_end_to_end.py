@@ -132,11 +132,12 @@ def _strip_times(results: dict[str, Any]) -> dict[str, Any]:
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(default_run: Path, tmp_path: Path
                                                          ) -> None:
-    from tasklens.cli.analyze import prepare
+    from tasklens.cli.analyze import Options, prepare
     from tasklens.report.html import run_and_report
 
     out = tmp_path / "out"
-    data, settings = prepare(None, None, None, out, "fast", 0, None, None, 1, 2, 240)
+    data, settings, _ = prepare(Options(None, None, None, out, "fast", 0, None, None, False,
+                                        1, 2, 240, "serial", None, None))
 
     def kill_after_baselines(results: dict[str, Any]) -> None:
         if results["stages"]["baselines"]["status"] == "done":

@@ -39,6 +39,11 @@ def csv(tmp_path: Path) -> Path:
     (["--task", "reg", "--task", "bin", "--methods", "ew,nope"], "--methods"),
     (["--task", "reg", "--task", "bin", "--max-networks", "5"], "--max-networks"),
     (["--task", "reg", "--task", "bin", "--epochs", "0"], "--epochs"),
+    (["--task", "reg", "--task", "bin", "--executor", "threads"], "--executor"),
+    (["--task", "reg", "--task", "bin", "--workers", "0"], "--workers"),
+    (["--task", "reg", "--task", "bin", "--ray-address", "auto"], "--ray-address"),
+    (["--task", "reg", "--task", "bin", "--executor", "serial", "--ray-address", "auto"],
+     "--ray-address needs --executor ray"),
 ])
 def test_bad_options_exit_2_with_one_line_and_write_nothing(csv, tmp_path, args, needle):
     out = tmp_path / "out"
@@ -80,3 +85,13 @@ def test_missing_data_file_and_unknown_builtin(tmp_path: Path) -> None:
     assert "does not exist" in _error_line(result)
     result = runner.invoke(app, ["analyze", "nope", "--out", str(tmp_path / "o")])
     assert "built-in set" in _error_line(result)
+
+
+@pytest.mark.parametrize("command", ["train", "group", "compare-methods"])
+def test_stage_subcommands_check_the_executor_options(csv, tmp_path: Path, command: str
+                                                      ) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, [command, str(csv), "--task", "reg", "--task", "bin",
+                                 "--out", str(out), "--workers", "0"])
+    assert "--workers" in _error_line(result)
+    assert not out.exists()

@@ -23,6 +23,7 @@ from .data import (
     parse_task_specs,
     taskset_fingerprint,
 )
+from .executor import EXECUTORS, ExecutorSettings, TrainJob
 from .run import (
     RESULTS_SCHEMA,
     RESULTS_SCHEMA_VERSION,
@@ -40,16 +41,19 @@ __all__ = [
     "BUDGETS",
     "DEFAULT_DATA",
     "DEFAULT_METHODS",
+    "EXECUTORS",
     "RESULTS_SCHEMA",
     "RESULTS_SCHEMA_VERSION",
     "STAGES",
     "STAGE_NAMES",
     "AnalysisSettings",
     "DataError",
+    "ExecutorSettings",
     "LoadedData",
     "Stage",
     "StageContext",
     "StageSkipped",
+    "TrainJob",
     "builtin_names",
     "clean",
     "load_data",

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..data.taskset import TaskSetSplit
 from .data import LoadedData
+from .executor import ExecutorSession
 from .settings import AnalysisSettings
 
 
@@ -31,6 +32,10 @@ class StageContext:
         Results of the finished stages this one depends on.
     progress : bool or None
         Progress bars (None: only on a terminal).
+    resume : bool
+        Reuse the finished jobs of a stage that did not finish (``DIR/stages/jobs``).
+    session : ExecutorSession
+        Where the independent trainings run (:mod:`tasklens.analysis.executor`).
     """
 
     data: LoadedData
@@ -39,6 +44,8 @@ class StageContext:
     work_dir: Path
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool | None = None
+    resume: bool = False
+    session: ExecutorSession = field(default_factory=ExecutorSession)
 
     @property
     def task_names(self) -> list[str]:

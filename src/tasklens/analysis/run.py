@@ -30,7 +30,8 @@ from .. import __version__
 from .._common.io import write_json
 from .context import StageContext, StageSkipped
 from .data import LoadedData
-from .settings import AnalysisSettings
+from .executor import ExecutorSession, ExecutorSettings, executor_session
+from .settings import SPLIT_FIELDS, TRAIN_FIELDS, AnalysisSettings
 from .stages_data import summary_finding, summary_stage, theory_finding, theory_stage
 from .stages_select import (
     balancing_finding,
@@ -63,9 +64,8 @@ class Stage:
 
 # Settings fields each stage reads (hashed into its cache key, with the upstream keys): a
 # new --max-networks redoes the grouping only, new --methods the balancing only.
-_SPLIT = ("seed", "test_size", "max_rows")
-_TRAIN = (*_SPLIT, "epochs", "max_steps", "batch_size", "lr", "hidden", "code_dim",
-          "head_hidden", "head_depth")
+_SPLIT = SPLIT_FIELDS
+_TRAIN = TRAIN_FIELDS
 
 
 STAGES: tuple[Stage, ...] = (
@@ -152,6 +152,7 @@ def run_analysis(
     progress: bool | None = None,
     on_stage_start: Callable[[str, str], None] | None = None,
     on_stage_end: Callable[[dict[str, Any]], None] | None = None,
+    executor: ExecutorSettings | None = None,
 ) -> dict[str, Any]:
     """Run the analysis stages on ``data``; returns the results.json content.
 
@@ -170,15 +171,29 @@ def run_analysis(
     on_stage_start : callable(name, title), optional
     on_stage_end : callable(results), optional
         Called after each stage with the current results.
+    executor : ExecutorSettings, optional
+        Where the independent trainings of the baselines and balancing stages run (default
+        serial, in this process); the results do not depend on it.
     """
-    out = Path(out_dir)
+    executor = ExecutorSettings() if executor is None else executor
+    with executor_session(executor) as session:
+        return _run_planned(data, settings, Path(out_dir), resolve_stages(stages), resume,
+                            progress, on_stage_start, on_stage_end, session)
+
+
+def _run_planned(data: LoadedData, settings: AnalysisSettings, out: Path, planned: list[str],
+                 resume: bool, progress: bool | None,
+                 on_stage_start: Callable[[str, str], None] | None,
+                 on_stage_end: Callable[[dict[str, Any]], None] | None,
+                 session: ExecutorSession) -> dict[str, Any]:
     work = out / "stages"
     (work / "models").mkdir(parents=True, exist_ok=True)
     split = data.taskset.split(test_size=settings.test_size, seed=settings.seed)
-    ctx = StageContext(data, split, settings, work, progress=progress)
+    ctx = StageContext(data, split, settings, work, progress=progress, resume=resume,
+                       session=session)
     fingerprint = data.fingerprint()
-    planned = resolve_stages(stages)
     results = _empty_results(data, settings, fingerprint, planned)
+    results["run"]["executor"] = session.settings.to_dict()
     keys: dict[str, str] = {}
     started_all = time.perf_counter()
     for name in planned:

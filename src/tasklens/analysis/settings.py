@@ -19,6 +19,12 @@ from .._common.validation import check_scalar
 
 BUDGETS: tuple[str, ...] = ("fast", "standard", "thorough")
 
+#: settings fields the train/test split reads
+SPLIT_FIELDS: tuple[str, ...] = ("seed", "test_size", "max_rows")
+#: settings fields one training reads (besides its tasks, seed and method)
+TRAIN_FIELDS: tuple[str, ...] = (*SPLIT_FIELDS, "epochs", "max_steps", "batch_size", "lr",
+                                 "hidden", "code_dim", "head_hidden", "head_depth")
+
 #: methods compared in stage 6 when ``--methods`` is not given
 DEFAULT_METHODS: dict[str, tuple[str, ...]] = {
     "fast": ("ew", "uw", "famo", "pcgrad"),

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .._common.progress import track
 from .context import StageContext, StageSkipped
+from .executor import TrainJob, run_trainings
 from .stages_train import _delta_m
-from .training import fit, load_model, mean_se, relative_gain, save_model
+from .training import load_model, mean_se, relative_gain
 
 
 def _ok(value: Any) -> bool:
@@ -117,16 +117,14 @@ def grouping_finding(res: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- stage 6
 def balancing_stage(ctx: StageContext) -> dict[str, Any]:
     """Stage 6: every method on the all-task network, Δm ± SE over seeds vs single-task."""
-    st, names, split = ctx.settings, ctx.task_names, ctx.split
+    st, names = ctx.settings, ctx.task_names
     base, mtl = ctx.need("baselines"), ctx.need("multitask")
     primary, hib = base["primary_metric"], base["higher_is_better"]
     per_method: dict[str, dict[str, Any]] = {"ew": base["all_metrics"]}
-    jobs = [(m, s) for m in st.methods if m != "ew" for s in st.seeds]
-    for method, seed in track(jobs, "methods", enabled=ctx.progress):
-        model, metrics, _ = fit(split, names, seed, st, method=method)
-        per_method.setdefault(method, {})[str(seed)] = metrics
-        if seed == st.seed:
-            save_model(model, ctx.model_dir / f"all_{method}_seed{seed}.pt")
+    jobs = [TrainJob(tuple(names), s, m, f"all_{m}_seed{s}.pt" if s == st.seed else None)
+            for m in st.methods if m != "ew" for s in st.seeds]
+    for job, metrics in (run_trainings(ctx, "balancing", jobs) if jobs else {}).items():
+        per_method.setdefault(job.method, {})[str(job.seed)] = metrics
     table: dict[str, Any] = {}
     for method in st.methods:
         runs = per_method[method]

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .._common.progress import track
 from ..train.delta_m import delta_m
 from .context import StageContext
+from .executor import TrainJob, run_trainings
 from .training import StepLossRecorder, fit, mean_se, relative_gain, save_model
 
 _MAX_POINTS = 200
@@ -129,15 +129,18 @@ def multitask_finding(res: dict[str, Any]) -> list[str]:
     return [first, second]
 
 
-def _per_seed_jobs(ctx: StageContext) -> list[tuple[tuple[str, ...], int]]:
+def _per_seed_jobs(ctx: StageContext) -> list[TrainJob]:
+    """Single-task models, the other seeds' all-task models and (when asked) every pair;
+    the first seed's single-task weights are kept for the representation stage."""
     names, st = ctx.task_names, ctx.settings
-    jobs: list[tuple[tuple[str, ...], int]] = []
+    jobs: list[TrainJob] = []
     for seed in st.seeds:
-        jobs += [((t,), seed) for t in names]
+        jobs += [TrainJob((t,), seed, save=f"stl_{t}_seed{seed}.pt" if seed == st.seed
+                          else None) for t in names]
         if seed != st.seed:  # seed 0's all-task run is stage 3's model
-            jobs.append((tuple(names), seed))
+            jobs.append(TrainJob(tuple(names), seed))
         if st.pairs:
-            jobs += [(p, seed) for p in combinations(names, 2)]
+            jobs += [TrainJob(p, seed) for p in combinations(names, 2)]
     return jobs
 
 
@@ -145,12 +148,8 @@ def baselines_stage(ctx: StageContext) -> dict[str, Any]:
     """Stage 4: single-task models per seed; per-task gain and Δm of the all-task model."""
     st, names, split = ctx.settings, ctx.task_names, ctx.split
     mtl = ctx.need("multitask")
-    runs: dict[str, dict[str, Any]] = {}
-    for tasks, seed in track(_per_seed_jobs(ctx), "baselines", enabled=ctx.progress):
-        model, metrics, _ = fit(split, tasks, seed, st)
-        runs[f"{'+'.join(tasks)}@{seed}"] = metrics
-        if len(tasks) == 1 and seed == st.seed:
-            save_model(model, ctx.model_dir / f"stl_{tasks[0]}_seed{seed}.pt")
+    trained = run_trainings(ctx, "baselines", _per_seed_jobs(ctx))
+    runs: dict[str, dict[str, Any]] = {job.key: metrics for job, metrics in trained.items()}
     runs[f"{'+'.join(names)}@{st.seed}"] = mtl["test_metrics"]
     ts = split.train
     primary = {t: ts[t].metrics[0] for t in names}

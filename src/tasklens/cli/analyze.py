@@ -6,6 +6,7 @@ written to ``--out``; a bad input prints one line and exits with code 2.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,43 +42,75 @@ Seeds = Annotated[int | None, typer.Option(
     "--seeds", help="Override the budget's number of seeds (replicates).")]
 MaxRows = Annotated[int | None, typer.Option(
     "--max-rows", help="Use a seeded random subset of at most this many rows.")]
+Executor = Annotated[str | None, typer.Option(
+    "--executor", help="Where the independent trainings run: serial (this process), process "
+                       "(a local process pool) or ray (default: process with >= 4 CPUs, "
+                       "else serial). Results are the same.", show_default=False)]
+Workers = Annotated[int | None, typer.Option(
+    "--workers", help="Parallel workers of --executor process/ray (default: the CPUs "
+                      "available).", show_default=False)]
+RayAddress = Annotated[str | None, typer.Option(
+    "--ray-address", help="Existing Ray cluster for --executor ray ('auto', HOST:PORT, "
+                          "ray://HOST:10001); default a local instance.")]
 
 
-def prepare(data: str | None, task: list[str] | None, inputs: str | None, out: Path,
-            budget: str, seed: int, max_networks: int | None, methods: str | None,
-            epochs: int | None, seeds: int | None, max_rows: int | None) -> tuple[Any, Any]:
-    """Check every option and load the data; nothing is written. Returns (data, settings)."""
+@dataclass(frozen=True)
+class Options:
+    """Every option of ``analyze`` and the stage subcommands (one object, one check)."""
+
+    data: str | None
+    task: list[str] | None
+    inputs: str | None
+    out: Path
+    budget: str
+    seed: int
+    max_networks: int | None
+    methods: str | None
+    resume: bool
+    epochs: int | None
+    seeds: int | None
+    max_rows: int | None
+    executor: str | None
+    workers: int | None
+    ray_address: str | None
+
+
+def prepare(o: Options) -> tuple[Any, Any, Any]:
+    """Check every option and load the data; nothing is written. Returns (data, settings,
+    executor settings)."""
     from ..analysis import AnalysisSettings, load_data
+    from ..analysis.executor import ExecutorSettings
     from ..analysis.settings import check_against_data
 
+    executor = ExecutorSettings.resolve(o.executor, o.workers, o.ray_address)
     method_list = None
-    if methods is not None:
-        method_list = tuple(m.strip().lower() for m in methods.split(",") if m.strip())
+    if o.methods is not None:
+        method_list = tuple(m.strip().lower() for m in o.methods.split(",") if m.strip())
         if not method_list:
             raise ValueError("--methods is empty; name methods separated by commas, e.g. ew,uw")
     settings = AnalysisSettings.for_budget(
-        budget, seed=seed, max_networks=max_networks, methods=method_list, epochs=epochs,
-        n_seeds=seeds, max_rows=max_rows)
-    check_output_dir(out)
-    loaded = load_data(data, task, inputs, max_rows=settings.max_rows, seed=settings.seed)
+        o.budget, seed=o.seed, max_networks=o.max_networks, methods=method_list,
+        epochs=o.epochs, n_seeds=o.seeds, max_rows=o.max_rows)
+    check_output_dir(o.out)
+    loaded = load_data(o.data, o.task, o.inputs, max_rows=settings.max_rows,
+                       seed=settings.seed)
     check_against_data(settings, loaded.taskset.n_tasks)
-    return loaded, settings
+    return loaded, settings, executor
 
 
-def run(stages: list[str] | None, data: str | None, task: list[str] | None,
-        inputs: str | None, out: Path, budget: str, seed: int, max_networks: int | None,
-        methods: str | None, resume: bool, epochs: int | None, seeds: int | None,
-        max_rows: int | None) -> dict[str, Any]:
+def run(stages: list[str] | None, o: Options) -> dict[str, Any]:
     """Check, run the stages with the report rewritten after each, print where things are."""
     from ..report.html import run_and_report
 
-    loaded, settings = prepare(data, task, inputs, out, budget, seed, max_networks, methods,
-                               epochs, seeds, max_rows)
+    loaded, settings, executor = prepare(o)
+    out = o.out
     ts = loaded.taskset
     kinds = ", ".join(f"{t.name}:{t.kind}" for t in ts.tasks.values())
     console.print(f"[bold]tasklens analyze[/] {escape(ts.name)}: {ts.n_samples:,} rows, "
                   f"{ts.n_tasks} tasks ({escape(kinds)}); budget {settings.budget}, seeds "
-                  f"{escape(str(list(settings.seeds)))}")
+                  f"{escape(str(list(settings.seeds)))}; executor {executor.executor}"
+                  + (f" ({executor.workers} workers)" if executor.executor != "serial"
+                     else ""))
     for note in loaded.notes:
         console.print(f"  note: {escape(note)}")
 
@@ -97,8 +130,8 @@ def run(stages: list[str] | None, data: str | None, task: list[str] | None,
 
     shown: set[str] = set()
     try:
-        results = run_and_report(loaded, settings, out, stages=stages, resume=resume,
-                                 on_stage_start=start, on_stage_end=end)
+        results = run_and_report(loaded, settings, out, stages=stages, resume=o.resume,
+                                 on_stage_start=start, on_stage_end=end, executor=executor)
     except KeyboardInterrupt:
         raise fail(f"interrupted; finished stages are kept in {out} (report.html says which "
                    "are missing); rerun with --resume", 130) from None
@@ -112,11 +145,13 @@ def run(stages: list[str] | None, data: str | None, task: list[str] | None,
 def analyze(data: Data = None, task: Tasks = None, inputs: Inputs = None,
             out: Out = Path("tasklens-analysis"), budget: Budget = "fast", seed: Seed = 0,
             max_networks: MaxNetworks = None, methods: Methods = None, resume: Resume = False,
-            epochs: Epochs = None, seeds: Seeds = None, max_rows: MaxRows = None) -> None:
+            epochs: Epochs = None, seeds: Seeds = None, max_rows: MaxRows = None,
+            executor: Executor = None, workers: Workers = None,
+            ray_address: RayAddress = None) -> None:
     """Which tasks should share a network, which weighting method, and why: every stage,
     one report (report.html, results.json, figures/, model.pt in --out)."""
-    run(None, data, task, inputs, out, budget, seed, max_networks, methods, resume, epochs,
-        seeds, max_rows)
+    run(None, Options(data, task, inputs, out, budget, seed, max_networks, methods, resume,
+                      epochs, seeds, max_rows, executor, workers, ray_address))
 
 
 def _stage_command(stages: list[str], doc: str) -> Any:
@@ -125,9 +160,10 @@ def _stage_command(stages: list[str], doc: str) -> Any:
                 out: Out = Path("tasklens-analysis"), budget: Budget = "fast", seed: Seed = 0,
                 max_networks: MaxNetworks = None, methods: Methods = None,
                 resume: Resume = False, epochs: Epochs = None, seeds: Seeds = None,
-                max_rows: MaxRows = None) -> None:
-        run(stages, data, task, inputs, out, budget, seed, max_networks, methods, resume,
-            epochs, seeds, max_rows)
+                max_rows: MaxRows = None, executor: Executor = None, workers: Workers = None,
+                ray_address: RayAddress = None) -> None:
+        run(stages, Options(data, task, inputs, out, budget, seed, max_networks, methods,
+                            resume, epochs, seeds, max_rows, executor, workers, ray_address))
 
     command.__doc__ = doc
     return command

@@ -16,6 +16,7 @@ from .data import data_app
 from .disentangle import disentangle_app
 from .linear import linear_app
 from .quickstart import quickstart
+from .sweep import sweep
 
 app = typer.Typer(
     name="tasklens",
@@ -28,6 +29,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(linear_app, name="linear")
 app.add_typer(disentangle_app, name="disentangle")
 register_analyze(app)  # the main job first in --help
+app.command("sweep")(sweep)
 app.command("quickstart")(quickstart)
 
 console = Console(stderr=True)
