@@ -1,7 +1,7 @@
 """Benchmark: gradient transference (GT) for all K × K pairs — batched pass vs loops.
 
 Three ways to get the same (K, K) matrix on one batch of an MLP hard-parameter-sharing model
-(002_449c5bd29af54bab.txt, Table 7 eq. 5; plain-SGD lookahead):
+(Azorin et al. 2023, Table 7 eq. 5; plain-SGD lookahead):
 
 - ``per-pair loop`` (the baseline): for each pair (a, b), deep-copy the model, take task
   b's gradient on the shared parameters, step, evaluate L_a — K² copies, backwards and

@@ -7,7 +7,7 @@ seeds), computes every score with the same model and training budget
 (:func:`tasklens.affinity.compute_affinities`: GS, GT, RSA, IAS, LI, the training-free
 alignment overlap, and TD where a task taxonomy makes sense) and evaluates each score against
 both gains (:func:`tasklens.affinity.evaluate_scores`: Spearman / Kendall over all ordered
-pairs, sign agreement, top-1 partner). 002_449c5bd29af54bab.txt concludes that the scores
+pairs, sign agreement, top-1 partner). Azorin et al. 2023 concludes that the scores
 correlate poorly with the actual gains; this is the same test on:
 
 - ``digits``: Multi-digits (8×8 scikit-learn digits on a 12×12 canvas, 2,000 images) with

@@ -1,6 +1,6 @@
 """Benchmark: closed-form MTL dynamics vs ODE integration vs discrete gradient descent.
 
-Paper 000 (shared/seeds/000_5a54aa0d76fac110.txt): Theorem 2 (closed form) against eq. 5
+Anon. 2025 (shared/seeds/Anon. 2025 (ICLR'26 sub.)): Theorem 2 (closed form) against eq. 5
 integrated with scipy solve_ivp (DOP853, rtol 1e-9) — the baseline, measured in the same run —
 and full-batch gradient descent (train_linear_mtl, t = epochs * learning_rate).
 

@@ -8,7 +8,7 @@ import pytest
 from tasklens.affinity import TABLE1_NEWICK, taxonomical_distance, tree_distances
 
 TASKS = ["SemSeg", "Keypts", "Edges", "Depth", "Normal"]
-# 002_449c5bd29af54bab.txt, Table 1 (off-diagonal entries as printed)
+# Azorin et al. 2023, Table 1 (off-diagonal entries as printed)
 TABLE1 = np.array([
     [0, -8, -6, -8, -5],
     [-8, 0, -4, -12, -9],

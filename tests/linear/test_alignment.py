@@ -1,4 +1,4 @@
-"""Alignment, magnitude, shared spectrum and rank facts (000_5a54aa0d76fac110.txt, Sec. 2.2).
+"""Alignment, magnitude, shared spectrum and rank facts (Anon. 2025 (ICLR'26 sub.), Sec. 2.2).
 
 References: published values (Figure 3 / App. E: S_ξ = [4.472, 3.354]; App. D.2 plot B:
 S_ξ = [4, 1.5, 1, 0.5]); the SVD of the stacked ξ and the eigenvalues of

@@ -1,5 +1,5 @@
 """λ-balanced closed form (tasklens.linear.lambda_balanced, Dominé et al. 2025) against
-independent references: the test-only ODE of eq. 5 of 000_5a54aa0d76fac110.txt
+independent references: the test-only ODE of eq. 5 of Anon. 2025 (ICLR'26 sub.)
 (tests/reference/linear_ode.py, each head integrated separately), the init itself at t = 0,
 the zero-balanced Theorem 2 path of MTLDynamics as λ -> 0, and the lazy-regime property
 (the neural tangent kernel moves less as |λ| grows)."""

@@ -1,4 +1,4 @@
-"""Learning-order metrics (000_5a54aa0d76fac110.txt, Section 4).
+"""Learning-order metrics (Anon. 2025 (ICLR'26 sub.), Section 4).
 
 References: hand-made curves with known crossing times (piecewise-linear and exponential);
 the qualitative statements of Section 4 on the closed form (aligned tasks learned together,

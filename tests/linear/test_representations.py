@@ -1,4 +1,4 @@
-"""Convergence RSMs and the STL-vs-MTL comparison (000_5a54aa0d76fac110.txt, Sec. 5, eq. 23-25).
+"""Convergence RSMs and the STL-vs-MTL comparison (Anon. 2025 (ICLR'26 sub.), Sec. 5, eq. 23-25).
 
 References: matrix square roots (ξᵀξ)^{1/2} and (ξξᵀ)^{1/2} from an eigendecomposition;
 closed forms derived by hand for a task and its scaled copy (Σ_2 = c Σ_1):

@@ -1,4 +1,4 @@
-"""Task correlations from data (000_5a54aa0d76fac110.txt, eq. 6).
+"""Task correlations from data (Anon. 2025 (ICLR'26 sub.), eq. 6).
 
 References: correlations built by construction on exactly whitened samples; per-class sums
 by a Python loop for one-hot targets; ZCA whitening against scipy's matrix square root;
@@ -166,7 +166,7 @@ def test_one_hot_tasks_share_the_input_mean_mode_unless_centred():
     """Uncentred one-hot correlations of any two classification tasks have an overlap of 1.
 
     The rows of each Σ_io sum to the input mean, so the mean lies in both tasks' input
-    subspaces (the α_1 = 1 of Multi-MNIST, 000_5a54aa0d76fac110.txt, App. D.5.1).
+    subspaces (the α_1 = 1 of Multi-MNIST, Anon. 2025 (ICLR'26 sub.), App. D.5.1).
     """
     from tasklens.linear.alignment import overlap_singular_values
 

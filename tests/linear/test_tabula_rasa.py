@@ -1,4 +1,4 @@
-"""Tabula-rasa solution and task loadings (000_5a54aa0d76fac110.txt, App. B.3-B.6, eq. 42-45).
+"""Tabula-rasa solution and task loadings (Anon. 2025 (ICLR'26 sub.), App. B.3-B.6, eq. 42-45).
 
 References: scipy solve_ivp on the scalar mode ODE τ du/dt = 2u(s - u) (eq. 50, rtol 1e-10)
 and on the full two-layer MTL gradient flow (eq. 5) from a tabula-rasa initialisation

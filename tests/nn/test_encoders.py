@@ -1,6 +1,6 @@
 """Encoders and decoder: shapes, the 003 App. A layout, linear algebra, errors, seeding.
 
-References: Table 2 of 003_84a88f3dc5f900a6.txt transcribed below by hand; the output size
+References: Table 2 of Maziarka et al. 2022 transcribed below by hand; the output size
 formulas of (transposed) convolutions; matrix products computed with numpy.
 """
 
@@ -25,7 +25,7 @@ from tasklens.nn import (
     get_activation,
 )
 
-# 003_84a88f3dc5f900a6.txt, Appendix A, Table 2: (type, kernel, stride, outputs)
+# Maziarka et al. 2022, Appendix A, Table 2: (type, kernel, stride, outputs)
 TABLE2_ENCODER = [("conv", 4, 2, 32), ("conv", 4, 2, 32), ("conv", 4, 2, 64),
                   ("conv", 4, 2, 128), ("conv", 4, 2, 256), ("conv", 4, 2, 256)]
 TABLE2_DECODER = [("conv", 1, 2, 256), ("convT", 4, 2, 256), ("convT", 4, 2, 128),

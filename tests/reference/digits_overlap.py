@@ -1,6 +1,6 @@
 """Task-overlap singular values of a two-task classification data set, written for tests only.
 
-000_5a54aa0d76fac110.txt, eqs. 7–8: ``Σ_i = (1/N) Y_iᵀ X`` with whitened inputs and one-hot
+Anon. 2025 (ICLR'26 sub.), eqs. 7–8: ``Σ_i = (1/N) Y_iᵀ X`` with whitened inputs and one-hot
 targets, ``Σ_i = U_i S_i V_iᵀ``, and the overlap ``O_12 = V_1ᵀ V_2`` over the nonzero modes.
 Independent of ``tasklens.linear`` and of ``tasklens.data.digits.zca_whiten``: inputs are
 whitened here by PCA through a thin SVD of the data matrix (the overlap singular values do not

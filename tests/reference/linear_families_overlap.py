@@ -1,4 +1,4 @@
-"""Independent test references for the linear task families (000_5a54aa0d76fac110.txt, Sec. 2.2).
+"""Independent test references for the linear task families (Anon. 2025 (ICLR'26 sub.), Sec. 2.2).
 
 Written without the library: plain NumPy SVDs, used only by tests/data/test_linear_families.py.
 """

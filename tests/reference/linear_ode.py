@@ -1,5 +1,5 @@
 """Test-only reference: direct numerical integration of the MTL gradient flow, eq. 5 of
-``shared/seeds/000_5a54aa0d76fac110.txt``, written from the paper and independent of
+``shared/seeds/Anon. 2025 (ICLR'26 sub.)``, written from the paper and independent of
 ``tasklens.linear``::
 
     tau dW_S/dt = sum_i w_i W_i^T (Sigma_io - W_i W_S Sigma_ii)

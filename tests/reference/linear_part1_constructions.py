@@ -1,6 +1,6 @@
 """Test-only references for tasklens.linear part 1, written independently of the library.
 
-- Task constructions with random orthonormal bases (000_5a54aa0d76fac110.txt, App. D.1):
+- Task constructions with random orthonormal bases (Anon. 2025 (ICLR'26 sub.), App. D.1):
   aligned, orthogonal and conflicting pairs, and pairs with a chosen number of shared
   input directions.
 - A brute-force integrator of the two-layer MTL gradient flow (eq. 5) with scipy's solve_ivp.

@@ -1,4 +1,4 @@
-"""Figures 3-6 of paper 000 against independent references: the numbers the paper prints
+"""Figures 3-6 of Anon. 2025 against independent references: the numbers the paper prints
 (App. D.2, E), Theorem 3's limit, exact RSM values derived by hand, GD on the raw data, and
 the first-order-in-lr error of gradient descent against gradient flow."""
 

@@ -1,4 +1,4 @@
-"""Task-affinity scores (002_449c5bd29af54bab.txt, Table 7) and their evaluation.
+"""Task-affinity scores (Azorin et al. 2023, Table 7) and their evaluation.
 
 Every score returns a :class:`tasklens.data.TaskMatrix` where higher means more affinity
 and entry [a, b] is the effect of task b onto task a.

@@ -2,7 +2,7 @@
 
 Two rules for "one step on the shared parameters with task b's gradient ``g_b``":
 
-``"sgd"`` (default; Fifty et al. 2021, eq. 2, and 002_449c5bd29af54bab.txt, Table 7 eq. 5)
+``"sgd"`` (default; Fifty et al. 2021, eq. 2, and Azorin et al. 2023, Table 7 eq. 5)
     ``θ_s^{t+1|b} = θ_s^t − η g_b`` with the learning rate ``η`` (the optimizer's current
     per-group ``lr`` when an optimizer is given).
 

@@ -1,4 +1,4 @@
-"""Training-free affinity from data alone: the alignment signal of 000_5a54aa0d76fac110.txt.
+"""Training-free affinity from data alone: the alignment signal of Anon. 2025 (ICLR'26 sub.).
 
 000 App. A.4 proposes to use task alignment to guide grouping without training. These
 scores come from the input–output correlations (eq. 6) of whitened inputs:

@@ -1,5 +1,5 @@
 """Input attribution similarity (IAS) between single-task models
-(002_449c5bd29af54bab.txt, Table 7 eq. 1; revisited from Song et al. 2019)."""
+(Azorin et al. 2023, Table 7 eq. 1; revisited from Song et al. 2019)."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def input_attribution_similarity(
     """Input attribution similarity of single-task models on a batch.
 
     ``IAS[a, b] = (1/|X|) Σ_{x∈X} S_cos(Attr(STL_a, x), Attr(STL_b, x))``
-    (002_449c5bd29af54bab.txt, Table 7 eq. 1); symmetric, in [−1, 1]. Each attribution map
+    (Azorin et al. 2023, Table 7 eq. 1); symmetric, in [−1, 1]. Each attribution map
     is flattened over all input dimensions. A sample whose map is exactly zero for a model
     has no direction: it contributes 0 to that model's row (the diagonal is then < 1).
     Models run in eval mode.

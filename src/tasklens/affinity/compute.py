@@ -1,4 +1,4 @@
-"""One call that computes any subset of the affinity scores of 002_449c5bd29af54bab.txt on
+"""One call that computes any subset of the affinity scores of Azorin et al. 2023 on
 a task set, training each model it needs once and sharing it between scores.
 
 =============  ===========================================  ===============================

@@ -2,7 +2,7 @@
 
 :func:`evaluate_scores` compares each score matrix with a gain matrix (usually
 :attr:`tasklens.affinity.gains.GroundTruth.metric_gain`) on the off-diagonal entries
-``[a, b]`` (effect of ``b`` onto ``a``), as 002_449c5bd29af54bab.txt does when it ranks
+``[a, b]`` (effect of ``b`` onto ``a``), as Azorin et al. 2023 does when it ranks
 the scores against MTL results:
 
 - Spearman and Kendall (tau-b) correlation over all ordered pairs, and per target task

@@ -2,7 +2,7 @@
 
 For a pair ``(a, b)`` the gain is the change in task ``a``'s test performance when ``a`` is
 trained together with ``b`` in one hard-parameter-sharing network, versus ``a`` trained
-alone — what the affinity scores of 002_449c5bd29af54bab.txt try to predict: an asymmetric
+alone — what the affinity scores of Azorin et al. 2023 try to predict: an asymmetric
 score "considers how much the target task a benefits from being learned with the partner
 task b" (002 supplementary, Section 3), and the joint model ``MTL(a,b)`` is trained on
 ``L_a + L_b`` (ibid.; here the ``"ew"`` method, the default). With ``n`` tasks the

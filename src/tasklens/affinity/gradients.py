@@ -72,7 +72,7 @@ def gradient_similarity(model: MTLModel, tasks: Any, batch: Any) -> TaskMatrix:
     """Gradient similarity on one batch: cosine of the task gradients on the shared backbone.
 
     ``GS[a, b] = S_cos(∂L_a/∂θ_B, ∂L_b/∂θ_B)`` — the summand of
-    002_449c5bd29af54bab.txt, Table 7 eq. 4 (averaged over training by
+    Azorin et al. 2023, Table 7 eq. 4 (averaged over training by
     :class:`GradientSimilarityMonitor`). Symmetric, in [−1, 1], unit diagonal. The task
     gradients come from one batched pass of the gradient engine
     (:func:`tasklens.balance.engine.parameter_jacobian`). A task whose gradient is exactly
@@ -133,7 +133,7 @@ def gradient_transference(
     """Gradient transference (lookahead) on one batch, for all K × K pairs at once.
 
     ``Z[a, b] = 1 − L_a(θ_s^{t+1|b}, θ_a^t) / L_a(θ_s^t, θ_a^t)`` — the summand of
-    002_449c5bd29af54bab.txt, Table 7 eq. 5 (Fifty et al. 2021, eq. 2–3), averaged over
+    Azorin et al. 2023, Table 7 eq. 5 (Fifty et al. 2021, eq. 2–3), averaged over
     training by :class:`GradientTransferenceMonitor`. ``θ_s^{t+1|b}`` is one step on the
     shared parameters only, with task ``b``'s gradient on the same batch; heads stay at
     step ``t``. Positive: a step for ``b`` lowers ``a``'s loss. Asymmetric; entry
@@ -234,7 +234,7 @@ class _AveragingMonitor:
 
 
 class GradientSimilarityMonitor(_AveragingMonitor):
-    """GS averaged over training (002_449c5bd29af54bab.txt, Table 7 eq. 4).
+    """GS averaged over training (Azorin et al. 2023, Table 7 eq. 4).
 
     Call :meth:`update` with the model and the training batch of a step (before or after
     the optimizer step, consistently); every ``every``-th call (the first included) records
@@ -258,7 +258,7 @@ class GradientSimilarityMonitor(_AveragingMonitor):
 
 
 class GradientTransferenceMonitor(_AveragingMonitor):
-    """GT averaged over training (002_449c5bd29af54bab.txt, Table 7 eq. 5; Fifty et al. 2021).
+    """GT averaged over training (Azorin et al. 2023, Table 7 eq. 5; Fifty et al. 2021).
 
     Every ``every``-th call of :meth:`update` (the first included) records
     :func:`gradient_transference` on the step's batch, before the optimizer step of that

@@ -1,5 +1,5 @@
 """Label injection (LI): how much task ``a`` gains when its single-task model also sees task
-``b``'s label (002_449c5bd29af54bab.txt, Table 7 eq. 3; Table 4 prints it in percent).
+``b``'s label (Azorin et al. 2023, Table 7 eq. 3; Table 4 prints it in percent).
 
 Three pieces: the input construction (:func:`encode_label`, :func:`inject_label`,
 :func:`label_injected_taskset`), the score from given test losses (:func:`label_injection`),
@@ -122,7 +122,7 @@ def label_injection(stl_losses: Mapping[str, float],
                     task_names: Sequence[str] | None = None) -> TaskMatrix:
     """Label injection score from test losses.
 
-    ``LI[a, b] = (L_STLa − L_STLa←b) / L_STLa←b`` (002_449c5bd29af54bab.txt, Table 7 eq. 3;
+    ``LI[a, b] = (L_STLa − L_STLa←b) / L_STLa←b`` (Azorin et al. 2023, Table 7 eq. 3;
     Table 4 shows ``100 · LI`` in percent). Asymmetric; entry ``[a, b]`` is the effect of
     ``b`` (whose label is injected) onto ``a``. The diagonal is NaN: a task's own label is
     not a partner.

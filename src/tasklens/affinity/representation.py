@@ -1,4 +1,4 @@
-"""Representation similarity between single-task backbones: RSA (002_449c5bd29af54bab.txt,
+"""Representation similarity between single-task backbones: RSA (Azorin et al. 2023,
 Table 7 eq. 2; revisited from Dwivedi and Roig 2019) or linear CKA.
 
 The pairwise measures are those of :mod:`tasklens.represent.similarity` (one implementation).
@@ -98,7 +98,7 @@ def representation_similarity(backbones: Mapping[str, nn.Module], x: Tensor, *,
                               method: str = "rsa") -> TaskMatrix:
     """Representation similarity of the single-task backbones on a batch.
 
-    ``RSA[a, b] = RSA(θ_Ba, θ_Bb, X)`` (002_449c5bd29af54bab.txt, Table 7 eq. 2): the
+    ``RSA[a, b] = RSA(θ_Ba, θ_Bb, X)`` (Azorin et al. 2023, Table 7 eq. 2): the
     Spearman correlation between the representational dissimilarity matrices
     (``1 − Pearson`` between samples) of the two backbones' outputs on the batch ``X``;
     symmetric, unit diagonal. ``method="cka"`` uses linear CKA instead.

@@ -1,5 +1,5 @@
 """Taxonomical distance (TD): negated path length between tasks in a task tree
-(002_449c5bd29af54bab.txt, Table 7 row 1; values of Table 1)."""
+(Azorin et al. 2023, Table 7 row 1; values of Table 1)."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def tree_distances(tree: Tree) -> TaskMatrix:
 def taxonomical_distance(tree: Tree, tasks: Sequence[str] | None = None) -> TaskMatrix:
     """Taxonomical distance affinity: ``TD(a, b) = −d_tree(a, b)``, higher means closer.
 
-    002_449c5bd29af54bab.txt, Table 7 (TD): "distance between tasks in a taxonomy tree,
+    Azorin et al. 2023, Table 7 (TD): "distance between tasks in a taxonomy tree,
     multiplied by −1 for consistency". Symmetric; the diagonal is 0.
 
     Parameters

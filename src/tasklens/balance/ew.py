@@ -12,7 +12,7 @@ from ._base import BalanceContext, BalanceMethod, reference_tensor
 
 class EW(BalanceMethod):
     """Equal weighting (Caruana 1997, "Multitask Learning"; the EW baseline of
-    001_04ca9f643fb64e21.txt, Sec. 4.1).
+    Wu et al. 2026 (CORE-MTL), Sec. 4.1).
 
     Formula: ``L = Σᵢ Lᵢ``, i.e. ``wᵢ = 1`` and the direction ``Σᵢ gᵢ``.
 

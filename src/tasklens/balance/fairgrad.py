@@ -11,7 +11,7 @@ from ._base import check_real
 class FairGrad(AlphaFairMethod):
     """Fair resource allocation (Ban & Ji 2024, "Fair Resource Allocation in Multi-Task
     Learning", ICML, eq. 4 and Algorithm 1; a baseline of
-    001_04ca9f643fb64e21.txt, Sec. 4.1).
+    Wu et al. 2026 (CORE-MTL), Sec. 4.1).
 
     Formula: the direction ``d = Σᵢ wᵢ gᵢ`` maximises the α-fair utility
     ``Σᵢ (gᵢᵀ d)^(1−α) / (1−α)`` in a ball; its weights are the positive solution of

@@ -13,7 +13,7 @@ from ._base import BalanceContext, BalanceMethod, check_positive_losses, check_r
 class GradNorm(BalanceMethod):
     """GradNorm (Chen et al. 2018, "GradNorm: Gradient Normalization for Adaptive Loss
     Balancing in Deep Multitask Networks", ICML, Sec. 3.2, eq. 1–2 and Algorithm 1; a baseline of
-    001_04ca9f643fb64e21.txt, Sec. 4.1).
+    Wu et al. 2026 (CORE-MTL), Sec. 4.1).
 
     Formula: with ``G_W⁽ⁱ⁾ = wᵢ ‖gᵢ‖`` (``‖gᵢ‖² = Gᵢᵢ``, gradients w.r.t. the last shared
     layer — or the shared features), ``Ḡ_W`` their mean, ``L̃ᵢ = Lᵢ(t)/Lᵢ(0)`` and

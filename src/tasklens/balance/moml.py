@@ -14,7 +14,7 @@ from ._solvers import min_norm_simplex, project_simplex
 
 class MOML(BalanceMethod):
     """Multi-objective meta learning of loss weights (Ye et al. 2021, "Multi-Objective Meta
-    Learning", NeurIPS, Sec. 3–4; a baseline of 001_04ca9f643fb64e21.txt, Sec. 4.1).
+    Learning", NeurIPS, Sec. 3–4; a baseline of Wu et al. 2026 (CORE-MTL), Sec. 4.1).
 
     Formula: bi-level problem ``min_λ (F₁(θ*(λ)), …, F_K(θ*(λ)))`` with
     ``θ*(λ) = argmin_θ Σᵢ λᵢ Lᵢ(θ)`` on the training split and ``Fⱼ`` task ``j``'s loss on a

@@ -14,7 +14,7 @@ from ._base import BalanceContext, SeededMethod, gramian_numpy, reference_tensor
 class PCGrad(SeededMethod):
     """Projecting conflicting gradients (Yu et al. 2020, "Gradient Surgery for Multi-Task
     Learning", NeurIPS, Algorithm 1; a baseline of
-    001_04ca9f643fb64e21.txt, Sec. 4.1).
+    Wu et al. 2026 (CORE-MTL), Sec. 4.1).
 
     Formula: for each task ``i``, start from ``gᵢᴾᶜ = gᵢ`` and, visiting the other tasks ``j`` in
     random order, if ``gᵢᴾᶜ · gⱼ < 0`` set ``gᵢᴾᶜ ← gᵢᴾᶜ − (gᵢᴾᶜ · gⱼ / ‖gⱼ‖²) gⱼ`` (projection on

@@ -172,7 +172,7 @@ def cross_task_saliency_alignment(saliency: Tensor, temperature: float = 0.5) ->
 class RepMTL(BalanceMethod):
     """Rep-MTL (Wang, Li & Xu, "Rep-MTL: Unleashing the Power of Representation-level Task
     Saliency for Multi-Task Learning", ICCV 2025, arXiv:2507.21049; one of the baselines of
-    001_04ca9f643fb64e21.txt, which gives no formula).
+    Wu et al. 2026 (CORE-MTL), which gives no formula).
 
     Formula (equation numbers of arXiv:2507.21049v1):
 

@@ -14,7 +14,7 @@ from ._base import BalanceContext, SeededMethod, reference_tensor
 class RLW(SeededMethod):
     """Random loss weighting (Lin et al. 2022, "Reasonable Effectiveness of Random Weighting:
     A Litmus Test for Multi-Task Learning", TMLR, Sec. 3, eq. 2; a baseline of
-    001_04ca9f643fb64e21.txt, Sec. 4.1).
+    Wu et al. 2026 (CORE-MTL), Sec. 4.1).
 
     Formula: each step draws ``z ~ N(0, I_K)`` and uses ``λ = softmax(z)`` (the paper's default
     distribution).

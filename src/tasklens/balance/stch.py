@@ -19,7 +19,7 @@ MODES: tuple[str, ...] = ("log", "raw")
 class STCH(BalanceMethod):
     """Smooth Tchebycheff scalarisation (Lin et al. 2024, "Smooth Tchebycheff Scalarization for
     Multi-Objective Optimization", ICML, eq. 8 and its multi-task learning experiments; a
-    baseline of 001_04ca9f643fb64e21.txt, Sec. 4.1). Official code: ``Xi-L/STCH``,
+    baseline of Wu et al. 2026 (CORE-MTL), Sec. 4.1). Official code: ``Xi-L/STCH``,
     ``STCH_MTL/LibMTL/weighting/STCH.py`` (identical in LibMTL).
 
     Formula: ``g_μ(f) = μ log Σᵢ exp(λᵢ (fᵢ − zᵢ*) / μ)``, whose gradient weights

@@ -1,4 +1,4 @@
-"""``tasklens disentangle``: the disentanglement study of paper 003 at CPU scale."""
+"""``tasklens disentangle``: the disentanglement study of Maziarka et al. 2022 at CPU scale."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from rich.console import Console
 from ._common import check_output_dir, cli_errors
 
 disentangle_app = typer.Typer(
-    help="Does multi-task learning give disentangled codes? (paper 003)", no_args_is_help=True)
+    help="Does multi-task learning give disentangled codes? (Maziarka et al. 2022)",
+    no_args_is_help=True)
 console = Console()
 
 

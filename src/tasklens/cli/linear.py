@@ -11,7 +11,7 @@ from ..data.builtin import load_builtin
 from ._common import check_output_dir, cli_errors
 from .linear_figures import figures
 
-linear_app = typer.Typer(help="Linear theory of multi-task learning (paper 000).",
+linear_app = typer.Typer(help="Linear theory of multi-task learning (Anon. 2025).",
                          no_args_is_help=True)
 console = Console()
 linear_app.command("figures")(cli_errors(figures))

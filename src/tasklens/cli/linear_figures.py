@@ -1,4 +1,4 @@
-"""``tasklens linear figures``: regenerate figures 3-6 of paper 000 and print its numbers.
+"""``tasklens linear figures``: regenerate figures 3-6 of Anon. 2025 and print its numbers.
 
 The computations, settings (``QUICK``/``FULL``) and drawings live in :mod:`tasklens.studies`
 (``paper000``, ``paper000_settings``, ``paper000_plots``); this module parses and prints.
@@ -36,7 +36,7 @@ def print_numbers(results: dict[str, Any]) -> dict[str, Any]:
     ]
     rows += [(f"App. D.2 {c.name.split('_')[1]} S_ξ", c.computed, c.paper)
              for c in results["appendix_d2"]]
-    console.print("[bold]paper 000: computed vs printed[/]")
+    console.print("[bold]Anon. 2025: computed vs printed[/]")
     for label, ours, paper in rows:
         console.print(f"  {label:<32} {_fmt(ours)}   paper {_fmt(paper)}")
     console.print(f"  {'Fig. 3 orthogonal overlap α':<32} "
@@ -72,7 +72,7 @@ def figures(
     mnist_n: Annotated[int | None, typer.Option(
         "--mnist-n", help="Multi-MNIST images (default 20,000; 1,000 with --quick).")] = None,
 ) -> list[Path]:
-    """Regenerate figures 3-6 of paper 000 as PNGs, print the numbers it quotes, save JSON."""
+    """Regenerate figures 3-6 of Anon. 2025 as PNGs, print the numbers it quotes, save JSON."""
     from .. import __version__
     from .._common.io import write_json
     from ..report import save_figure

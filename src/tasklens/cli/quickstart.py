@@ -22,7 +22,7 @@ def quickstart(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Load a built-in task set, summarize its tasks, forecast how they interact with the
-    linear theory of paper 000, and write figures to OUT."""
+    linear theory of Anon. 2025, and write figures to OUT."""
     from ..report.figures import plot_taskset_overview, save_figure
 
     check_output_dir(out)

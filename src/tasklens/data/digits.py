@@ -1,7 +1,7 @@
 """Digit task sets: Multi-MNIST (000 §6, App. D.5), its 8×8 twin, and colored digits (001 App. I).
 
 Construction shared by :func:`multi_mnist` and :func:`multi_digits`
-(000_5a54aa0d76fac110.txt, App. D.5, after Sabour et al. 2017): two source digits of
+(Anon. 2025 (ICLR'26 sub.), App. D.5, after Sabour et al. 2017): two source digits of
 *different* classes are pasted on a blank ``(s + 2·shift)``-pixel square canvas, each at its
 own offset, and combined by the pixelwise maximum (values stay in [0, 1]). Task ``left``
 (Task 1) is the class of the left digit, task ``right`` (Task 2) the class of the right one.
@@ -386,7 +386,7 @@ def multi_mnist(
 ) -> TaskSet:
     """Multi-MNIST: two overlaid MNIST digits, classify the left and the right one.
 
-    000_5a54aa0d76fac110.txt, §6 and App. D.5 (construction of Sabour et al. 2017); the
+    Anon. 2025 (ICLR'26 sub.), §6 and App. D.5 (construction of Sabour et al. 2017); the
     construction, the placement rule and the permuted variant are described in this module's
     docstring.
 
@@ -455,7 +455,7 @@ def multi_digits(
 ) -> TaskSet:
     """The Multi-MNIST construction at 8×8 scale, from scikit-learn's bundled digits.
 
-    Same construction as :func:`multi_mnist` (000_5a54aa0d76fac110.txt, App. D.5) on the
+    Same construction as :func:`multi_mnist` (Anon. 2025 (ICLR'26 sub.), App. D.5) on the
     1,797 scikit-learn digits (grey levels 0..16 scaled to [0, 1]); the canvas is
     ``8 + 2·shift`` pixels square (12×12 by default). Fast enough for tests.
 
@@ -484,7 +484,7 @@ def multi_digits(
 def target_color_permutation(permutation_seed: int = 0) -> np.ndarray:
     """The class → colour map of the target domain: a seeded derangement of the source map.
 
-    001_04ca9f643fb64e21.txt, App. I only says the class–colour mapping is "permuted" in the
+    Wu et al. 2026 (CORE-MTL), App. I only says the class–colour mapping is "permuted" in the
     target domain. We draw a uniformly random permutation with no fixed point, so *every*
     class changes colour and a pure colour shortcut scores 0 on the target domain.
 
@@ -511,7 +511,7 @@ def colored_digits(
 ) -> TaskSet:
     """scikit-learn digits recoloured by class: the colour-shortcut stress test at digit scale.
 
-    Digit-scale version of the Colored-Cityscapes stress test of 001_04ca9f643fb64e21.txt,
+    Digit-scale version of the Colored-Cityscapes stress test of Wu et al. 2026 (CORE-MTL),
     App. I: "each semantic class is assigned a fixed artificial color ... For the target
     distribution, we keep the same images [and] labels ... but permute the class–color
     mapping". Each grey 8×8 digit ``g`` (values in [0, 1]) becomes the RGB image

@@ -2,7 +2,7 @@
 
 dSprites (Matthey et al., 2017) renders three shapes (square, ellipse, heart) at 6 scales,
 40 orientations and 32 × 32 positions — 737,280 images whose generative factors are known,
-the data set 003_84a88f3dc5f900a6.txt (§3.1) turns into a multi-task benchmark. The original
+the data set Maziarka et al. 2022 (§3.1) turns into a multi-task benchmark. The original
 archive is not shipped here; this module re-renders it procedurally (no anti-aliasing, pixel
 centres sampled) with a geometry measured on real dSprites images.
 
@@ -346,7 +346,7 @@ def sprites(
         - ``pos_x``, ``pos_y``: regression on the position in [0, 1] (32 ordered levels).
 
         ``random_mlp``: ``n_tasks`` regression tasks ``mlp_0 ...`` given by random tanh
-        networks of the five factors (003_84a88f3dc5f900a6.txt, §3.1), see
+        networks of the five factors (Maziarka et al. 2022, §3.1), see
         :func:`~tasklens.data.random_mlp.random_mlp_tasks`; factors are scaled to [-1, 1]
         by their grid ranges, so a task is the same function of the factors for every
         ``n``. As in the paper, the raw orientation is used, so for squares and ellipses

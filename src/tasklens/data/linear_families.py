@@ -2,7 +2,7 @@
 
 Every generator returns a :class:`LinearTaskFamily` (see
 :mod:`tasklens.data.linear_families_sampling`): the input–output correlation ``Σ_io`` of each
-task, shape ``(N_io, N_i)``, convention ``Σ_io = (1/N) Y_iᵀ X`` (000_5a54aa0d76fac110.txt,
+task, shape ``(N_io, N_i)``, convention ``Σ_io = (1/N) Y_iᵀ X`` (Anon. 2025 (ICLR'26 sub.),
 eq. 6), plus the construction parameters. ``family.sample(N, seed)`` or
 ``family.to_taskset(N, seed)`` turn a family into whitened data that realizes the correlations.
 
@@ -86,7 +86,7 @@ def correlated_tasks(
 ) -> LinearTaskFamily:
     """N_T tasks that are fully aligned, fully conflicting or fully orthogonal (000, App. D.1).
 
-    ``Σ_to = U_t diag(s_t) V_tᵀ`` (000_5a54aa0d76fac110.txt, eq. 160, 163) with random
+    ``Σ_to = U_t diag(s_t) V_tᵀ`` (Anon. 2025 (ICLR'26 sub.), eq. 160, 163) with random
     orthonormal bases (QR of Gaussian matrices, eq. 158):
 
     - ``"aligned"``: one right basis ``V`` shared by all tasks (``V_t`` = its first ``r_t``
@@ -253,7 +253,7 @@ def _build_correlated(
         "normalize": method,
         "left_bases": left,
         "overlap": None if overlap is None else [float(v) for v in np.atleast_1d(overlap)],
-        "source": "000_5a54aa0d76fac110.txt, App. D.1, eq. 158-164",
+        "source": "Anon. 2025 (ICLR'26 sub.), App. D.1, eq. 158-164",
     }
     return LinearTaskFamily(
         sigmas, _task_names(n_tasks), params, factors, name=f"{regime}_tasks"
@@ -392,7 +392,7 @@ def teacher_student_tasks(
 
     Task heads ``W_t ~ N(0, σ_t²)`` of shape ``(N_to, N_s)`` (``σ_t`` read as a standard
     deviation), and a shared layer ``W_S`` of shape ``(N_s, N_i)`` chosen so the teacher is
-    zero-balanced, ``W_S W_Sᵀ = Σ_t W_tᵀ W_t`` (assumption A2, 000_5a54aa0d76fac110.txt,
+    zero-balanced, ``W_S W_Sᵀ = Σ_t W_tᵀ W_t`` (assumption A2, Anon. 2025 (ICLR'26 sub.),
     Section 3): with the thin SVD ``[W_1; W_2; ...] = P Λ Qᵀ`` (k = min(Σ N_to, N_s) modes),
     ``W_S = Q Λ Rᵀ`` with ``R`` a random ``(N_i, k)`` orthonormal basis. Since the inputs are
     whitened, ``Y_t = X (W_t W_S)ᵀ`` gives ``Σ_to = W_t W_S``.
@@ -437,7 +437,7 @@ def teacher_student_tasks(
         "n_outputs": list(n_out),
         "teacher_scales": scales.tolist(),
         "seed": seed_record(seed),
-        "source": "000_5a54aa0d76fac110.txt, App. D.2, eq. 165",
+        "source": "Anon. 2025 (ICLR'26 sub.), App. D.2, eq. 165",
     }
     return LinearTaskFamily(
         [w @ w_shared for w in heads], names, params, None, arrays, name="teacher_student"
@@ -512,7 +512,7 @@ def gamma_mtl_tasks(
         "gamma": gamma,
         "scales": alphas.tolist(),
         "seed": seed_record(seed),
-        "source": "000_5a54aa0d76fac110.txt, App. D.4, eq. 167-168",
+        "source": "Anon. 2025 (ICLR'26 sub.), App. D.4, eq. 167-168",
     }
     return LinearTaskFamily(
         [alphas[0] * b1, alphas[1] * mix], _task_names(2), params, factors,

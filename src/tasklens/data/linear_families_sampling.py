@@ -1,7 +1,7 @@
 """The :class:`LinearTaskFamily` value and whitened sampling that realizes its correlations.
 
 A linear task family is a set of input–output correlation matrices ``Σ_io`` sharing one input
-space (000_5a54aa0d76fac110.txt, eq. 6). With the convention of this module,
+space (Anon. 2025 (ICLR'26 sub.), eq. 6). With the convention of this module,
 
     Σ_io = (1/N) Σ_n y_n x_nᵀ = (1/N) Y_iᵀ X,    X : (N, N_i),  Y_i : (N, N_io),
 
@@ -68,7 +68,7 @@ def seed_record(seed: SeedLike) -> int | str | None:
 def orthonormal_columns(rng: np.random.Generator, n_rows: int, n_cols: int) -> np.ndarray:
     """(n_rows, n_cols) matrix with orthonormal columns, uniform (Haar) on the Stiefel manifold.
 
-    QR of a standard Gaussian matrix (000_5a54aa0d76fac110.txt, eq. 158); the signs of R's
+    QR of a standard Gaussian matrix (Anon. 2025 (ICLR'26 sub.), eq. 158); the signs of R's
     diagonal are moved into Q so that the distribution does not depend on the QR routine.
     """
     q, r = np.linalg.qr(rng.standard_normal((n_rows, n_cols)))
@@ -116,7 +116,7 @@ class LinearTaskFamily:
     Attributes
     ----------
     sigmas : list of (N_io, N_i) arrays
-        ``Σ_io`` of each task (000_5a54aa0d76fac110.txt, eq. 6), convention
+        ``Σ_io`` of each task (Anon. 2025 (ICLR'26 sub.), eq. 6), convention
         ``Σ_io = (1/N) Σ_n y_n x_nᵀ``. Read-only float64.
     task_names : list of str
     params : dict
@@ -232,7 +232,7 @@ class LinearTaskFamily:
                 "sample_seed": seed_record(seed),
                 "n_samples": int(n_samples),
                 "sigma_convention": "Sigma_io = (1/N) Y_i^T X, inputs whitened (1/N) X^T X = I",
-                "source": "000_5a54aa0d76fac110.txt, App. D",
+                "source": "Anon. 2025 (ICLR'26 sub.), App. D",
             },
         )
 
@@ -338,7 +338,7 @@ def random_regression_tasks(
         "scales": alphas.tolist(),
         "noise": sigmas_noise.tolist(),
         "seed": seed_record(seed),
-        "source": "000_5a54aa0d76fac110.txt, App. D.3, eq. 166",
+        "source": "Anon. 2025 (ICLR'26 sub.), App. D.3, eq. 166",
     }
     return LinearTaskFamily(
         [y.T @ x / n_samples for y in ys], names, params, None, arrays, name="random_regression"

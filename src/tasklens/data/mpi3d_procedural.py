@@ -2,7 +2,7 @@
 
 MPI3D (Gondal et al., 2019; real, realistic and toy variants, 1,036,800 images each) films
 an object mounted on the tip of a two-joint robot arm over a coloured background, with seven
-factors; 003_84a88f3dc5f900a6.txt (§3.1) turns it into a multi-task benchmark. The original
+factors; Maziarka et al. 2022 (§3.1) turns it into a multi-task benchmark. The original
 archive is not shipped here. This module draws an **approximation** with the original factor
 grid for CPU-scale experiments: the pixels are *not* those of MPI3D (no real camera, no
 texture, noise or motion of the rig, a schematic arm), only the structure is kept.
@@ -499,7 +499,7 @@ def mpi3d(
           (40 ordered arm positions).
 
         ``random_mlp``: ``n_tasks`` regression tasks ``mlp_0 ...``, random tanh networks of
-        the seven factors (003_84a88f3dc5f900a6.txt, §3.1), see
+        the seven factors (Maziarka et al. 2022, §3.1), see
         :func:`~tasklens.data.random_mlp.random_mlp_tasks`; factors are scaled to [-1, 1]
         by their grid ranges.
     n_tasks : int

@@ -1,4 +1,4 @@
-"""Random-network regression tasks of known generative factors (003_84a88f3dc5f900a6.txt, §3.1).
+"""Random-network regression tasks of known generative factors (Maziarka et al. 2022, §3.1).
 
 Each task is ``y_i = h(z, θ_i)``: an MLP with ``depth`` hidden layers of ``hidden`` units and one
 output, whose parameters ``θ_i`` are drawn i.i.d. from ``N(0, 1)`` (003 §3.1: "four hidden layers
@@ -75,7 +75,7 @@ def random_mlp_tasks(
     standardize: bool = True,
     return_subsets: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, list[tuple[int, ...]]]:
-    """Targets of ``n_tasks`` random-MLP regression tasks (003_84a88f3dc5f900a6.txt, §3.1).
+    """Targets of ``n_tasks`` random-MLP regression tasks (Maziarka et al. 2022, §3.1).
 
     Parameters
     ----------
@@ -151,7 +151,7 @@ def resolve_factor_subsets(
     n_tasks: int,
     seed: int | np.random.Generator | None = 0,
 ) -> list[tuple[int, ...]]:
-    """The factor indices each task sees (003_84a88f3dc5f900a6.txt, App. H).
+    """The factor indices each task sees (Maziarka et al. 2022, App. H).
 
     Parameters
     ----------

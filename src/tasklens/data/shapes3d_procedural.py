@@ -1,7 +1,7 @@
 """Procedural Shapes3D stand-in: 64×64 RGB scenes on the full 3dshapes factor grid.
 
 3dshapes (Burgess & Kim, 2018; DeepMind) renders an object in a room with MuJoCo — 480,000
-images, one per combination of six factors — and 003_84a88f3dc5f900a6.txt (§3.1) turns it
+images, one per combination of six factors — and Maziarka et al. 2022 (§3.1) turns it
 into a multi-task benchmark. The original archive is not shipped here. This module draws an
 **approximation** with the original factor grid for CPU-scale experiments: the pixels are
 *not* those of 3dshapes (different camera, room size, lighting, no shadows cast by the light,
@@ -442,7 +442,7 @@ def shapes3d(
           loss is on the scale of the others; the factor itself stays in degrees.
 
         ``random_mlp``: ``n_tasks`` regression tasks ``mlp_0 ...``, random tanh networks of
-        the six factors (003_84a88f3dc5f900a6.txt, §3.1), see
+        the six factors (Maziarka et al. 2022, §3.1), see
         :func:`~tasklens.data.random_mlp.random_mlp_tasks`; factors are scaled to [-1, 1]
         by their grid ranges.
     n_tasks : int

@@ -1,5 +1,5 @@
 """Grouping from data alone: TAG selection on a training-free alignment affinity
-(000_5a54aa0d76fac110.txt, App. A.4)."""
+(Anon. 2025 (ICLR'26 sub.), App. A.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact learning dynamics of deep linear multi-task networks (000_5a54aa0d76fac110.txt).
+"""Exact learning dynamics of deep linear multi-task networks (Anon. 2025 (ICLR'26 sub.)).
 
 From data to predictions without training: input–output correlations per task (eq. 6),
 alignment of tasks (overlap singular values, eq. 8; Definition 2.1), magnitude ratios

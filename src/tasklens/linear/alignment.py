@@ -1,6 +1,6 @@
 """Task alignment, magnitude imbalance, the shared MTL spectrum and its rank facts.
 
-Implements Section 2.2 and Appendix B.8 of 000_5a54aa0d76fac110.txt: the overlap matrix
+Implements Section 2.2 and Appendix B.8 of Anon. 2025 (ICLR'26 sub.): the overlap matrix
 ``O_ab = V_aᵀ V_b`` (eq. 8) and the alignment regimes of Definition 2.1, the magnitude ratios
 of eq. 11, the spectrum of the stacked correlations ``ξ`` (eq. 9/10) and the rank facts of
 Lemma 4 — for two tasks and, pairwise, for any number of tasks.
@@ -69,7 +69,7 @@ def task_rank(sigma: Any, rtol: float = RANK_RTOL, name: str = "sigma") -> int:
 
 def overlap_singular_values(sigma_a: Any, sigma_b: Any, *, rtol: float = RANK_RTOL
                             ) -> np.ndarray:
-    """Singular values ``α_1 ≥ … ≥ 0`` of ``O_ab = V_aᵀ V_b`` (000_5a54aa0d76fac110.txt, eq. 8).
+    """Singular values ``α_1 ≥ … ≥ 0`` of ``O_ab = V_aᵀ V_b`` (Anon. 2025 (ICLR'26 sub.), eq. 8).
 
     They are the cosines of the principal angles between the input subspaces the two tasks
     read: 1 for a shared direction, 0 for orthogonal ones.
@@ -118,7 +118,7 @@ def classify_overlaps(alphas: Any, tol: float = REGIME_TOL) -> list[str]:
 
 @dataclass(frozen=True)
 class AlignmentRegime:
-    """Alignment of two tasks (000_5a54aa0d76fac110.txt, Definition 2.1).
+    """Alignment of two tasks (Anon. 2025 (ICLR'26 sub.), Definition 2.1).
 
     Attributes
     ----------
@@ -173,7 +173,7 @@ def alignment_regime(sigma_a: Any, sigma_b: Any, *, tol: float = REGIME_TOL,
 
 
 def magnitude_ratios(sigma_a: Any, sigma_b: Any) -> np.ndarray:
-    """Magnitude ratios ``ΔM_ab^(i,j) = ‖Σ_ao^i‖ / ‖Σ_bo^j‖`` (000_5a54aa0d76fac110.txt, eq. 11).
+    """Magnitude ratios ``ΔM_ab^(i,j) = ‖Σ_ao^i‖ / ‖Σ_bo^j‖`` (Anon. 2025 (ICLR'26 sub.), eq. 11).
 
     ``Σ_ao^i`` is row ``i`` (output dimension ``i``) of task ``a``'s correlation matrix. Two
     tasks have balanced magnitudes when every entry is 1.
@@ -258,7 +258,7 @@ def stack_sigmas(sigmas: Any) -> tuple[np.ndarray, dict[str, slice]]:
 def shared_spectrum(sigmas: Any, *, rtol: float = RANK_RTOL) -> SharedSpectrum:
     """The shared MTL spectrum ``S_ξ`` and singular vectors of ``ξ``.
 
-    000_5a54aa0d76fac110.txt, eq. 9/10 (and App. C.5 for ``N_T > 2``): ``S_ξ`` are the
+    Anon. 2025 (ICLR'26 sub.), eq. 9/10 (and App. C.5 for ``N_T > 2``): ``S_ξ`` are the
     singular values of ``ξ``, equivalently the square roots of the eigenvalues of
     ``M = Σ_i V_i S_i² V_iᵀ`` (eq. 10 with the square restored, see the module notes).
 
@@ -282,7 +282,7 @@ def shared_spectrum(sigmas: Any, *, rtol: float = RANK_RTOL) -> SharedSpectrum:
 
 @dataclass(frozen=True)
 class RankFacts:
-    """Ranks of the tasks and of ``ξ`` (000_5a54aa0d76fac110.txt, Lemma 4, eq. 85-87).
+    """Ranks of the tasks and of ``ξ`` (Anon. 2025 (ICLR'26 sub.), Lemma 4, eq. 85-87).
 
     Attributes
     ----------

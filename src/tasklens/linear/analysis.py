@@ -1,4 +1,4 @@
-"""One call from a task set to the linear-theory picture of its tasks (000_5a54aa0d76fac110.txt).
+"""One call from a task set to the linear-theory picture of its tasks (Anon. 2025 (ICLR'26 sub.)).
 
 :func:`analyze_tasks` chains the pieces of this subpackage: whitened input–output
 correlations (eq. 6), pairwise alignment (eq. 8, Definition 2.1) and magnitudes (eq. 11),

@@ -1,6 +1,6 @@
-"""Exact learning dynamics of a two-layer linear multi-task network (paper 000).
+"""Exact learning dynamics of a two-layer linear multi-task network (Anon. 2025).
 
-Paper: ``shared/seeds/000_5a54aa0d76fac110.txt``: the gradient flow of eq. 5, its Riccati form
+Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)``: the gradient flow of eq. 5, its Riccati form
 (Lemma 1, eq. 13), the closed form of Theorem 2 (eq. 18-22) and the steady state of Theorem 3
 (eq. 23). With whitened inputs the network ``y_i = W_i W_S x`` trained on tasks
 ``Sigma_io`` is the single-task network with stacked output ``xi = [Sigma_1o; ...]`` (eq. 9),
@@ -127,7 +127,7 @@ def _choose_path(method: str, problems: list[str], balanced: bool, has_lambda: b
 
 
 class MTLDynamics:
-    """Exact gradient-flow dynamics of ``y_i = W_i W_S x`` under whitened inputs (paper 000).
+    """Exact gradient-flow dynamics of ``y_i = W_i W_S x`` under whitened inputs (Anon. 2025).
 
     Parameters
     ----------

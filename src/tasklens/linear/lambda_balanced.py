@@ -4,7 +4,7 @@ Reference: Dominé et al. 2025, "From Lazy to Rich: Exact Learning Dynamics in D
 Networks" (ICLR 2025, arXiv 2409.14623): the λ-balanced condition, its conservation under
 gradient flow and the Riccati form of the dynamics with the matrix ``F`` below. Only the
 abstract of the paper was retrievable from the reference store while writing this module, so
-the formulas here are re-derived (in the notation of 000_5a54aa0d76fac110.txt) and checked
+the formulas here are re-derived (in the notation of Anon. 2025 (ICLR'26 sub.)) and checked
 against an independent ODE of eq. 5 of 000 in ``tests/linear/test_lambda_balanced.py``;
 equation numbers of 2409.14623 are therefore not cited. The authors' public reference code
 (class ``QQT_lambda_balanced``) uses the same ``F`` and sign convention and the form
@@ -400,7 +400,7 @@ class LambdaBalancedSolution:
     def losses(self, t: Any) -> np.ndarray:
         """``||Sigma_io - W_i W_S(t)||_F^2`` per task: (T, N_T).
 
-        000_5a54aa0d76fac110.txt, eq. 2 under whitened inputs, less ``tr(Sigma_yy,i)`` minus
+        Anon. 2025 (ICLR'26 sub.), eq. 2 under whitened inputs, less ``tr(Sigma_yy,i)`` minus
         ``||Sigma_io||^2`` (see :meth:`tasklens.linear.dynamics.MTLDynamics.losses`).
         """
         return self.trajectory(t).squared_errors(self.xi, self._slices)

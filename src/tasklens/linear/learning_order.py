@@ -1,6 +1,6 @@
 """Learning-order metrics: when each task and each mode is learned, and the lags between them.
 
-000_5a54aa0d76fac110.txt, Section 4 argues that aligned tasks are learned simultaneously,
+Anon. 2025 (ICLR'26 sub.), Section 4 argues that aligned tasks are learned simultaneously,
 orthogonal tasks one after the other (a lag set by the strengths of their modes) and
 conflicting tasks together at first, then apart. These functions measure those statements on
 plain arrays, so the same code reads the closed form (e.g.

@@ -1,6 +1,6 @@
 """Representations of a linear MTL network at convergence, and how they differ from STL.
 
-000_5a54aa0d76fac110.txt, Section 5: from zero-balanced initialisations the Gram matrices of
+Anon. 2025 (ICLR'26 sub.), Section 5: from zero-balanced initialisations the Gram matrices of
 the weights converge to representation similarity matrices (RSMs) of the data (Theorem 3,
 eq. 23/24): ``W_Sᵀ W_S → V_ξ S_ξ V_ξᵀ`` and ``W_j W_jᵀ → (U_ξ S_ξ U_ξᵀ)_{jj}``, while a
 single-task network trained on task ``i`` alone gives ``V_i S_i V_iᵀ`` and ``U_i S_i U_iᵀ``
@@ -112,7 +112,7 @@ def _rsm_pair(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def convergence_rsms(sigmas: Any, *, rtol: float = RANK_RTOL) -> ConvergenceRSMs:
     """Compare MTL and STL representations at convergence, with no training.
 
-    000_5a54aa0d76fac110.txt, eq. 23-25 and the ``ΔUSUᵀ`` / ``ΔVSVᵀ`` of Section 5.
+    Anon. 2025 (ICLR'26 sub.), eq. 23-25 and the ``ΔUSUᵀ`` / ``ΔVSVᵀ`` of Section 5.
     Valid for whitened inputs and zero-balanced (or small) initial weights.
 
     Parameters

@@ -1,6 +1,6 @@
 """Exact kernels for the zero-balanced Riccati flow of a two-layer linear MTL network.
 
-Paper: ``shared/seeds/000_5a54aa0d76fac110.txt`` (eq. 12-22, Theorem 2, Appendix C.3).
+Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)`` (eq. 12-22, Theorem 2, Appendix C.3).
 Under whitened inputs and a zero-balanced init, ``X = Q Q^T`` with ``Q = [W_S^T; W_1; ...]``
 obeys the Riccati equation (eq. 13)::
 
@@ -316,7 +316,7 @@ def closed_form_factors(
     x: np.ndarray,
     constants: ClosedFormConstants | None = None,
 ) -> FactorTrajectory:
-    """Theorem 2 (000_5a54aa0d76fac110.txt, eq. 18-22; Braun et al. 2022), corrected.
+    """Theorem 2 (Anon. 2025 (ICLR'26 sub.), eq. 18-22; Braun et al. 2022), corrected.
 
     ``X(t) = Z C^{-1} Z^T`` with ``E = e^{-S x}``, ``A = U0^T U + V0^T V``,
     ``B = U0^T U - V0^T V``, ``Phi = (I - E^2) S^{-1}`` (finite at ``s = 0``)::

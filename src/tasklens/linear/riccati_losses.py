@@ -1,6 +1,6 @@
 """Per-task loss curves of the zero-balanced Riccati flow without forming the trajectory.
 
-Paper: ``shared/seeds/000_5a54aa0d76fac110.txt`` (eq. 2, Theorem 2). For ``Σ N_io <= N_i``
+Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)`` (eq. 2, Theorem 2). For ``Σ N_io <= N_i``
 (``U`` square) zero balance gives ``‖W_i W_S‖² = tr(Π_i B²)`` with ``B = c C⁻¹ cᵀ`` and
 ``Π_i = U_iᵀ U_i``, so each task's loss needs one Cholesky factor of the ``k × k`` matrix
 ``C(t)`` per time point (the derivation is in :func:`closed_form_losses`). Modes whose
@@ -94,7 +94,7 @@ def closed_form_losses(
 ) -> np.ndarray:
     """Per-task ``||Sigma_io - W_i W_S(t)||_F^2`` from Theorem 2 with ``k x k`` work only.
 
-    000_5a54aa0d76fac110.txt, eq. 18-22 (as corrected in :func:`closed_form_factors`), for
+    Anon. 2025 (ICLR'26 sub.), eq. 18-22 (as corrected in :func:`closed_form_factors`), for
     ``N_o <= N_i`` (then ``U`` is square and ``P_U = 0``). With ``P = C^{-1}``,
     ``B = c P c^T = U^T W W^T U`` (the output Gram in ``U`` coordinates) and
     ``N = c P a^T = 2 c P - B`` (the map ``W W_S`` in ``(U, V)`` coordinates), zero balance

@@ -1,6 +1,6 @@
-"""Reference simulators for linear multi-task networks (paper 000).
+"""Reference simulators for linear multi-task networks (Anon. 2025).
 
-Paper: ``shared/seeds/000_5a54aa0d76fac110.txt``, eq. 1-6.
+Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)``, eq. 1-6.
 
 - :func:`gradient_flow` integrates the ODE of eq. 5 for any init, non-whitened inputs and
   loss weights (scipy ``solve_ivp``, DOP853): the independent check of the closed forms.
@@ -83,7 +83,7 @@ def gradient_flow(
     rtol: float = 1e-9,
     atol: float = 1e-14,
 ) -> GradientFlowResult:
-    """Integrate the MTL gradient flow (000_5a54aa0d76fac110.txt, eq. 5) with loss weights::
+    """Integrate the MTL gradient flow (Anon. 2025 (ICLR'26 sub.), eq. 5) with loss weights::
 
         tau dW_S/dt = sum_i w_i W_i^T (Sigma_io - W_i W_S Sigma_ii)
         tau dW_i/dt = (Sigma_io - W_i W_S Sigma_ii) W_S^T

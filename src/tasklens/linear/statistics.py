@@ -2,7 +2,7 @@
 
 Everything in :mod:`tasklens.linear` starts from the per-task input-output correlation
 matrices ``Σ_io = (1/N) Σ_μ y_i^μ (x^μ)ᵀ`` and the input correlation ``Σ_xx`` of
-000_5a54aa0d76fac110.txt, eq. 6. The closed forms of that paper assume whitened inputs
+Anon. 2025 (ICLR'26 sub.), eq. 6. The closed forms of that paper assume whitened inputs
 (assumption A1, ``Σ_xx = I``); :func:`task_correlations` can whiten the inputs first and
 reports how far from white they were.
 """
@@ -25,7 +25,7 @@ _WHITE_ATOL = 1e-4
 
 @dataclass(frozen=True)
 class TaskCorrelations:
-    """Per-task input-output correlations of one data set (000_5a54aa0d76fac110.txt, eq. 6).
+    """Per-task input-output correlations of one data set (Anon. 2025 (ICLR'26 sub.), eq. 6).
 
     Attributes
     ----------
@@ -72,7 +72,7 @@ class TaskCorrelations:
         return {n: int(s.shape[0]) for n, s in self.sigmas.items()}
 
     def xi(self) -> np.ndarray:
-        """``(Σ N_io, N_i)`` stacked correlations ``ξ`` (000_5a54aa0d76fac110.txt, eq. 9/15)."""
+        """``(Σ N_io, N_i)`` stacked correlations ``ξ`` (Anon. 2025 (ICLR'26 sub.), eq. 9/15)."""
         return np.vstack(list(self.sigmas.values()))
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,7 +216,7 @@ def task_correlations(
     rtol: float = 1e-10,
     warn: bool = True,
 ) -> TaskCorrelations:
-    """Per-task input-output correlations ``Σ_io`` (000_5a54aa0d76fac110.txt, eq. 6).
+    """Per-task input-output correlations ``Σ_io`` (Anon. 2025 (ICLR'26 sub.), eq. 6).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Tabula-rasa solution of linear MTL gradient flow and the task loadings of shared modes.
 
-000_5a54aa0d76fac110.txt, App. B.3-B.6: in the basis of the shared spectrum
+Anon. 2025 (ICLR'26 sub.), App. B.3-B.6: in the basis of the shared spectrum
 ``ξ = U_ξ S_ξ V_ξᵀ`` and from a tabula-rasa (small, mode-aligned) initialisation, every
 shared mode ``α`` evolves on its own with effective strength ``u_α(t)`` (eq. 43, from the
 scalar ODE ``τ du/dt = 2u(s - u)``, eq. 50), and task ``j`` reads mode ``α`` with the
@@ -38,7 +38,7 @@ def _check_tau(tau: float) -> float:
 
 
 def mode_strength(t: Any, singular_values: Any, u0: Any = 1e-3, tau: float = 1.0) -> np.ndarray:
-    """Effective strength ``u_α(t)`` of each mode (000_5a54aa0d76fac110.txt, eq. 43/50).
+    """Effective strength ``u_α(t)`` of each mode (Anon. 2025 (ICLR'26 sub.), eq. 43/50).
 
     Solves ``τ du/dt = 2u(s - u)``, ``u(0) = u0`` in closed form, in an overflow-free
     arrangement (see the module notes), so very late times give ``u = s``.
@@ -83,7 +83,7 @@ def mode_learning_time(singular_values: Any, u0: Any = 1e-3, fraction: float = 0
     """Time at which each mode reaches ``fraction`` of its strength, ``u_α(t) = f · s_α``.
 
     Inverting eq. 43 gives ``t = τ/(2s) · ln[f (s - u0) / (u0 (1 - f))]``, the single-task
-    learning time of 000_5a54aa0d76fac110.txt, eq. 77 with ``K = 1``.
+    learning time of Anon. 2025 (ICLR'26 sub.), eq. 77 with ``K = 1``.
 
     Parameters
     ----------
@@ -118,7 +118,7 @@ def mode_learning_time(singular_values: Any, u0: Any = 1e-3, fraction: float = 0
 
 @dataclass(frozen=True)
 class TaskLoadings:
-    """How strongly each task reads each shared mode (000_5a54aa0d76fac110.txt, eq. 44).
+    """How strongly each task reads each shared mode (Anon. 2025 (ICLR'26 sub.), eq. 44).
 
     Attributes
     ----------
@@ -162,7 +162,7 @@ def _spectrum(sigmas: Any, rtol: float) -> SharedSpectrum:
 def task_loadings(sigmas: Any, *, rtol: float = RANK_RTOL) -> TaskLoadings:
     """Loadings ``γ_α^(j) = ‖[U_ξ]_{rows of j, α}‖`` of each task on each nonzero shared mode.
 
-    000_5a54aa0d76fac110.txt, eq. 44: a mode with ``γ^(1) ≫ γ^(2)`` is used mostly by
+    Anon. 2025 (ICLR'26 sub.), eq. 44: a mode with ``γ^(1) ≫ γ^(2)`` is used mostly by
     task 1; ``γ^(1) ≈ γ^(2)`` means the mode is shared equally.
 
     Parameters

@@ -1,4 +1,4 @@
-"""Representation learners of 003_84a88f3dc5f900a6.txt §3.2.2 / §4.3: auto-encoder and β-VAE.
+"""Representation learners of Maziarka et al. 2022 §3.2.2 / §4.3: auto-encoder and β-VAE.
 
 The paper trains three auto-encoder-based models — a vanilla auto-encoder (AE), a
 variational auto-encoder (VAE; Kingma & Welling 2013, with the β weight of Higgins et al.
@@ -256,7 +256,7 @@ class AutoEncoder(nn.Module):
     def make_optimizers(self, lr: float = 1e-4) -> dict[str, torch.optim.Optimizer]:
         """One Adam optimizer over every parameter (β1 = 0.9, β2 = 0.999).
 
-        lr 1e-4 is 003_84a88f3dc5f900a6.txt, App. C.3; the betas are Adam's defaults, used
+        lr 1e-4 is Maziarka et al. 2022, App. C.3; the betas are Adam's defaults, used
         for the VAE by Kim & Mnih (2018), Appendix.
         """
         lr = _check_lr(lr)

@@ -22,7 +22,7 @@ from .._common.validation import check_positive_int, check_scalar
 from ._utils import Seed, check_batch, check_input_shape, check_widths, get_activation, seeded_init
 from .image_models import LeNetEncoder, SmallResNet
 
-#: Encoder channels of 003_84a88f3dc5f900a6.txt, Appendix A, Table 2 (4×4 kernels, stride 2).
+#: Encoder channels of Maziarka et al. 2022, Appendix A, Table 2 (4×4 kernels, stride 2).
 PAPER_ENCODER_CHANNELS: tuple[int, ...] = (32, 32, 64, 128, 256, 256)
 #: Decoder channels of the same table: a 1×1 conv, then 4×4 stride-2 transposed convs.
 PAPER_DECODER_CHANNELS: tuple[int, ...] = (256, 256, 128, 128, 64, 64)
@@ -98,7 +98,7 @@ class MLPEncoder(nn.Module):
 class LinearEncoder(nn.Module):
     """A deep linear encoder ``z = W_depth ⋯ W_1 x`` (optionally with ReLUs in between).
 
-    The shared part of the deep linear multi-task networks of 000_5a54aa0d76fac110.txt
+    The shared part of the deep linear multi-task networks of Anon. 2025 (ICLR'26 sub.)
     (Section 2: shared weights ``W_S`` followed by task-specific ``W_t``). ``depth`` counts
     the weight matrices.
 
@@ -184,7 +184,7 @@ def default_encoder_channels(height: int, width: int) -> tuple[int, ...]:
 
 
 class ConvEncoder(nn.Module):
-    """The convolutional encoder of 003_84a88f3dc5f900a6.txt, Appendix A, Table 2.
+    """The convolutional encoder of Maziarka et al. 2022, Appendix A, Table 2.
 
     ``len(channels)`` layers ``Conv2d(kernel 4, stride 2, padding 1) → activation`` (each
     halves the spatial size, rounding down), then a dense layer to the code
@@ -249,7 +249,7 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """The decoder of 003_84a88f3dc5f900a6.txt, Appendix A, Table 2 (mirror of the encoder).
+    """The decoder of Maziarka et al. 2022, Appendix A, Table 2 (mirror of the encoder).
 
     For an output of size ``S = 2^k``: the code is read as a 1×1 image, a 1×1 convolution
     gives ``channels[0]`` maps, a transposed conv (kernel 4, stride 2, padding 1) doubles

@@ -10,7 +10,7 @@ from torch import nn
 from .._common.validation import check_positive_int
 from ._utils import Seed, get_activation, seeded_init, task_mapping
 
-#: Width and depth of a head in 003_84a88f3dc5f900a6.txt, Appendix A, Table 3.
+#: Width and depth of a head in Maziarka et al. 2022, Appendix A, Table 3.
 PAPER_HEAD_HIDDEN = 300
 PAPER_HEAD_DEPTH = 4
 
@@ -30,7 +30,7 @@ class TaskHead(nn.Module):
     """An MLP head ``(N, in_features) → (N, out_features)`` or ``(N,)`` when ``squeeze``.
 
     ``depth`` counts the linear layers; the activation follows every layer but the last
-    (003_84a88f3dc5f900a6.txt, Appendix A, Table 3: depth 4, width 300, ReLU).
+    (Maziarka et al. 2022, Appendix A, Table 3: depth 4, width 300, ReLU).
 
     Parameters
     ----------

@@ -39,7 +39,7 @@ def _out_features(encoder: nn.Module, input_shape: tuple[int, ...] | None) -> in
 class HardParameterSharing(MTLModel):
     """Hard parameter sharing (HPS): ``z = encoder(x)``, ``ŷ_t = head_t(z)``.
 
-    The standard MTL architecture (the multi-task model of 003_84a88f3dc5f900a6.txt,
+    The standard MTL architecture (the multi-task model of Maziarka et al. 2022,
     Section 3.2.1 and Figure 2). ``z`` is shared by every head, so ``∂L_t/∂z`` are the
     representation-level task gradients.
 

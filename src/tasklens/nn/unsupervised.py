@@ -5,7 +5,7 @@
 FactorVAE alike; FactorVAE's alternating discriminator step lives in its own
 ``training_step``, so the loop never looks at which model it trains.
 
-Settings of 003_84a88f3dc5f900a6.txt, App. C.3 (the §4.3 experiment): 100 epochs, batch
+Settings of Maziarka et al. 2022, App. C.3 (the §4.3 experiment): 100 epochs, batch
 size 64, Adam with learning rate 1e-4, latent dimension 8.
 """
 

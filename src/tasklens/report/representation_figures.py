@@ -1,6 +1,6 @@
 """Figures of learned representations: latent traversals and 2-D embeddings of codes.
 
-- :func:`plot_latent_traversals` — the traversal grids of 003_84a88f3dc5f900a6.txt §4.2
+- :func:`plot_latent_traversals` — the traversal grids of Maziarka et al. 2022 §4.2
   (Figure 7): one latent dimension varied at a time from a base code, the others fixed, each
   row one dimension, each column one value.
 - :func:`plot_code_embedding` — codes embedded in 2-D and coloured by a factor, as the UMAP

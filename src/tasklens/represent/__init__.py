@@ -1,4 +1,4 @@
-"""Representation analysis: disentanglement metrics, CKA, RSM/RSA (paper 003).
+"""Representation analysis: disentanglement metrics, CKA, RSM/RSA (Maziarka et al. 2022).
 
 Array metrics take codes ``(N, D)`` and integer-coded factors ``(N, F)``: :func:`mig`,
 :func:`dci`, :func:`sap`, :func:`modularity_explicitness`, :func:`irs`. The intervention

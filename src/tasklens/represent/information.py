@@ -1,8 +1,8 @@
 """Information-based disentanglement metrics: MIG, Modularity/Explicitness, IRS.
 
 Definitions follow google-research ``disentanglement_lib`` (``evaluation/metrics/mig.py``,
-``modularity_explicitness.py``, ``irs.py``) with its defaults; paper 003
-(003_84a88f3dc5f900a6.txt, App. B.1) uses MIG as defined there.
+``modularity_explicitness.py``, ``irs.py``) with its defaults; Maziarka et al. 2022
+(Maziarka et al. 2022, App. B.1) uses MIG as defined there.
 """
 
 from __future__ import annotations
@@ -54,9 +54,10 @@ def mig(codes: Any, factors: Any, num_bins: int = 20) -> float:
 
     ``MIG = mean_f (I(z_(1); v_f) - I(z_(2); v_f)) / H(v_f)`` where ``z_(1), z_(2)`` are the
     codes with the largest and second-largest mutual information with factor ``v_f`` and
-    ``H(v_f)`` is the factor's entropy in the sample (003_84a88f3dc5f900a6.txt, App. B.1).
+    ``H(v_f)`` is the factor's entropy in the sample (Maziarka et al. 2022, App. B.1).
 
-    Paper 003 writes the denominator as ``sum_j I(z_i, z~_j)``; we use the factor entropy, as
+    Maziarka et al. 2022 write the denominator as ``sum_j I(z_i, z~_j)``; we use the factor
+    entropy, as
     the reference implementation and the original MIG paper do (the gap is then a fraction of
     what there is to know about the factor).
 

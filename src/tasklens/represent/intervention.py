@@ -3,7 +3,8 @@
 Both draw batches in which one factor is fixed, so they take a representation function and a
 ground-truth source (:mod:`tasklens.represent.sources`). Definitions and defaults follow
 google-research ``disentanglement_lib`` (``evaluation/metrics/factor_vae.py``, ``beta_vae.py``
-and their study configs); paper 003 describes FactorVAE in 003_84a88f3dc5f900a6.txt, App. B.2.
+and their study configs); Maziarka et al. 2022 describe FactorVAE in
+their App. B.2.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def factor_vae_score(
     are dropped. Each vote fixes a random factor across ``batch_size`` samples, and the code
     with the smallest scaled variance votes for that factor. The majority-vote classifier maps
     each code to the factor it was most often the argmin for; the score is its accuracy on
-    ``num_eval`` fresh votes (003_84a88f3dc5f900a6.txt, App. B.2).
+    ``num_eval`` fresh votes (Maziarka et al. 2022, App. B.2).
 
     Votes are drawn in vectorized chunks, so the random stream differs from the reference's
     one-vote-at-a-time loop; the score's distribution is the same.

@@ -1,7 +1,7 @@
 """Predictor-based disentanglement metrics: DCI and SAP.
 
 Definitions follow google-research ``disentanglement_lib`` (``evaluation/metrics/dci.py`` and
-``sap_score.py``) and paper 003 (003_84a88f3dc5f900a6.txt, App. B.3-B.4).
+``sap_score.py``) and Maziarka et al. 2022 (Maziarka et al. 2022, App. B.3-B.4).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def disentanglement_score(importance: np.ndarray) -> float:
 
     ``D_d = 1 - H_F(P_d.)`` with ``P_df = R_df / sum_k R_dk`` and the average weighted by the
     code's share of the total importance, ``rho_d = sum_f R_df / sum R``
-    (003_84a88f3dc5f900a6.txt, App. B.4; the appendix swaps the index names d and n).
+    (Maziarka et al. 2022, App. B.4; the appendix swaps the index names d and n).
     With a single factor, ``D_d = 1`` (the reference's log base 1 gives NaN).
     """
     r = np.asarray(importance, dtype=np.float64)
@@ -140,7 +140,7 @@ def completeness_score(importance: np.ndarray) -> float:
     """DCI completeness of a (D, F) importance matrix.
 
     ``C_f = 1 - H_D(P_.f)`` with ``P_df = R_df / sum_k R_kf``, averaged with weights
-    ``sum_d R_df / sum R`` as in the reference (003_84a88f3dc5f900a6.txt, App. B.4 states an
+    ``sum_d R_df / sum R`` as in the reference (Maziarka et al. 2022, App. B.4 states an
     unweighted mean; the factors' importances are normalized per model, so the weights are
     equal unless a model found no useful split).
     """
@@ -161,7 +161,7 @@ def dci(
     with its defaults (100 trees of depth 3, learning rate 0.1) predicts the factor from all
     codes; its feature importances give ``R`` (see :func:`disentanglement_score`,
     :func:`completeness_score`); informativeness is the mean accuracy on the train and test
-    split (003_84a88f3dc5f900a6.txt, App. B.4).
+    split (Maziarka et al. 2022, App. B.4).
 
     Parameters
     ----------
@@ -256,10 +256,11 @@ def sap(
     """Separated Attribute Predictability (Kumar et al., 2018), as in ``disentanglement_lib``.
 
     ``SAP = mean_f (S_(1)f - S_(2)f)``, the gap between the two codes that predict factor ``f``
-    best (003_84a88f3dc5f900a6.txt, App. B.3). For discrete factors ``S[d, f]`` is the test
+    best (Maziarka et al. 2022, App. B.3). For discrete factors ``S[d, f]`` is the test
     accuracy of a linear SVM (``C = 0.01``, balanced class weights) on code ``d`` alone; for
     continuous factors it is the squared correlation on the train split (the test split is
-    then unused). Paper 003 describes a decision tree / R^2 variant; we follow the reference.
+    then unused). Maziarka et al. 2022 describe a decision tree / R^2 variant; we follow the
+    reference.
 
     Parameters
     ----------

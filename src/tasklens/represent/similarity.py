@@ -169,7 +169,7 @@ class RetrievedComponents:
 
 
 def retrieved_components(codes: Any, factors: Any, alpha: float = 0.05) -> RetrievedComponents:
-    """Number of factors retrieved by a representation (003_84a88f3dc5f900a6.txt, App. I).
+    """Number of factors retrieved by a representation (Maziarka et al. 2022, App. I).
 
     For each component, compute its Spearman correlation with every factor and match it to
     the factor with the largest correlation, if that correlation is significant

@@ -1,4 +1,4 @@
-"""The disentanglement study of 003_84a88f3dc5f900a6.txt at CPU scale.
+"""The disentanglement study of Maziarka et al. 2022 at CPU scale.
 
 :func:`run_study` runs, for every seed:
 

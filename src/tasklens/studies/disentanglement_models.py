@@ -1,4 +1,4 @@
-"""Data and models of the disentanglement study (003_84a88f3dc5f900a6.txt, §3-4).
+"""Data and models of the disentanglement study (Maziarka et al. 2022, §3-4).
 
 The orchestration lives in :mod:`tasklens.studies.disentanglement`; this module holds the pieces it
 trains and reads:

@@ -1,6 +1,6 @@
-"""The configurations of paper 000's figures 3-6 (App. E), computed with :mod:`tasklens.linear`.
+"""The configurations of Anon. 2025's figures 3-6 (App. E), computed with :mod:`tasklens.linear`.
 
-Paper: ``shared/seeds/000_5a54aa0d76fac110.txt``, Sections 4-6, App. D.1, D.2, D.4, D.5, E.
+Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)``, Sections 4-6, App. D.1, D.2, D.4, D.5, E.
 Every function returns a frozen dataclass with the numbers; drawing lives in
 :mod:`tasklens.studies.paper000_plots`, the run settings of ``tasklens linear figures`` in
 :data:`QUICK` / :data:`FULL` and :func:`compute_paper_figures`. (Moved here from
@@ -67,7 +67,7 @@ __all__ = [
     "sufficient_statistics_data",
 ]
 
-SOURCE = "000_5a54aa0d76fac110.txt"
+SOURCE = "Anon. 2025 (ICLR'26 sub.)"
 
 #: Numbers the paper prints (App. D.2, D.5.1, D.5.2, E).
 PAPER_VALUES: dict[str, tuple[float, ...]] = {

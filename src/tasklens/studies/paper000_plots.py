@@ -1,4 +1,4 @@
-"""Figures 3-6 of paper 000 (000_5a54aa0d76fac110.txt), drawn from
+"""Figures 3-6 of Anon. 2025 (ICLR'26 sub.), drawn from
 :mod:`tasklens.studies.paper000` results. Only drawing happens here."""
 
 from __future__ import annotations

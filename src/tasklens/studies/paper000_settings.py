@@ -1,4 +1,4 @@
-"""The two run settings of ``tasklens linear figures`` (paper 000, figures 3-6) and the run.
+"""The two run settings of ``tasklens linear figures`` (Anon. 2025, figures 3-6) and the run.
 
 ``QUICK`` is a small Multi-MNIST sample and fewer time points (under a minute); ``FULL`` the
 sizes used for docs/linear.md. Moved here from ``tasklens.cli.linear_figures`` so that the
@@ -27,7 +27,7 @@ FULL: dict[str, Any] = {"n_times": 400, "mnist_n": 20_000, "mnist_lr": 1e-2,
 
 def compute_paper_figures(quick: bool = False, seed: int = 0,
                           mnist_n: int | None = None) -> dict[str, Any]:
-    """Run the four figure configurations of paper 000 (and App. D.2's spectra).
+    """Run the four figure configurations of Anon. 2025 (and App. D.2's spectra).
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ Every ``monitor_every`` steps the trainer asks the gradient engine for the Grami
 - ``weight/<task>``: the method's weights of that step (weight methods only);
 - ``head_cos/<a>/<b>``: the cosine between the gradient of ``L_a`` on head ``a``'s own
   parameters and that of ``L_b`` on head ``b``'s — the task-specific-layer panel of
-  000_5a54aa0d76fac110.txt, Figure 4 (bottom). It is defined only when the two heads have
+  Anon. 2025 (ICLR'26 sub.), Figure 4 (bottom). It is defined only when the two heads have
   parameters of identical shapes (e.g. two regression heads with the same output size);
   pairs whose shapes differ are skipped (no column), since the two vectors then live in
   different spaces.

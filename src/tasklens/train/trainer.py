@@ -16,7 +16,7 @@ A model may define ``auxiliary_losses(x, z, outputs[, targets]) -> {name: scalar
 counterfactual inputs it builds itself). Their sum enters the engine as
 ``auxiliary_loss`` (added unweighted to the balanced objective) and each term is logged
 as ``train/aux/<name>``. Representation-level models (e.g. the dual-stream encoder of
-001_04ca9f643fb64e21.txt) plug in this way, without trainer branches.
+Wu et al. 2026 (CORE-MTL)) plug in this way, without trainer branches.
 
 Reproducibility
 ---------------
