@@ -181,7 +181,7 @@ def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor
     for chunk in parameter_chunks(list(params), k, params_per_chunk, max_chunk_entries):
         grads = batched_grad(root, chunk, upstream, chunk_size)
         flat = torch.cat([g.reshape(k, -1) for g in grads], dim=1)
-        accumulate(gram, flat)
+        gram = accumulate(gram, flat)  # may come back in float64 (see _gramian)
     return gram
 
 
