@@ -335,7 +335,9 @@ def linear_kernel_gramian(
     Returns
     -------
     (K, K) tensor
-        Symmetric, in the losses' dtype and device, detached.
+        Exactly symmetric, on the losses' device, detached; in the losses' dtype, or in
+        float64 when a layer's factors had to be rescaled (extreme gradient scales, see
+        :mod:`tasklens.balance._gramian`).
 
     Raises
     ------
