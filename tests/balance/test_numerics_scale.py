@@ -14,9 +14,8 @@ fixed by its formula; the float32 result at scale ``s`` must equal the float64 r
   legitimately depends on the units of the gradients, so they are checked for finiteness and
   against the same method on the same (float32-rounded) Jacobian in float64.
 
-excess_mtl keeps its running sum of squared gradients in the Jacobian's dtype (K×P memory);
-squares of float32 gradients beyond ~1.8e19 overflow, and the method then stops with a clear
-ValueError naming it and the step (accepted below) instead of returning NaN.
+excess_mtl keeps its running K×P state in the Jacobian's dtype as the root of the sum of
+squares (updated with ``hypot``), so float32 gradients at ×1e20 no longer overflow.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ ABSOLUTE = {"gradvac", "db_mtl", "excess_mtl",
             # weights by γ G λ (the papers' unnormalised step)
             "pcd", "modo", "moco"}
 FAIR = {"nash_mtl": 1.0, "fairgrad": 1.0}
-CLEAR_ERROR_AT = {("excess_mtl", 1e20)}
 SCALES = (1e20, 1e-25)
 #: float32 subnormal spacing: outputs pushed below the normal range lose relative precision
 TINY = float(np.finfo(np.float32).smallest_subnormal)
@@ -96,10 +94,6 @@ def _assert_close(got: torch.Tensor, ref: torch.Tensor, what: str) -> None:
 def test_float32_at_extreme_scale_matches_float64(name: str, scale: float) -> None:
     base = _jacobians()
     scaled32 = [(j * scale).to(torch.float32) for j in base]
-    if (name, scale) in CLEAR_ERROR_AT:
-        with pytest.raises(ValueError, match=rf"method '{name}'.*step \d+"):
-            _run(name, scaled32, {})
-        return
     got = _run(name, scaled32, {})
     if name in ABSOLUTE:
         ref = _run(name, [j.double() for j in scaled32], {})

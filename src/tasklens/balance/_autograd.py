@@ -168,7 +168,9 @@ def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor
     greedily, in order, so that a chunk holds at most ``max_chunk_entries`` entries (a single
     tensor larger than that forms its own chunk): a model that fits the budget costs one
     backward, and the memory stays bounded for the ones that do not. ``params_per_chunk``
-    instead fixes the number of parameter tensors per chunk.
+    instead fixes the number of parameter tensors per chunk. The result is in the losses'
+    dtype, or in float64 when a chunk's gradients lie outside that dtype's safe range (see
+    :mod:`._gramian`).
     """
     k = len(losses)
     eye = torch.eye(k, dtype=losses.dtype, device=losses.device)
@@ -181,7 +183,7 @@ def parameter_gramian(losses: Tensor, params: Sequence[Tensor], features: Tensor
     for chunk in parameter_chunks(list(params), k, params_per_chunk, max_chunk_entries):
         grads = batched_grad(root, chunk, upstream, chunk_size)
         flat = torch.cat([g.reshape(k, -1) for g in grads], dim=1)
-        accumulate(gram, flat)
+        gram = accumulate(gram, flat)  # may come back in float64 (see _gramian)
     return gram
 
 

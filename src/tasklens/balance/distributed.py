@@ -103,8 +103,11 @@ class GradientReducer:
         if level == "representation":
             local = gramian if gramian is not None else (
                 None if jacobian is None else task_gramian(jacobian))
-            # a ring all-reduce may sum (i, j) and (j, i) in different orders: re-mirror
-            reduced = None if local is None else symmetrize(self.all_reduce_sum(local) / world**2)
+            # summed in float64: a rank whose Gramian was rescaled returns it in float64 (see
+            # _gramian), and all ranks must reduce the same dtype; a ring all-reduce may sum
+            # (i, j) and (j, i) in different orders: re-mirror
+            reduced = None if local is None else symmetrize(
+                self.all_reduce_sum(local.to(torch.float64)) / world**2)
             return losses, None, reduced
         return losses, jacobian, gramian
 

@@ -68,7 +68,7 @@ class ExcessMTL(BalanceMethod):
         self.reset()
 
     def reset(self) -> None:
-        self._sq_sum: Tensor | None = None
+        self._root: Tensor | None = None
         self._weights: Tensor | None = None
         self._baseline_sum: Tensor | None = None
         self._calls = 0
@@ -77,15 +77,22 @@ class ExcessMTL(BalanceMethod):
         k = self._check_context(ctx)
         jac = ctx.jacobian
         assert jac is not None
-        sq = jac.detach() ** 2  # state kept in the gradients' dtype: K×P can be large
-        if self._sq_sum is None or self._sq_sum.shape != sq.shape or self._sq_sum.dtype != sq.dtype:
-            self._sq_sum = torch.zeros_like(sq)
-            self._weights = torch.full((k,), 1.0 / k, dtype=sq.dtype, device=sq.device)
-            self._baseline_sum = torch.zeros(k, dtype=sq.dtype, device=sq.device)
+        grad = jac.detach().abs()
+        # The K×P state is kept in the gradients' dtype (it can be large) as the root of the
+        # sum of squares, r = sqrt(Σ g²), updated with hypot: squares of float32 gradients
+        # overflow beyond ~1.8e19 (and underflow below ~1e-19), hypot does neither.
+        if self._root is None or self._root.shape != grad.shape or self._root.dtype != grad.dtype:
+            self._root = torch.zeros_like(grad)
+            self._weights = torch.full((k,), 1.0 / k, dtype=torch.float64, device=grad.device)
+            self._baseline_sum = torch.zeros(k, dtype=torch.float64, device=grad.device)
             self._calls = 0
         assert self._weights is not None and self._baseline_sum is not None
-        self._sq_sum += sq
-        excess = (sq / torch.sqrt(self._sq_sum + 1e-7)).sum(dim=1)
+        self._root = torch.hypot(self._root, grad)
+        # g² / sqrt(Σ g² + 1e-7) = |g| · (|g| / hypot(r, sqrt(1e-7))), the ratio in [0, 1];
+        # the product and the sum over P in float64 (no underflow of the tiny terms)
+        ratio = grad / torch.hypot(self._root, torch.tensor(1e-7 ** 0.5, dtype=grad.dtype,
+                                                            device=grad.device))
+        excess = (grad.to(torch.float64) * ratio.to(torch.float64)).sum(dim=1)
         self._calls += 1
         if self._calls <= self.warmup_steps:
             self._baseline_sum += excess

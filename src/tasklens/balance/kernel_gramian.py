@@ -70,7 +70,7 @@ from torch import Tensor, nn
 
 from .._common.validation import check_choice
 from ._autograd import batched_grad, head_grads, parameter_gramian, stack_losses
-from ._gramian import accumulate, symmetrize
+from ._gramian import accumulate, add, row_exponents, safe_exponent, scale_rows, symmetrize, unscale
 from ._gramian import gramian as task_gramian
 
 logger = logging.getLogger("tasklens")
@@ -265,7 +265,28 @@ def linear_gramian_costs(rows: int, in_features: int, out_features: int,
 
 
 def _weight_term(h: Tensor, delta: Tensor, strategy: str) -> Tensor:
-    """``G_jk = ⟨δ_jᵀ h, δ_kᵀ h⟩_F`` for ``h : (R, in)``, ``delta : (K, R, out)``."""
+    """``G_jk = ⟨δ_jᵀ h, δ_kᵀ h⟩_F`` for ``h : (R, in)``, ``delta : (K, R, out)``.
+
+    The product has four factors (``δ h hᵀ δᵀ``), so unless every row of ``δ`` and ``h`` lies
+    within half the safe range of the dtype, ``h`` and each task's ``δ_k`` are first scaled
+    by powers of two to magnitude ~1 and the scales are undone in float64 (the result is then
+    float64; see :mod:`._gramian`). At ordinary scales nothing changes.
+    """
+    k = delta.shape[0]
+    half = safe_exponent(delta.dtype) // 2
+    flat_h = h.reshape(1, -1)
+    if (row_exponents(delta.reshape(k, -1), delta.dtype, limit=half) is None
+            and row_exponents(flat_h, h.dtype, limit=half) is None):
+        return _plain_weight_term(h, delta, strategy)
+    e_delta = row_exponents(delta.reshape(k, -1), delta.dtype, force=True)
+    e_h = row_exponents(flat_h, h.dtype, force=True)
+    assert e_delta is not None and e_h is not None
+    scaled_h = scale_rows(flat_h, e_h.to(h.device)).reshape(h.shape)
+    scaled_delta = scale_rows(delta.reshape(k, -1), e_delta.to(delta.device)).reshape(delta.shape)
+    return unscale(_plain_weight_term(scaled_h, scaled_delta, strategy), e_delta + e_h)
+
+
+def _plain_weight_term(h: Tensor, delta: Tensor, strategy: str) -> Tensor:
     k, rows, out = delta.shape
     if strategy == "auto":
         costs = linear_gramian_costs(rows, h.shape[1], out, k)
@@ -314,7 +335,9 @@ def linear_kernel_gramian(
     Returns
     -------
     (K, K) tensor
-        Symmetric, in the losses' dtype and device, detached.
+        Exactly symmetric, on the losses' device, detached; in the losses' dtype, or in
+        float64 when a layer's factors had to be rescaled (extreme gradient scales, see
+        :mod:`tasklens.balance._gramian`).
 
     Raises
     ------
@@ -342,10 +365,10 @@ def linear_kernel_gramian(
             delta = delta.reshape(k, -1, layer.out_features)
             if term.weight:
                 h = term.call.inputs.to(delta.dtype)  # type: ignore[union-attr]
-                gram += _weight_term(h, delta, strategy).to(gram.dtype)
+                gram = add(gram, _weight_term(h, delta, strategy))  # float64 if rescaled
             if term.bias:
                 sums = delta.sum(dim=1)                 # (K, out): ∇_b L_k
-                accumulate(gram, sums)
+                gram = accumulate(gram, sums)
     return gram  # a sum of exactly symmetric terms (see _gramian)
 
 
