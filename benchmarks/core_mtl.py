@@ -7,7 +7,8 @@ plain model costs. Measured here on one CPU thread, in one process:
 - ``plain``: hard parameter sharing (:func:`tasklens.nn.hps_for`) with the same encoder,
   its code of size ``semantic_dim`` read by the same heads (the baseline);
 - ``CORE-MTL soft`` / ``hard``: :func:`tasklens.nn.dual_stream_for` with the generic
-  decoder (eq. 15) or the Lambertian decoder (eq. 13), with the default (003 Table 2)
+  decoder (eq. 15) or the Lambertian decoder (eq. 13), with the default (Maziarka et al. 2022 Table
+  2)
   decoder channels and with light ones.
 
 Columns: parameters used at inference / in total, seconds per inference batch

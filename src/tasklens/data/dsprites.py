@@ -355,7 +355,8 @@ def sprites(
         Number of random-MLP tasks (ignored for ``factors``).
     orientation_encoding : {"symmetry", "circular", "angle"}
     factor_subsets, hidden, depth, activation, weight_std
-        Passed to :func:`random_mlp_tasks` (003 App. H subsets: a list of index lists, an
+        Passed to :func:`random_mlp_tasks` (Maziarka et al. 2022 App. H subsets: a list of index
+        lists, an
         int ``k`` for random subsets of size ``k``, or ``"halves"``).
 
     Returns

@@ -1,4 +1,4 @@
-"""Linear task families of 000 Appendix D.1–D.4: controlled alignment and magnitude.
+"""Linear task families of Anon. 2025 Appendix D.1–D.4: controlled alignment and magnitude.
 
 Every generator returns a :class:`LinearTaskFamily` (see
 :mod:`tasklens.data.linear_families_sampling`): the input–output correlation ``Σ_io`` of each
@@ -84,7 +84,8 @@ def correlated_tasks(
     seed: SeedLike = None,
     normalize: bool | str = False,
 ) -> LinearTaskFamily:
-    """N_T tasks that are fully aligned, fully conflicting or fully orthogonal (000, App. D.1).
+    """N_T tasks that are fully aligned, fully conflicting or fully orthogonal (Anon. 2025, App.
+    D.1).
 
     ``Σ_to = U_t diag(s_t) V_tᵀ`` (Anon. 2025 (ICLR'26 sub.), eq. 160, 163) with random
     orthonormal bases (QR of Gaussian matrices, eq. 158):
@@ -151,7 +152,7 @@ def correlated_task_pair(
     normalize: bool | str = False,
     overlap: Sequence[float] | None = None,
 ) -> LinearTaskFamily:
-    """Two fully aligned, conflicting or orthogonal tasks (000, App. D.1; Figure 3).
+    """Two fully aligned, conflicting or orthogonal tasks (Anon. 2025, App. D.1; Figure 3).
 
     See :func:`correlated_tasks` for the constructions and ``normalize``.
 
@@ -388,7 +389,7 @@ def teacher_student_tasks(
     teacher_scales: Sequence[float] = (0.025, 0.025),
     seed: SeedLike = None,
 ) -> LinearTaskFamily:
-    """Teacher–student MTL regression with a zero-balanced teacher (000, App. D.2, eq. 165).
+    """Teacher–student MTL regression with a zero-balanced teacher (Anon. 2025, App. D.2, eq. 165).
 
     Task heads ``W_t ~ N(0, σ_t²)`` of shape ``(N_to, N_s)`` (``σ_t`` read as a standard
     deviation), and a shared layer ``W_S`` of shape ``(N_s, N_i)`` chosen so the teacher is
@@ -452,7 +453,8 @@ def gamma_mtl_tasks(
     scales: Sequence[float] = (1.0, 4.0),
     seed: SeedLike = None,
 ) -> LinearTaskFamily:
-    """γ-MTL task pair: γ interpolates from aligned to orthogonal (000, App. D.4, eq. 167–168).
+    """γ-MTL task pair: γ interpolates from aligned to orthogonal (Anon. 2025, App. D.4, eq.
+    167–168).
 
     With ``R`` a random orthonormal basis, ``B_1`` its first ``N_o`` rows and ``B_1⊥`` the
     next ``N_o`` rows (000 says "the remaining rows", which only type-checks when

@@ -5,11 +5,12 @@ space (Anon. 2025 (ICLR'26 sub.), eq. 6). With the convention of this module,
 
     Σ_io = (1/N) Σ_n y_n x_nᵀ = (1/N) Y_iᵀ X,    X : (N, N_i),  Y_i : (N, N_io),
 
-so ``Σ_io`` has shape ``(N_io, N_i)``. Whitened inputs ((1/N) XᵀX = I, assumption A1 of 000)
+so ``Σ_io`` has shape ``(N_io, N_i)``. Whitened inputs ((1/N) XᵀX = I, assumption A1 of Anon. 2025)
 and targets ``Y_i = X Σ_ioᵀ`` realize each ``Σ_io`` exactly: (1/N) Y_iᵀ X = Σ_io (1/N) XᵀX = Σ_io.
 
 The random regression tasks of App. D.3, which are defined by sampled data, live here too;
-every generator of 000 Appendix D.1–D.4 is importable from :mod:`tasklens.data.linear_families`.
+every generator of Anon. 2025 Appendix D.1–D.4 is importable from
+:mod:`tasklens.data.linear_families`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ SeedLike = int | np.random.Generator | None
 
 
 class TaskFactors(NamedTuple):
-    """Thin SVD factors of one task's correlation, ``Σ_io = U diag(S) Vᵀ`` (000, eq. 7).
+    """Thin SVD factors of one task's correlation, ``Σ_io = U diag(S) Vᵀ`` (Anon. 2025, eq. 7).
 
     Attributes
     ----------
@@ -78,7 +79,7 @@ def orthonormal_columns(rng: np.random.Generator, n_rows: int, n_cols: int) -> n
 
 
 def whitened_inputs(n_samples: int, n_inputs: int, seed: SeedLike = None) -> np.ndarray:
-    """Random inputs whitened so that (1/N) XᵀX = I exactly (assumption A1 of 000).
+    """Random inputs whitened so that (1/N) XᵀX = I exactly (assumption A1 of Anon. 2025).
 
     ``X = sqrt(N) Q`` where ``Q`` has orthonormal columns drawn uniformly (QR of a Gaussian
     matrix), so the whitening holds to machine precision (about 1e-15), not only in
@@ -184,7 +185,7 @@ class LinearTaskFamily:
 
     @property
     def xi(self) -> np.ndarray:
-        """(Σ_t N_to, N_i) stacked correlations ``ξ = (Σ_1oᵀ Σ_2oᵀ ...)ᵀ`` (000, eq. 9, 157).
+        """(Σ_t N_to, N_i) stacked correlations ``ξ = (Σ_1oᵀ Σ_2oᵀ ...)ᵀ`` (Anon. 2025, eq. 9, 157).
 
         Its singular values are the shared MTL spectrum ``S_ξ``.
         """
@@ -283,10 +284,11 @@ def random_regression_tasks(
     noise: Sequence[float] = (0.1, 0.1),
     seed: SeedLike = None,
 ) -> LinearTaskFamily:
-    """Random regression tasks sharing a signal, ``Y_t = α_t (B + ε_t)`` (000, App. D.3, eq. 166).
+    """Random regression tasks sharing a signal, ``Y_t = α_t (B + ε_t)`` (Anon. 2025, App. D.3, eq.
+    166).
 
     ``X`` whitened (``(1/N) XᵀX = I``), ``B ~ N(0, 1/N_o)`` of shape ``(N, N_o)`` shared by
-    all tasks (000 writes ``N(0, 1/sqrt(N_oi))``; we read ``1/sqrt(N_o)`` as the standard
+    all tasks (Anon. 2025 writes ``N(0, 1/sqrt(N_oi))``; we read ``1/sqrt(N_o)`` as the standard
     deviation), ``ε_t ~ N(0, σ_t²)`` per task. The targets are not a function of ``X``, so the
     correlations are the empirical ``Σ_to = (1/N) Y_tᵀ X`` (eq. 6); with ``noise=0`` all tasks
     are exactly aligned and ``Σ_to ∝ α_t``.

@@ -1,7 +1,8 @@
 """Random-network regression tasks of known generative factors (Maziarka et al. 2022, §3.1).
 
 Each task is ``y_i = h(z, θ_i)``: an MLP with ``depth`` hidden layers of ``hidden`` units and one
-output, whose parameters ``θ_i`` are drawn i.i.d. from ``N(0, 1)`` (003 §3.1: "four hidden layers
+output, whose parameters ``θ_i`` are drawn i.i.d. from ``N(0, 1)`` (Maziarka et al. 2022 §3.1:
+"four hidden layers
 with 300 units, tanh activations, and an output layer which returns a single number ... θ_i ~
 N(0, 1)"), applied to the factors ``z`` of each sample.
 
@@ -24,7 +25,8 @@ Decisions where the paper is silent:
   ~16 % of its variance — non-linear and non-convex, as §3.1 requires. ``weight_std="fan_in"``
   (``N(0, 1/fan_in)``) gives much smoother but nearly linear tasks (R² = 0.81-0.95), which
   §3.1 would call trivial; it is offered, not the default.
-- **Factor subsets** (003 App. H): a task sees only its subset of factors (the other factors
+- **Factor subsets** (Maziarka et al. 2022 App. H): a task sees only its subset of factors (the
+other factors
   never enter its network). ``"halves"``: tasks 0, 2, 4, ... (the paper's odd tasks, counting
   from 1) use the first ``ceil(F/2)`` factors, the others the remaining ones.
 

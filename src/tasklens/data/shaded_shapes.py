@@ -26,7 +26,7 @@ Factors (columns of ``factors``, discrete levels):
   ``ℓ = (cos e cos φ, cos e sin φ, sin e)``; nuisance.
 
 Tasks read geometry only: ``shape`` (3 classes), ``orientation`` and ``scale``
-(regression, in [0, 1]). A shortcut like 001's Colored-Cityscapes stress test (App. I)
+(regression, in [0, 1]). A shortcut like Wu et al. 2026's Colored-Cityscapes stress test (App. I)
 ties the object hue to the shape: with probability ``shortcut`` the hue is the shape's hue
 in the domain's map (source ``SOURCE_HUES``, target ``TARGET_HUES``, a cyclic shift).
 """

@@ -1,6 +1,6 @@
 """Exact learning dynamics of a two-layer linear multi-task network (Anon. 2025).
 
-Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)``: the gradient flow of eq. 5, its Riccati form
+Paper: Anon. 2025 (ICLR'26 sub.): the gradient flow of eq. 5, its Riccati form
 (Lemma 1, eq. 13), the closed form of Theorem 2 (eq. 18-22) and the steady state of Theorem 3
 (eq. 23). With whitened inputs the network ``y_i = W_i W_S x`` trained on tasks
 ``Sigma_io`` is the single-task network with stacked output ``xi = [Sigma_1o; ...]`` (eq. 9),

@@ -13,7 +13,8 @@ matrix ``B`` (the init's coordinates along the growing modes: our ``Lc_G``) and,
 ``N_i != N_o``, multiplies by ``e^{+λ t / 2}`` on the null-space directions. Here those
 directions are folded into the "rest" set below, so that no growing exponential is formed.
 
-Notation (000, eq. 4-12): shared layer ``W_S (N_s, N_i)`` (the paper's ``W_1``), stacked heads
+Notation (Anon. 2025, eq. 4-12): shared layer ``W_S (N_s, N_i)`` (the paper's ``W_1``), stacked
+heads
 ``W = [W_1; ...; W_T] (N_o, N_s)`` (the paper's ``W_2``), whitened inputs,
 ``xi = [Sigma_1o; ...] (N_o, N_i)`` and ``Q = [W_S^T; W] (n, N_s)``, ``n = N_i + N_o``.
 
@@ -27,7 +28,7 @@ transpose, ``E = xi - W W_S``, which is zero). Substituting (LB) into eq. 5 give
 
     tau d(QQ^T)/dt = F QQ^T + QQ^T F - (QQ^T)^2,   F = [[-λ/2 I_{N_i}, xi^T], [xi, λ/2 I_{N_o}]]
 
-(``λ = 0`` is eq. 13 of 000). Its solution from ``QQ^T(0) = L L^T`` is
+(``λ = 0`` is eq. 13 of Anon. 2025). Its solution from ``QQ^T(0) = L L^T`` is
 ``X(t) = e^{Ft} L (I + L^T G(t) L)^{-1} L^T e^{Ft}``, ``G(t) = int_0^t e^{2Fs} ds``.
 
 Eigenbasis of ``F`` (from the full SVD ``xi = U S V^T``, ``a = λ/2``): for each of the
@@ -54,7 +55,7 @@ Assumptions (checked): whitened inputs; (LB) within ``tol``; the ``r`` largest e
 ``F`` are positive (always true for ``λ != 0``: (LB) forces ``N_s <= N_o`` for ``λ > 0`` and
 ``N_s <= N_i`` for ``λ < 0``, and ``F`` has ``N_o`` resp. ``N_i`` positive eigenvalues; for
 ``λ = 0`` it needs ``s_r > 0``); ``Lc_G`` invertible with ``cond(Lc_G) <= cond_max``. The
-last one is the analogue of the invertibility of ``A`` in Theorem 2 of 000: an init with no
+last one is the analogue of the invertibility of ``A`` in Theorem 2 of Anon. 2025: an init with no
 component along a growing mode (e.g. ``N_i = N_o``, λ small and ``sign det`` opposite to
 ``xi``'s) stops at a saddle and has no such closed form. This covers the paper's
 ``N_h = min(N_i, N_o)`` and every smaller ``N_s``, any number of tasks (the tasks only enter
@@ -254,17 +255,17 @@ class LambdaBalancedSolution:
     Parameters
     ----------
     sigmas : list of (N_io, N_i) arrays
-        Task correlations ``Sigma_io`` (000, eq. 6), whitened inputs.
+        Task correlations ``Sigma_io`` (Anon. 2025, eq. 6), whitened inputs.
     W_S0 : (N_s, N_i) array
     heads0 : list of (N_io, N_s) arrays
     tau : float
-        Time constant of eq. 5 of 000.
+        Time constant of eq. 5 of Anon. 2025.
     tol : float
         Tolerance of :func:`lambda_of`.
     cond_max : float
         Largest accepted condition number of ``Lc_G`` (the init's coordinates along the
         ``N_s`` fastest-growing eigenvectors of ``F``); ``X`` loses ~``eps cond^2`` relative
-        accuracy (as the ``A^{-1}`` of Theorem 2 of 000).
+        accuracy (as the ``A^{-1}`` of Theorem 2 of Anon. 2025).
 
     Attributes
     ----------

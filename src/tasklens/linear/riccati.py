@@ -1,6 +1,6 @@
 """Exact kernels for the zero-balanced Riccati flow of a two-layer linear MTL network.
 
-Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)`` (eq. 12-22, Theorem 2, Appendix C.3).
+Paper: Anon. 2025 (ICLR'26 sub.) (eq. 12-22, Theorem 2, Appendix C.3).
 Under whitened inputs and a zero-balanced init, ``X = Q Q^T`` with ``Q = [W_S^T; W_1; ...]``
 obeys the Riccati equation (eq. 13)::
 

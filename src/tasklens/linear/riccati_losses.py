@@ -1,6 +1,6 @@
 """Per-task loss curves of the zero-balanced Riccati flow without forming the trajectory.
 
-Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)`` (eq. 2, Theorem 2). For ``Σ N_io <= N_i``
+Paper: Anon. 2025 (ICLR'26 sub.) (eq. 2, Theorem 2). For ``Σ N_io <= N_i``
 (``U`` square) zero balance gives ``‖W_i W_S‖² = tr(Π_i B²)`` with ``B = c C⁻¹ cᵀ`` and
 ``Π_i = U_iᵀ U_i``, so each task's loss needs one Cholesky factor of the ``k × k`` matrix
 ``C(t)`` per time point (the derivation is in :func:`closed_form_losses`). Modes whose

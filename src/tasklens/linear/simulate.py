@@ -1,6 +1,6 @@
 """Reference simulators for linear multi-task networks (Anon. 2025).
 
-Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)``, eq. 1-6.
+Paper: Anon. 2025 (ICLR'26 sub.), eq. 1-6.
 
 - :func:`gradient_flow` integrates the ODE of eq. 5 for any init, non-whitened inputs and
   loss weights (scipy ``solve_ivp``, DOP853): the independent check of the closed forms.
@@ -331,7 +331,7 @@ def train_linear_mtl(
     seed: int | np.random.Generator | None = 0,
     device: Any = "cpu",
 ) -> TrainingResult:
-    """Full-batch gradient descent on a hard-parameter-sharing network (000, eq. 1-4).
+    """Full-batch gradient descent on a hard-parameter-sharing network (Anon. 2025, eq. 1-4).
 
     ``h = phi(W_S^(L) ... phi(W_S^(1) x))``, ``y_hat_i = W_i h`` with ``phi`` the identity or
     ReLU. Each epoch is one update (eq. 3): shared layers step along

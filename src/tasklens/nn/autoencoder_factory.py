@@ -1,4 +1,4 @@
-"""The factory of the representation learners of 003 §4.3 (AE, β-VAE, FactorVAE).
+"""The factory of the representation learners of Maziarka et al. 2022 §4.3 (AE, β-VAE, FactorVAE).
 
 Above both :mod:`tasklens.nn.autoencoders` and :mod:`tasklens.nn.factor_vae` (which builds on
 the former), so that neither imports the other back.
@@ -17,7 +17,7 @@ from .factor_vae import DEFAULT_GAMMA, FactorDiscriminator, FactorVAE
 __all__ = ["AUTOENCODER_KINDS", "autoencoder_for"]
 
 
-#: model kinds of :func:`autoencoder_for` (003 §4.3: AE, VAE, FactorVAE)
+#: model kinds of :func:`autoencoder_for` (Maziarka et al. 2022 §4.3: AE, VAE, FactorVAE)
 AUTOENCODER_KINDS: tuple[str, ...] = ("ae", "beta_vae", "factor_vae")
 _ARCH_HPARAMS = ("channels", "decoder_channels", "hidden", "activation", "reconstruction")
 _KIND_HPARAMS: dict[str, tuple[str, ...]] = {
@@ -29,7 +29,7 @@ _KIND_HPARAMS: dict[str, tuple[str, ...]] = {
 
 def autoencoder_for(input_shape: Sequence[int], code_dim: int = 10, kind: str = "ae",
                     seed: Seed = 0, **hparams: Any) -> AutoEncoder:
-    """Build the AE, β-VAE or FactorVAE of 003 §4.3 for inputs of ``input_shape``.
+    """Build the AE, β-VAE or FactorVAE of Maziarka et al. 2022 §4.3 for inputs of ``input_shape``.
 
     Parameters
     ----------
@@ -37,14 +37,14 @@ def autoencoder_for(input_shape: Sequence[int], code_dim: int = 10, kind: str = 
         E.g. ``TaskSet.input_shape``; images need a square power-of-two side (the
         :class:`~tasklens.nn.ConvDecoder` of Table 2).
     code_dim : int >= 1
-        Latent dimension ``d`` (003 App. C.3 uses 8).
+        Latent dimension ``d`` (Maziarka et al. 2022 App. C.3 uses 8).
     kind : {"ae", "beta_vae", "factor_vae"}
     seed : int, numpy Generator or None
         Seeds the initialisation of every part.
     **hparams
         Architecture: ``channels`` (conv encoder channels), ``decoder_channels``
         (``log2(S)`` transposed-conv channels; default Table 2), ``hidden`` (MLP widths, flat
-        inputs), ``activation`` ("relu" as in Table 2; 003 App. C.3 uses "tanh"),
+        inputs), ``activation`` ("relu" as in Table 2; Maziarka et al. 2022 App. C.3 uses "tanh"),
         ``reconstruction`` ("bernoulli" default, or "gaussian"). ``beta_vae``: ``beta``
         (default 1). ``factor_vae``: ``gamma``, ``discriminator_hidden`` (1000),
         ``discriminator_layers`` (6), ``discriminator_lr`` (1e-4).

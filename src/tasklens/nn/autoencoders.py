@@ -4,7 +4,7 @@ The paper trains three auto-encoder-based models — a vanilla auto-encoder (AE)
 variational auto-encoder (VAE; Kingma & Welling 2013, with the β weight of Higgins et al.
 2017) and FactorVAE (Kim & Mnih 2018, in :mod:`tasklens.nn.factor_vae`) — freezes their
 encoders and feeds the codes to multi-task heads. All three share the convolutional encoder
-and decoder of 003 Appendix A, Table 2 (:class:`~tasklens.nn.ConvEncoder`,
+and decoder of Maziarka et al. 2022 Appendix A, Table 2 (:class:`~tasklens.nn.ConvEncoder`,
 :class:`~tasklens.nn.ConvDecoder`); the VAE encoder is the same network with ``2·d`` outputs
 (mean, then log-variance).
 
@@ -45,7 +45,8 @@ from .encoders import ConvDecoder, ConvEncoder, MLPEncoder
 
 #: likelihoods of ``p(x | z)``: Bernoulli (binary images, BCE on logits) or unit Gaussian (MSE)
 RECONSTRUCTIONS: tuple[str, ...] = ("bernoulli", "gaussian")
-#: Adam settings of the VAE part in Kim & Mnih (2018), Appendix (also 003 App. C.3: lr 1e-4)
+#: Adam settings of the VAE part in Kim & Mnih (2018), Appendix (also Maziarka et al. 2022 App.
+#: C.3: lr 1e-4)
 VAE_ADAM_BETAS: tuple[float, float] = (0.9, 0.999)
 
 
@@ -112,7 +113,7 @@ def _output_shape(decoder: nn.Module) -> tuple[int, ...] | None:
 
 
 class AutoEncoder(nn.Module):
-    """A deterministic auto-encoder ``x → z = E(x) → D(z)`` (003 §3.2.2, "AE").
+    """A deterministic auto-encoder ``x → z = E(x) → D(z)`` (Maziarka et al. 2022 §3.2.2, "AE").
 
     Objective: the reconstruction loss alone (:func:`reconstruction_loss`).
 
@@ -287,7 +288,7 @@ class BetaVAE(AutoEncoder):
     ``L = E_q[−log p(x | z)] + β · KL(q(z | x) || N(0, I))``
 
     (Higgins et al. 2017, eq. 4, negated), both terms summed per sample and averaged over
-    the batch. ``encode`` returns ``μ``, the representation 003 §4.3 reads.
+    the batch. ``encode`` returns ``μ``, the representation Maziarka et al. 2022 §4.3 reads.
 
     Parameters
     ----------
@@ -296,7 +297,7 @@ class BetaVAE(AutoEncoder):
     decoder : nn.Module
         With ``in_features = d``.
     beta : float >= 0
-        Weight of the KL term. Default 1 (the "VAE" of 003 Table 1).
+        Weight of the KL term. Default 1 (the "VAE" of Maziarka et al. 2022 Table 1).
     reconstruction : {"bernoulli", "gaussian"}
     """
 
@@ -362,7 +363,8 @@ def make_encoder_decoder(input_shape: Sequence[int], code_dim: int, kind: str, *
                          hidden: int | Sequence[int] = (256, 256),
                          activation: str = "relu",
                          seed: Seed = None) -> tuple[nn.Module, nn.Module]:
-    """The encoder/decoder pair of 003 App. A, Table 2 (images) or an MLP pair (vectors).
+    """The encoder/decoder pair of Maziarka et al. 2022 App. A, Table 2 (images) or an MLP pair
+    (vectors).
 
     Images ``(C, S, S)`` get :class:`~tasklens.nn.ConvEncoder` (with ``encoder_outputs``
     outputs; ``channels`` as there) and the mirrored :class:`~tasklens.nn.ConvDecoder`

@@ -1,10 +1,10 @@
-"""The dual-stream encoder of CORE-MTL (001, Section 3): streams, CKA, grounding, CFA.
+"""The dual-stream encoder of CORE-MTL (Wu et al. 2026, Section 3): streams, CKA, grounding, CFA.
 
-001: Wu, Zou, Wu and Wang (2026), "CORE-MTL: Rethinking Gradient Balancing via Causal
+Wu et al. 2026: Wu, Zou, Wu and Wang (2026), "CORE-MTL: Rethinking Gradient Balancing via Causal
 Orthogonal Representations", arXiv:2606.02221.
 
 A backbone ``h = E(x)`` feeds a semantic projector ``z_s = P_s(h)`` and a residual
-projector ``z_r = P_r(h)`` (001 Algorithm 1, lines 6-8; Appendix E "Semantic and residual
+projector ``z_r = P_r(h)`` (Wu et al. 2026 Algorithm 1, lines 6-8; Appendix E "Semantic and residual
 projectors"). Heads read ``z_s`` only (Section 3.1, ``ŷ_t = f_t(Ẑ_s)``). Three training
 terms shape the split (:meth:`DualStreamModel.core_losses`):
 
@@ -19,7 +19,7 @@ terms shape the split (:meth:`DualStreamModel.core_losses`):
 The total objective of eq. 16 is :meth:`CoreMTLLosses.total`. The model is an
 :class:`MTLModel` whose shared representation is ``z = z_s`` (``shares_representation``).
 
-Checked against 001 Algorithm 1 (lines 6-8, 24-28) and Section 3.3: one backbone pass
+Checked against Wu et al. 2026 Algorithm 1 (lines 6-8, 24-28) and Section 3.3: one backbone pass
 gives both streams (the Trainer's ``encode`` pass is reused by :meth:`auxiliary_losses`);
 the whole counterfactual pass — decoding ``x̃`` and re-encoding it through ``E`` and
 ``P_s`` — runs with BatchNorm layers on their running statistics, which it does not update.
@@ -53,7 +53,7 @@ from .losses import task_losses
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Linear CKA between two batches of features, differentiable (001 eq. 11).
+    """Linear CKA between two batches of features, differentiable (Wu et al. 2026 eq. 11).
 
     ``CKA(X, Y) = ‖Yᶜᵀ Xᶜ‖²_F / (‖Xᶜᵀ Xᶜ‖_F ‖Yᶜᵀ Yᶜ‖_F)`` with column-centred ``Xᶜ, Yᶜ``
     (the linear-kernel CKA of Kornblith et al. 2019, in its feature-space form). In
@@ -88,7 +88,8 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Te
 
 @contextlib.contextmanager
 def _frozen_batch_norm(module: nn.Module) -> Iterator[None]:
-    """Use running BN statistics (and do not update them) inside the block (001 Section 3.3)."""
+    """Use running BN statistics (and do not update them) inside the block (Wu et al. 2026 Section
+    3.3)."""
     bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     modes = [m.training for m in bns]
     for m in bns:
@@ -114,7 +115,7 @@ def _check_lambda(value: Any, name: str) -> float:
 
 @dataclass(frozen=True)
 class CoreMTLLosses:
-    """The loss terms of one CORE-MTL step (001 eq. 16).
+    """The loss terms of one CORE-MTL step (Wu et al. 2026 eq. 16).
 
     Attributes
     ----------
@@ -141,7 +142,8 @@ class CoreMTLLosses:
     def total(self, weights: torch.Tensor | Sequence[float] | None = None, *,
               lambda_cka: float | None = None, lambda_cfa: float | None = None,
               lambda_rec: float | None = None) -> torch.Tensor:
-        """``Σ_t w_t L_t + λ_CKA L_CKA + λ_CFA Σ_t w_t L_CFA,t + λ_rec L_rec`` (001 eq. 16, 12).
+        """``Σ_t w_t L_t + λ_CKA L_CKA + λ_CFA Σ_t w_t L_CFA,t + λ_rec L_rec`` (Wu et al. 2026 eq.
+        16, 12).
 
         ``weights`` default to ones (the sum of the task losses); each ``λ`` defaults to
         the model's (:attr:`lambdas`).
@@ -169,7 +171,8 @@ def _lambda_property(name: str) -> property:
 
 
 class DualStreamModel(MTLModel):
-    """CORE-MTL's dual-stream encoder with task heads on the semantic stream (001 Section 3.1).
+    """CORE-MTL's dual-stream encoder with task heads on the semantic stream (Wu et al. 2026
+    Section 3.1).
 
     Parameters
     ----------
@@ -185,7 +188,7 @@ class DualStreamModel(MTLModel):
         Sizes of ``z_s`` and ``z_r`` (both >= 1).
     activation : str or None
         Applied after each projector (None: linear projectors, the 1×1 convolutions of
-        001 Appendix E).
+        Wu et al. 2026 Appendix E).
     tasks : TaskSet, mapping or sequence of Task, optional
         Loss kinds, needed by :meth:`auxiliary_losses` (the Trainer's route).
     lambda_cka, lambda_cfa, lambda_rec : float >= 0
@@ -262,7 +265,8 @@ class DualStreamModel(MTLModel):
 
     # ------------------------------------------------------------------ streams
     def encode_streams(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x → ``(z_s (N, semantic_dim), z_r (N, residual_dim))`` (001 Alg. 1, lines 6-8)."""
+        """x → ``(z_s (N, semantic_dim), z_r (N, residual_dim))`` (Wu et al. 2026 Alg. 1, lines
+        6-8)."""
         h = self.backbone(x)
         return self.semantic(h), self.residual(h)
 
@@ -291,7 +295,7 @@ class DualStreamModel(MTLModel):
 
     def counterfactual(self, z_s: torch.Tensor, z_r: torch.Tensor, seed: Seed = None, *,
                        perm: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
-        """``x̃ = D(z_s, z_r[π])`` (001 Alg. 1, lines 24-25).
+        """``x̃ = D(z_s, z_r[π])`` (Wu et al. 2026 Alg. 1, lines 24-25).
 
         ``π`` is ``perm`` when given (a permutation of ``0..N-1``), else a permutation
         drawn from ``seed``. BatchNorm layers of the decoder use their running statistics.
@@ -328,7 +332,7 @@ class DualStreamModel(MTLModel):
     def core_losses(self, x: torch.Tensor, targets: Mapping[str, torch.Tensor], tasks: Any,
                     *, seed: Seed = None, perm: Sequence[int] | torch.Tensor | None = None,
                     per_sample_sum: bool = False) -> CoreMTLLosses:
-        """All CORE-MTL loss terms on a batch (001 eq. 11, 12, 15; Algorithm 1).
+        """All CORE-MTL loss terms on a batch (Wu et al. 2026 eq. 11, 12, 15; Algorithm 1).
 
         Parameters
         ----------
@@ -355,7 +359,7 @@ class DualStreamModel(MTLModel):
     def auxiliary_losses(self, x: torch.Tensor, z: torch.Tensor,
                          outputs: Mapping[str, torch.Tensor],
                          targets: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """CORE-MTL's terms for :class:`tasklens.train.Trainer` (001 eq. 16 without the
+        """CORE-MTL's terms for :class:`tasklens.train.Trainer` (Wu et al. 2026 eq. 16 without the
         task losses, which the balancing method weights):
         ``{"cka": λ_CKA L_CKA, "rec": λ_rec L_rec, "cfa": λ_CFA Σ_t L_CFA,t}``.
 
@@ -419,17 +423,18 @@ def dual_stream_for(
     Backbone: :func:`encoder_for`. Decoder (``grounding``):
 
     - ``"soft"`` (eq. 15): an MLP mirroring ``hidden`` for flat inputs, :class:`ConvDecoder`
-      (003 App. A) for square power-of-two images; other image sizes need a hand-built model;
+      (Maziarka et al. 2022 App. A) for square power-of-two images; other image sizes need a
+      hand-built model;
     - ``"hard"`` (eq. 13-14): :class:`~tasklens.nn.grounding.LambertianDecoder` — normals
       from ``z_s``, albedo and light from ``z_r``, composed by Lambertian shading; needs
       RGB (or grey) square power-of-two images.
 
     ``decoder_channels`` sets the convolutional decoders' channels (``log2(S)`` of them;
-    default: 003's Table 2, which is heavy next to a small encoder — see
+    default: Maziarka et al. 2022's Table 2, which is heavy next to a small encoder — see
     ``benchmarks/core_mtl.py``).
 
     ``lambda_cka``, ``lambda_cfa``, ``lambda_rec`` (>= 0) are the weights of eq. 16 used in
-    training (:meth:`DualStreamModel.auxiliary_losses`); 001 Table 7 uses 1, 1 (NYUv2,
+    training (:meth:`DualStreamModel.auxiliary_losses`); Wu et al. 2026 Table 7 uses 1, 1 (NYUv2,
     Cityscapes) and 0.1, 0.5 (GTA5→Cityscapes).
     """
     check_choice(grounding, "grounding", GROUNDINGS)

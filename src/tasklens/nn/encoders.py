@@ -114,7 +114,7 @@ class LinearEncoder(nn.Module):
         The theory of 000 has no biases; default False.
     init_scale : float, optional
         If given, every weight is drawn i.i.d. from ``N(0, init_scale²)`` — small values
-        give the rich (small-initialisation) regime of 000. Default: torch's default init.
+        give the rich (small-initialisation) regime of Anon. 2025. Default: torch's default init.
     seed : int, numpy Generator or None
     """
 
@@ -172,7 +172,8 @@ class LinearEncoder(nn.Module):
 
 
 def default_encoder_channels(height: int, width: int) -> tuple[int, ...]:
-    """The 003 Table 2 channels, truncated so that every stride-2 layer keeps ≥ 1 pixel.
+    """The Maziarka et al. 2022 Table 2 channels, truncated so that every stride-2 layer keeps ≥ 1
+    pixel.
 
     A 64×64 input gets all six layers (spatial size 64 → 1); a 16×16 input the first
     four. Decision (the paper only covers 64×64): smaller images drop the deepest layers.
@@ -325,7 +326,8 @@ class ConvDecoder(nn.Module):
 
 #: image encoders of :func:`encoder_for`, by name. ``"resnet"`` (the default) is a small
 #: residual classifier; ``"beta_vae"`` is the encoder of Maziarka et al.'s disentanglement
-#: study (003 App. A, Table 2), kept for that study and for decoders that mirror it;
+#: study (Maziarka et al. 2022 App. A, Table 2), kept for that study and for decoders that mirror
+#: it;
 #: ``"lenet"`` is a two-layer LeNet baseline.
 IMAGE_ENCODERS: dict[str, type[nn.Module]] = {
     "resnet": SmallResNet,

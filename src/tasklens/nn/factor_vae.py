@@ -1,4 +1,5 @@
-"""FactorVAE (Kim & Mnih 2018, "Disentangling by Factorising"), the third model of 003 §4.3.
+"""FactorVAE (Kim & Mnih 2018, "Disentangling by Factorising"), the third model of Maziarka et al.
+2022 §4.3.
 
 FactorVAE adds to the VAE objective a penalty on the total correlation of the aggregate
 posterior, ``TC(z) = KL(q(z) || q̄(z))`` with ``q̄(z) = Π_j q(z_j)`` (Kim & Mnih 2018, eq. 2):
@@ -17,7 +18,7 @@ where ``ℓ_0, ℓ_1`` are the discriminator's two logits (softmax over them giv
 
 Published defaults used here (Kim & Mnih 2018, Appendix, Table 2 and the optimisation
 paragraph; the same values are the defaults of the reference implementations of Lee
-(github.com/1Konny/FactorVAE) and of Abdi et al. 2019, which 003 uses):
+(github.com/1Konny/FactorVAE) and of Abdi et al. 2019, which Maziarka et al. 2022 uses):
 
 - discriminator: 6 fully connected layers — 5 hidden layers of 1000 units with
   LeakyReLU(0.2), then a linear layer to 2 logits (Abdi et al. count the output layer in

@@ -1,4 +1,4 @@
-"""Hard grounding of CORE-MTL: a physics decoder with Lambertian shading (001 eq. 13-14).
+"""Hard grounding of CORE-MTL: a physics decoder with Lambertian shading (Wu et al. 2026 eq. 13-14).
 
 Wu, Zou, Wu and Wang (2026), "CORE-MTL: Rethinking Gradient Balancing via Causal
 Orthogonal Representations", arXiv:2606.02221, Section 3.2.1: the semantic stream
@@ -72,7 +72,7 @@ def lambertian_render(albedo: torch.Tensor, normals: torch.Tensor, direction: to
 
 
 class LambertianDecoder(nn.Module):
-    """``D_phy(z_s, z_r) = A(z_r) ⊙ S(N(z_s), L(z_r))`` (001 eq. 13, Section 3.2.1).
+    """``D_phy(z_s, z_r) = A(z_r) ⊙ S(N(z_s), L(z_r))`` (Wu et al. 2026 eq. 13, Section 3.2.1).
 
     - ``N``: a :class:`ConvDecoder` from ``z_s`` to 3 maps, L2-normalised per pixel;
     - ``A``: a :class:`ConvDecoder` from ``z_r`` to ``C`` maps, then a sigmoid;

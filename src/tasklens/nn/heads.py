@@ -43,7 +43,7 @@ class TaskHead(nn.Module):
     squeeze : bool
         Drop the last axis (needs ``out_features == 1``): binary logits and 1-D regression.
     bias : bool
-        Biases in the linear layers (False for the deep linear networks of 000).
+        Biases in the linear layers (False for the deep linear networks of Anon. 2025).
     seed : int, numpy Generator or None
     """
 
@@ -105,7 +105,7 @@ def make_heads(
     in_features : int
         Dimension of the features each head reads.
     hidden, depth, activation, bias
-        See :class:`TaskHead` (defaults: 003 Table 3).
+        See :class:`TaskHead` (defaults: Maziarka et al. 2022 Table 3).
     seed : int, numpy Generator or None
 
     Returns

@@ -97,9 +97,9 @@ def hps_for(
         Passed to :func:`encoder_for`.
     image_encoder : {"resnet", "beta_vae", "lenet"}
         Image encoder (default: :class:`~tasklens.nn.SmallResNet`; ``"beta_vae"``: the
-        encoder of 003 App. A, used by the disentanglement study).
+        encoder of Maziarka et al. 2022 App. A, used by the disentanglement study).
     head_hidden, head_depth : int
-        Heads (default: 003 Table 3, four layers of 300 units).
+        Heads (default: Maziarka et al. 2022 Table 3, four layers of 300 units).
     head_bias : bool
         False with ``encoder=LinearEncoder(...)`` and ``head_depth=1`` gives the deep linear
         multi-task network of 000 (shared weights, then one linear map per task).

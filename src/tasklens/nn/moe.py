@@ -1,7 +1,7 @@
 """Mixture-of-experts MTL models: MMoE (Ma et al. 2018) and CGC / PLE (Tang et al. 2020).
 
 Experts at the input level are built by :func:`encoder_for` (an MLP for ``(F,)`` inputs,
-the conv encoder of 003 App. A for images); gates are linear maps of the flattened
+the conv encoder of Maziarka et al. 2022 App. A for images); gates are linear maps of the flattened
 branch input followed by a softmax over experts. ``encode`` returns per-task features
 ``{t: (N, expert_dim)}`` (``shares_representation = False``, see :mod:`tasklens.nn.base`).
 """
@@ -46,7 +46,8 @@ class MMoE(MTLModel):
     expert_hidden : int or sequence of int
         Hidden widths of MLP experts (flat inputs).
     channels : sequence of int, optional
-        Conv channels of image experts (default: 003 Table 2, truncated for small images).
+        Conv channels of image experts (default: Maziarka et al. 2022 Table 2, truncated for small
+        images).
     activation : str
     head_hidden, head_depth : int
     heads : nn.ModuleDict, optional

@@ -91,10 +91,11 @@ def fit_autoencoder(
         ``make_optimizers(lr)`` and ``training_step(batch, optimizers, generator)``
     inputs : ``(N, *model.input_shape)`` array, tensor or TaskSet (its inputs)
     epochs, batch_size : int
-        Defaults: 003 App. C.3 (100 epochs of batches of 64). A final batch of a single
+        Defaults: Maziarka et al. 2022 App. C.3 (100 epochs of batches of 64). A final batch of a
+        single
         sample is skipped (FactorVAE needs two).
     lr : float
-        Adam learning rate (003 App. C.3: 1e-4).
+        Adam learning rate (Maziarka et al. 2022 App. C.3: 1e-4).
     seed : int, numpy Generator or None
         Drives the shuffling, the reparameterisation noise and FactorVAE's permutations;
         the same seed on the same initial model gives the same losses.

@@ -3,7 +3,8 @@
 - :func:`plot_task_matrix` — one (K, K) :class:`~tasklens.data.TaskMatrix` as an annotated
   heatmap (asymmetric: rows the target task ``a``, columns the source ``b``, entry = effect
   of b onto a; symmetric: both axes "task").
-- :func:`plot_score_matrices` — a grid of heatmaps, one per score (as 002 Tables 1–6).
+- :func:`plot_score_matrices` — a grid of heatmaps, one per score (as Azorin et al. 2023 Tables
+1–6).
 - :func:`plot_gain_matrix` — the measured multi-task gain, diverging colours centred at 0,
   annotated ``mean ± standard error`` when the errors are given.
 - :func:`plot_score_vs_gain` — per score, the off-diagonal ``(score[a, b], gain[a, b])``

@@ -68,7 +68,7 @@ def plot_stability(result: Any, title: str = "Stability under intervention") -> 
 def plot_gradient_cosines(steps: Any, cosines: Any, tasks: Sequence[str], *,
                           baseline: Any = None, baseline_label: str = "baseline",
                           label: str = "CORE-MTL") -> Figure:
-    """Task vs reconstruction gradient cosines over training (001 Fig. 4).
+    """Task vs reconstruction gradient cosines over training (Wu et al. 2026 Fig. 4).
 
     Parameters
     ----------
@@ -108,7 +108,8 @@ def plot_gradient_cosines(steps: Any, cosines: Any, tasks: Sequence[str], *,
 
 def plot_task_gradient_heatmap(task_task: Any, tasks: Sequence[str], *,
                                title: str = "Task × task gradient cosine") -> Figure:
-    """The (K, K) matrix of task-gradient cosines (001 Fig. 5), diverging colours in [-1, 1]."""
+    """The (K, K) matrix of task-gradient cosines (Wu et al. 2026 Fig. 5), diverging colours in
+    [-1, 1]."""
     m = check_array(task_task, "task_task", ndim=2)
     if m.shape != (len(tasks), len(tasks)):
         raise ValueError(f"task_task must be ({len(tasks)}, {len(tasks)}), got {m.shape}")
@@ -131,7 +132,8 @@ def plot_task_gradient_heatmap(task_task: Any, tasks: Sequence[str], *,
 
 def plot_counterfactual_grid(grid: Any, content: Any, style: Any, *,
                              cell_size: float = 0.9) -> Figure:
-    """Fig. 2 of 001: row ``i`` keeps ``z_s`` of ``content[i]``, column ``j`` takes ``z_r``
+    """Fig. 2 of Wu et al. 2026: row ``i`` keeps ``z_s`` of ``content[i]``, column ``j`` takes
+    ``z_r``
     of ``style[j]``; the first column shows the content inputs, the first row the styles.
 
     Parameters

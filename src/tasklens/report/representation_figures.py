@@ -4,7 +4,8 @@
   (Figure 7): one latent dimension varied at a time from a base code, the others fixed, each
   row one dimension, each column one value.
 - :func:`plot_code_embedding` — codes embedded in 2-D and coloured by a factor, as the UMAP
-  figures of 003 App. D.1 (Figure 8). UMAP (``umap-learn``) is imported lazily and used
+  figures of Maziarka et al. 2022 App. D.1 (Figure 8). UMAP (``umap-learn``) is imported lazily and
+  used
   when installed; PCA (numpy SVD) otherwise.
 """
 

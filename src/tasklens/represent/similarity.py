@@ -137,7 +137,8 @@ def rsa(x: Any, y: Any) -> float:
 
 @dataclass(frozen=True)
 class RetrievedComponents:
-    """Components of a representation matched to ground-truth factors (003, App. I).
+    """Components of a representation matched to ground-truth factors (Maziarka et al. 2022, App.
+    I).
 
     Attributes
     ----------

@@ -1,11 +1,12 @@
 """End-to-end studies: orchestrations that build models, train them and measure them.
 
 They sit above every other library layer (data → models/theory → measurements → here);
-nothing below imports them. :mod:`tasklens.studies.disentanglement` runs 003 §4.1–4.3;
+nothing below imports them. :mod:`tasklens.studies.disentanglement` runs Maziarka et al. 2022
+§4.1–4.3;
 :mod:`tasklens.studies.paper000` (with ``paper000_settings`` and ``paper000_plots``)
-reproduces 000's figures 3-6; :mod:`tasklens.studies.core_mtl_analysis` and
+reproduces Anon. 2025's figures 3-6; :mod:`tasklens.studies.core_mtl_analysis` and
 :mod:`tasklens.studies.core_mtl_scm` hold
-001's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A).
+Wu et al. 2026's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A).
 """
 
 from .core_mtl_analysis import (

@@ -1,4 +1,4 @@
-"""The analyses of CORE-MTL's factorisation (001 Section 4.4) as library functions.
+"""The analyses of CORE-MTL's factorisation (Wu et al. 2026 Section 4.4) as library functions.
 
 Wu, Zou, Wu and Wang (2026), "CORE-MTL: Rethinking Gradient Balancing via Causal
 Orthogonal Representations", arXiv:2606.02221.
@@ -11,7 +11,7 @@ Orthogonal Representations", arXiv:2606.02221.
   task's gradient with the reconstruction gradient at the last shared layer, and the
   task × task cosine matrix, once or over training;
 - :func:`counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))`` for every pair;
-- :func:`stream_probe` — not in 001: how well a linear probe reads a factor (a nuisance
+- :func:`stream_probe` — not in Wu et al. 2026: how well a linear probe reads a factor (a nuisance
   such as colour) from each stream, the direct test of where the shortcut lives.
 
 The paper does not define ``ΔZ``; the decisions here: the shift of a stream is the mean
@@ -90,7 +90,8 @@ class StabilityRow:
 
 @dataclass(frozen=True)
 class StabilityResult:
-    """Table 3 of 001: ``rows`` (intra-domain, and cross-domain when a target was given)."""
+    """Table 3 of Wu et al. 2026: ``rows`` (intra-domain, and cross-domain when a target was
+    given)."""
 
     rows: tuple[StabilityRow, ...]
     reference: str
@@ -112,7 +113,7 @@ def stability_under_intervention(model: DualStreamModel, source: Any, target: An
                                  reference: str = "reconstruction",
                                  seed: int | np.random.Generator | None = 0
                                  ) -> StabilityResult:
-    """``ΔZ_s``, ``ΔZ_r`` and ``ΔZ_r / ΔZ_s`` under nuisance interventions (001 Table 3).
+    """``ΔZ_s``, ``ΔZ_r`` and ``ΔZ_r / ΔZ_s`` under nuisance interventions (Wu et al. 2026 Table 3).
 
     - intra-domain: ``x̃ = D(z_s, z_r[π])`` for a random permutation ``π`` of the source
       inputs, re-encoded; the shifts compare the codes of ``x̃`` with those of the
@@ -171,7 +172,7 @@ def _row(setting: str, s0: torch.Tensor, r0: torch.Tensor, s1: torch.Tensor,
 
 # ---------------------------------------------------------------------------- gradients
 def last_shared_layer(model: DualStreamModel) -> nn.Module:
-    """The last module of the backbone that holds parameters (001 Fig. 4: "the last
+    """The last module of the backbone that holds parameters (Wu et al. 2026 Fig. 4: "the last
     shared encoder layer", before the semantic/residual projectors)."""
     layers = [m for m in _check_model(model).backbone.modules()
               if any(True for _ in m.parameters(recurse=False))]
@@ -182,7 +183,7 @@ def last_shared_layer(model: DualStreamModel) -> nn.Module:
 
 @dataclass(frozen=True)
 class GradientCosines:
-    """Cosines of gradients at one layer (001 Fig. 4-5).
+    """Cosines of gradients at one layer (Wu et al. 2026 Fig. 4-5).
 
     Attributes
     ----------
@@ -208,7 +209,7 @@ class GradientCosines:
 def gradient_cosines(model: DualStreamModel, x: torch.Tensor, targets: dict[str, torch.Tensor],
                      tasks: Any, *, layer: nn.Module | None = None,
                      step: int | None = None) -> GradientCosines:
-    """Gradient cosines at ``layer`` on one batch (001 Fig. 4-5).
+    """Gradient cosines at ``layer`` on one batch (Wu et al. 2026 Fig. 4-5).
 
     Gradients of each task loss and of the reconstruction loss ``L_rec`` (eq. 15, or 14
     with the physics decoder) with respect to the parameters of ``layer`` (default:
@@ -240,7 +241,7 @@ def gradient_cosines(model: DualStreamModel, x: torch.Tensor, targets: dict[str,
 @dataclass
 class GradientCosineRecorder(Callback):
     """A :class:`~tasklens.train.Trainer` callback recording :func:`gradient_cosines` on the
-    step's batch every ``every`` steps (001 Fig. 4 over training).
+    step's batch every ``every`` steps (Wu et al. 2026 Fig. 4 over training).
 
     Measured in eval mode and without touching the optimiser, so the run is unchanged.
     ``history`` holds one :class:`GradientCosines` per measurement.
@@ -269,7 +270,7 @@ class GradientCosineRecorder(Callback):
 # ---------------------------------------------------------------------------- swapping
 @torch.no_grad()
 def counterfactual_grid(model: DualStreamModel, content: Any, style: Any) -> np.ndarray:
-    """``D(z_s(content_i), z_r(style_j))`` for every pair (001 Fig. 2), in eval mode.
+    """``D(z_s(content_i), z_r(style_j))`` for every pair (Wu et al. 2026 Fig. 2), in eval mode.
 
     Parameters
     ----------

@@ -1,4 +1,5 @@
-"""The linear-Gaussian SCM of CORE-MTL's theory (001 Section 2.2, Assumption 2.2, App. A).
+"""The linear-Gaussian SCM of CORE-MTL's theory (Wu et al. 2026 Section 2.2, Assumption 2.2, App.
+A).
 
 Wu, Zou, Wu and Wang (2026), "CORE-MTL: Rethinking Gradient Balancing via Causal
 Orthogonal Representations", arXiv:2606.02221. Latent factors ``Z_s ~ N(0, Σ_s)`` and

@@ -83,7 +83,7 @@ class StudyConfig:
     n_tasks : int
         Random-MLP tasks (10).
     n_train, n_test : int
-        Images drawn from the full grid (003: the whole data set).
+        Images drawn from the full grid (Maziarka et al. 2022: the whole data set).
     image_size : {32, 64}
         32 pools the 64×64 images 2×2 (64).
     code_dim : int
@@ -101,7 +101,8 @@ class StudyConfig:
     seeds : tuple of int
         Model seeds (three); the data and tasks are drawn once with ``data_seed``.
     n_single_task : int or None
-        Single-task models trained per seed on the first tasks (None: all, as in 003).
+        Single-task models trained per seed on the first tasks (None: all, as in Maziarka et al.
+        2022).
     task_sweep : tuple of int
         App. G task counts ([5, 10, 20, 30, 40, 50]); counts above ``n_tasks`` are dropped.
     n_metric : int
@@ -243,7 +244,7 @@ class StudyResult:
 def code_metrics(codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray,
                  factors_test: np.ndarray, representation_fn: Callable[[np.ndarray], Any],
                  source: Any, config: StudyConfig, seed: int) -> dict[str, float]:
-    """Every disentanglement metric of one code (003 §3.3, App. B, App. I).
+    """Every disentanglement metric of one code (Maziarka et al. 2022 §3.3, App. B, App. I).
 
     Parameters
     ----------
@@ -400,8 +401,10 @@ def _metric_dict(metrics: dict[str, Any]) -> dict[str, float]:
 
 def _unit_figures(unit: _Unit, codes_test: np.ndarray, data: StudyData, decoder: Any,
                   fig_dir: Path) -> list[str]:
-    """2-D embeddings of the codes coloured by each factor (003 §4.2.1) and, with a decoder,
-    latent traversals (003 §4.2.2). Imported lazily: figures are optional output."""
+    """2-D embeddings of the codes coloured by each factor (Maziarka et al. 2022 §4.2.1) and, with
+    a decoder,
+    latent traversals (Maziarka et al. 2022 §4.2.2). Imported lazily: figures are optional
+    output."""
     import matplotlib.pyplot as plt
 
     from ..report import plot_code_embedding, plot_latent_traversals, save_figure
@@ -418,7 +421,8 @@ def _unit_figures(unit: _Unit, codes_test: np.ndarray, data: StudyData, decoder:
     paths = [str(save_figure(fig, fig_dir / f"embedding_{unit.name}.png"))]
     if decoder is not None:
         # Traverse each dimension in units of its own test standard deviation: our codes are
-        # not normalised, so 003's fixed range [-1, 1] would be tiny for some dimensions and
+        # not normalised, so Maziarka et al. 2022's fixed range [-1, 1] would be tiny for some
+        # dimensions and
         # far out of distribution for others.
         mean, std = codes_test.mean(axis=0), codes_test.std(axis=0) + 1e-8
         decode = decode_images(decoder)
@@ -433,9 +437,11 @@ def _unit_figures(unit: _Unit, codes_test: np.ndarray, data: StudyData, decoder:
 def aggregate(units: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean ± std (over seeds; population std, ddof 0) per model × metric.
 
-    ``single_task`` pools every (task, seed) unit, as 003 Fig. 3 reports the mean over the
+    ``single_task`` pools every (task, seed) unit, as Maziarka et al. 2022 Fig. 3 reports the mean
+    over the
     task-specific models; ``single_task_best`` is the best task's mean over seeds, per
-    metric (003 Fig. 3's "maximal value over all tasks"; for the error columns, the lowest).
+    metric (Maziarka et al. 2022 Fig. 3's "maximal value over all tasks"; for the error columns,
+    the lowest).
     """
     groups: dict[str, list[dict[str, float]]] = {}
     for u in units:
@@ -497,7 +503,8 @@ def table_markdown(rows: Sequence[dict[str, Any]], digits: int = 3) -> str:
 # ---------------------------------------------------------------------------- driver
 def run_study(config: StudyConfig, out_dir: str | Path,
               progress: Callable[[str], None] | None = None) -> StudyResult:
-    """Run (or resume) the study of 003 §4.1-4.3 and App. G; write table and figures.
+    """Run (or resume) the study of Maziarka et al. 2022 §4.1-4.3 and App. G; write table and
+    figures.
 
     Parameters
     ----------

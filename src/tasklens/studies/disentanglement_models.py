@@ -3,16 +3,18 @@
 The orchestration lives in :mod:`tasklens.studies.disentanglement`; this module holds the pieces it
 trains and reads:
 
-- :func:`study_data` — the task set (random-MLP tasks of the factors, 003 §3.1) and a
+- :func:`study_data` — the task set (random-MLP tasks of the factors, Maziarka et al. 2022 §3.1)
+and a
   ground-truth source that renders any factor combination (for the FactorVAE and BetaVAE
   scores), at 64×64 or 2×2-average-pooled to 32×32;
 - :func:`train_encoder` — random, single-task, multi-task multi-head and one-head models
-  (003 §4.1) and the AE / β-VAE / FactorVAE of §4.3;
+  (Maziarka et al. 2022 §4.1) and the AE / β-VAE / FactorVAE of §4.3;
 - :func:`encode_inputs` — the code ``encode(x)`` (for HPS the shared representation z);
 - :func:`fit_frozen_decoder` — a :class:`~tasklens.nn.ConvDecoder` trained on frozen codes
-  (003 §4.2, App. C.2);
-- :func:`fit_heads_on_codes` — a multi-task network (one 003 Table 3 head per task) trained
-  on frozen codes, scored by test RMSE (003 §4.3, Table 1).
+  (Maziarka et al. 2022 §4.2, App. C.2);
+- :func:`fit_heads_on_codes` — a multi-task network (one Maziarka et al. 2022 Table 3 head per
+task) trained
+  on frozen codes, scored by test RMSE (Maziarka et al. 2022 §4.3, Table 1).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from ..represent.sources import GridDataSource
 
 #: data sets the study knows how to build and render
 STUDY_DATASETS: tuple[str, ...] = ("sprites", "shapes3d", "mpi3d")
-#: models whose code is read from a conv encoder trained (or not) on the tasks (003 §4.1)
+#: models whose code is read from a conv encoder trained (or not) on the tasks (Maziarka et al.
+#: 2022 §4.1)
 SUPERVISED_KINDS: tuple[str, ...] = ("random", "single_task", "multi_head", "one_head")
-#: representation learners of 003 §4.3 (names of :func:`tasklens.nn.autoencoder_for`)
+#: representation learners of Maziarka et al. 2022 §4.3 (names of
+#: :func:`tasklens.nn.autoencoder_for`)
 AUTOENCODER_KINDS: tuple[str, ...] = ("ae", "beta_vae", "factor_vae")
 
 
@@ -114,7 +118,7 @@ def standardized_factors(codes: np.ndarray, levels: tuple[int, ...]) -> np.ndarr
 
 def study_data(data: str, n_train: int, n_test: int, n_tasks: int, image_size: int,
                seed: int = 0) -> StudyData:
-    """Build the study's task sets: random-MLP tasks of the factors (003 §3.1).
+    """Build the study's task sets: random-MLP tasks of the factors (Maziarka et al. 2022 §3.1).
 
     ``n_train + n_test`` distinct images are drawn from the full factor grid with ``seed``
     and split at random; the task networks depend on ``seed`` too (one task family per
@@ -126,7 +130,7 @@ def study_data(data: str, n_train: int, n_test: int, n_tasks: int, image_size: i
     n_train, n_test : int
     n_tasks : int
     image_size : {32, 64}
-        32 average-pools the 64×64 renderings 2×2 (a CPU-scale deviation from 003).
+        32 average-pools the 64×64 renderings 2×2 (a CPU-scale deviation from Maziarka et al. 2022).
     seed : int
     """
     check_choice(data, "data", STUDY_DATASETS)
@@ -205,19 +209,22 @@ def train_encoder(kind: str, data: StudyData, *, code_dim: int, epochs: int, lr:
     ----------
     kind : {"random", "single_task", "multi_head", "one_head", "ae", "beta_vae",
         "factor_vae"}
-        ``multi_head``: HPS, one 003 Table 3 head per task, sum of task MSEs (003 §3.2.1,
+        ``multi_head``: HPS, one Maziarka et al. 2022 Table 3 head per task, sum of task MSEs
+        (Maziarka et al. 2022 §3.2.1,
         App. C.1). ``one_head``: the same encoder and one head with ``K`` outputs
-        (multivariate regression, 003 §4.1, Fig. 4). ``single_task``: one head on ``task``.
-        ``random``: untrained (PyTorch default initialisation, 003 App. C.2).
+        (multivariate regression, Maziarka et al. 2022 §4.1, Fig. 4). ``single_task``: one head on
+        ``task``.
+        ``random``: untrained (PyTorch default initialisation, Maziarka et al. 2022 App. C.2).
     data : StudyData
     code_dim, epochs, lr, batch_size, seed
-        Adam, as in 003 App. C.1 (the paper: 200 epochs, lr 1e-3, batch 256).
+        Adam, as in Maziarka et al. 2022 App. C.1 (the paper: 200 epochs, lr 1e-3, batch 256).
     task : str, optional
         The task of a single-task model.
     n_tasks : int, optional
         Train ``multi_head`` on the first ``n_tasks`` tasks only (App. G sweep).
     ae_lr : float
-        Adam learning rate of the auto-encoders (003 App. C.3 uses 1e-4 for 100 epochs).
+        Adam learning rate of the auto-encoders (Maziarka et al. 2022 App. C.3 uses 1e-4 for 100
+        epochs).
     """
     from ..nn import autoencoder_for, fit_autoencoder, hps_for
     from ..train import Trainer
@@ -274,7 +281,8 @@ def encode_inputs(model: nn.Module, inputs: np.ndarray, batch_size: int = 256) -
 
 @dataclass(frozen=True)
 class FrozenDecoderFit:
-    """A decoder trained on frozen codes (003 §4.2) and its test reconstruction errors.
+    """A decoder trained on frozen codes (Maziarka et al. 2022 §4.2) and its test reconstruction
+    errors.
 
     Attributes
     ----------
@@ -293,10 +301,12 @@ def fit_frozen_decoder(codes_train: np.ndarray, images_train: np.ndarray,
                        codes_test: np.ndarray, images_test: np.ndarray, *, epochs: int,
                        lr: float = 2e-4, batch_size: int = 64, seed: int = 0
                        ) -> FrozenDecoderFit:
-    """Train a :class:`~tasklens.nn.ConvDecoder` from frozen codes to images (003 §4.2).
+    """Train a :class:`~tasklens.nn.ConvDecoder` from frozen codes to images (Maziarka et al. 2022
+    §4.2).
 
     The encoder is never touched: its codes are computed once, so this is exactly "the
-    parameters of the corresponding encoders were kept fixed". 003 App. C.2 minimizes the
+    parameters of the corresponding encoders were kept fixed". Maziarka et al. 2022 App. C.2
+    minimizes the
     MSE with Adam, lr 2e-4 halved every 100 of 500 epochs, batches of 64; we minimize the
     Bernoulli loss of :func:`~tasklens.nn.reconstruction_loss` (binary sprites; it trains
     faster than MSE in few epochs) at a constant ``lr`` and report both errors per pixel.
@@ -349,9 +359,11 @@ def decode_images(decoder: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
 def fit_heads_on_codes(codes_train: np.ndarray, train: TaskSet, codes_test: np.ndarray,
                        test: TaskSet, *, epochs: int, lr: float = 1e-4, batch_size: int = 64,
                        seed: int = 0) -> dict[str, Any]:
-    """Train 003 Table 3 heads on frozen codes; test RMSE per task (003 §4.3, Table 1).
+    """Train Maziarka et al. 2022 Table 3 heads on frozen codes; test RMSE per task (Maziarka et
+    al. 2022 §4.3, Table 1).
 
-    003 App. C.3: 30 epochs, batch 64, Adam lr 1e-4. The heads read the codes directly
+    Maziarka et al. 2022 App. C.3: 30 epochs, batch 64, Adam lr 1e-4. The heads read the codes
+    directly
     (an identity "encoder"), one head per task, sum of task MSEs.
 
     Returns

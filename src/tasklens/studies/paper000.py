@@ -1,6 +1,6 @@
 """The configurations of Anon. 2025's figures 3-6 (App. E), computed with :mod:`tasklens.linear`.
 
-Paper: ``shared/seeds/Anon. 2025 (ICLR'26 sub.)``, Sections 4-6, App. D.1, D.2, D.4, D.5, E.
+Paper: Anon. 2025 (ICLR'26 sub.), Sections 4-6, App. D.1, D.2, D.4, D.5, E.
 Every function returns a frozen dataclass with the numbers; drawing lives in
 :mod:`tasklens.studies.paper000_plots`, the run settings of ``tasklens linear figures`` in
 :data:`QUICK` / :data:`FULL` and :func:`compute_paper_figures`. (Moved here from
@@ -94,7 +94,7 @@ def learning_horizon(s_xi: np.ndarray, init_scale: float, factor: float = 2.0) -
     """A time by which every nonzero mode of ``s_xi`` has been learned (``tau = 1``).
 
     A mode of strength ``s`` grown from ``u0 = init_scale**2`` reaches half of ``s`` at
-    ``t ~ ln(s / u0) / (2 s)`` (the sigmoid of 000, eq. 43); the horizon is ``factor`` times
+    ``t ~ ln(s / u0) / (2 s)`` (the sigmoid of Anon. 2025, eq. 43); the horizon is ``factor`` times
     the slowest such time.
     """
     s = np.asarray(s_xi, dtype=float)

@@ -41,7 +41,7 @@ def plot_figure3(result: Figure3Result) -> Figure:
         ax.tick_params(labelsize=7)
     axes[0, 0].set_ylabel("entries of W_i W_S(t)")
     axes[1, 0].set_ylabel("entries of W_i W_S(t)")
-    fig.suptitle("Figure 3 (000): closed-form network functions — task 1 solid, task 2 dotted",
+    fig.suptitle("Figure 3 (Anon. 2025): closed-form network functions (task 1 solid, 2 dotted)",
                  fontsize=10)
     fig.tight_layout()
     return fig
@@ -73,7 +73,7 @@ def plot_figure4(result: Figure4Result) -> Figure:
     axes[0, 0].set_ylabel("task loss (eq. 2)")
     axes[1, 0].set_ylabel("cos(∇L_1, ∇L_2)")
     lr = result.settings["learning_rate"]
-    fig.suptitle(f"Figure 4 (000): γ-MTL, N_i = 20, N_S = 2, α = (1, 4), GD lr = {lr:g}",
+    fig.suptitle(f"Figure 4 (Anon. 2025): γ-MTL, N_i = 20, N_S = 2, α = (1, 4), GD lr = {lr:g}",
                  fontsize=10)
     fig.tight_layout()
     return fig
@@ -105,7 +105,7 @@ def plot_figure5(result: Figure5Result) -> Figure:
         _rsm_image(axes[i, 6], delta, "C: ΔVSVᵀ",
                    max(float(np.abs(result.balanced[i].shared_input).max()), 1e-12))
         axes[i, 0].set_ylabel(f"γ = {g:g}", fontsize=9)
-    fig.suptitle("Figure 5 (000): RSMs at convergence (Theorem 3), A/C: α = (1, 1), "
+    fig.suptitle("Figure 5 (Anon. 2025): RSMs at convergence (Theorem 3), A/C: α = (1, 1), "
                  "B: α = (1, 4); red > 0 > blue", fontsize=10)
     fig.tight_layout()
     return fig
@@ -144,7 +144,7 @@ def plot_figure6(result: Figure6Result) -> Figure:
         vmax = float(np.abs(run.rsms.stl_output[first]).max())
         _rsm_image(axes[i, 2], run.rsms.stl_output[first], "STL U1S1U1ᵀ", vmax)
         _rsm_image(axes[i, 3], run.rsms.task_output[first], "MTL (UξSξUξᵀ)_11", vmax)
-    fig.suptitle(f"Figure 6 (000): Multi-MNIST baseline vs permuted, n = {n:,} images from "
+    fig.suptitle(f"Figure 6 (Anon. 2025): Multi-MNIST baseline vs permuted, n = {n:,} images from "
                  f"{result.settings['source_pool']}", fontsize=10)
     fig.tight_layout()
     return fig
