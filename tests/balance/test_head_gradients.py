@@ -300,6 +300,7 @@ def _scaled_step(net: _HPS, method: balance.BalanceMethod, how: str):
         losses = net.losses(z, y)
     level = "representation" if how == "representation" else "parameter"
     return backward(losses, z, method, shared_params=shared, level=level, recorder=recorder,
+                    gramian_only=how == "chunked_gramian",
                     head_params=None if how == "derived" else net.head_params())
 
 
@@ -321,7 +322,7 @@ def _plain_head_grads(net: _HPS) -> tuple[list[torch.Tensor], torch.Tensor]:
 
 
 @pytest.mark.parametrize("how", ["head_params", "derived", "representation", "split",
-                                 "kernel_gramian"])
+                                 "kernel_gramian", "chunked_gramian"])
 def test_imtl_heads_receive_exp_s_of_the_same_step(how: str) -> None:
     """Head k gets e^{s_k} ∇L_k with the s of this step (before update() moves it, as in
     LibMTL's IMTL); the shared parameters get what the "task" declaration gives them."""
