@@ -537,9 +537,10 @@ def backward(
     head_params : sequence of K sequences of tensors, optional
         The parameters only task ``k`` uses (e.g. ``model.task_parameters(task)``), in task
         order. For methods with ``head_gradient == "task"`` each head receives its plain task
-        gradient ``∇L_k`` instead of ``w_k ∇L_k``. Default: derived from the graph, as the
-        leaves the losses reach after ``features`` (without ``features``: the leaves only one
-        task's loss reaches, outside ``shared_params``; see :mod:`tasklens.balance._heads`).
+        gradient ``∇L_k`` instead of ``w_k ∇L_k`` (``"scaled"``: ``c_k ∇L_k``). Default:
+        derived from the graph, as the leaves the losses reach after ``features`` (without
+        ``features``: the leaves only one task's loss reaches, outside ``shared_params``; see
+        :mod:`tasklens.balance._heads`).
         They must not overlap ``shared_params`` (checked, also against the derived heads).
 
     Returns
