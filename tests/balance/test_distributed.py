@@ -22,6 +22,8 @@ CASES = (
     ("mgda", "parameter"), ("upgrad", "parameter"), ("graddrop", "parameter"),
     ("dwa", "parameter"), ("mgda", "representation"), ("imtl_g", "split"),
     ("cagrad", "split"), ("nash_mtl", "split"),
+    # head_gradient = "scaled": c_k from the reduced losses / state, the same on every process
+    ("db_mtl", "parameter"), ("imtl", "parameter"), ("imtl", "split"),
 )
 
 

@@ -1,9 +1,12 @@
 """What each task head receives from the gradient engine, per registered method, against
-independent autograd references: ``∂L_k/∂θ_head_k`` (``head_gradient == "task"``) or
-``w_k ∂L_k/∂θ_head_k`` (``"weighted"``), while the shared parameters keep the method's
-update (``Σ_k w_k ∇L_k`` or its direction)."""
+independent autograd references: ``∂L_k/∂θ_head_k`` (``head_gradient == "task"``),
+``w_k ∂L_k/∂θ_head_k`` (``"weighted"``) or ``c_k ∂L_k/∂θ_head_k`` (``"scaled"``: DB-MTL
+``c = 1/L``, IMTL ``c = e^{s}``), while the shared parameters keep the method's update
+(``Σ_k w_k ∇L_k`` or its direction)."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
@@ -14,10 +17,20 @@ from tasklens.balance.engine import backward, backward_split
 
 K = 3
 SOURCES_OF_TASK = {"mgda", "pcgrad", "cagrad", "gradvac", "imtl_g", "aligned_mtl", "fairgrad",
-                   "upgrad", "graddrop", "db_mtl",
+                   "upgrad", "graddrop",
                    # added in this release (docs/balance.md, "Head gradients")
-                   "imtl", "dualproj", "config", "pcd", "cr_mogm", "modo", "sdmgrad", "moco",
+                   "dualproj", "config", "pcd", "cr_mogm", "modo", "sdmgrad", "moco",
                    "krum", "trimmed_mean"}
+# "scaled": the head scales c of a fresh method's first step, computed here independently
+# (DB-MTL: ∇ log L_k = ∇L_k / L_k; IMTL: e^{s_k} ∇L_k with s = 0 before the first update)
+SOURCES_OF_SCALED = {"db_mtl": lambda losses: 1.0 / losses,
+                     "imtl": lambda losses: torch.ones_like(losses)}
+
+
+def _declared(name: str) -> str:
+    if name in SOURCES_OF_SCALED:
+        return "scaled"
+    return "task" if name in SOURCES_OF_TASK else "weighted"
 
 
 def _method(name: str) -> balance.BalanceMethod:
@@ -71,6 +84,9 @@ def _expected(name: str, net: _HPS, x, y, weights, level: str):
     for k, h in enumerate(net.heads):
         grads = torch.autograd.grad(losses[k], list(h.parameters()), retain_graph=True)
         heads.append(torch.cat([g.reshape(-1) for g in grads]))
+    if name in SOURCES_OF_SCALED:
+        scales = SOURCES_OF_SCALED[name](losses.detach())
+        heads = [scales[k] * heads[k] for k in range(K)]
     method = _method(name)
     reg = None
     if method.regularizes_saliency:  # RepMTL: R(S) of the saliencies S_k = ∂L_k/∂z
@@ -98,7 +114,7 @@ def _expected(name: str, net: _HPS, x, y, weights, level: str):
 @pytest.mark.parametrize("name", balance.available())
 def test_heads_receive_the_declared_gradient(name: str, explicit: bool) -> None:
     method = _method(name)
-    assert method.head_gradient == ("task" if name in SOURCES_OF_TASK else "weighted")
+    assert method.head_gradient == _declared(name)
     net = _HPS()
     x, y = _data()
     level = _level(method)
@@ -212,11 +228,23 @@ def test_head_params_that_are_also_shared_are_refused() -> None:
 
 
 def test_declaration_is_checked_when_a_method_class_is_defined() -> None:
-    assert balance.HEAD_GRADIENTS == ("weighted", "task")
+    assert balance.HEAD_GRADIENTS == ("weighted", "task", "scaled")
     with pytest.raises(TypeError, match="head_gradient must be one of"):
         type("Bad", (balance.BalanceMethod,), {"name": "bad", "head_gradient": "plain"})
     with pytest.raises(TypeError, match="returns a direction"):
         type("BadDirection", (balance.BalanceMethod,), {"name": "bad2", "output": "direction"})
+    with pytest.raises(TypeError, match="does not implement head_scales"):
+        type("BadScaled", (balance.BalanceMethod,), {"name": "bad3", "head_gradient": "scaled"})
+    with pytest.raises(TypeError, match="does not implement head_scales"):
+        type("BadScaledDirection", (balance.BalanceMethod,),
+             {"name": "bad4", "head_gradient": "scaled", "output": "direction"})
+    # declaring "scaled" with head_scales is accepted, and a subclass inherits head_scales
+    ok = type("OkScaled", (balance.BalanceMethod,),
+              {"name": "ok", "head_gradient": "scaled",
+               "head_scales": lambda self, ctx: torch.ones(ctx.num_tasks)})
+    type("OkScaledChild", (ok,), {"name": "ok2"})
+    with pytest.raises(TypeError, match="only \"scaled\" methods have head scales"):
+        balance.get("mgda").head_scales(balance.BalanceContext(losses=torch.ones(2)))
 
 
 def test_head_gradients_accumulate_and_are_final_when_accumulation_hooks_run() -> None:
@@ -237,3 +265,158 @@ def test_head_gradients_accumulate_and_are_final_when_accumulation_hooks_run() -
     for k, h in enumerate(net.heads):
         torch.testing.assert_close(_flat(h.parameters()), 2 * heads[k], rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(seen[k], 2 * heads[k][-1:], rtol=1e-10, atol=1e-12)
+
+
+def _twin_class(name: str) -> type:
+    """The same method declaring head_gradient = "task": the reference for the shared part."""
+    cls = balance.METHODS[name]
+    return type(cls.__name__ + "Task", (cls,), {"head_gradient": "task"})
+
+
+def _twin(name: str) -> balance.BalanceMethod:
+    return _twin_class(name)()
+
+
+def _set_imtl_scales(method: balance.BalanceMethod, s: list[float]) -> None:
+    method._ensure(len(s))  # a non-trivial s without training to it
+    with torch.no_grad():
+        method._scale.copy_(torch.tensor(s, dtype=torch.float64))
+
+
+def _scaled_step(net: _HPS, method: balance.BalanceMethod, how: str):
+    """One engine step by route ``how``; the recorder route on a recorded encoder."""
+    from tasklens.balance.kernel_gramian import LinearRecorder
+
+    x, y = _data()
+    shared = list(net.encoder.parameters())
+    if how == "split":
+        z = net.encoder(x)
+        leaves = [z.detach().requires_grad_() for _ in range(K)]
+        return backward_split(net.losses(leaves, y), z, leaves, method,
+                              head_params=net.head_params())
+    recorder = LinearRecorder(net.encoder) if how == "kernel_gramian" else None
+    with recorder if recorder is not None else _null():
+        z = net.encoder(x)
+        losses = net.losses(z, y)
+    level = "representation" if how == "representation" else "parameter"
+    return backward(losses, z, method, shared_params=shared, level=level, recorder=recorder,
+                    gramian_only=how == "chunked_gramian",
+                    head_params=None if how == "derived" else net.head_params())
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+def _plain_head_grads(net: _HPS) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """``autograd.grad(L_k, head_k)`` for every k on a fresh forward, and the losses."""
+    x, y = _data()
+    losses = net.losses(net.encoder(x), y)
+    grads = [torch.cat([g.reshape(-1) for g in torch.autograd.grad(
+        losses[k], list(h.parameters()), retain_graph=True)]) for k, h in enumerate(net.heads)]
+    return grads, losses.detach()
+
+
+@pytest.mark.parametrize("how", ["head_params", "derived", "representation", "split",
+                                 "kernel_gramian", "chunked_gramian"])
+def test_imtl_heads_receive_exp_s_of_the_same_step(how: str) -> None:
+    """Head k gets e^{s_k} ∇L_k with the s of this step (before update() moves it, as in
+    LibMTL's IMTL); the shared parameters get what the "task" declaration gives them."""
+    s = [0.4, -0.7, 1.1]
+    net, twin_net = _HPS(), _HPS()
+    method, twin = balance.get("imtl"), _twin("imtl")
+    _set_imtl_scales(method, s)
+    _set_imtl_scales(twin, s)
+    before = method.loss_scales
+    result = _scaled_step(net, method, how)
+    _scaled_step(twin_net, twin, how)
+    after = method.loss_scales
+    assert not torch.allclose(after, before)  # update() ran after the backward
+    plain, _ = _plain_head_grads(net)
+    for k, h in enumerate(net.heads):
+        torch.testing.assert_close(_flat(h.parameters()), torch.exp(before[k]) * plain[k],
+                                   rtol=1e-10, atol=1e-12, msg=f"head {k}")
+        assert not torch.allclose(_flat(h.parameters()), torch.exp(after[k]) * plain[k],
+                                  rtol=1e-6, atol=0)
+        # the twin's heads keep ∇L_k: the two declarations differ on the heads only
+        torch.testing.assert_close(_flat(twin_net.heads[k].parameters()), plain[k],
+                                   rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(_flat(net.encoder.parameters()),
+                               _flat(twin_net.encoder.parameters()), rtol=1e-10, atol=1e-12)
+    # and independently: the shared gradient is Σ_k w_k ∇L_k with the step's weights
+    x, y = _data()
+    objective = (result.weights * net.losses(net.encoder(x), y)).sum()
+    expected = torch.cat([g.reshape(-1) for g in torch.autograd.grad(
+        objective, list(net.encoder.parameters()))])
+    torch.testing.assert_close(_flat(net.encoder.parameters()), expected, rtol=1e-10,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("how", ["head_params", "derived"])
+def test_db_mtl_heads_receive_grad_log_loss_over_steps(how: str) -> None:
+    """Head k gets ∇ log L_k = ∇L_k / L_k at every step (the EMA state does not enter);
+    the shared parameters get exactly the direction of the "task" declaration."""
+    net, twin_net = _HPS(), _HPS()
+    method = balance.get("db_mtl")
+    for _ in range(2):  # two SGD steps fill the EMA; the third step is checked
+        net.zero_grad(set_to_none=True)
+        _scaled_step(net, method, how)
+        with torch.no_grad():
+            for param in net.parameters():
+                param -= 0.05 * param.grad
+    # the twin: the same parameters and EMA state, declaring "task"
+    twin_net.load_state_dict(net.state_dict())
+    twin = copy.deepcopy(method)
+    twin.__class__ = _twin_class("db_mtl")
+    for p, q in ((net, method), (twin_net, twin)):
+        p.zero_grad(set_to_none=True)
+        _scaled_step(p, q, how)
+    plain, losses = _plain_head_grads(net)
+    for k, h in enumerate(net.heads):
+        torch.testing.assert_close(_flat(h.parameters()), plain[k] / losses[k], rtol=1e-10,
+                                   atol=1e-12, msg=f"head {k}")
+        torch.testing.assert_close(_flat(twin_net.heads[k].parameters()), plain[k],
+                                   rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(_flat(net.encoder.parameters()),
+                               _flat(twin_net.encoder.parameters()), rtol=1e-10, atol=1e-12)
+
+
+def test_bad_head_scales_are_refused() -> None:
+    class Scaled(balance.BalanceMethod):
+        name = "scaled_test"
+        head_gradient = "scaled"
+
+        def __init__(self, scales: torch.Tensor) -> None:
+            self.scales = scales
+
+        def weights(self, ctx: balance.BalanceContext) -> torch.Tensor:
+            return torch.ones(ctx.num_tasks, dtype=torch.float64)
+
+        def head_scales(self, ctx: balance.BalanceContext) -> torch.Tensor:
+            return self.scales
+
+    cases = [(torch.tensor([1.0, 0.0, 2.0]), ValueError, "non-positive head scales"),
+             (torch.tensor([1.0, float("nan"), 2.0]), ValueError, "non-finite head scales"),
+             (torch.ones(2), RuntimeError, "head scales of shape")]
+    for scales, error, match in cases:
+        net = _HPS()
+        x, y = _data()
+        z = net.encoder(x)
+        with pytest.raises(error, match=match):
+            backward(net.losses(z, y), z, Scaled(scales),
+                     shared_params=list(net.encoder.parameters()),
+                     head_params=net.head_params())
+    # valid scales: head k gets c_k ∇L_k, the shared parameters Σ_k ∇L_k
+    net = _HPS()
+    x, y = _data()
+    z = net.encoder(x)
+    c = torch.tensor([0.5, 2.0, 3.0], dtype=torch.float64)
+    backward(net.losses(z, y), z, Scaled(c), shared_params=list(net.encoder.parameters()))
+    plain, _ = _plain_head_grads(net)
+    for k, h in enumerate(net.heads):
+        torch.testing.assert_close(_flat(h.parameters()), c[k] * plain[k], rtol=1e-10,
+                                   atol=1e-12)

@@ -29,6 +29,21 @@ PROFILES = {
     "repmtl": "saliency",
 }
 
+# What the printed plan says the heads receive (docs/balance.md, "Step plan"), by
+# (head_gradient, output); the model gives task_parameters, so weights methods' heads are given
+HEADS_LINE = {
+    ("weighted", "weights"): "heads: w_k ∇L_k (head_gradient='weighted'",
+    ("task", "weights"): "heads: plain task gradient ∇L_k (head_gradient='task'; heads "
+                         "head_params)",
+    ("scaled", "weights"): "heads: scaled task gradient c_k ∇L_k (head_gradient='scaled': c = "
+                           "the method's head_scales of the step; heads head_params)",
+    ("task", "direction"): "heads: plain task gradient ∇L_k (the direction's surrogate gives "
+                           "it)",
+    ("scaled", "direction"): "heads: scaled task gradient c_k ∇L_k (head_gradient='scaled': c = "
+                             "the method's head_scales of the step; the direction's surrogate "
+                             "gives it)",
+}
+
 # The documented table: (profile, model kind, level given) -> (level, route, split), or an
 # error. Model kinds: "mlp" (heads read one shared z; encoder of nn.Linear layers only),
 # "norm" (the same with a LayerNorm in the encoder), "aux" (an MLP model with
@@ -120,6 +135,10 @@ def test_trainer_plan_is_the_documented_one(ts, profile, kind, level):
         unsupported = method.needs_gradients and level is not None and \
             level not in method.levels
         val = ts if method.update_batch == "held_out" else None
+        if method.min_tasks > len(ts.task_names):  # Krum, TrimmedMean: K >= 3, refused here
+            with pytest.raises(ValueError, match=r"tasks|level|representation"):
+                Trainer(_model(kind, ts), ts, method, level=level, val=val)
+            continue
         if expected == "error" or unsupported:
             with pytest.raises(ValueError, match=r"level|representation"):
                 Trainer(_model(kind, ts), ts, method, level=level, val=val)
@@ -127,8 +146,10 @@ def test_trainer_plan_is_the_documented_one(ts, profile, kind, level):
         plan = Trainer(_model(kind, ts), ts, method, level=level, val=val).plan
         assert (plan.level, plan.route, plan.split) == expected, name
         assert plan.num_tasks == 2 and plan.post_step == method.update_batch
-        assert plan.heads == ("given" if method.head_gradient == "task"
+        assert plan.heads == ("given" if method.head_gradient in ("task", "scaled")
                               and method.output == "weights" else "none")
+        assert plan.head_gradient == method.head_gradient
+        assert HEADS_LINE[(method.head_gradient, method.output)] in str(plan), name
         assert plan.context_features == ("features" in method.requires
                                          and plan.level == "representation")
         assert repr(name) in str(plan) and f"level: {plan.level}" in str(plan)

@@ -94,3 +94,68 @@ def test_backward_and_the_trainer_give_the_same_updates(data, name):
     expected = _hand_written(name, ts, val)
     for got, want in zip(trainer.model.parameters(), expected):
         torch.testing.assert_close(got.detach(), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "level"), [("db_mtl", None), ("imtl", None),
+                                             ("imtl", "representation")])
+def test_trainer_gives_scaled_heads_their_own_scaled_gradient(data, name, level):
+    """Independent of the engine: one full-batch SGD step of the Trainer moves head k by
+    −lr c_k ∂L_k/∂θ_k, with c_k = 1/L_k (DB-MTL) or e^{s_k} (IMTL, s = its start, 0, at the
+    first step: the update of s comes after the backward), autograd on a fresh model."""
+    ts, _ = data
+    n = ts.n_samples
+    trainer = Trainer(tiny_model(ts), ts, _method(name), optimizer="sgd", lr=LR,
+                      batch_size=n, seed=SEED, level=level)
+    trainer.fit(1)
+    assert trainer.step == 1
+    model = tiny_model(ts)
+    x, y = next(iter(ts.dataloader(n, shuffle=False)))
+    losses = task_losses(ts, model.decode(model.encode(x)), y)
+    scales = 1.0 / losses.detach() if name == "db_mtl" else torch.ones_like(losses)
+    for k, task in enumerate(ts.task_names):
+        params = list(model.task_parameters(task))
+        grads = torch.autograd.grad(losses[k], params, retain_graph=True)
+        got = dict(trainer.model.named_parameters())
+        for (pname, p), g in zip(_named(model, params), grads):
+            torch.testing.assert_close(got[pname].detach(), p.detach() - LR * scales[k] * g,
+                                       rtol=1e-5, atol=1e-6, msg=f"{name}: {pname}")
+
+
+def _named(model, params):
+    ids = {id(p) for p in params}
+    order = {id(p): i for i, p in enumerate(params)}
+    named = [(n, p) for n, p in model.named_parameters() if id(p) in ids]
+    return sorted(named, key=lambda item: order[id(item[1])])
+
+
+@pytest.mark.parametrize("level", [None, "representation"])
+def test_trainer_gives_imtl_heads_exp_s_of_the_same_step(data, level):
+    """Second full-batch step of IMTL (Adam on s with lr 0.5: after one update
+    s = −0.5 sign(L_k − 1)): head k moves by −lr e^{s_k} ∂L_k/∂θ_k with the s the first
+    update left, i.e. before the second update moves it again."""
+    ts, _ = data
+    n = ts.n_samples
+
+    def fit(epochs: int) -> Trainer:
+        trainer = Trainer(tiny_model(ts), ts, balance.get("imtl", lr=0.5), optimizer="sgd",
+                          lr=LR, batch_size=n, seed=SEED, level=level)
+        trainer.fit(epochs)
+        return trainer
+
+    one, two = fit(1), fit(2)
+    x, y = next(iter(ts.dataloader(n, shuffle=False)))
+    model0 = tiny_model(ts)
+    losses0 = task_losses(ts, model0(x), y).detach().double()
+    s = -0.5 * torch.sign(losses0 - 1.0)
+    torch.testing.assert_close(one.method.loss_scales, s, rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(two.method.loss_scales, s)  # moved again after step 2
+    model1 = one.model
+    losses1 = task_losses(ts, model1.decode(model1.encode(x)), y)
+    got = dict(two.model.named_parameters())
+    for k, task in enumerate(ts.task_names):
+        params = list(model1.task_parameters(task))
+        grads = torch.autograd.grad(losses1[k], params, retain_graph=True)
+        for (pname, p), g in zip(_named(model1, params), grads):
+            want = p.detach() - LR * float(torch.exp(s[k])) * g
+            torch.testing.assert_close(got[pname].detach(), want, rtol=1e-5, atol=1e-6,
+                                       msg=f"{pname}")

@@ -34,9 +34,14 @@ special-case a method by name:
     ``"task"``: the plain ``∇L_k`` — for gradient-aggregation methods whose papers or official
     code combine the task gradients on the *shared* parameters only and train each head on its
     own loss (MGDA, CAGrad, ...); with MGDA a task of weight 0 would otherwise never train its
-    head. Methods that return a ``"direction"`` must declare ``"task"`` (the engine's
-    surrogate gives heads the plain task gradients; there are no weights to apply). Each
-    method's docstring names its source.
+    head. ``"scaled"``: ``c_k ∇L_k`` with per-task head scales ``c`` that the method computes
+    at the same step (:meth:`BalanceMethod.head_scales`, (K,), finite and positive) — for
+    methods whose source trains each head on a rescaled loss (DB-MTL: ``∇ log L_k``, i.e.
+    ``c_k = 1 / L_k``; IMTL: ``e^{s_k} ∇L_k``). A ``"scaled"`` class must implement
+    ``head_scales`` (checked when the class is created). Methods that return a
+    ``"direction"`` declare ``"task"`` or ``"scaled"`` (there are no weights to apply; the
+    engine's surrogate gives heads ``∇L_k``, or ``c_k ∇L_k``). Each method's docstring names
+    its source.
 ``regularizes_saliency``
     True for methods that add a differentiable regulariser of the representation-level task
     gradients (the "task saliencies" ``S_k = ∂L_k/∂z``, RepMTL). The engine then takes the
@@ -77,7 +82,7 @@ INPUTS: tuple[str, ...] = ("losses", "gramian", "jacobian", "features")
 LEVELS: tuple[str, ...] = ("parameter", "representation")
 OUTPUTS: tuple[str, ...] = ("weights", "direction")
 UPDATE_BATCHES: tuple[str | None, ...] = (None, "same", "held_out")
-HEAD_GRADIENTS: tuple[str, ...] = ("weighted", "task")
+HEAD_GRADIENTS: tuple[str, ...] = ("weighted", "task", "scaled")
 
 # How many engine steps each post-step-update method (FAMO, MOML) has taken since its last
 # update() call; kept off the instance so that checkpoints (which store the methods' private
@@ -220,9 +225,14 @@ class BalanceMethod(ABC):
         if cls.head_gradient not in HEAD_GRADIENTS:
             raise TypeError(f"{cls.__name__}.head_gradient must be one of {HEAD_GRADIENTS}, "
                             f"got {cls.head_gradient!r}")
-        if cls.output == "direction" and cls.head_gradient != "task":
-            raise TypeError(f"{cls.__name__} returns a direction, so its heads receive their "
-                            "plain task gradients: declare head_gradient = \"task\"")
+        if cls.output == "direction" and cls.head_gradient == "weighted":
+            raise TypeError(f"{cls.__name__} returns a direction, so there are no weights to "
+                            "give its heads: declare head_gradient = \"task\" (plain task "
+                            "gradients) or \"scaled\" (with head_scales)")
+        if cls.head_gradient == "scaled" and cls.head_scales is BalanceMethod.head_scales:
+            raise TypeError(f"{cls.__name__} declares head_gradient = \"scaled\" but does not "
+                            "implement head_scales(ctx) -> (K,) tensor of positive head scales "
+                            "c_k; implement it, or declare \"task\" or \"weighted\"")
         for hook in ("update", "reset"):  # either clears the engine's "no update" count
             if hook in cls.__dict__:
                 setattr(cls, hook, _counting(cls.__dict__[hook]))
@@ -337,6 +347,13 @@ class BalanceMethod(ABC):
             )
         w = self.weights(ctx)
         return w.to(ctx.jacobian.dtype) @ ctx.jacobian
+
+    def head_scales(self, ctx: BalanceContext) -> Tensor:
+        """Per-task head scales ``c`` (K,) of this step (``head_gradient == "scaled"``):
+        head ``k`` receives ``c_k ∇L_k``. Finite and positive; computed from the same step's
+        context (and state) as the weights or direction, before :meth:`update`."""
+        raise TypeError(f"method {self.name!r} declares head_gradient = "
+                        f"{self.head_gradient!r}; only \"scaled\" methods have head scales")
 
     def aggregate(
         self, jacobian: Tensor, *, losses: Tensor | None = None, step: int = 0, epoch: int = 0

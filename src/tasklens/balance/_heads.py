@@ -12,6 +12,13 @@ main backward; during it, a hook on each head parameter replaces the incoming ``
 that gradient before it is accumulated (:func:`backward_with_heads`). The shared parameters'
 gradients are untouched: they come from the same backward as before.
 
+Methods that declare ``head_gradient = "scaled"`` give head ``k`` ``c_k ∇L_k`` with the
+method's own (K,) head scales of the step (:meth:`~BalanceMethod.head_scales`, checked by
+:func:`checked_head_scales`): the same hook machinery with ``Σ_k c_k L_k (+ A)`` in place of
+``Σ_k L_k (+ A)``. A direction method needs no hook: the engine's surrogate starts from
+``Σ_k c_k L_k`` and subtracts ``Σ_k c_k J_k`` in its correction, so the shared parameters
+still receive exactly the direction.
+
 Which parameters are heads: the caller says so (``head_params``, one sequence per task, like
 TorchJD's ``tasks_params``), or they are derived from the graph: with ``features``, the leaves
 the losses reach without passing through ``features`` (:func:`graph_leaves`; TorchJD's
@@ -118,7 +125,8 @@ def resolve_heads(
         The shared parameters the caller passed.
     head_params : sequence of K sequences of tensors, optional
     need_heads : bool
-        Whether the caller needs the heads (a ``"task"`` method); otherwise they are only
+        Whether the caller needs the heads (a ``"task"`` or ``"scaled"`` weights method);
+        otherwise they are only
         derived to check ``shared``.
     stops : sequence of tensors
         More tensors the derivation must not pass (the per-task copies of ``z``).
@@ -160,7 +168,7 @@ def _given_heads(head_params: Sequence[Iterable[Tensor]], k: int,
 def _heads_after_features(losses: Tensor, stops: list[Tensor], shared_ids: set[int],
                           need_heads: bool) -> list[Tensor]:
     """The leaves reached after ``features`` (checked against ``shared``); for a ``"task"``
-    method only those a single task reaches."""
+    or ``"scaled"`` method only those a single task reaches."""
     heads = graph_leaves(losses, stops)
     overlap = [p for p in heads if id(p) in shared_ids]
     if overlap:
@@ -184,7 +192,7 @@ def _single_task_heads(losses: Tensor, stops: Sequence[Tensor],
     single = single_task_leaves(losses, stops)
     if single is None:
         warnings.warn(
-            "this method gives each task head its plain task gradient, but the heads "
+            "this method gives each task head its own task gradient, but the heads "
             "cannot be told apart (no features=, no head_params=, and the losses are not "
             "a torch.stack of per-task losses); heads receive w_k * grad L_k. Pass "
             "head_params=[params of task 1, ...]", UserWarning, stacklevel=5)
@@ -249,9 +257,39 @@ def note_post_step_method(method: BalanceMethod) -> None:
 
 
 def plain_heads(method: BalanceMethod) -> bool:
-    """Whether the heads need their plain task gradient after the weighted backward (a
-    direction method's surrogate already gives it)."""
-    return method.head_gradient == "task" and method.output == "weights"
+    """Whether the heads need their own (plain or scaled) task gradient in place of the
+    weighted one (a direction method's surrogate already gives it)."""
+    return method.head_gradient in ("task", "scaled") and method.output == "weights"
+
+
+def checked_head_scales(method: BalanceMethod, ctx: BalanceContext, k: int,
+                        dtype: torch.dtype) -> Tensor | None:
+    """The (K,) head scales ``c`` of a ``"scaled"`` method, detached and checked (shape,
+    finite, positive); None for the other declarations.
+
+    Call it after the method's weights or direction and before :meth:`~BalanceMethod.update`,
+    so that the scales belong to the same step (IMTL's ``e^{s}`` before its update of ``s``).
+    """
+    if method.head_gradient != "scaled":
+        return None
+    scales = torch.as_tensor(method.head_scales(ctx)).detach().to(dtype).clone()
+    if scales.shape != (k,):
+        raise RuntimeError(f"method {method.name!r} returned head scales of shape "
+                           f"{tuple(scales.shape)}, expected ({k},)")
+    check_finite_output(method, scales, "head scales")
+    if not bool((scales > 0).all()):
+        bad = torch.nonzero(scales <= 0).flatten().tolist()
+        raise ValueError(
+            f"method {method.name!r} returned non-positive head scales for task index(es) "
+            f"{bad} ({scales.tolist()}); head scales c_k multiply the head gradients and must "
+            "be positive")
+    return scales
+
+
+def head_objective(stacked: Tensor, scales: Tensor | None) -> Tensor:
+    """``Σ_k L_k`` or, with head scales, ``Σ_k c_k L_k``: the objective whose gradient the
+    heads receive."""
+    return stacked.sum() if scales is None else (scales.to(stacked.dtype) * stacked).sum()
 
 
 def checked_weights(method: BalanceMethod, ctx: BalanceContext, k: int,
@@ -298,3 +336,10 @@ def backward_with_heads(objective: Tensor, plain: Tensor | None,
     for i, (p, g) in enumerate(zip(heads, head_grads)):
         if g is not None and i not in fired:  # not reached by the objective at all
             p.grad = g.detach() if p.grad is None else p.grad + g.detach()
+
+
+def scaled_sum(jacobian: Tensor, scales: Tensor | None) -> Tensor:
+    """``Σ_k J_k`` or ``Σ_k c_k J_k`` over the rows of the (K, ...) task gradients: the
+    shared part of the gradient of :func:`head_objective`."""
+    return jacobian.sum(dim=0) if scales is None else \
+        torch.tensordot(scales.to(jacobian.dtype), jacobian, dims=1)

@@ -106,8 +106,9 @@ class StepPlan:
     split : bool
         Each head reads its own detached copy of ``z`` (one backward through the heads gives
         every ``∂L_k/∂z``); the encoder receives the sum through ``z.backward``.
-    head_gradient : {"weighted", "task"}
-        What each head receives: ``w_k ∇L_k`` or the plain ``∇L_k``.
+    head_gradient : {"weighted", "task", "scaled"}
+        What each head receives: ``w_k ∇L_k``, the plain ``∇L_k``, or ``c_k ∇L_k`` with the
+        method's head scales of the step (:meth:`BalanceMethod.head_scales`).
     heads : {"given", "derived", "none"}
         Where the head parameters come from (``head_params``, the graph, not needed).
     post_step : {None, "same", "held_out"}
@@ -254,16 +255,17 @@ def _route_reason(method: BalanceMethod, route: str, level: str, split: bool) ->
 
 def _backprop_reason(method: BalanceMethod, split: bool) -> str:
     reg = " + R(S)" if method.regularizes_saliency else ""
+    c = "c_k " if method.head_gradient == "scaled" else ""
     if split and method.output == "weights":
         return (f"weights: one backward of Σ_k w_k L_k{reg} through the heads, then "
                 "z.backward(Σ_k ∂/∂z_k) through the encoder")
     if split:
-        return (f"direction d over z: one backward of Σ_k L_k{reg} through the heads, then "
+        return (f"direction d over z: one backward of Σ_k {c}L_k{reg} through the heads, then "
                 "z.backward(d) through the encoder")
     if method.output == "weights":
         return f"weights: one backward of Σ_k w_k L_k + A{reg}"
-    return ("direction d: one backward of Σ_k L_k + A + ⟨θ_s (or z), stopgrad(d − Σ_k J_k)⟩"
-            + reg)
+    return (f"direction d: one backward of Σ_k {c}L_k + A + ⟨θ_s (or z), stopgrad(d − "
+            f"Σ_k {c}J_k)⟩" + reg)
 
 
 def _head_groups(head_params: Sequence[Iterable[Tensor]] | None
@@ -359,7 +361,7 @@ def plan_step(
 
 
 def _heads_mode(method: BalanceMethod, given: bool) -> str:
-    if not (method.head_gradient == "task" and method.output == "weights"):
+    if not (method.head_gradient in ("task", "scaled") and method.output == "weights"):
         return "none"  # weighted heads, or a direction's surrogate gives the plain gradient
     return "given" if given else "derived"
 
@@ -382,12 +384,15 @@ def _reasons(method: BalanceMethod, level: str, level_why: str, route: str, spli
 
 
 def _heads_reason(method: BalanceMethod, heads: str) -> str:
+    scaled = method.head_gradient == "scaled"
+    what = ("scaled task gradient c_k ∇L_k (head_gradient='scaled': c = the method's "
+            "head_scales of the step" if scaled else "plain task gradient ∇L_k (")
     if method.output == "direction":
-        return "plain task gradient ∇L_k (the direction's surrogate gives it)"
+        return what + ("; " if scaled else "") + "the direction's surrogate gives it)"
     if heads == "none":
         return "w_k ∇L_k (head_gradient='weighted': the weights define the objective)"
     where = "head_params" if heads == "given" else "derived from the graph"
-    return f"plain task gradient ∇L_k (head_gradient='task'; heads {where})"
+    return what + ("; " if scaled else "head_gradient='task'; ") + f"heads {where})"
 
 
 def _post_step_reason(method: BalanceMethod, level: str) -> str:

@@ -24,18 +24,18 @@ class DBMTL(BalanceMethod):
 
     Decisions: the zero start, ``β = 0.9`` and ``σ = 0`` (a constant EMA factor) are the
     authors' code and its defaults (LibMTL ``config.py``: ``--DB_beta 0.9``,
-    ``--DB_beta_sigma 0``). Remaining differences from that code: it takes ``log(Lᵢ + 10⁻⁸)``
-    where we require ``Lᵢ > 0`` and take ``log Lᵢ``; and it gives each task head the gradient
-    of ``log Lₖ`` (``∇Lₖ / Lₖ``), while a direction method here leaves the heads their plain
-    ``∇Lₖ`` (the engine decides what heads receive; see the docs, "Defaults and differences").
+    ``--DB_beta_sigma 0``). Remaining difference from that code: it takes ``log(Lᵢ + 10⁻⁸)``
+    (head scales ``1 / (Lᵢ + 10⁻⁸)``) where we require ``Lᵢ > 0`` (a clear error otherwise)
+    and take ``log Lᵢ`` (head scales ``1 / Lᵢ``); the two agree to a relative ``10⁻⁸ / Lᵢ``.
     Parameter level only, as in the authors' code: an EMA of representation-level gradients
     would average per-sample rows of different batches.
 
     Scale: published (every task contributes the largest smoothed norm).
 
-    Head gradient: ``task`` — a direction method: heads receive ``∇L_k``. Deviation: the
-    authors' code (LibMTL ``DB_MTL``, which backpropagates every ``log L_k`` separately) gives
-    head ``k`` ``∇ log L_k = ∇L_k / L_k``; the declaration has no such option.
+    Head gradient: ``scaled`` with ``c_k = 1 / L_k`` (:meth:`head_scales`, this step's
+    losses): head ``k`` receives ``∇ log L_k = ∇L_k / L_k``, as in the authors' code (LibMTL
+    ``DB_MTL`` backpropagates every ``log L_k`` separately, which reaches head ``k`` only
+    through ``L_k``); the shared parameters receive the direction.
 
     Parameters
     ----------
@@ -48,7 +48,7 @@ class DBMTL(BalanceMethod):
     """
 
     name = "db_mtl"
-    head_gradient: ClassVar[str] = "task"
+    head_gradient: ClassVar[str] = "scaled"
     requires: ClassVar[frozenset[str]] = frozenset({"losses", "jacobian"})
     # parameter level only, as the authors' code (it refuses rep_grad): the EMA runs over
     # steps, and representation-level rows are per-sample gradients of *different* batches
@@ -83,3 +83,10 @@ class DBMTL(BalanceMethod):
         norms = torch.linalg.vector_norm(self._buffer, dim=1, dtype=torch.float64)
         alpha = norms.max() / (norms + self.eps)
         return alpha.to(self._buffer.dtype) @ self._buffer
+
+    def head_scales(self, ctx: BalanceContext) -> Tensor:
+        """``c_k = 1 / L_k`` (K,): head ``k`` receives ``∇ log L_k`` (requires ``L_k > 0``)."""
+        if ctx.losses is None:
+            raise ValueError(f"head_scales() of method {self.name!r} needs the losses in the "
+                             "context")
+        return 1.0 / check_positive_losses(ctx.losses.detach(), self.name)

@@ -24,7 +24,10 @@ surrogate; averaging those (:meth:`GradientReducer.average_gradients`, or
 Heads of methods with ``head_gradient = "task"`` receive their local plain task gradient
 ``∇L_k^p`` (set by a hook during the backward, before accumulation, so that
 ``DistributedDataParallel``'s averaging sees it too); the average over processes is the global
-``∇L_k``, the same as on one process.
+``∇L_k``, the same as on one process. Those with ``head_gradient = "scaled"`` (DB-MTL, IMTL)
+receive ``c_k ∇L_k^p`` with head scales computed from the reduced context (global losses,
+method state updated from it), hence the same ``c`` on every process: the average is the
+global ``c_k ∇L_k``.
 
 Equal local batch sizes are assumed (as ``DistributedDataParallel``'s averaging does).
 A saliency regulariser (RepMTL) is computed on each process's local batch, like a

@@ -27,6 +27,10 @@ For a step with task losses ``L = (L_1, …, L_K)`` and a balancing method, the 
      same backward of ``S``, after which each head's gradient is replaced by the plain
      ``∂(Σ_k L_k + A)/∂θ_head`` taken, before it, on the heads' part of the graph only (see
      :mod:`tasklens.balance._heads`); the shared parameters receive ``Σ_k w_k ∇L_k`` as before;
+   - ``head_gradient = "scaled"`` (DB-MTL, IMTL): the same, with the method's head scales
+     ``c`` of the step: heads receive ``c_k ∇L_k`` (weights: the hook replaces them by
+     ``∂(Σ_k c_k L_k + A)/∂θ_head``; a direction's surrogate starts from ``Σ_k c_k L_k + A``
+     and its correction is ``d − Σ_k c_k J_k``, so the shared parameters still get ``d``);
    - methods with ``regularizes_saliency`` (RepMTL) take the representation-level task
      gradients ``S_k = ∂L_k/∂z`` with ``create_graph=True`` and add their differentiable
      ``R(S)`` to ``S``, so encoder and heads also receive ``∂R`` (second order).
@@ -67,10 +71,13 @@ from ._heads import (
     backward_with_heads,
     check_finite_gramian,
     check_finite_output,
+    checked_head_scales,
     checked_weights,
+    head_objective,
     note_post_step_method,
     plain_heads,
     resolve_heads,
+    scaled_sum,
 )
 from ._plan import StepPlan, needs_jacobian, plan_step
 from .distributed import GradientReducer
@@ -260,22 +267,28 @@ def _apply_shared(plan: StepPlan, method: BalanceMethod, ctx: BalanceContext, st
     aux = aux if aux is not None else stacked.new_zeros(())
     if reg is not None:
         aux = aux + reg
+    k = len(stacked)
     if method.output == "weights":
-        weights = checked_weights(method, ctx, len(stacked), stacked.dtype)
+        weights = checked_weights(method, ctx, k, stacked.dtype)
+        scales = checked_head_scales(method, ctx, k, stacked.dtype)
         objective = (weights * stacked).sum() + aux
-        backward_with_heads(objective, stacked.sum() + aux if heads else None, heads)
+        backward_with_heads(objective, head_objective(stacked, scales) + aux if heads else None,
+                            heads)
         return weights, objective
     assert jacobian is not None
     direction = method.direction(ctx).detach().to(stacked.dtype)
     check_finite_output(method, direction, "direction")
-    correction = direction - jacobian.sum(dim=0)
-    plain = stacked.sum() + aux
+    scales = checked_head_scales(method, ctx, k, stacked.dtype)
+    # the heads receive the gradient of Σ_k c_k L_k (c = 1 unless "scaled"); the correction
+    # removes its shared part Σ_k c_k J_k, so the shared parameters receive exactly d
+    correction = direction - scaled_sum(jacobian, scales)
+    base = head_objective(stacked, scales) + aux
     if plan.level == "representation":
-        surrogate = plain + (features.reshape(-1) * correction).sum()  # type: ignore[union-attr]
+        surrogate = base + (features.reshape(-1) * correction).sum()  # type: ignore[union-attr]
     else:
-        surrogate = plain + flat_dot(list(plan.shared_params or ()), correction)
+        surrogate = base + flat_dot(list(plan.shared_params or ()), correction)
     surrogate.backward()
-    return None, plain
+    return None, stacked.sum() + aux
 
 
 def _leaf_sum(leaves: list[Tensor], like: Tensor) -> Tensor:
@@ -287,10 +300,12 @@ def _apply_split(method: BalanceMethod, ctx: BalanceContext, stacked: Tensor, fe
                  jacobian: Tensor | None) -> tuple[Tensor | None, Tensor]:
     """The one backward when each head read its own leaf ``z_k`` (see :func:`backward_split`)."""
     weights: Tensor | None = None
+    k = len(stacked)
     if method.output == "weights":
-        weights = checked_weights(method, ctx, len(stacked), stacked.dtype)
+        weights = checked_weights(method, ctx, k, stacked.dtype)
+        scales = checked_head_scales(method, ctx, k, stacked.dtype)
         objective = (weights * stacked).sum()
-        plain = stacked.sum() if heads else None
+        plain = head_objective(stacked, scales) if heads else None
         if reg is not None:
             objective = objective + reg
             plain = None if plain is None else plain + reg
@@ -298,16 +313,21 @@ def _apply_split(method: BalanceMethod, ctx: BalanceContext, stacked: Tensor, fe
         upstream = _leaf_sum(leaves, features)
     else:
         assert jacobian is not None
-        objective = stacked.sum()
+        upstream = method.direction(ctx).detach().to(features.dtype).reshape(features.shape)
+        check_finite_output(method, upstream, "direction")
+        scales = checked_head_scales(method, ctx, k, stacked.dtype)
+        # the heads receive the gradient of Σ_k c_k L_k (c = 1 unless "scaled"); the
+        # encoder receives d through z.backward below, not the leaves' sum
+        objective = head_objective(stacked, scales)
         if reg is not None:
             objective = objective + reg
         objective.backward()
-        upstream = method.direction(ctx).detach().to(features.dtype).reshape(features.shape)
-        check_finite_output(method, upstream, "direction")
         if reg is not None:
-            # the leaves hold g_k + ∂R/∂z_k; keep only the regulariser's part next to d
+            # the leaves hold c_k g_k + ∂R/∂z_k; keep only the regulariser's part next to d
             upstream = upstream + _leaf_sum(leaves, features) - \
-                jacobian.sum(dim=0).reshape(features.shape)
+                scaled_sum(jacobian, scales).reshape(features.shape)
+        if scales is not None:  # report Σ_k L_k (+ R), as without head scales
+            objective = stacked.detach().sum() + (0 if reg is None else reg.detach())
     features.backward(upstream)
     return weights, objective
 
@@ -517,9 +537,10 @@ def backward(
     head_params : sequence of K sequences of tensors, optional
         The parameters only task ``k`` uses (e.g. ``model.task_parameters(task)``), in task
         order. For methods with ``head_gradient == "task"`` each head receives its plain task
-        gradient ``∇L_k`` instead of ``w_k ∇L_k``. Default: derived from the graph, as the
-        leaves the losses reach after ``features`` (without ``features``: the leaves only one
-        task's loss reaches, outside ``shared_params``; see :mod:`tasklens.balance._heads`).
+        gradient ``∇L_k`` instead of ``w_k ∇L_k`` (``"scaled"``: ``c_k ∇L_k``). Default:
+        derived from the graph, as the leaves the losses reach after ``features`` (without
+        ``features``: the leaves only one task's loss reaches, outside ``shared_params``; see
+        :mod:`tasklens.balance._heads`).
         They must not overlap ``shared_params`` (checked, also against the derived heads).
 
     Returns

@@ -28,6 +28,12 @@ class IMTL(BalanceMethod):
     the shared parameters the loss scales change only the step length; in the paper their role
     is to scale the task-specific (head) gradients ``e^{sᵢ} ∇Lᵢ``.
 
+    Head gradient: ``scaled`` with ``c_k = e^{s_k}`` (:meth:`head_scales`): head ``k``
+    receives ``e^{s_k} ∇L_k``, the gradient of the scaled loss ``L̃_k``, as in the paper and
+    LibMTL's ``IMTL`` (which backpropagates ``e^{s} L − s``). The ``s`` is that of the same
+    step, before :meth:`update` moves it — in LibMTL too the backward uses the current
+    ``loss_scale`` and the optimiser updates it afterwards.
+
     Scale: sum convention — weights ``K αᵢ e^{sᵢ}`` (``s = 0``: exactly ``imtl_g``).
 
     Parameters
@@ -41,7 +47,7 @@ class IMTL(BalanceMethod):
     levels: ClassVar[frozenset[str]] = frozenset({"parameter", "representation"})
     stateful = True
     update_requires: ClassVar[frozenset[str]] = frozenset({"losses"})
-    head_gradient: ClassVar[str] = "task"
+    head_gradient: ClassVar[str] = "scaled"
 
     def __init__(self, *, lr: float = 1e-3) -> None:
         self.lr = check_real(lr, "lr", low=0.0, low_open=True)
@@ -70,6 +76,12 @@ class IMTL(BalanceMethod):
         w = IMTLG().weights(scaled) * factor
         ref = reference_tensor(ctx)
         return w.to(dtype=ref.dtype, device=ref.device)
+
+    def head_scales(self, ctx: BalanceContext) -> Tensor:
+        """``c_k = e^{s_k}`` (K,) with the current ``s`` (that of this step's weights)."""
+        k = self._check_context(ctx)
+        ref = reference_tensor(ctx)
+        return torch.exp(self._ensure(k).detach()).to(dtype=ref.dtype, device=ref.device)
 
     def update(self, ctx: BalanceContext) -> None:
         """One Adam step on ``s`` with the step's (detached, raw) losses."""
