@@ -19,7 +19,8 @@ special-case a method by name:
 ``output``
     ``"weights"``: the method returns task weights ``w`` (K,), and the update is one backward
     pass of ``Σᵢ wᵢ Lᵢ`` (equivalently the direction ``Jᵀ w`` — the class of updates
-    ``g(θ) = Σₜ wₜ(θ) ∇θ Lₜ(θ)``, 001_04ca9f643fb64e21.txt, eq. 4). ``"direction"``: the method must
+    ``g(θ) = Σₜ wₜ(θ) ∇θ Lₜ(θ)``, Wu et al. 2026 (CORE-MTL), eq. 4). ``"direction"``: the method
+    must
     return the (P,) direction itself (it is not a combination of the current task gradients).
 ``update_batch`` / ``post_step_update``
     What :meth:`BalanceMethod.update` must receive. ``None`` (default): the step's own

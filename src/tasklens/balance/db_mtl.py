@@ -12,7 +12,7 @@ from ._base import BalanceContext, BalanceMethod, check_positive_losses, check_r
 
 class DBMTL(BalanceMethod):
     """Dual-balancing MTL (Lin et al. 2023, "Dual-Balancing for Multi-Task Learning",
-    arXiv:2308.12029, Sec. 3; Lin et al. 2025, Neural Networks, in 001_04ca9f643fb64e21.txt,
+    arXiv:2308.12029, Sec. 3; Lin et al. 2025, Neural Networks, in Wu et al. 2026 (CORE-MTL),
     Sec. 5). The authors' code is LibMTL's ``LibMTL/weighting/DB_MTL.py``.
 
     Formula, step ``t = 1, 2, …`` (calls since :meth:`reset`): loss-scale balancing uses

@@ -15,7 +15,7 @@ from ._base import BalanceContext, BalanceMethod, check_real
 class ExcessMTL(BalanceMethod):
     """Excess-risk weighting (He et al. 2024, "Robust Multi-Task Learning with Excess Risks",
     ICML, eq. 6–7 and 9, Sec. 3.2; a baseline of
-    001_04ca9f643fb64e21.txt, Sec. 4.1).
+    Wu et al. 2026 (CORE-MTL), Sec. 4.1).
 
     Formula: the excess risk of task ``i`` is estimated by a second-order expansion with an
     AdaGrad diagonal Hessian, ``eᵢ = Σₚ Jᵢₚ² / √(Sᵢₚ + 10⁻⁷)`` where ``Sᵢₚ`` accumulates
