@@ -77,8 +77,9 @@ def multitask_stage(ctx: StageContext) -> dict[str, Any]:
     recorder = StepLossRecorder(names)
     callbacks = [recorder, AffinityMonitorCallback(gs, probe, every_steps=every),
                  AffinityMonitorCallback(gt, probe, every_steps=every)]
+    # the one long in-process training: its epoch bar is the stage's progress bar
     model, metrics, result = fit(split, names, st.seed, st, callbacks=callbacks,
-                                 monitor_every=every)
+                                 monitor_every=every, progress=ctx.progress)
     save_model(model, ctx.model_dir / f"all_ew_seed{st.seed}.pt")
     steps = np.asarray(recorder.steps)
     window = max(1, len(steps) // 20)

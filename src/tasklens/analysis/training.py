@@ -39,8 +39,8 @@ def build_model(train: TaskSet, settings: AnalysisSettings, seed: int) -> Any:
 
 
 def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: AnalysisSettings, *,
-        method: str = "ew", callbacks: Sequence[Callback] = (), monitor_every: int = 0
-        ) -> tuple[Any, dict[str, dict[str, float]], Any]:
+        method: str = "ew", callbacks: Sequence[Callback] = (), monitor_every: int = 0,
+        progress: bool | None = False) -> tuple[Any, dict[str, dict[str, float]], Any]:
     """Train one HPS model on ``tasks``; returns ``(model, test metrics, TrainResult)``.
 
     Test metrics are ``{task: {metric: value, ..., "loss": value}}``
@@ -53,7 +53,7 @@ def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: Analysis
     model = build_model(train, settings, seed)
     result = Trainer(model, train, method, lr=settings.lr, batch_size=settings.batch_size,
                      seed=seed, callbacks=callbacks, monitor_every=monitor_every,
-                     progress=False).fit(settings.epochs_for(len(train)))
+                     progress=progress).fit(settings.epochs_for(len(train)))
     return model, evaluate(model, test), result
 
 
