@@ -159,23 +159,37 @@ def check_scalar(
     """
     if value is None and allow_none:
         return None
-    types = target_type if isinstance(target_type, tuple) else (target_type,)
-    expected = " or ".join(_type_name(t) for t in types)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, types):
-        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
-    integral = all(issubclass(t, numbers.Integral) for t in types)
-    out = int(value) if integral else float(value)
-    if not integral and math.isnan(out):
-        raise ValueError(f"{name} must be a number, got NaN")
+    out = _as_number(value, name, target_type)
     if finite and not math.isfinite(out):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (out < low or (out == low and not include_low)):
-        op = ">=" if include_low else ">"
-        raise ValueError(f"{name} must be {op} {low}, got {value!r}")
-    if high is not None and (out > high or (out == high and not include_high)):
-        op = "<=" if include_high else "<"
-        raise ValueError(f"{name} must be {op} {high}, got {value!r}")
+    _check_bound(out, value, name, low, include_low, below=True)
+    _check_bound(out, value, name, high, include_high, below=False)
     return out
+
+
+def _as_number(value: Any, name: str, target_type: type | tuple[type, ...]) -> Any:
+    """``value`` as int (integral target) or float; bools, other types and NaN refused."""
+    types = target_type if isinstance(target_type, tuple) else (target_type,)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, types):
+        expected = " or ".join(_type_name(t) for t in types)
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    if all(issubclass(t, numbers.Integral) for t in types):
+        return int(value)
+    out = float(value)
+    if math.isnan(out):
+        raise ValueError(f"{name} must be a number, got NaN")
+    return out
+
+
+def _check_bound(out: float, value: Any, name: str, bound: float | None, inclusive: bool,
+                 *, below: bool) -> None:
+    """Raise unless ``out`` lies on the allowed side of ``bound`` (closed when inclusive)."""
+    if bound is None:
+        return
+    outside = out < bound if below else out > bound
+    if outside or (out == bound and not inclusive):
+        op = (">" if below else "<") + ("=" if inclusive else "")
+        raise ValueError(f"{name} must be {op} {bound}, got {value!r}")
 
 
 def check_names(value: Any, name: str, what: str = "task names") -> list[str]:
