@@ -117,48 +117,14 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
     names = check_task_names(task_names)
     k = len(names)
     values = _matrix_values(matrix, k)
-    try:
-        format(1.0, fmt)
-    except ValueError as exc:
-        raise ValueError(f"fmt must be a float format spec such as '.2f', got {fmt!r}") from exc
-    plt = _pyplot()
-    from matplotlib.colors import Normalize
-    from matplotlib.patches import Rectangle
-
+    _check_format(fmt, labels, k)
     fig, ax = _new_axes(k, ax)
-    off = ~np.eye(k, dtype=bool)
-    scale_mask = off if exclude_diagonal_from_scale and k > 1 else np.ones((k, k), dtype=bool)
-    vmin_given, vmax_given = vmin is not None, vmax is not None
-    lo, hi = _limits(values, scale_mask, center)
-    vmin, vmax = lo if vmin is None else float(vmin), hi if vmax is None else float(vmax)
-    if labels is not None and np.shape(labels) != (k, k):
-        raise ValueError(f"labels must have shape {(k, k)}, got {np.shape(labels)}")
-    colormap = plt.get_cmap(cmap or ("RdBu_r" if center is not None else "viridis"))
-    colormap = colormap.with_extremes(bad=NEUTRAL_COLOR)
-    shown = np.ma.masked_invalid(values)
     diagonal_outside = exclude_diagonal_from_scale and k > 1
-    if diagonal_outside:
-        shown = np.ma.masked_where(~off, shown)
-    image = ax.imshow(shown, cmap=colormap, norm=Normalize(vmin=vmin, vmax=vmax))
-    if diagonal_outside:
-        for i in range(k):
-            ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, facecolor=NEUTRAL_COLOR,
-                                   edgecolor="#a6a6a6", hatch="///", lw=0.0))
-    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fixed = vmin_given and vmax_given
-    note = ("" if not diagonal_outside else "hatched: a task with itself" if fixed
-            else "hatched diagonal: not on this scale")
-    label = "\n".join(t for t in (value_label, note) if t)
-    if label:
-        bar.set_label(label, fontsize=8)
-    bar.ax.tick_params(labelsize=7)
-    fontsize = 8 if k <= 5 else (7 if k <= 12 else 6)
-    ax.set_xticks(range(k), names, rotation=45 if k > 3 else 0,
-                  ha="right" if k > 3 else "center", rotation_mode="anchor", fontsize=fontsize)
-    ax.set_yticks(range(k), names, fontsize=fontsize)
-    ax.set_xlabel("task" if symmetric else "source (column)", fontsize=8)
-    ax.set_ylabel("task" if symmetric else "target (row)", fontsize=8)
-    ax.tick_params(length=0)
+    image = _draw_matrix(ax, values, center=center, cmap=cmap, vmin=vmin, vmax=vmax,
+                         diagonal_outside=diagonal_outside)
+    fixed = vmin is not None and vmax is not None
+    _matrix_colorbar(fig, ax, image, value_label, diagonal_outside, fixed)
+    _label_task_axes(ax, names, symmetric)
     if title:
         ax.set_title(title, fontsize=9)
     if annotate:
@@ -166,6 +132,62 @@ def plot_matrix(matrix: Any, task_names: Sequence[str], *, title: str = "",
         _annotate(ax, values, image, fmt, fontsize=size, diagonal_outside=diagonal_outside,
                   labels=labels)
     return fig
+
+
+def _check_format(fmt: str, labels: Any, k: int) -> None:
+    try:
+        format(1.0, fmt)
+    except ValueError as exc:
+        raise ValueError(f"fmt must be a float format spec such as '.2f', got {fmt!r}") from exc
+    if labels is not None and np.shape(labels) != (k, k):
+        raise ValueError(f"labels must have shape {(k, k)}, got {np.shape(labels)}")
+
+
+def _draw_matrix(ax: Axes, values: np.ndarray, *, center: float | None, cmap: str | None,
+                 vmin: float | None, vmax: float | None, diagonal_outside: bool) -> Any:
+    """The heatmap image; with ``diagonal_outside`` the diagonal is masked and hatched."""
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Rectangle
+
+    plt = _pyplot()
+    k = len(values)
+    off = ~np.eye(k, dtype=bool)
+    scale_mask = off if diagonal_outside else np.ones((k, k), dtype=bool)
+    lo, hi = _limits(values, scale_mask, center)
+    vmin, vmax = lo if vmin is None else float(vmin), hi if vmax is None else float(vmax)
+    colormap = plt.get_cmap(cmap or ("RdBu_r" if center is not None else "viridis"))
+    colormap = colormap.with_extremes(bad=NEUTRAL_COLOR)
+    shown = np.ma.masked_invalid(values)
+    if diagonal_outside:
+        shown = np.ma.masked_where(~off, shown)
+    image = ax.imshow(shown, cmap=colormap, norm=Normalize(vmin=vmin, vmax=vmax))
+    if diagonal_outside:
+        for i in range(k):
+            ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, facecolor=NEUTRAL_COLOR,
+                                   edgecolor="#a6a6a6", hatch="///", lw=0.0))
+    return image
+
+
+def _matrix_colorbar(fig: Figure, ax: Axes, image: Any, value_label: str,
+                     diagonal_outside: bool, fixed: bool) -> None:
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    note = ("" if not diagonal_outside else "hatched: a task with itself" if fixed
+            else "hatched diagonal: not on this scale")
+    label = "\n".join(t for t in (value_label, note) if t)
+    if label:
+        bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
+def _label_task_axes(ax: Axes, names: Sequence[str], symmetric: bool) -> None:
+    k = len(names)
+    fontsize = 8 if k <= 5 else (7 if k <= 12 else 6)
+    ax.set_xticks(range(k), names, rotation=45 if k > 3 else 0,
+                  ha="right" if k > 3 else "center", rotation_mode="anchor", fontsize=fontsize)
+    ax.set_yticks(range(k), names, fontsize=fontsize)
+    ax.set_xlabel("task" if symmetric else "source (column)", fontsize=8)
+    ax.set_ylabel("task" if symmetric else "target (row)", fontsize=8)
+    ax.tick_params(length=0)
 
 
 def _n_tasks(n: int) -> str:
