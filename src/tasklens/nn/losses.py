@@ -50,6 +50,16 @@ def task_loss(task: Any, output: torch.Tensor, target: torch.Tensor) -> torch.Te
         ``logsumexp(o) - o[y]``; bce (with logits): mean over all elements of
         ``-y log σ(o) - (1 - y) log(1 - σ(o))``.
     """
+    loss_name = _check_loss_inputs(task, output, target)
+    if task.kind == "regression":
+        return _regression_loss(task, loss_name, output, target)
+    if task.kind == "classification":
+        return _classification_loss(task, output, target)
+    return _logit_loss(task, output, target)
+
+
+def _check_loss_inputs(task: Any, output: Any, target: Any) -> str:
+    """Validate kind, tensors, loss name and row counts; the loss name to use."""
     kind = getattr(task, "kind", None)
     if kind not in TASK_KINDS:
         raise ValueError(f"task {getattr(task, 'name', task)!r} has unknown kind {kind!r}; "
@@ -63,29 +73,38 @@ def task_loss(task: Any, output: torch.Tensor, target: torch.Tensor) -> torch.Te
     if output.shape[:1] != target.shape[:1]:
         raise _shape_error(task, "output and target need the same number of rows",
                            output, target)
-    if kind == "regression":
-        if output.shape != target.shape:
-            raise _shape_error(task, "regression output and target must have the same shape",
-                               output, target)
-        t = target.to(output.dtype)
-        if loss_name == "mse":
-            return F.mse_loss(output, t)
-        if loss_name in ("l1", "mae"):
-            return F.l1_loss(output, t)
-        return F.huber_loss(output, t)
-    if kind == "classification":
-        if output.ndim != 2 or target.ndim != 1:
-            raise _shape_error(task, "classification needs (N, C) logits and (N,) class codes",
-                               output, target)
-        if target.dtype.is_floating_point:
-            if not torch.equal(target, target.round()):
-                raise ValueError(f"task {task.name!r}: classification targets must be integer "
-                                 "class codes")
-            target = target.long()
-        return F.cross_entropy(output, target.long())
-    if kind == "binary" and (output.ndim != 1 or target.ndim != 1):
+    return loss_name
+
+
+def _regression_loss(task: Any, loss_name: str, output: torch.Tensor,
+                     target: torch.Tensor) -> torch.Tensor:
+    if output.shape != target.shape:
+        raise _shape_error(task, "regression output and target must have the same shape",
+                           output, target)
+    t = target.to(output.dtype)
+    if loss_name == "mse":
+        return F.mse_loss(output, t)
+    if loss_name in ("l1", "mae"):
+        return F.l1_loss(output, t)
+    return F.huber_loss(output, t)
+
+
+def _classification_loss(task: Any, output: torch.Tensor,
+                         target: torch.Tensor) -> torch.Tensor:
+    if output.ndim != 2 or target.ndim != 1:
+        raise _shape_error(task, "classification needs (N, C) logits and (N,) class codes",
+                           output, target)
+    if target.dtype.is_floating_point and not torch.equal(target, target.round()):
+        raise ValueError(f"task {task.name!r}: classification targets must be integer "
+                         "class codes")
+    return F.cross_entropy(output, target.long())
+
+
+def _logit_loss(task: Any, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary and multilabel: BCE with logits over all elements."""
+    if task.kind == "binary" and (output.ndim != 1 or target.ndim != 1):
         raise _shape_error(task, "binary needs (N,) logits and (N,) 0/1 targets", output, target)
-    if kind == "multilabel" and (output.ndim != 2 or output.shape != target.shape):
+    if task.kind == "multilabel" and (output.ndim != 2 or output.shape != target.shape):
         raise _shape_error(task, "multilabel needs (N, L) logits and (N, L) 0/1 targets",
                            output, target)
     return F.binary_cross_entropy_with_logits(output, target.to(output.dtype))
