@@ -92,46 +92,11 @@ def _partition_dp(matrix: TaskMatrix, n_groups: int, max_size: int) -> Selection
     k = len(names)
     if k > _MAX_DP_TASKS:
         raise ValueError(f"partition_dp handles up to {_MAX_DP_TASKS} tasks, got {k}")
-    full = (1 << k) - 1
-    # block_loss[P]: min over groups G ⊇ P of Σ_{a∈P} −score(a | G); block_group[P]: that G
-    block_loss = np.full(1 << k, np.inf)
-    block_group = np.zeros(1 << k, dtype=np.int64)
-    for size in range(1, max_size + 1):
-        for group in combinations(range(k), size):
-            scores = group_scores(matrix, [names[i] for i in group])
-            neg = np.array([-scores[names[i]] for i in group])
-            sub = np.arange(1, 1 << size)
-            bits = (sub[:, None] >> np.arange(size)[None, :]) & 1
-            sums = bits @ neg
-            masks = bits @ (1 << np.array(group))
-            g_mask = int(sum(1 << i for i in group))
-            better = sums < block_loss[masks] - 1e-15
-            block_loss[masks[better]] = sums[better]
-            block_group[masks[better]] = g_mask
-    # best[b][S]: best loss of covering S with at most b blocks; choice records the block
-    best = block_loss.copy()
-    choice = np.arange(1 << k)
-    history = [choice.copy()]
-    for _ in range(1, n_groups):
-        new_best, new_choice = best.copy(), choice.copy()
-        for s_mask in range(1, full + 1):
-            low = s_mask & -s_mask
-            rest = s_mask ^ low
-            sub = rest
-            while True:
-                block = sub | low
-                if block != s_mask:
-                    value = block_loss[block] + best[s_mask ^ block]
-                    if value < new_best[s_mask] - 1e-15:
-                        new_best[s_mask], new_choice[s_mask] = value, block
-                if sub == 0:
-                    break
-                sub = (sub - 1) & rest
-        best, choice = new_best, new_choice
-        history.append(choice.copy())
+    block_loss, block_group = _block_losses(matrix, names, max_size)
+    history = _cover_dp(block_loss, k, n_groups)
     # unwind: at level b, the block chosen for S; the rest is covered with b−1 blocks
     groups: list[int] = []
-    s_mask, level = full, n_groups - 1
+    s_mask, level = (1 << k) - 1, n_groups - 1
     while s_mask:
         block = int(history[level][s_mask]) if level >= 0 else s_mask
         groups.append(int(block_group[block]))
@@ -148,3 +113,56 @@ def _partition_dp(matrix: TaskMatrix, n_groups: int, max_size: int) -> Selection
     total = float(sum(assignment[t].losses[t] for t in names))
     return Selection(tuple(candidates), assignment, total, float(len(candidates)),
                      float(n_groups), "partition_dp", int(3**k))
+
+
+def _block_losses(matrix: TaskMatrix, names: list[str], max_size: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """block_loss[P]: min over groups G ⊇ P of Σ_{a∈P} −score(a | G); block_group[P]: that G."""
+    k = len(names)
+    block_loss = np.full(1 << k, np.inf)
+    block_group = np.zeros(1 << k, dtype=np.int64)
+    for size in range(1, max_size + 1):
+        for group in combinations(range(k), size):
+            scores = group_scores(matrix, [names[i] for i in group])
+            neg = np.array([-scores[names[i]] for i in group])
+            sub = np.arange(1, 1 << size)
+            bits = (sub[:, None] >> np.arange(size)[None, :]) & 1
+            sums = bits @ neg
+            masks = bits @ (1 << np.array(group))
+            g_mask = int(sum(1 << i for i in group))
+            better = sums < block_loss[masks] - 1e-15
+            block_loss[masks[better]] = sums[better]
+            block_group[masks[better]] = g_mask
+    return block_loss, block_group
+
+
+def _cover_dp(block_loss: np.ndarray, k: int, n_groups: int) -> list[np.ndarray]:
+    """Per number of blocks b, the block chosen for each subset S in the best cover of S with
+    at most b blocks (dynamic programming over submasks, 3^k)."""
+    best = block_loss.copy()
+    choice = np.arange(1 << k)
+    history = [choice.copy()]
+    for _ in range(1, n_groups):
+        new_best, new_choice = best.copy(), choice.copy()
+        for s_mask in range(1, 1 << k):
+            _best_split(s_mask, block_loss, best, new_best, new_choice)
+        best, choice = new_best, new_choice
+        history.append(choice.copy())
+    return history
+
+
+def _best_split(s_mask: int, block_loss: np.ndarray, best: np.ndarray, new_best: np.ndarray,
+                new_choice: np.ndarray) -> None:
+    """Try every block containing S's lowest task, the rest covered by one fewer block."""
+    low = s_mask & -s_mask
+    rest = s_mask ^ low
+    sub = rest
+    while True:
+        block = sub | low
+        if block != s_mask:
+            value = block_loss[block] + best[s_mask ^ block]
+            if value < new_best[s_mask] - 1e-15:
+                new_best[s_mask], new_choice[s_mask] = value, block
+        if sub == 0:
+            break
+        sub = (sub - 1) & rest
