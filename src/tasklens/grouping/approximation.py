@@ -35,6 +35,25 @@ def candidates_from_losses(
     return out
 
 
+def _check_pair_inputs(names: list[str], single_losses: Mapping[str, float],
+                       pair_losses: Mapping[tuple[str, str], float]) -> None:
+    """Every task has a single loss, every ordered pair a pair loss, all finite."""
+    if len(names) < 2:
+        raise ValueError("higher_order_approximation needs at least two tasks")
+    missing_single = [t for t in names if t not in single_losses]
+    if missing_single:
+        raise ValueError(f"single_losses has no value for tasks {missing_single}")
+    missing_pairs = [(a, b) for a in names for b in names if a != b and (a, b) not in pair_losses]
+    if missing_pairs:
+        raise ValueError(
+            f"pair_losses lacks {len(missing_pairs)} ordered pair(s), e.g. {missing_pairs[:3]}; "
+            "give the loss of a trained with b for both orders"
+        )
+    for key, value in list(single_losses.items()) + list(pair_losses.items()):
+        if not math.isfinite(float(value)):
+            raise ValueError(f"loss for {key} is not finite")
+
+
 def higher_order_approximation(
     single_losses: Mapping[str, float],
     pair_losses: Mapping[tuple[str, str], float],
@@ -67,20 +86,7 @@ def higher_order_approximation(
         Singletons, then every group of size 2 … ``max_size``.
     """
     names = check_names(tasks, "tasks") if tasks is not None else list(single_losses)
-    if len(names) < 2:
-        raise ValueError("higher_order_approximation needs at least two tasks")
-    missing_single = [t for t in names if t not in single_losses]
-    if missing_single:
-        raise ValueError(f"single_losses has no value for tasks {missing_single}")
-    missing_pairs = [(a, b) for a in names for b in names if a != b and (a, b) not in pair_losses]
-    if missing_pairs:
-        raise ValueError(
-            f"pair_losses lacks {len(missing_pairs)} ordered pair(s), e.g. {missing_pairs[:3]}; "
-            "give the loss of a trained with b for both orders"
-        )
-    for key, value in list(single_losses.items()) + list(pair_losses.items()):
-        if not math.isfinite(float(value)):
-            raise ValueError(f"loss for {key} is not finite")
+    _check_pair_inputs(names, single_losses, pair_losses)
     top = len(names) if max_size is None else check_scalar(max_size, "max_size",
                                                            numbers.Integral, low=1)
     out: list[Candidate] = []
