@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,38 @@ class ScoreEvaluation:
         return out
 
 
+def _center(spec: Any, key: str, used_scores: np.ndarray) -> float:
+    """The value a score's sign is read against: "zero", "median" or a finite number."""
+    if spec == "zero":
+        return 0.0
+    if spec == "median":
+        return float(np.median(used_scores))
+    if isinstance(spec, numbers.Real) and not isinstance(spec, bool) and math.isfinite(spec):
+        return float(spec)
+    raise ValueError(f"centers[{key!r}] must be 'zero', 'median' or a finite number, "
+                     f"got {spec!r}")
+
+
+def _task_row(names: Sequence[str], i: int, score: np.ndarray, gain: np.ndarray,
+              mask: np.ndarray, center: float) -> dict[str, Any]:
+    """Per-target agreement of one score row with the gain row over the usable partners."""
+    r_rho, _, r_tau, _ = _correlations(score[i, mask], gain[i, mask])
+    best_s = _best(np.where(mask, score[i], -np.inf))
+    best_g = _best(np.where(mask, gain[i], -np.inf))
+    match: float | None = None
+    if best_s and best_g and len(best_g) < int(mask.sum()):
+        # ties: the chance that both argmaxes agree when each breaks its ties at random; a
+        # gain row tied across all partners names no best one (skipped)
+        match = len(best_s & best_g) / (len(best_s) * len(best_g))
+    return {
+        "spearman": r_rho, "kendall": r_tau,
+        "sign_agreement": _sign_agreement(score[i, mask], gain[i, mask], center),
+        "best_by_score": [names[j] for j in sorted(best_s)],
+        "best_by_gain": [names[j] for j in sorted(best_g)],
+        "top1_match": match,
+    }
+
+
 def evaluate_scores(scores: Mapping[str, TaskMatrix], gains: Any, *,
                     centers: Mapping[str, str | float] | None = None) -> ScoreEvaluation:
     """Compare affinity scores with measured gains (see the module docstring).
@@ -211,38 +243,11 @@ def evaluate_scores(scores: Mapping[str, TaskMatrix], gains: Any, *,
             raise ValueError(f"scores[{key!r}] and the gains share no finite off-diagonal "
                              "entry")
         spec = centers.get(key, "zero" if _natural_zero(key, matrix) else "median")
-        if spec == "zero":
-            center = 0.0
-        elif spec == "median":
-            center = float(np.median(score[used]))
-        elif (isinstance(spec, numbers.Real) and not isinstance(spec, bool)
-              and math.isfinite(spec)):
-            center = float(spec)
-        else:
-            raise ValueError(f"centers[{key!r}] must be 'zero', 'median' or a finite number, "
-                             f"got {spec!r}")
+        center = _center(spec, key, score[used])
         rho, rho_p, tau, tau_p = _correlations(score[used], gain[used])
-        rows: dict[str, dict[str, Any]] = {}
-        matches = []
-        for i, a in enumerate(names):
-            mask = used[i]
-            r_rho, _, r_tau, _ = _correlations(score[i, mask], gain[i, mask])
-            s_row = np.where(mask, score[i], -np.inf)
-            g_row = np.where(mask, gain[i], -np.inf)
-            best_s, best_g = _best(s_row), _best(g_row)
-            match: float | None = None
-            if best_s and best_g and len(best_g) < int(mask.sum()):
-                # ties: the chance that both argmaxes agree when each breaks its ties at
-                # random; a gain row tied across all partners names no best one (skipped)
-                match = len(best_s & best_g) / (len(best_s) * len(best_g))
-                matches.append(match)
-            rows[a] = {
-                "spearman": r_rho, "kendall": r_tau,
-                "sign_agreement": _sign_agreement(score[i, mask], gain[i, mask], center),
-                "best_by_score": [names[j] for j in sorted(best_s)],
-                "best_by_gain": [names[j] for j in sorted(best_g)],
-                "top1_match": match,
-            }
+        rows = {a: _task_row(names, i, score, gain, used[i], center)
+                for i, a in enumerate(names)}
+        matches = [r["top1_match"] for r in rows.values() if r["top1_match"] is not None]
         overall[key] = {
             "spearman": rho, "spearman_p": rho_p, "kendall": tau, "kendall_p": tau_p,
             "sign_agreement": _sign_agreement(score[used], gain[used], center),
