@@ -92,6 +92,38 @@ def random_groupings(tasks: Sequence[str], n_groups: int, count: int,
     return out
 
 
+def _check_groups(groups: Iterable[Iterable[str]], names: list[str]) -> list[list[str]]:
+    """The groups as sorted lists; they must name known tasks and serve every task."""
+    chosen = [sorted(set(g)) for g in groups]
+    if not chosen or any(not g for g in chosen):
+        raise ValueError("groups must be a non-empty list of non-empty task groups")
+    unknown = sorted({t for g in chosen for t in g} - set(names))
+    if unknown:
+        raise ValueError(f"groups name unknown task(s) {unknown}; tasks are {names}")
+    missing = sorted(set(names) - {t for g in chosen for t in g})
+    if missing:
+        raise ValueError(f"groups leave task(s) {missing} unserved; every task needs a group")
+    return chosen
+
+
+def _train_groupings(split: TaskSetSplit, groupings: dict[str, list[list[str]]], seed: int,
+                     settings: GainSettings) -> dict[str, dict[str, float]]:
+    """Per grouping, each task's lowest test loss among its networks (each network once)."""
+    cache: dict[tuple[str, ...], dict[str, float]] = {}
+    task_losses: dict[str, dict[str, float]] = {}
+    for label, part in groupings.items():
+        best: dict[str, float] = {}
+        for group in part:
+            key = tuple(group)
+            if key not in cache:
+                run = train_and_evaluate(split, list(key), seed, settings)
+                cache[key] = {t: float(run["metrics"][t]["loss"]) for t in key}
+            for t, loss in cache[key].items():
+                best[t] = min(best.get(t, np.inf), loss)
+        task_losses[label] = best
+    return task_losses
+
+
 def validate_grouping(
     taskset: TaskSet | TaskSetSplit,
     groups: Iterable[Iterable[str]],
@@ -121,31 +153,12 @@ def validate_grouping(
     if not isinstance(split, TaskSetSplit):
         raise TypeError(f"taskset must be a TaskSet or TaskSetSplit, got {type(taskset).__name__}")
     names = split.train.task_names
-    chosen = [sorted(set(g)) for g in groups]
-    if not chosen or any(not g for g in chosen):
-        raise ValueError("groups must be a non-empty list of non-empty task groups")
-    unknown = sorted({t for g in chosen for t in g} - set(names))
-    if unknown:
-        raise ValueError(f"groups name unknown task(s) {unknown}; tasks are {names}")
-    missing = sorted(set(names) - {t for g in chosen for t in g})
-    if missing:
-        raise ValueError(f"groups leave task(s) {missing} unserved; every task needs a group")
+    chosen = _check_groups(groups, names)
     groupings = {"chosen": chosen, "all_in_one": [list(names)],
                  "single_task": [[t] for t in names]}
     for i, part in enumerate(random_groupings(names, len(chosen), n_random, seed)):
         groupings[f"random_{i}"] = part
-    cache: dict[tuple[str, ...], dict[str, float]] = {}
-    task_losses: dict[str, dict[str, float]] = {}
-    for label, part in groupings.items():
-        best: dict[str, float] = {}
-        for group in part:
-            key = tuple(group)
-            if key not in cache:
-                run = train_and_evaluate(split, list(key), seed, settings)
-                cache[key] = {t: float(run["metrics"][t]["loss"]) for t in key}
-            for t, loss in cache[key].items():
-                best[t] = min(best.get(t, np.inf), loss)
-        task_losses[label] = best
+    task_losses = _train_groupings(split, groupings, seed, settings)
     totals = {label: float(sum(losses.values())) for label, losses in task_losses.items()}
     return GroupingValidation(totals, groupings, task_losses,
                               {"seed": seed, "n_random": n_random,
