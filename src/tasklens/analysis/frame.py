@@ -19,46 +19,57 @@ def _is_categorical(col: Any) -> bool:
 def _choose_inputs(df: Any, tasks: list[str], cols: list[str] | None
                    ) -> tuple[list[str], list[str]]:
     """The input columns and the notes about skipped ones."""
-    import pandas as pd
-
-    notes: list[str] = []
     if cols is not None:
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise DataError(f"--inputs column {missing[0]!r} is not in the table; columns: "
-                            f"{', '.join(map(str, df.columns))}")
-        both = [c for c in cols if c in tasks]
-        if both:
-            raise DataError(f"column {both[0]!r} is both an input (--inputs) and a task (--task)")
-        for c in cols:
-            col = df[c]
-            if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-                continue
-            if not _is_categorical(col) or col.nunique(dropna=True) > MAX_CATEGORIES:
-                raise DataError(
-                    f"input column {c!r} is not numeric and has {col.nunique()} distinct values "
-                    f"(more than {MAX_CATEGORIES}, so not one-hot encoded); drop it from "
-                    "--inputs or encode it")
-        return cols, notes
-    chosen = []
+        _check_given_inputs(df, tasks, cols)
+        return cols, []
+    chosen, notes = [], []
     for c in df.columns:
         if c in tasks:
             continue
-        col = df[c]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            if col.notna().any():
-                chosen.append(c)
-            else:
-                notes.append(f"skipped input column {c!r}: every value is missing")
-        elif _is_categorical(col) and col.nunique(dropna=True) <= MAX_CATEGORIES:
+        skip = _why_not_input(df[c])
+        if skip is None:
             chosen.append(c)
         else:
-            notes.append(f"skipped input column {c!r}: not numeric and more than "
-                         f"{MAX_CATEGORIES} distinct values")
+            notes.append(f"skipped input column {c!r}: {skip}")
     if not chosen:
         raise DataError("no usable input column (numeric or categorical) besides the tasks; "
                         "name them with --inputs")
     return chosen, notes
+
+
+def _is_numeric(col: Any) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
+def _why_not_input(col: Any) -> str | None:
+    """None when the column can be an input (numeric with a value, or few categories)."""
+    if _is_numeric(col):
+        return None if col.notna().any() else "every value is missing"
+    if _is_categorical(col) and col.nunique(dropna=True) <= MAX_CATEGORIES:
+        return None
+    return f"not numeric and more than {MAX_CATEGORIES} distinct values"
+
+
+def _check_given_inputs(df: Any, tasks: list[str], cols: list[str]) -> None:
+    """--inputs columns must exist, not be tasks, and be numeric or few-valued categories."""
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"--inputs column {missing[0]!r} is not in the table; columns: "
+                        f"{', '.join(map(str, df.columns))}")
+    both = [c for c in cols if c in tasks]
+    if both:
+        raise DataError(f"column {both[0]!r} is both an input (--inputs) and a task (--task)")
+    for c in cols:
+        col = df[c]
+        if _is_numeric(col):
+            continue
+        if not _is_categorical(col) or col.nunique(dropna=True) > MAX_CATEGORIES:
+            raise DataError(
+                f"input column {c!r} is not numeric and has {col.nunique()} distinct values "
+                f"(more than {MAX_CATEGORIES}, so not one-hot encoded); drop it from "
+                "--inputs or encode it")
 
 
 def _encode_inputs(df: Any, cols: list[str]) -> tuple[np.ndarray, list[str], dict[str, int]]:
