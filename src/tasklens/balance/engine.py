@@ -150,26 +150,6 @@ def _saliency_regularizer(method: BalanceMethod, saliency: Tensor, losses: Tenso
 def _jacobian_for(method: BalanceMethod, jacobian: Tensor | None) -> Tensor | None:
     """The Jacobian for the method's context, only when it reads it (the context checks
     every entry for NaN, which costs a pass over K × P numbers)."""
-    if jacobian is None or not ("jacobian" in method.requires or method.output == "direction"):
-        return None
-    return jacobian.detach()
-
-
-def _kernel_gramian(losses: Tensor, features: Tensor | None, recorder: LinearRecorder,
-                    params: Sequence[Tensor], chunk_size: int | None) -> Tensor | None:
-    """The sample-kernel Gramian, or None when the recording does not cover ``params``."""
-    from .kernel_gramian import KernelGramianError, linear_kernel_gramian
-
-    try:
-        return linear_kernel_gramian(losses, features, recorder, params, chunk_size=chunk_size)
-    except KernelGramianError as exc:
-        logger.debug("kernel Gramian not applicable (%s); using the Jacobian", exc)
-        return None
-
-
-def _jacobian_for(method: BalanceMethod, jacobian: Tensor | None) -> Tensor | None:
-    """The Jacobian for the method's context, only when it reads it (the context checks
-    every entry for NaN, which costs a pass over K × P numbers)."""
     if jacobian is None or not needs_jacobian(method):
         return None
     return jacobian.detach()
