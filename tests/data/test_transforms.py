@@ -190,3 +190,19 @@ def test_bad_arguments_are_named(build, match):
 def test_saturation_needs_rgb():
     with pytest.raises(ValueError, match="3 channels"):
         ColorJitter(saturation=0.2)(_batch(c=1), _gen())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_transforms_run_on_the_batch_device():
+    from tasklens.train.augment import augment_batch
+
+    x = _batch().float().cuda()
+    out = augment_batch(_pipeline(), x, seed=0, epoch=0, step=0)
+    assert out.device == x.device and out.shape == x.shape
+    flipped = RandomHorizontalFlip(0.5)(x, torch.Generator(device="cuda").manual_seed(3))
+    chosen = torch.rand(len(x), generator=torch.Generator(device="cuda").manual_seed(3),
+                        device="cuda") < 0.5
+    for i in range(len(x)):
+        assert torch.equal(flipped[i], x[i].flip(-1) if chosen[i] else x[i])
+    # a CPU generator also serves a CUDA batch (its draws are moved)
+    assert RandomCrop(padding=1)(x, _gen()).device == x.device
