@@ -51,6 +51,14 @@ from .shapes3d_procedural import render_shapes3d, shapes3d, shapes3d_grid, shape
 from .splits import SplitIndices
 from .tasks import TASK_KINDS, Task, infer_kind, make_task
 from .taskset import Factors, TaskSet, TaskSetSplit
+from .transforms import (
+    ColorJitter,
+    Compose,
+    GaussianNoise,
+    RandomCrop,
+    RandomHorizontalFlip,
+    Transform,
+)
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -65,15 +73,21 @@ __all__ = [
     "PLACEMENTS",
     "REGIMES",
     "TASK_KINDS",
+    "ColorJitter",
+    "Compose",
     "Factors",
+    "GaussianNoise",
     "LinearTaskFamily",
     "Metric",
+    "RandomCrop",
+    "RandomHorizontalFlip",
     "SplitIndices",
     "Task",
     "TaskFactors",
     "TaskMatrix",
     "TaskSet",
     "TaskSetSplit",
+    "Transform",
     "codes_to_values",
     "colored_digits",
     "correlated_task_pair",

@@ -53,6 +53,7 @@ from ..balance.kernel_gramian import KernelGramianError
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from .accumulators import EpochAccumulator
+from .augment import Transform, augment_batch, check_transforms
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluation import evaluate, model_device, to_device
@@ -140,6 +141,8 @@ class Trainer:
         Adds a :class:`CSVLogger` and a :class:`JSONLLogger` writing there.
     eval_batch_size : int
         Batch size of the evaluation passes.
+    transforms : Transform or sequence of Transform, optional
+        Augments training batches only, seeded by ``(seed, epoch, step)`` (train/augment.py).
     """
 
     def __init__(
@@ -164,6 +167,7 @@ class Trainer:
         progress: bool | None = None,
         log_dir: str | Path | None = None,
         eval_batch_size: int = 512,
+        transforms: Transform | Sequence[Transform] | None = None,
     ) -> None:
         if not isinstance(taskset, TaskSet):
             raise TypeError(f"taskset must be a TaskSet, got {type(taskset).__name__}")
@@ -181,6 +185,7 @@ class Trainer:
         self.lr = check_scalar(lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True)
         self.val = self._check_eval_set(val, "val")
         self.test = self._check_eval_set(test, "test")
+        self.transforms = check_transforms(transforms, taskset)
         self._held_out_batches: list[tuple[Tensor, dict[str, Tensor]]] | None = None
         if self.method.update_batch == "held_out":
             if self.val is None:
@@ -308,6 +313,7 @@ class Trainer:
             "early_stopping": None if self.early_stopping is None
             else self.early_stopping.settings(),
             "taskset": self.taskset.name, "n_train": len(self.taskset),
+            "transforms": None if self.transforms is None else repr(self.transforms),
         }
 
     # ------------------------------------------------------------------ one step
@@ -507,6 +513,8 @@ class Trainer:
                 for x, y in track(batches, f"epoch {self.epoch + 1}/{epochs}",
                                   total=remaining, enabled=self.progress):
                     x, y = to_device(x, device), to_device(y, device)
+                    x = augment_batch(self.transforms, x, seed=self.seed, epoch=self.epoch,
+                                      step=self.step)
                     for cb in self._step_start_callbacks:
                         cb.on_step_start(self, x, y)
                     self._train_step(x, y)
