@@ -209,11 +209,12 @@ def plot_shortcut(result: Any, task: str = "digit", *, labels: Any = None) -> Fi
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(methods), 3.4))
     pos = np.arange(len(methods))
+    legend = {"source": "source (training colour map)", "target": "target (colours permuted)"}
     for offset, domain, color in ((-0.2, "source", "#4c72b0"), (0.2, "target", "#c44e52")):
         mean = [summary[m][task][domain][0] for m in methods]
         se = [summary[m][task][domain][1] for m in methods]
         ax.bar(pos + offset, mean, 0.4, yerr=se, capsize=3, color=color,
-               label=f"{domain} ({'colour map of training' if domain == 'source' else 'permuted colours'})")
+               label=legend[domain])
     for p, m in zip(pos, methods):
         gap, gap_se = summary[m][task]["gap"]
         ax.annotate(f"gap {gap:.2f}\n± {gap_se:.2f}", (p, 1.02), ha="center", va="bottom",
