@@ -46,7 +46,8 @@ def _direct(method: str) -> dict[str, dict[str, float]]:
 def test_table_shape_and_ranges(quick) -> None:
     _, result = quick
     lines = result.table().splitlines()
-    assert len(lines) == 2 + 2 and lines[2].startswith("| CORE-MTL")
+    assert len(lines) == 2 + 2 and lines[2].startswith("| CORE-MTL (soft) | 1/1 |")
+    assert result.failed == {}
     for m in ("core_mtl", "ew"):
         for task in ("digit", "parity"):
             s = result.summary[m][task]
