@@ -219,10 +219,16 @@ def plot_shortcut(result: Any, task: str = "digit", *, labels: Any = None) -> Fi
         gap, gap_se = summary[m][task]["gap"]
         ax.annotate(f"gap {gap:.2f}\n± {gap_se:.2f}", (p, 1.02), ha="center", va="bottom",
                     fontsize=7)
-    ax.set_xticks(pos, [labels.get(m, m) for m in methods], fontsize=8)
+    per_seed = getattr(result, "per_seed", {})
+    seeds = getattr(result, "seeds", ())
+    names = [labels.get(m, m) + (f"\n({len(per_seed[m])}/{len(seeds)} runs)"
+                                 if m in per_seed and len(per_seed[m]) < len(seeds) else "")
+             for m in methods]
+    ax.set_xticks(pos, names, fontsize=8)
     ax.set_ylabel(f"{task} accuracy (held-out)")
     ax.set_ylim(0, 1.25)
-    ax.legend(fontsize=8, frameon=False, loc="upper right", bbox_to_anchor=(1.0, 0.93))
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=2)
     ax.set_title("Shortcut stress test: trained on source colours", fontsize=10)
     fig.tight_layout()
     return fig
