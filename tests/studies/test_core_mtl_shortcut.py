@@ -86,3 +86,23 @@ def test_rerun_resumes_and_save_writes_files(quick) -> None:
 def test_bad_arguments(tmp_path: Path, kwargs: dict, word: str) -> None:
     with pytest.raises(ValueError, match=word):
         shortcut_stress_test(tmp_path, **kwargs)
+
+
+def test_a_failed_run_is_reported_and_left_out_of_the_summary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasklens.studies.core_mtl_shortcut as mod
+
+    build = mod.build_model
+
+    def flaky(method: str, train, seed: int):
+        if seed == 1:
+            raise ValueError("boom for seed 1")
+        return build(method, train, seed)
+
+    monkeypatch.setattr(mod, "build_model", flaky)  # the serial backend runs in-process
+    result = shortcut_stress_test(tmp_path, methods=("ew",), seeds=(0, 1), epochs=1, n=80,
+                                  progress=False)
+    assert set(result.per_seed["ew"]) == {0} and "boom" in result.failed["ew"][1]
+    only = result.per_seed["ew"][0]
+    assert result.summary["ew"]["digit"]["source"] == (only["source"]["digit"], 0.0)
+    assert "| EW | 1/2 |" in result.table()
