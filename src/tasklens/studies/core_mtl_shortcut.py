@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,7 +179,6 @@ def shortcut_stress_test(
     lr: float = 3e-3,
     backend: str = "serial",
     progress: bool | None = None,
-    on_job: Callable[[str], None] | None = None,
 ) -> ShortcutResult:
     """Train every method on the source colours; accuracies on source and target.
 
