@@ -12,6 +12,7 @@ from rich.markup import escape
 from .. import __version__
 from ._common import VERBOSE, one_line
 from .analyze import register as register_analyze
+from .core_mtl import core_mtl
 from .data import data_app
 from .disentangle import disentangle_app
 from .linear import linear_app
@@ -31,6 +32,7 @@ app.add_typer(disentangle_app, name="disentangle")
 register_analyze(app)  # the main job first in --help
 app.command("sweep")(sweep)
 app.command("quickstart")(quickstart)
+app.command("core-mtl")(core_mtl)
 
 console = Console(stderr=True)
 

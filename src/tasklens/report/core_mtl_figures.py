@@ -10,7 +10,8 @@ are read by duck typing, so this module imports nothing above :mod:`tasklens.rep
   training, and their distribution;
 - :func:`plot_task_gradient_heatmap` — Fig. 5: the task × task cosine matrix;
 - :func:`plot_counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))``;
-- :func:`plot_scm_gap` — App. A eq. 27 against the simulated OOD gap.
+- :func:`plot_scm_gap` — App. A eq. 27 against the simulated OOD gap;
+- :func:`plot_shortcut` — App. I: source vs target accuracy per method (± SE).
 """
 
 from __future__ import annotations
@@ -190,5 +191,44 @@ def plot_scm_gap(psis: Any, gaps: Any, se: Any, theory: Any, *,
     ax.set_ylabel("E_T − E_S")
     ax.set_title("OOD gap of the source-optimal linear head", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_shortcut(result: Any, task: str = "digit", *, labels: Any = None) -> Figure:
+    """Source vs target accuracy per method, mean ± SE bars (the App. I stress test).
+
+    ``result`` has ``methods`` and ``summary[method][task]["source"|"target"|"gap"]`` =
+    ``(mean, SE)`` (a ``ShortcutResult``); the gap is written above each pair.
+    """
+    methods = list(getattr(result, "methods", ()))
+    summary = getattr(result, "summary", {})
+    if not methods or any(task not in summary.get(m, {}) for m in methods):
+        raise ValueError(f"result has no summary for task {task!r} (pass a ShortcutResult)")
+    labels = dict(labels or {})
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(methods), 3.4))
+    pos = np.arange(len(methods))
+    legend = {"source": "source (training colour map)", "target": "target (colours permuted)"}
+    for offset, domain, color in ((-0.2, "source", "#4c72b0"), (0.2, "target", "#c44e52")):
+        mean = [summary[m][task][domain][0] for m in methods]
+        se = [summary[m][task][domain][1] for m in methods]
+        ax.bar(pos + offset, mean, 0.4, yerr=se, capsize=3, color=color,
+               label=legend[domain])
+    for p, m in zip(pos, methods):
+        gap, gap_se = summary[m][task]["gap"]
+        ax.annotate(f"gap {gap:.2f}\n± {gap_se:.2f}", (p, 1.02), ha="center", va="bottom",
+                    fontsize=7)
+    per_seed = getattr(result, "per_seed", {})
+    seeds = getattr(result, "seeds", ())
+    names = [labels.get(m, m) + (f"\n({len(per_seed[m])}/{len(seeds)} runs)"
+                                 if m in per_seed and len(per_seed[m]) < len(seeds) else "")
+             for m in methods]
+    ax.set_xticks(pos, names, fontsize=8)
+    ax.set_ylabel(f"{task} accuracy (held-out)")
+    ax.set_ylim(0, 1.25)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=2)
+    ax.set_title("Shortcut stress test: trained on source colours", fontsize=10)
     fig.tight_layout()
     return fig

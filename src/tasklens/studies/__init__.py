@@ -6,7 +6,8 @@ nothing below imports them. :mod:`tasklens.studies.disentanglement` runs Maziark
 :mod:`tasklens.studies.paper000` (with ``paper000_settings`` and ``paper000_plots``)
 reproduces Anon. 2025's figures 3-6; :mod:`tasklens.studies.core_mtl_analysis` and
 :mod:`tasklens.studies.core_mtl_scm` hold
-Wu et al. 2026's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A).
+Wu et al. 2026's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A);
+:mod:`tasklens.studies.core_mtl_shortcut` its shortcut stress test (App. I).
 """
 
 from .core_mtl_analysis import (
@@ -22,6 +23,7 @@ from .core_mtl_analysis import (
     stream_probe,
 )
 from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
+from .core_mtl_shortcut import ShortcutResult, save_shortcut, shortcut_stress_test
 from .disentanglement import METRIC_COLUMNS, STUDY_PARTS, StudyConfig, StudyResult, run_study
 from .grouping_validation import GroupingValidation, random_groupings, validate_grouping
 from .paper000 import (
@@ -53,6 +55,7 @@ __all__ = [
     "GradientCosines",
     "GroupingValidation",
     "ScmGap",
+    "ShortcutResult",
     "StabilityResult",
     "StabilityRow",
     "StreamProbe",
@@ -76,6 +79,8 @@ __all__ = [
     "plot_figure6",
     "random_groupings",
     "run_study",
+    "save_shortcut",
+    "shortcut_stress_test",
     "simulate_scm_gap",
     "stability_under_intervention",
     "stream_probe",

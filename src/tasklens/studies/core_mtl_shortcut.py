@@ -1,0 +1,262 @@
+"""The shortcut stress test of CORE-MTL (Wu, Zou, Wu and Wang 2026, "CORE-MTL: Rethinking
+Gradient Balancing via Causal Orthogonal Representations", arXiv:2606.02221, App. I).
+
+Every model is trained on the *source* domain of :func:`tasklens.data.colored_digits`
+(each digit class wears a fixed colour) and evaluated on held-out source digits and on the
+*same* held-out digits in the *target* domain (the class → colour map permuted). A model
+that reads the colour instead of the shape loses its target accuracy; 001 claims CORE-MTL
+(the dual-stream model with soft grounding, CKA and counterfactual terms) has the smallest
+source → target gap among gradient-balancing methods.
+
+Methods (``METHODS``): ``core_mtl`` (:func:`tasklens.nn.dual_stream_for`, soft grounding,
+equal weighting of the task losses plus eq. 16's terms), ``ew``, ``pcgrad``, ``gradnorm``,
+``stch``, ``rlw`` (hard parameter sharing, :func:`tasklens.nn.hps_for`, with the same
+conv encoder) and ``mtan`` (:class:`tasklens.nn.MTAN`, equal weighting).
+
+One result file per (method, seed) through :func:`tasklens.affinity.sweep.run_jobs`, so a
+rerun in the same folder resumes.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._common.validation import check_scalar
+
+#: methods compared (CORE-MTL first)
+METHODS: tuple[str, ...] = ("core_mtl", "ew", "pcgrad", "gradnorm", "stch", "rlw", "mtan")
+#: the balancing method each model trains with
+BALANCER = {"core_mtl": "ew", "ew": "ew", "pcgrad": "pcgrad", "gradnorm": "gradnorm",
+            "stch": "stch", "rlw": "rlw", "mtan": "ew"}
+LABELS = {"core_mtl": "CORE-MTL (soft)", "ew": "EW", "pcgrad": "PCGrad",
+          "gradnorm": "GradNorm", "stch": "STCH", "rlw": "RLW", "mtan": "MTAN (EW)"}
+#: classification tasks of colored_digits whose accuracy is reported, and its metric name
+TASKS: dict[str, str] = {"digit": "accuracy", "parity": "binary_accuracy"}
+#: the architecture shared by all models (small conv encoder for 3×8×8 images)
+ARCH: dict[str, Any] = {"channels": (16, 32), "head_hidden": 32, "head_depth": 2}
+DUAL: dict[str, Any] = {"feature_dim": 64, "semantic_dim": 32, "residual_dim": 8,
+                        "grounding": "soft"}
+HPS_CODE_DIM = 32
+MTAN_WIDTHS = (16, 32)
+
+
+def build_model(method: str, train: Any, seed: int) -> Any:
+    """The model of ``method`` for the task set ``train``, initialised from ``seed``."""
+    from ..nn import MTAN, dual_stream_for, hps_for
+
+    if method == "core_mtl":
+        return dual_stream_for(train, seed=seed, **DUAL, **ARCH)
+    if method == "mtan":
+        return MTAN(train.input_shape, train, widths=MTAN_WIDTHS,
+                    head_hidden=ARCH["head_hidden"], head_depth=ARCH["head_depth"], seed=seed)
+    return hps_for(train, code_dim=HPS_CODE_DIM, seed=seed, **ARCH)
+
+
+def shortcut_data(n: int | None, seed: int) -> tuple[Any, Any, Any]:
+    """(source train, source test, target test): one seeded 75/25 split of the digits,
+    the target test set holding the same digits as the source test set."""
+    from ..data import colored_digits
+
+    src = colored_digits(n, domain="source", seed=0)
+    tgt = colored_digits(n, domain="target", seed=0).encode_like(src)
+    split = src.split(0.25, seed=seed)
+    return split.train, split.test, tgt.subset(split.indices.test)
+
+
+def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Train one (method, seed) on the source; accuracies on source and target tests."""
+    from ..train import Trainer, evaluate
+
+    train, src_test, tgt_test = shortcut_data(settings["n"], job["seed"])
+    model = build_model(job["method"], train, job["seed"])
+    Trainer(model, train, BALANCER[job["method"]], batch_size=settings["batch_size"],
+            lr=settings["lr"], seed=job["seed"], progress=False).fit(settings["epochs"])
+    out: dict[str, Any] = {}
+    for domain, ts in (("source", src_test), ("target", tgt_test)):
+        metrics = evaluate(model, ts)
+        out[domain] = {t: float(metrics[t][key]) for t, key in TASKS.items()}
+    return out
+
+
+def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=np.float64)
+    se = float(a.std(ddof=1) / math.sqrt(a.size)) if a.size > 1 else 0.0
+    return float(a.mean()), se
+
+
+@dataclass(frozen=True)
+class ShortcutResult:
+    """Source / target accuracies per method, over seeds.
+
+    Attributes
+    ----------
+    methods : tuple of str
+    seeds : tuple of int
+    per_seed : dict {method: {seed: {"source"|"target": {task: accuracy}}}}
+    summary : dict {method: {task: {"source"|"target"|"gap": (mean, SE)}}}
+        ``gap`` is source − target accuracy, per seed, then averaged.
+    settings : dict
+        epochs, n, batch_size, lr.
+    failed : dict {method: {seed: message}}
+        Runs that raised (left out of ``summary``; ``table()`` counts the finished runs).
+    files : dict {name: path}
+    """
+
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    per_seed: dict[str, dict[int, dict[str, dict[str, float]]]]
+    summary: dict[str, dict[str, dict[str, tuple[float, float]]]]
+    settings: dict[str, Any]
+    failed: dict[str, dict[int, str]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def smallest_gap(self, task: str = "digit") -> str:
+        """The method with the smallest mean gap on ``task`` (among those with a result)."""
+        done = [m for m in self.methods if self.per_seed[m]]
+        return min(done, key=lambda m: self.summary[m][task]["gap"][0])
+
+    def table(self) -> str:
+        """Markdown table: mean ± SE of source, target and gap accuracy per task."""
+        head = ["method", "runs"] + [f"{t} {c}" for t in TASKS for c in ("source", "target", "gap")]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for m in self.methods:
+            cells = [LABELS.get(m, m), f"{len(self.per_seed[m])}/{len(self.seeds)}"]
+            for t in TASKS:
+                cells += [f"{mu:.3f} ± {se:.3f}" for mu, se in
+                          (self.summary[m][t][c] for c in ("source", "target", "gap"))]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"methods": list(self.methods), "seeds": list(self.seeds),
+                "per_seed": {m: {str(s): v for s, v in d.items()}
+                             for m, d in self.per_seed.items()},
+                "summary": {m: {t: {k: list(v) for k, v in d.items()} for t, d in s.items()}
+                            for m, s in self.summary.items()},
+                "settings": dict(self.settings),
+                "failed": {m: {str(s): v for s, v in f.items()} for m, f in self.failed.items()},
+                "files": dict(self.files),
+                "smallest_digit_gap": self.smallest_gap("digit")}
+
+
+def _check_args(methods: Sequence[str], seeds: Sequence[int], epochs: int,
+                n: int | None, batch_size: int, lr: float) -> tuple[tuple[str, ...],
+                                                                   tuple[int, ...]]:
+    if isinstance(methods, str):
+        methods = (methods,)
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}; "
+                         f"got {list(methods)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods has duplicates: {list(methods)}")
+    seeds = tuple(check_scalar(s, "seeds", numbers.Integral, low=0) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct non-negative integers, got {list(seeds)}")
+    check_scalar(epochs, "epochs", numbers.Integral, low=1)
+    check_scalar(n, "n", numbers.Integral, low=40, high=1797, allow_none=True)
+    check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
+    check_scalar(lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True)
+    return methods, seeds
+
+
+def shortcut_stress_test(
+    out_dir: str | Path,
+    methods: Sequence[str] = METHODS,
+    seeds: Sequence[int] = (0, 1, 2),
+    epochs: int = 10,
+    n: int | None = None,
+    *,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    backend: str = "serial",
+    progress: bool | None = None,
+) -> ShortcutResult:
+    """Train every method on the source colours; accuracies on source and target.
+
+    Parameters
+    ----------
+    out_dir : path
+        One JSON file per (method, seed) under ``out_dir/runs`` (a rerun resumes).
+    methods : sequence of str
+        A subset of :data:`METHODS`.
+    seeds : sequence of int
+        Model seeds; seed ``s`` also draws the 75/25 train/test split of the digits.
+    epochs : int
+    n : int, optional
+        Digits used (default: all 1,797; at least 40).
+    batch_size, lr : training settings (Adam).
+    backend : {"serial", "process", "ray"}
+        Of :func:`~tasklens.affinity.sweep.run_jobs`.
+    progress : bool, optional
+        Progress bar over jobs.
+
+    Returns
+    -------
+    ShortcutResult
+    """
+    from ..affinity.sweep import run_jobs
+
+    methods, seeds = _check_args(methods, seeds, epochs, n, batch_size, lr)
+    settings = {"epochs": int(epochs), "n": None if n is None else int(n),
+                "batch_size": int(batch_size), "lr": float(lr)}
+    jobs = [{"method": m, "seed": s} for m in methods for s in seeds]
+    sweep = run_jobs(jobs, _run_job, Path(out_dir) / "runs", settings=settings,
+                     backend=backend, progress=progress)
+    per_seed: dict[str, dict[int, dict[str, dict[str, float]]]] = {m: {} for m in methods}
+    for jid, res in sweep.results.items():
+        job = sweep.jobs[jid]
+        per_seed[job["method"]][int(job["seed"])] = res
+    # a failed run (e.g. STCH refusing a loss that underflowed to 0) is reported, not hidden:
+    # the summary is over the seeds that finished, and the table gives their count
+    failed: dict[str, dict[int, str]] = {m: {} for m in methods}
+    for jid, message in sweep.errors.items():
+        job = sweep.jobs[jid]
+        failed[job["method"]][int(job["seed"])] = message
+    summary = {m: {t: _summarise(per_seed[m], t) for t in TASKS} for m in methods}
+    failed = {m: f for m, f in failed.items() if f}
+    return ShortcutResult(methods, seeds, per_seed, summary, settings, failed)
+
+
+def _summarise(runs: dict[int, dict[str, dict[str, float]]], task: str
+               ) -> dict[str, tuple[float, float]]:
+    """(mean, SE) over the finished seeds; NaN where none finished."""
+    if not runs:
+        nan = (float("nan"), float("nan"))
+        return {"source": nan, "target": nan, "gap": nan}
+    src = [r["source"][task] for r in runs.values()]
+    tgt = [r["target"][task] for r in runs.values()]
+    return {"source": _mean_se(src), "target": _mean_se(tgt),
+            "gap": _mean_se([a - b for a, b in zip(src, tgt)])}
+
+
+def save_shortcut(result: ShortcutResult, out_dir: str | Path) -> ShortcutResult:
+    """Write ``shortcut.json``, ``shortcut.md`` (the table) and ``shortcut.png`` (digit
+    accuracy, :func:`tasklens.report.core_mtl_figures.plot_shortcut`) into ``out_dir``;
+    return the result with their paths in ``files``."""
+    import dataclasses
+
+    from .._common.io import atomic_write, write_json
+    from ..report.core_mtl_figures import plot_shortcut
+    from ..report.figures import save_figure
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"json": str(out / "shortcut.json"), "markdown": str(out / "shortcut.md"),
+             "figure": str(out / "shortcut.png")}
+    with atomic_write(files["markdown"]) as handle:
+        handle.write(result.table() + "\n")
+    fig = plot_shortcut(result, "digit", labels=LABELS)
+    save_figure(fig, files["figure"])
+    fig.clf()
+    result = dataclasses.replace(result, files=files)
+    write_json(files["json"], result.to_dict())
+    return result
