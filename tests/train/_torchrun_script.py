@@ -16,7 +16,7 @@ from _data import tiny_model, tiny_taskset
 # (method, level): parameter and representation level; FAMO's post-step update
 CASES = (("ew", "parameter"), ("mgda", "parameter"), ("upgrad", "parameter"),
          ("pcgrad", "parameter"), ("pcgrad", "representation"),
-         ("famo", "parameter"), ("gradnorm", "representation"),
+         ("famo", "parameter"), ("gradnorm", "parameter"), ("gradnorm", "representation"),
          ("mgda", "representation"), ("upgrad", "representation"))
 N, EPOCHS = 48, 2  # 48 samples, global batch 16: 3 steps per epoch
 

@@ -28,7 +28,7 @@ Methods that need the representation-level Jacobian itself are refused at constr
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -102,6 +102,24 @@ def shard(x: Tensor, y: dict[str, Tensor], reducer: TorchDistributedReducer | No
         return None
     rows = torch.tensor_split(torch.arange(len(x)), world)[rank(reducer)]
     return x[rows], {k: v[rows] for k, v in y.items()}
+
+
+def sharded(batches: Iterable[tuple[Tensor, dict[str, Tensor]]],
+            reducer: TorchDistributedReducer | None
+            ) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+    """This process's share of each global batch (see :func:`shard`); a batch with fewer
+    samples than processes is skipped (on every process alike)."""
+    for x, y in batches:
+        local = shard(x, y, reducer)
+        if local is not None:
+            yield local
+
+
+def average_gradients(params: Sequence[Tensor], reducer: TorchDistributedReducer | None
+                      ) -> None:
+    """Each ``p.grad`` replaced by its mean over the processes (nothing on one process)."""
+    if reducer is not None:
+        reducer.average_gradients(params)
 
 
 def broadcast_model(model: torch.nn.Module, reducer: TorchDistributedReducer | None) -> None:

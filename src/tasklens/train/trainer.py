@@ -142,8 +142,7 @@ class Trainer:
     eval_batch_size : int
         Batch size of the evaluation passes.
     distributed : bool, optional
-        Data parallel over ``torch.distributed`` (torchrun); default: when a process group of
-        several processes exists or torchrun's environment is set (see train/distributed.py).
+        Data parallel over ``torch.distributed`` (torchrun); default: when running under it.
     """
 
     def __init__(
@@ -386,8 +385,7 @@ class Trainer:
             self.plan.recorder.clear()  # release the recorded activations
         if not gradients_finite(optimized_parameters(self.optimizer)):
             raise_non_finite_gradient(self, x, y)
-        if self._reducer is not None:  # the global update (see train/distributed.py)
-            self._reducer.average_gradients(optimized_parameters(self.optimizer))
+        dist.average_gradients(optimized_parameters(self.optimizer), self._reducer)
         self.optimizer.step()
         self._post_step(x, y)
         if result.regularizer is not None:  # RepMTL's R(S): logged like a model term
@@ -517,12 +515,11 @@ class Trainer:
                 with torch.random.fork_rng(devices=[]):
                     # creating a DataLoader iterator draws a seed from torch's global RNG;
                     # keep that draw out of the run's RNG so a mid-epoch resume matches
-                    batches = islice(iter(loader), self.batch_in_epoch, None)
+                    batches = dist.sharded(islice(iter(loader), self.batch_in_epoch, None),
+                                           self._reducer)
                 for x, y in track(batches, f"epoch {self.epoch + 1}/{epochs}",
                                   total=remaining, enabled=self.progress):
-                    if (local := dist.shard(x, y, self._reducer)) is None:
-                        continue  # fewer samples than processes: skipped on every rank
-                    x, y = to_device(local[0], device), to_device(local[1], device)
+                    x, y = to_device(x, device), to_device(y, device)
                     for cb in self._step_start_callbacks:
                         cb.on_step_start(self, x, y)
                     self._train_step(x, y)
