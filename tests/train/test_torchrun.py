@@ -95,3 +95,12 @@ def test_two_process_checkpoint_resumes_in_one_process(torchrun: tuple[Path, dic
 def test_distributed_true_without_a_process_group_is_an_error() -> None:
     with pytest.raises(ValueError, match="torchrun"):
         script.build("ew", "parameter", 8, distributed=True)
+
+
+def test_resume_with_the_per_process_batch_size_names_the_global_one(
+        torchrun: tuple[Path, dict]) -> None:
+    from tasklens.train.checkpoint import CheckpointError
+
+    trainer = script.build("upgrad", "parameter", 8, checkpoint_dir=torchrun[0] / "ckpt")
+    with pytest.raises(CheckpointError, match=r"batch_size=16.*batch_size × processes"):
+        trainer.fit(script.EPOCHS, resume=True)

@@ -156,9 +156,10 @@ def on_main(reducer: TorchDistributedReducer | None, write: Callable[[], T], def
         return write()
     import torch.distributed as dist
 
-    out = write() if rank(reducer) == 0 else default
-    dist.barrier(group=reducer.group)
-    return out
+    try:
+        return write() if rank(reducer) == 0 else default
+    finally:  # also when the write fails: the others are released (torchrun then ends them)
+        dist.barrier(group=reducer.group)
 
 
 def global_batch_size(trainer: Any) -> int:

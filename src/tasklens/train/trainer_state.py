@@ -149,6 +149,10 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+_GLOBAL = {"batch_size": " — the global batch size, batch_size × processes under "
+                         "torchrun: on W processes pass batch_size=<saved>/W"}
+
+
 def check_resumable(trainer: Trainer, state: dict[str, Any], path: Path) -> None:
     """Raise :class:`CheckpointError` unless ``state`` can be loaded into ``trainer``
     completely; changes nothing."""
@@ -161,7 +165,7 @@ def check_resumable(trainer: Trainer, state: dict[str, Any], path: Path) -> None
         if state[key] != mine[key]:
             raise CheckpointError(f"checkpoint {path} was written with {key}={state[key]!r}, "
                                   f"this trainer has {mine[key]!r}; resume with the same "
-                                  "settings (or start a new run)")
+                                  "settings (or start a new run)" + _GLOBAL.get(key, ""))
     if state["data_sha256"] != trainer.data_sha256:
         raise CheckpointError(
             f"checkpoint {path} was trained on other data (SHA-256 of the training inputs "
