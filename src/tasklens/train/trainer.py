@@ -383,9 +383,10 @@ class Trainer:
             self._balanced_backward(x, y, z, losses, leaves, aux, monitor), self._reducer)
         if self.plan.recorder is not None:
             self.plan.recorder.clear()  # release the recorded activations
+        # averaged first: a NaN on one process reaches all, which then all raise alike
+        dist.average_gradients(optimized_parameters(self.optimizer), self._reducer)
         if not gradients_finite(optimized_parameters(self.optimizer)):
             raise_non_finite_gradient(self, x, y)
-        dist.average_gradients(optimized_parameters(self.optimizer), self._reducer)
         self.optimizer.step()
         self._post_step(x, y)
         if result.regularizer is not None:  # RepMTL's R(S): logged like a model term
