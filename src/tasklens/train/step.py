@@ -52,7 +52,8 @@ def head_parameter_groups(model: Any, task_names: Sequence[str]) -> list[list[Te
 
 
 def plan_for_model(model: Any, method: BalanceMethod, task_names: Sequence[str], *,
-                   level: str, shared_params: Sequence[Tensor], monitor: bool) -> StepPlan:
+                   level: str, shared_params: Sequence[Tensor], monitor: bool,
+                   reducer: Any = None) -> StepPlan:
     """The Trainer's :class:`~tasklens.balance.engine.StepPlan` for ``model``.
 
     - features: the model's ``z`` when its heads read one shared representation
@@ -64,6 +65,7 @@ def plan_for_model(model: Any, method: BalanceMethod, task_names: Sequence[str],
       only the parameter-level Gramian (for the method, or for the monitors) and those
       layers hold all of them (the exact sample-kernel route; the Trainer still checks the
       first step's recording and falls back when it does not cover them).
+    - reducer: data parallelism (see :mod:`tasklens.train.distributed`).
     """
     shares = bool(getattr(model, "shares_representation", True))
     split = level == "representation" and shares and getattr(
@@ -74,7 +76,8 @@ def plan_for_model(model: Any, method: BalanceMethod, task_names: Sequence[str],
         recorder = recorder_for(model, shared_params)
     return plan_step(method, level=level, shared_params=shared_params, features=shares,
                      split=split, head_params=head_parameter_groups(model, task_names),
-                     recorder=recorder, num_tasks=len(task_names), monitor=monitor)
+                     recorder=recorder, num_tasks=len(task_names), monitor=monitor,
+                     reducer=reducer)
 
 
 def held_out_forward(trainer: Trainer, batches: Sequence[tuple[Tensor, dict[str, Tensor]]]

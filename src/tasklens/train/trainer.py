@@ -52,6 +52,7 @@ from ..balance.engine import StepResult, execute, update_after_step
 from ..balance.kernel_gramian import KernelGramianError
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
+from . import distributed as dist
 from .accumulators import EpochAccumulator
 from .augment import Transform, augment_batch, check_transforms
 from .callbacks import Callback, EarlyStopping
@@ -143,6 +144,8 @@ class Trainer:
         Batch size of the evaluation passes.
     transforms : Transform or sequence of Transform, optional
         Augments training batches only, seeded by ``(seed, epoch, step)`` (train/augment.py).
+    distributed : bool, optional
+        Data parallel over ``torch.distributed`` (torchrun); default: when running under it.
     """
 
     def __init__(
@@ -168,6 +171,7 @@ class Trainer:
         log_dir: str | Path | None = None,
         eval_batch_size: int = 512,
         transforms: Transform | Sequence[Transform] | None = None,
+        distributed: bool | None = None,
     ) -> None:
         if not isinstance(taskset, TaskSet):
             raise TypeError(f"taskset must be a TaskSet, got {type(taskset).__name__}")
@@ -177,6 +181,8 @@ class Trainer:
         self.model = self._check_model(model)
         self.method = self._check_method(method)
         self.level = self._resolve_level(level)
+        self._reducer = dist.data_parallel_reducer(distributed)
+        self.is_main = dist.rank(self._reducer) == 0  # rank 0 writes logs and checkpoints
         self.batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
         self.eval_batch_size = check_scalar(eval_batch_size, "eval_batch_size",
                                             numbers.Integral, low=1)
@@ -205,10 +211,11 @@ class Trainer:
                                              numbers.Integral, low=1, allow_none=True)
         if self.checkpoint_every is not None and self.checkpoint_dir is None:
             raise ValueError("checkpoint_every needs checkpoint_dir= (where to write)")
-        if self.checkpoint_dir is not None:  # orphans of a killed run (see _common.io)
+        if self.checkpoint_dir is not None and self.is_main:  # orphans of a killed run
             clean_stale_temps(self.checkpoint_dir, CHECKPOINT_NAME)
-        self.progress = progress
-        self.callbacks = self._check_callbacks(callbacks, early_stopping, log_dir)
+        self.progress = progress if self.is_main else False
+        self.callbacks = self._check_callbacks(callbacks, early_stopping,
+                                               log_dir if self.is_main else None)
         self._step_start_callbacks = [cb for cb in self.callbacks if type(cb).on_step_start
                                       is not Callback.on_step_start]
         self._optimizer_spec = optimizer
@@ -220,7 +227,8 @@ class Trainer:
         # everything a step computes, resolved once (level and task count checked here)
         self.plan: StepPlan = plan_for_model(self.model, self.method, self.task_names,
                                              level=self.level, shared_params=self.shared_params,
-                                             monitor=self.monitor_every > 0)
+                                             monitor=self.monitor_every > 0,
+                                             reducer=self._reducer)
         self._recorder_checked = False
         # training state (all of it goes into checkpoints)
         self.epoch = 0
@@ -377,9 +385,12 @@ class Trainer:
         heads = None
         if monitor and bool(torch.isfinite(losses.detach()).all()):
             heads = head_gradients(model, losses, self.task_names)
-        result = self._balanced_backward(x, y, z, losses, leaves, aux, monitor)
+        result = dist.global_losses(
+            self._balanced_backward(x, y, z, losses, leaves, aux, monitor), self._reducer)
         if self.plan.recorder is not None:
             self.plan.recorder.clear()  # release the recorded activations
+        # averaged first: a NaN on one process reaches all, which then all raise alike
+        dist.average_gradients(optimized_parameters(self.optimizer), self._reducer)
         if not gradients_finite(optimized_parameters(self.optimizer)):
             raise_non_finite_gradient(self, x, y)
         self.optimizer.step()
@@ -394,7 +405,8 @@ class Trainer:
         batch (MOML, whose task gradients the engine takes)."""
         if self.plan.post_step == "same":
             with torch.no_grad():
-                after = task_losses(self.taskset, self.model(x), y)
+                after = dist.mean_over_processes(
+                    task_losses(self.taskset, self.model(x), y), self._reducer)
             update_after_step(self.plan, after, step=self.step, epoch=self.epoch)
         elif self.plan.post_step == "held_out":
             assert self._held_out_batches is not None
@@ -498,23 +510,26 @@ class Trainer:
             self.method.reset()
         self.stop_training, self.stop_reason = False, None
         device = model_device(self.model)
+        dist.broadcast_model(self.model, self._reducer)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         with self._rng_scope():
             while self.epoch < epochs and not self.stop_training:
                 started = time.perf_counter()
-                loader = self.taskset.dataloader(self.batch_size, shuffle=True,
+                loader = self.taskset.dataloader(dist.global_batch_size(self), shuffle=True,
                                                  seed=epoch_seed(self.seed, self.epoch))
                 remaining = len(loader) - self.batch_in_epoch
                 with torch.random.fork_rng(devices=[]):
                     # creating a DataLoader iterator draws a seed from torch's global RNG;
                     # keep that draw out of the run's RNG so a mid-epoch resume matches
-                    batches = islice(iter(loader), self.batch_in_epoch, None)
+                    batches = dist.sharded(islice(iter(loader), self.batch_in_epoch, None),
+                                           self._reducer)
                 for x, y in track(batches, f"epoch {self.epoch + 1}/{epochs}",
                                   total=remaining, enabled=self.progress):
                     x, y = to_device(x, device), to_device(y, device)
+                    # each process draws its own augmentation of its own shard
                     x = augment_batch(self.transforms, x, seed=self.seed, epoch=self.epoch,
-                                      step=self.step)
+                                      step=self.step, rank=dist.rank(self._reducer))
                     for cb in self._step_start_callbacks:
                         cb.on_step_start(self, x, y)
                     self._train_step(x, y)
@@ -589,7 +604,8 @@ class Trainer:
                 "learning rate or clip gradients", step=self.step, epoch=self.epoch, tasks=[])
         # inside fit() the live state of the forked RNG; outside, the state fit() left
         torch_rng = torch.get_rng_state() if self._in_fit else self._torch_rng
-        return save_checkpoint(dest, capture(self, torch_rng))
+        state = capture(self, torch_rng)
+        return dist.on_main(self._reducer, lambda: save_checkpoint(dest, state), dest)
 
     def _resume(self, resume: bool | str | Path) -> None:
         if resume is True:

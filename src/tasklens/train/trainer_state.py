@@ -32,6 +32,7 @@ import torch
 from ..data.storage import hash_rows
 from ..data.taskset import TaskSet
 from .checkpoint import CheckpointError, load_checkpoint, load_method_state, method_state
+from .distributed import global_batch_size
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -96,7 +97,7 @@ def capture(trainer: Trainer, torch_rng: torch.Tensor | None) -> dict[str, Any]:
         "torch_rng": None if torch_rng is None else torch_rng.clone(),
         "epoch": trainer.epoch, "step": trainer.step,
         "batch_in_epoch": trainer.batch_in_epoch,
-        "seed": trainer.seed, "batch_size": trainer.batch_size,
+        "seed": trainer.seed, "batch_size": global_batch_size(trainer),
         "tasks": list(trainer.task_names), "level": trainer.level,
         "optimizer_class": type(trainer.optimizer).__name__,
         "model_class": type(trainer.model).__name__,
@@ -148,6 +149,10 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+_GLOBAL = {"batch_size": " — the global batch size, batch_size × processes under "
+                         "torchrun: on W processes pass batch_size=<saved>/W"}
+
+
 def check_resumable(trainer: Trainer, state: dict[str, Any], path: Path) -> None:
     """Raise :class:`CheckpointError` unless ``state`` can be loaded into ``trainer``
     completely; changes nothing."""
@@ -160,7 +165,7 @@ def check_resumable(trainer: Trainer, state: dict[str, Any], path: Path) -> None
         if state[key] != mine[key]:
             raise CheckpointError(f"checkpoint {path} was written with {key}={state[key]!r}, "
                                   f"this trainer has {mine[key]!r}; resume with the same "
-                                  "settings (or start a new run)")
+                                  "settings (or start a new run)" + _GLOBAL.get(key, ""))
     if state["data_sha256"] != trainer.data_sha256:
         raise CheckpointError(
             f"checkpoint {path} was trained on other data (SHA-256 of the training inputs "
@@ -196,7 +201,7 @@ def _check_bookkeeping(state: dict[str, Any], path: Path) -> None:
 def capture_settings(trainer: Trainer) -> dict[str, Any]:
     """The settings a resume must keep (see ``_REFUSED``)."""
     return {"tasks": list(trainer.task_names), "seed": trainer.seed,
-            "batch_size": trainer.batch_size, "method_name": trainer.method.name,
+            "batch_size": global_batch_size(trainer), "method_name": trainer.method.name,
             "level": trainer.level, "optimizer_class": type(trainer.optimizer).__name__}
 
 
