@@ -200,7 +200,7 @@ def make_task(
         raise ValueError(f"task {name!r}: unknown kind {kind!r}; choose one of {TASK_KINDS}")
 
     targets, class_labels = _encode(name, raw, kind, classes, reference=like is not None)
-    if inferred and kind == "classification" and class_labels is not None:
+    if like is None and inferred and kind == "classification" and class_labels is not None:
         _warn_many_classes(name, len(class_labels), len(targets))
     if like is not None and kind in ("regression", "multilabel"):
         _check_output_size(name, targets, like)
