@@ -144,3 +144,13 @@ def test_many_classes_warning_silent_for_ordinary_or_declared_classes() -> None:
         train = TaskSet.from_arrays(np.zeros((100, 1)), {"y": np.arange(100) % 95},
                                     kinds={"y": "classification"})
         TaskSet.from_arrays(np.zeros((10, 1)), {"y": np.arange(10)}, like=train)
+
+
+def test_builtin_loaders_are_functions_of_tasklens_data() -> None:
+    # the naming rule: a data set's name in tasklens.data is the function returning it
+    import tasklens.data as data
+    from tasklens.data.builtin import BUILTIN_DATASETS
+
+    assert callable(data.yeast) and data.yeast.__module__ == "tasklens.data.yeast"
+    assert callable(data.multi_digits_mixed)
+    assert "multi_digits_mixed" in BUILTIN_DATASETS
