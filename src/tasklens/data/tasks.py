@@ -200,8 +200,7 @@ def make_task(
         raise ValueError(f"task {name!r}: unknown kind {kind!r}; choose one of {TASK_KINDS}")
 
     targets, class_labels = _encode(name, raw, kind, classes, reference=like is not None)
-    if like is None and inferred and kind == "classification" and class_labels is not None:
-        _warn_many_classes(name, len(class_labels), len(targets))
+    _warn_many_classes(name, kind, class_labels, len(targets), inferred, like)
     if like is not None and kind in ("regression", "multilabel"):
         _check_output_size(name, targets, like)
     metrics_t = tuple(metrics) if metrics else DEFAULT_METRICS[kind]
@@ -219,8 +218,16 @@ def make_task(
     )
 
 
-def _warn_many_classes(name: str, n_classes: int, n_rows: int) -> None:
-    """Warn when an inferred classification task has nearly as many classes as rows."""
+def _warn_many_classes(name: str, kind: str, classes: np.ndarray | None, n_rows: int,
+                       inferred: bool, like: Task | None) -> None:
+    """Warn when an inferred classification task has nearly as many classes as rows.
+
+    Only for a kind inferred here: a kind the user gave, or one taken from a training set
+    (``like``), is not second-guessed.
+    """
+    if not inferred or like is not None or kind != "classification" or classes is None:
+        return
+    n_classes = len(classes)
     if n_classes > max(_SUSPICIOUS_CLASS_COUNT, n_rows / 2):
         warnings.warn(
             f"task {name!r} was inferred as classification with {n_classes} classes in "
