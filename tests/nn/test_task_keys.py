@@ -50,12 +50,13 @@ def _odd_taskset(n: int = 64) -> TaskSet:
                                kinds={"y.1": "regression", "a b": "classification"})
 
 
-def test_model_with_odd_task_names_trains_predicts_and_reloads() -> None:
+@pytest.mark.parametrize("method", ["ew", "upgrad"])
+def test_model_with_odd_task_names_trains_predicts_and_reloads(method: str) -> None:
     ts = _odd_taskset()
     model = hps_for(ts, hidden=(8,), code_dim=4, head_hidden=8, head_depth=1, seed=0)
     assert model.task_names == ("y.1", "a b")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    Trainer(model, ts, "ew", batch_size=32, lr=1e-2, progress=False).fit(2)
+    Trainer(model, ts, method, batch_size=32, lr=1e-2, progress=False).fit(2)
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert any(k.startswith("heads.y%2E1.") for k in model.state_dict())
     pred = model.predict(ts, ts)
