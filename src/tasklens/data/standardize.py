@@ -43,7 +43,7 @@ class Standardizer:
 
     Attributes
     ----------
-    input_mean, input_std : (*input_shape) float64 arrays, or None
+    input_mean, input_std : ``(*input_shape)`` float64 arrays, or None
         Per input element (None: inputs left unchanged). A std of 0 is stored as 1.
     target_mean, target_std : dict {task name: () or (D,) float64 array}
         One entry per standardised regression task; other kinds are never standardised.
