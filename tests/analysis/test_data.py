@@ -8,6 +8,8 @@ import pytest
 
 from tasklens.analysis import DataError, load_data, parse_task_specs
 from tasklens.analysis.data import multi_digits_mixed
+from tasklens.data import load_builtin
+from tasklens.data import multi_digits_mixed as data_multi_digits_mixed
 
 from .conftest import write_mixed_csv
 
@@ -31,6 +33,10 @@ def test_default_set_has_five_tasks_of_three_kinds_from_the_same_images() -> Non
     np.testing.assert_array_equal(ts["left_odd"].targets, left % 2)
     np.testing.assert_array_equal(ts["right_ge5"].targets, right >= 5)
     np.testing.assert_array_equal(ts["sum"].targets, left + right)
+    # one function, registered as a built-in data set and re-exported by analysis
+    assert multi_digits_mixed is data_multi_digits_mixed
+    small = load_builtin("multi_digits_mixed", n=200, seed=1)
+    np.testing.assert_array_equal(small.inputs, ts.inputs)
 
 
 def test_csv_inputs_encoded_imputed_and_standardized(tmp_path) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..data.builtin import BUILTIN_DATASETS, load_builtin
+from ..data.digits_mixed import multi_digits_mixed
 from ..data.tasks import TASK_KINDS
 from ..data.taskset import TaskSet
 
@@ -91,36 +92,9 @@ def taskset_fingerprint(taskset: TaskSet) -> str:
 
 
 # --------------------------------------------------------------------------- built-ins
-def multi_digits_mixed(n: int = 2000, seed: int = 0) -> TaskSet:
-    """The default set: five tasks of three kinds read from the same two-digit images.
-
-    Images of :func:`tasklens.data.multi_digits` (two 8×8 scikit-learn digits side by side
-    on a 12×12 canvas, 144 inputs); tasks ``left`` and ``right`` (10-way classification of
-    each digit), ``left_odd`` (binary: left digit odd), ``right_ge5`` (binary: right digit
-    at least 5) and ``sum`` (regression: left + right, 1..17). Some pairs share what they
-    read (``left``/``left_odd``), some do not (``left``/``right``), and ``sum`` needs both.
-    """
-    from ..data.digits import multi_digits
-
-    base = multi_digits(n=n, seed=seed)
-    names = list(base.factors.names)
-    left = base.factors.values[:, names.index("left_class")].astype(np.int64)
-    right = base.factors.values[:, names.index("right_class")].astype(np.int64)
-    targets = {"left": left, "right": right, "left_odd": (left % 2).astype(np.float32),
-               "right_ge5": (right >= 5).astype(np.float32),
-               "sum": (left + right).astype(np.float32)}
-    kinds = {"left": "classification", "right": "classification", "left_odd": "binary",
-             "right_ge5": "binary", "sum": "regression"}
-    return TaskSet.from_arrays(
-        base.inputs, targets, kinds, name="multi_digits_mixed",
-        classes={"left": np.arange(10), "right": np.arange(10)},
-        info={"generator": "tasklens.analysis.data.multi_digits_mixed", "n": n, "seed": seed,
-              "images": "tasklens.data.multi_digits (12x12, two sklearn digits)"})
-
-
 def builtin_names() -> tuple[str, ...]:
     """Names accepted as DATA besides files: the default set and every built-in set."""
-    return (DEFAULT_DATA, *BUILTIN_DATASETS)
+    return (DEFAULT_DATA, *(n for n in BUILTIN_DATASETS if n != DEFAULT_DATA))
 
 
 # --------------------------------------------------------------------------- task options

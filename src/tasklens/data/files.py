@@ -40,7 +40,8 @@ def taskset_from_npy(inputs: Any, targets: Mapping[str, Any],
                      name: str | None = None, classes: Mapping[str, Any] | None = None,
                      like: TaskSet | None = None) -> TaskSet:
     """See :meth:`tasklens.data.TaskSet.from_npy`."""
-    from .taskset import TaskSet, _check_groups, _make_tasks
+    from ._checks import check_groups
+    from .taskset import TaskSet, _make_tasks
 
     path = _as_path(inputs, "inputs")
     mm = open_npy(path, "inputs")
@@ -52,7 +53,7 @@ def taskset_from_npy(inputs: Any, targets: Mapping[str, Any],
         raise ValueError("targets must be a non-empty mapping {task name: .npy path or array}")
     raw = {t: _load_column(v, f"targets[{t!r}]") for t, v in targets.items()}
     tasks = _make_tasks(raw, kinds, classes, like, len(store))
-    grp = _check_groups(_load_column(groups, "groups"), len(store))
+    grp = check_groups(_load_column(groups, "groups"), len(store))
     return TaskSet(store, tasks, None, grp, str(path) if name is None else name,
                    {"inputs_path": str(path)})
 
@@ -61,7 +62,8 @@ def taskset_from_parquet(path: Any, inputs: Sequence[str] | None,
                          tasks: Sequence[str] | Mapping[str, str | None] | None, *,
                          groups: str | None = None, like: TaskSet | None = None) -> TaskSet:
     """See :meth:`tasklens.data.TaskSet.from_parquet` (``in_memory=False``)."""
-    from .taskset import TaskSet, _check_groups, _make_tasks
+    from ._checks import check_groups
+    from .taskset import TaskSet, _make_tasks
 
     pf = open_parquet(Path(path))
     # an empty frame with the file's columns and dtypes: the column rules of
@@ -75,6 +77,6 @@ def taskset_from_parquet(path: Any, inputs: Sequence[str] | None,
     targets = {t: df[t].to_numpy() for t in task_kinds}
     kinds = {t: k for t, k in task_kinds.items() if k is not None}
     built = _make_tasks(targets, kinds, None, like, len(store))
-    grp = _check_groups(None if groups is None else df[groups].to_numpy(), len(store))
+    grp = check_groups(None if groups is None else df[groups].to_numpy(), len(store))
     return TaskSet(store, built, None, grp, str(path),
                    {"input_columns": list(map(str, input_cols))})

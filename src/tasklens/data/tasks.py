@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,10 @@ DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
 }
 # An integer-valued float target with at most this many distinct values is a class label.
 _MAX_INFERRED_CLASSES = 20
+# An inferred classification task with more classes than this many and than half its rows is
+# suspicious: a class seen about once cannot be learnt, so it is likely a measured quantity
+# stored as integers (or an identifier column).
+_SUSPICIOUS_CLASS_COUNT = 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,6 +200,7 @@ def make_task(
         raise ValueError(f"task {name!r}: unknown kind {kind!r}; choose one of {TASK_KINDS}")
 
     targets, class_labels = _encode(name, raw, kind, classes, reference=like is not None)
+    _warn_many_classes(name, kind, class_labels, len(targets), inferred, like)
     if like is not None and kind in ("regression", "multilabel"):
         _check_output_size(name, targets, like)
     metrics_t = tuple(metrics) if metrics else DEFAULT_METRICS[kind]
@@ -210,6 +216,25 @@ def make_task(
         kind_inferred=inferred,
         description=description,
     )
+
+
+def _warn_many_classes(name: str, kind: str, classes: np.ndarray | None, n_rows: int,
+                       inferred: bool, like: Task | None) -> None:
+    """Warn when an inferred classification task has nearly as many classes as rows.
+
+    Only for a kind inferred here: a kind the user gave, or one taken from a training set
+    (``like``), is not second-guessed.
+    """
+    if not inferred or like is not None or kind != "classification" or classes is None:
+        return
+    n_classes = len(classes)
+    if n_classes > max(_SUSPICIOUS_CLASS_COUNT, n_rows / 2):
+        warnings.warn(
+            f"task {name!r} was inferred as classification with {n_classes} classes in "
+            f"{n_rows} rows; it is probably a regression target (or an identifier column). "
+            f"Pass kinds={{{name!r}: 'regression'}} (or kind= for one task) to say which",
+            UserWarning, stacklevel=3,
+        )
 
 
 def _as_raw(name: str, values: Any) -> np.ndarray:
@@ -362,3 +387,16 @@ def _check_known_labels(name: str, raw: np.ndarray, labels: np.ndarray,
 def _index_of(labels: np.ndarray, raw: np.ndarray) -> np.ndarray:
     lookup = {v: i for i, v in enumerate(labels.tolist())}
     return np.array([lookup[v] for v in raw.tolist()], dtype=np.int64)
+
+
+class TargetsDict(dict):  # type: ignore[type-arg]
+    """``{task name: encoded targets}``, what :attr:`TaskSet.targets` returns.
+
+    ``targets`` used to be a method; calling the dict (``ts.targets()``) still returns it,
+    with a :class:`FutureWarning`.
+    """
+
+    def __call__(self) -> TargetsDict:
+        warnings.warn("TaskSet.targets is a property now; write ts.targets, not ts.targets()",
+                      FutureWarning, stacklevel=2)
+        return self

@@ -18,12 +18,15 @@ from .._common.validation import (
     check_names,
     check_scalar,
 )
+from ._checks import check_groups, task_mapping
 from ._readers import read_csv, read_parquet, resolve_columns
 from .factors import Factors, make_factors
 from .loader import BatchIndexDataset
 from .splits import SPLIT_STRATEGIES, SplitIndices, group_split, random_split, stratified_split
+from .standardize import INFO_KEY as STANDARDIZER_KEY
+from .standardize import Standardizer, standardize_split, standardize_taskset
 from .storage import DEFAULT_CHUNK_ROWS, RowStore, take_rows
-from .tasks import Task, make_task, task_mismatch
+from .tasks import TargetsDict, Task, make_task, task_mismatch
 
 if TYPE_CHECKING:
     import torch.utils.data
@@ -128,7 +131,7 @@ class TaskSet:
             )
         tasks = _make_tasks(targets, kinds, classes, like, len(x))
         fac = make_factors(factors, factor_names, factor_levels, len(x))
-        return cls(x, tasks, fac, _check_groups(groups, len(x)), name, dict(info or {}))
+        return cls(x, tasks, fac, check_groups(groups, len(x)), name, dict(info or {}))
 
     @classmethod
     def from_dataframe(
@@ -281,9 +284,37 @@ class TaskSet:
         except KeyError:
             raise KeyError(f"no task {task_name!r}; tasks are {self.task_names}") from None
 
-    def targets(self) -> dict[str, np.ndarray]:
-        """``{task name: encoded targets}``."""
-        return {n: t.targets for n, t in self.tasks.items()}
+    @property
+    def targets(self) -> TargetsDict:
+        """``{task name: encoded targets}`` (a property, like :attr:`task_names`)."""
+        return TargetsDict({n: t.targets for n, t in self.tasks.items()})
+
+    @property
+    def standardizer(self) -> Standardizer | None:
+        """The training statistics this task set was standardised with (None: raw)."""
+        return self.info.get(STANDARDIZER_KEY)
+
+    def standardize(self, train: TaskSet | Standardizer | None = None, *, inputs: bool = True,
+                    targets: bool = True) -> TaskSet:
+        """This task set with inputs and regression targets scaled to the training statistics.
+
+        ``(x - mean) / std`` per input element and per regression output, the mean and
+        population std of ``train`` (this set when None; a std of 0 counts as 1). Pass the
+        raw training set (or its :attr:`standardizer`) for validation and test sets, so that
+        they never contribute statistics. The result keeps the statistics
+        (:attr:`standardizer`) for :meth:`inverse_transform_targets`.
+        """
+        return standardize_taskset(self, train, inputs=inputs, targets=targets)
+
+    def inverse_transform_targets(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Regression predictions ``{task: array, tensor or TaskPrediction}`` in original units.
+
+        See :meth:`~tasklens.data.standardize.Standardizer.inverse_transform_targets`.
+        """
+        if self.standardizer is None:
+            raise ValueError(f"{self.name!r} is not standardised; its targets are in the "
+                             "original units already")
+        return self.standardizer.inverse_transform_targets(values)
 
     # ------------------------------------------------------------------ derived task sets
     def select(self, task_names: Iterable[str]) -> TaskSet:
@@ -390,6 +421,7 @@ class TaskSet:
         strategy: str = "random",
         stratify_by: str | None = None,
         seed: int | None = 0,
+        standardize: bool = False,
     ) -> TaskSetSplit:
         """Seeded train / validation / test split.
 
@@ -400,6 +432,9 @@ class TaskSet:
         strategy : {"random", "stratified", "group"}
             ``stratified`` keeps the label distribution of ``stratify_by`` (default: the
             first classification or binary task); ``group`` keeps each group whole.
+        standardize : bool
+            Standardise inputs and regression targets of every part with the training
+            part's statistics (:meth:`standardize`).
         """
         check_choice(strategy, "strategy", SPLIT_STRATEGIES)
         test_size = check_scalar(test_size, "test_size", numbers.Real, low=0.0, high=1.0,
@@ -422,9 +457,10 @@ class TaskSet:
         if not idx.test.size:
             test = TaskSet(test.inputs, test.tasks, test.factors, test.groups, test.name,
                            {**test.info, "split_part": "test"})
-        return TaskSetSplit(
+        split = TaskSetSplit(
             self._take(idx.train), self._take(idx.val) if idx.val.size else None, test, idx,
         )
+        return standardize_split(split) if standardize else split
 
     def _stratify_task(self, stratify_by: str | None) -> Task:
         if stratify_by is not None:
@@ -525,8 +561,8 @@ def _make_tasks(targets: Any, kinds: Any, classes: Any, like: TaskSet | None,
     """Validated, encoded tasks of ``targets`` (the checks of every constructor)."""
     if not isinstance(targets, Mapping) or len(targets) == 0:
         raise ValueError("targets must be a non-empty mapping {task name: target array}")
-    kinds = _task_mapping(kinds, "kinds", targets)
-    classes = _task_mapping(classes, "classes", targets)
+    kinds = task_mapping(kinds, "kinds", targets)
+    classes = task_mapping(classes, "classes", targets)
     reference = _reference_tasks(like, targets)
     tasks: dict[str, Task] = {}
     for task_name, values in targets.items():
@@ -538,39 +574,6 @@ def _make_tasks(targets: Any, kinds: Any, classes: Any, like: TaskSet | None,
             logger.info("task %r: kind inferred as %s", task_name, task.kind)
         tasks[task_name] = task
     return tasks
-
-
-def _task_mapping(value: Any, name: str, targets: Mapping[str, Any]) -> dict[str, Any]:
-    """``kinds`` / ``classes``: a mapping keyed by task names of ``targets`` (None: empty)."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping {{task name: ...}}, got "
-                        f"{type(value).__name__} {value!r}")
-    unknown = [k for k in value if k not in targets]
-    if unknown:
-        raise ValueError(f"{name} names tasks that are not in targets: {unknown}; "
-                         f"tasks are {list(targets)}")
-    return dict(value)
-
-
-def _check_groups(groups: Any, n: int) -> np.ndarray | None:
-    if groups is None:
-        return None
-    try:
-        grp = np.asarray(groups)
-    except ValueError as exc:  # ragged nested lists
-        raise TypeError(f"groups must be an (N,) array of group labels: {exc}") from exc
-    if grp.shape != (n,):
-        raise ValueError(f"groups must have shape ({n},), got {grp.shape}")
-    if grp.dtype.kind in "fc" and not np.all(np.isfinite(grp)):
-        raise ValueError("groups contains NaN or infinite labels; give every row a group")
-    if grp.dtype.kind == "O":
-        import pandas as pd
-
-        if pd.isna(grp).any():
-            raise ValueError("groups contains missing labels; give every row a group")
-    return grp
 
 
 def _reference_tasks(like: Any, names: Iterable[str]) -> dict[str, Task]:

@@ -122,10 +122,6 @@ def task_mapping(tasks: Any) -> dict[str, Any]:
     for name, t in out.items():
         if not isinstance(t, Task):
             raise TypeError(f"tasks[{name!r}] must be a Task, got {type(t).__name__}")
-        if "." in name:
-            # torch module names (ModuleDict keys) cannot contain dots
-            raise ValueError(f"task name {name!r} contains '.', which tasklens.nn models cannot "
-                             "use as a module key; rename the task (e.g. replace '.' by '_')")
         if t.kind not in TASK_KINDS:
             raise ValueError(
                 f"task {name!r} has unknown kind {t.kind!r}; choose one of {TASK_KINDS}"

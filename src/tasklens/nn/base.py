@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._taskdict import TaskModuleDict
+
 Representation = torch.Tensor | dict[str, torch.Tensor]
 
 
@@ -106,7 +108,7 @@ class MTLModel(nn.Module):
             if not isinstance(heads, Mapping) or not heads:
                 raise TypeError("heads must be a non-empty nn.ModuleDict or mapping "
                                 "{task name: nn.Module}")
-            heads = nn.ModuleDict(dict(heads))
+            heads = TaskModuleDict(dict(heads))
         if len(heads) == 0:
             raise ValueError("heads is empty; a multi-task model needs at least one head")
         self.heads = heads

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .._common.validation import check_positive_int
+from ._taskdict import TaskModuleDict
 from ._utils import Seed, get_activation, seeded_init, task_mapping
 
 #: Width and depth of a head in Maziarka et al. 2022, Appendix A, Table 3.
@@ -111,11 +112,12 @@ def make_heads(
     Returns
     -------
     nn.ModuleDict
-        ``{task name: head}``; a head outputs :func:`head_output_shape` per sample.
+        A :class:`~tasklens.nn._taskdict.TaskModuleDict` ``{task name: head}`` (any task
+        name, ``y.1`` included); a head outputs :func:`head_output_shape` per sample.
     """
     tmap = task_mapping(tasks)
     with seeded_init(seed):
-        return nn.ModuleDict({
+        return TaskModuleDict({
             name: TaskHead(in_features, task.output_size, hidden, depth, activation,
                            squeeze=head_output_shape(task) == (), bias=bias)
             for name, task in tmap.items()

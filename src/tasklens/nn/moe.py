@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .._common.validation import check_positive_int
+from ._taskdict import TaskModuleDict
 from ._utils import Seed, check_batch, check_input_shape, check_widths, seeded_init, task_mapping
 from .base import MTLModel
 from .encoders import MLPEncoder, encoder_for
@@ -88,7 +89,7 @@ class MMoE(MTLModel):
                             activation=activation)
                 for _ in range(n_experts)
             )
-            self.gates = nn.ModuleDict({t: nn.Linear(math.prod(shape), n_experts)
+            self.gates = TaskModuleDict({t: nn.Linear(math.prod(shape), n_experts)
                                         for t in self.heads})
 
     def _task_modules(self, name: str) -> list[nn.Module]:
@@ -119,10 +120,10 @@ class _ExtractionLevel(nn.Module):
                  n_task: int, with_shared_gate: bool) -> None:
         super().__init__()
         self.shared_experts = nn.ModuleList(make_expert() for _ in range(n_shared))
-        self.task_experts = nn.ModuleDict({
+        self.task_experts = TaskModuleDict({
             t: nn.ModuleList(make_expert() for _ in range(n_task)) for t in tasks
         })
-        self.task_gates = nn.ModuleDict({t: nn.Linear(gate_in, n_task + n_shared)
+        self.task_gates = TaskModuleDict({t: nn.Linear(gate_in, n_task + n_shared)
                                          for t in tasks})
         self.shared_gate = (nn.Linear(gate_in, len(tasks) * n_task + n_shared)
                             if with_shared_gate else None)

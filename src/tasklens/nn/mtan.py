@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .._common.validation import check_positive_int
+from ._taskdict import TaskModuleDict
 from ._utils import (
     Seed,
     check_batch,
@@ -147,7 +148,7 @@ class MTAN(MTLModel):
             ins = (shape[0],) + w[:-1]
             self.trunk_first = nn.ModuleList(unit(i, o, 3) for i, o in zip(ins, w))
             self.trunk_last = nn.ModuleList(unit(o, o, 3) for o in w)
-            self.attention = nn.ModuleDict()
+            self.attention = TaskModuleDict()
             for t in tmap:
                 blocks = []
                 for j, c in enumerate(w):
