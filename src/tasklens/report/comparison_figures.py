@@ -145,15 +145,7 @@ def plot_task_gains(task_names: Sequence[str], gain: Any, gain_se: Any, *, title
     ax.axhline(0.0, color="0.2", lw=0.8)
     for xi in x[~np.isfinite(g)]:
         ax.text(xi, 0.0, "n/a", ha="center", va="bottom", fontsize=7, color="0.4")
-    ax.set_xticks(x, names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
-                  rotation_mode="anchor", fontsize=7.5)
-    ax.set_ylabel(value_label, fontsize=8)
-    ax.grid(axis="y", alpha=0.25)
-    ax.tick_params(labelsize=7)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return _finish_task_bars(fig, ax, names, value_label, title)
 
 
 def plot_cka_per_task(task_names: Sequence[str], cka: Any, *, title: str = "") -> Figure:
@@ -184,9 +176,17 @@ def plot_cka_per_task(task_names: Sequence[str], cka: Any, *, title: str = "") -
         ax.text(xi, (v if np.isfinite(v) else 0.0) + 0.02, f"{v:.2f}" if np.isfinite(v) else "n/a",
                 ha="center", va="bottom", fontsize=6.5)
     ax.set_ylim(0.0, 1.08)
-    ax.set_xticks(x, names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
-                  rotation_mode="anchor", fontsize=7.5)
-    ax.set_ylabel("CKA (0 unrelated, 1 same)", fontsize=8)
+    return _finish_task_bars(fig, ax, names, "CKA (0 unrelated, 1 same)", title)
+
+
+def _finish_task_bars(fig: Figure, ax: Any, names: Sequence[str], ylabel: str,
+                      title: str) -> Figure:
+    """Task-name ticks (slanted beyond 4 tasks), y label, grid and title of a per-task bar
+    chart."""
+    k = len(names)
+    ax.set_xticks(np.arange(k), names, rotation=45 if k > 4 else 0,
+                  ha="right" if k > 4 else "center", rotation_mode="anchor", fontsize=7.5)
+    ax.set_ylabel(ylabel, fontsize=8)
     ax.grid(axis="y", alpha=0.25)
     ax.tick_params(labelsize=7)
     if title:
