@@ -176,16 +176,16 @@ class ShardedBatches:
 
     def __iter__(self) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
         from ..train import epoch_seed
+        from ..train.distributed import shard_rows
 
         rank, world = self._world()
         epoch, self.epoch = self.epoch, self.epoch + 1
         loader = self.taskset.dataloader(self.batch_size * world, shuffle=True,
                                          seed=epoch_seed(self.seed, epoch))
         for x, y in loader:
-            if len(x) < world:
-                continue
-            rows = torch.tensor_split(torch.arange(len(x)), world)[rank]
-            yield x[rows], {k: v[rows] for k, v in y.items()}
+            local = shard_rows(x, y, rank, world)
+            if local is not None:
+                yield local
 
 
 def _default_level(method: BalanceMethod, level: str | None) -> str:

@@ -98,9 +98,17 @@ def shard(x: Tensor, y: dict[str, Tensor], reducer: TorchDistributedReducer | No
     world = world_size(reducer)
     if world == 1:
         return x, y
+    return shard_rows(x, y, rank(reducer), world)
+
+
+def shard_rows(x: Tensor, y: dict[str, Tensor], rank: int, world: int
+               ) -> tuple[Tensor, dict[str, Tensor]] | None:
+    """Rank ``rank``'s rows of a global batch split by ``tensor_split`` into ``world``
+    parts, or None when the batch has fewer samples than processes (the rule of the Trainer
+    under torchrun and of the Lightning adapter's :class:`ShardedBatches`)."""
     if len(x) < world:
         return None
-    rows = torch.tensor_split(torch.arange(len(x)), world)[rank(reducer)]
+    rows = torch.tensor_split(torch.arange(len(x)), world)[rank]
     return x[rows], {k: v[rows] for k, v in y.items()}
 
 
