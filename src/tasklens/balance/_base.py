@@ -416,20 +416,23 @@ class NonFiniteGradientError(FloatingPointError, ValueError):
 
 
 def check_finite_output(values: Tensor, method: str, what: str, ctx: BalanceContext) -> Tensor:
-    """Raise a ValueError naming the method, step, epoch and the offending tasks / entries
-    when ``values`` (weights (K,) or a direction (P,)) holds NaN or infinite entries."""
+    """Raise :class:`NonFiniteGradientError` naming the method, step, epoch and the offending
+    tasks / entries when ``values`` (per-task weights or head scales (K,), or a direction
+    (P,)) holds NaN or infinite entries. The one check of every method output: the methods'
+    own calls and the engine's (after the cast to the losses' dtype) both use it."""
     finite = torch.isfinite(values)
     if bool(finite.all()):
         return values
     bad = (~finite).nonzero().flatten().tolist()
-    where = (f"task(s) {bad[:10]}" if what == "weights"
+    per_task = what in ("weights", "head scales")
+    where = (f"task(s) {bad[:10]}" if per_task
              else f"{len(bad)} of {values.numel()} entries (first {bad[:5]})")
     raise NonFiniteGradientError(
         f"method {method!r} produced non-finite {what} at step {ctx.step} (epoch {ctx.epoch}) "
         f"for {where}: {values.flatten()[bad[:5]].tolist()}. The task gradients of this step "
         "are too large, too small or too nearly dependent for the method; lower the learning "
         "rate, rescale the losses, or use float64",
-        tasks=bad if what == "weights" else (),
+        tasks=bad if per_task else (),
     )
 
 

@@ -38,7 +38,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._base import _STEPS_SINCE_UPDATE, BalanceContext, BalanceMethod, NonFiniteGradientError
+from ._base import (
+    _STEPS_SINCE_UPDATE,
+    BalanceContext,
+    BalanceMethod,
+    NonFiniteGradientError,
+    check_finite_output,
+)
 
 
 def graph_leaves(root: Tensor, stops: Iterable[Tensor] = ()) -> list[Tensor]:
@@ -225,15 +231,6 @@ def check_finite_gramian(gramian: Tensor | None) -> None:
         tasks=bad)
 
 
-def check_finite_output(method: BalanceMethod, value: Tensor, what: str) -> None:
-    """Raise when the method's weights or direction are not finite."""
-    if not bool(torch.isfinite(value).all()):
-        raise NonFiniteGradientError(
-            f"method {method.name!r} returned a non-finite {what} from finite task gradients "
-            "(a degenerate Gramian, e.g. all-zero or near-singular gradients); check the "
-            "task gradients of this step or use another method")
-
-
 _WARNED_NO_UPDATE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -276,7 +273,7 @@ def checked_head_scales(method: BalanceMethod, ctx: BalanceContext, k: int,
     if scales.shape != (k,):
         raise RuntimeError(f"method {method.name!r} returned head scales of shape "
                            f"{tuple(scales.shape)}, expected ({k},)")
-    check_finite_output(method, scales, "head scales")
+    check_finite_output(scales, method.name, "head scales", ctx)
     if not bool((scales > 0).all()):
         bad = torch.nonzero(scales <= 0).flatten().tolist()
         raise ValueError(
@@ -301,7 +298,8 @@ def checked_weights(method: BalanceMethod, ctx: BalanceContext, k: int,
     if weights.shape != (k,):
         raise RuntimeError(f"method {method.name!r} returned weights of shape "
                            f"{tuple(weights.shape)}, expected ({k},)")
-    check_finite_output(method, weights, "weights")
+    # after the cast to the losses' dtype, which may overflow what the method checked
+    check_finite_output(weights, method.name, "weights", ctx)
     return weights
 
 

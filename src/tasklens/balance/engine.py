@@ -65,12 +65,11 @@ from ._autograd import (
     representation_jacobian,
     stack_losses,
 )
-from ._base import BalanceContext, BalanceMethod
+from ._base import BalanceContext, BalanceMethod, check_finite_output
 from ._gramian import gramian as task_gramian
 from ._heads import (
     backward_with_heads,
     check_finite_gramian,
-    check_finite_output,
     checked_head_scales,
     checked_weights,
     head_objective,
@@ -257,7 +256,7 @@ def _apply_shared(plan: StepPlan, method: BalanceMethod, ctx: BalanceContext, st
         return weights, objective
     assert jacobian is not None
     direction = method.direction(ctx).detach().to(stacked.dtype)
-    check_finite_output(method, direction, "direction")
+    check_finite_output(direction, method.name, "direction", ctx)  # after the dtype cast
     scales = checked_head_scales(method, ctx, k, stacked.dtype)
     # the heads receive the gradient of Σ_k c_k L_k (c = 1 unless "scaled"); the correction
     # removes its shared part Σ_k c_k J_k, so the shared parameters receive exactly d
@@ -294,7 +293,7 @@ def _apply_split(method: BalanceMethod, ctx: BalanceContext, stacked: Tensor, fe
     else:
         assert jacobian is not None
         upstream = method.direction(ctx).detach().to(features.dtype).reshape(features.shape)
-        check_finite_output(method, upstream, "direction")
+        check_finite_output(upstream, method.name, "direction", ctx)
         scales = checked_head_scales(method, ctx, k, stacked.dtype)
         # the heads receive the gradient of Σ_k c_k L_k (c = 1 unless "scaled"); the
         # encoder receives d through z.backward below, not the leaves' sum
