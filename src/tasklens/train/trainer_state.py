@@ -26,7 +26,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from ..data.storage import hash_rows
@@ -60,18 +59,9 @@ def data_fingerprint(taskset: TaskSet) -> str:
     and bytes, in task order. One pass over the arrays, no copy when they are
     contiguous."""
     h = hashlib.sha256()
-
-    def feed(label: str, array: np.ndarray) -> None:
-        data = np.ascontiguousarray(array)
-        h.update(f"{label}:{data.dtype.str}:{data.shape};".encode())
-        if data.dtype.hasobject:  # e.g. string labels: no raw bytes to hash
-            h.update(repr(data.tolist()).encode())
-        else:
-            h.update(memoryview(data.reshape(-1).view(np.uint8)))
-
     hash_rows(h, "inputs", taskset.inputs)  # block by block when the inputs are on disk
     for name in taskset.task_names:
-        feed(f"task/{name}", taskset[name].targets)
+        hash_rows(h, f"task/{name}", taskset[name].targets)
     return h.hexdigest()
 
 
