@@ -263,13 +263,7 @@ def task_correlations(
         w, condition = whitening_transform(x, whiten, rtol)
         x = x @ w
         sxx = x.T @ x / len(x)
-    is_white = bool(np.allclose(sxx, np.eye(len(sxx)), rtol=0.0, atol=_WHITE_ATOL))
-    if not is_white and warn:
-        warnings.warn(
-            f"inputs are not whitened (Σ_xx has condition number {condition:.3g}); the "
-            "closed forms of tasklens.linear assume Σ_xx = I. Pass whiten='zca' or 'pca'.",
-            UserWarning, stacklevel=2,
-        )
+    is_white = check_white(sxx, condition, warn, stacklevel=3)
     sigmas = {}
     for name, y in ys.items():
         sig = y.T @ x / len(x)
@@ -390,3 +384,16 @@ def check_sigma(value: Any, name: str) -> np.ndarray:
             "(drop the task or check its targets)"
         )
     return arr
+
+
+def check_white(sxx: np.ndarray, condition: float, warn: bool, stacklevel: int) -> bool:
+    """Whether ``Σ_xx`` is the identity (to ``_WHITE_ATOL``); warn when it is not and ``warn``
+    (the closed forms assume white inputs). ``stacklevel`` counts from this function."""
+    is_white = bool(np.allclose(sxx, np.eye(len(sxx)), rtol=0.0, atol=_WHITE_ATOL))
+    if not is_white and warn:
+        warnings.warn(
+            f"inputs are not whitened (Σ_xx has condition number {condition:.3g}); the "
+            "closed forms of tasklens.linear assume Σ_xx = I. Pass whiten='zca' or 'pca'.",
+            UserWarning, stacklevel=stacklevel,
+        )
+    return is_white

@@ -22,7 +22,6 @@ binary counter), so rounding grows with ``log(chunks)``. Uncentred correlations 
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +30,10 @@ import numpy as np
 
 from .._common.validation import check_choice, check_scalar
 from .statistics import (
-    _WHITE_ATOL,
     WHITENING_METHODS,
     TaskCorrelations,
     _condition,
+    check_white,
     encode_targets,
     whitening_from_correlation,
 )
@@ -197,13 +196,7 @@ def _finish(sxx: np.ndarray, syx: np.ndarray, names: list[str], dims: list[int],
     else:
         w, condition = whitening_from_correlation(sxx, whiten, rtol)
         sxx, syx = w.T @ sxx @ w, syx @ w
-    is_white = bool(np.allclose(sxx, np.eye(len(sxx)), rtol=0.0, atol=_WHITE_ATOL))
-    if not is_white and warn:
-        warnings.warn(
-            f"inputs are not whitened (Σ_xx has condition number {condition:.3g}); the "
-            "closed forms of tasklens.linear assume Σ_xx = I. Pass whiten='zca' or 'pca'.",
-            UserWarning, stacklevel=3,
-        )
+    is_white = check_white(sxx, condition, warn, stacklevel=4)
     sigmas: dict[str, np.ndarray] = {}
     offsets = np.concatenate([[0], np.cumsum(dims)])
     for i, name in enumerate(names):
