@@ -58,7 +58,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             "Real 14-label Yeast data set shipped by river (2,417 x 103), 14 binary tasks",
         ),
         BuiltinDataset(
-            "sprites", ".dsprites:sprites_taskset",
+            "sprites", ".dsprites:sprites",
             "Procedural dSprites (64x64): five factor-prediction tasks",
             {"n": 2000, "seed": 0},
         ),
@@ -73,7 +73,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             {"n": 2000, "seed": 0},
         ),
         BuiltinDataset(
-            "gamma_mtl", ".linear_families:gamma_mtl_taskset",
+            "gamma_mtl", ".linear_families:gamma_mtl",
             "gamma-MTL regression pair of Anon. 2025 App. D.4 (whitened inputs)",
             {"seed": 0},
         ),
