@@ -337,7 +337,7 @@ def test_gamma_claims_aligned_orthogonal_and_half():
     np.testing.assert_allclose(ref.row_magnitude_ratios(*fam.sigmas), np.sqrt(2) / 4, rtol=1e-12)
 
 
-def test_gamma_mtl_taskset_and_builtin_registry():
+def test_gamma_mtl_and_builtin_registry():
     ts = gamma_mtl()
     assert ts.inputs.shape == (200, 20) and ts.task_names == ["task_1", "task_2"]
     assert ts["task_2"].targets.shape == (200, 1) and ts["task_2"].kind == "regression"

@@ -43,7 +43,7 @@ def test_factor_levels_are_the_dsprites_grid() -> None:
     assert sp.GRID.names == ("shape", "scale", "orientation", "pos_x", "pos_y")
 
 
-def test_grid_factors_cover_exactly_the_grid_in_dsprites_order() -> None:
+def test_grid_values_cover_exactly_the_grid_in_dsprites_order() -> None:
     z = sp.GRID.values()
     # the cartesian product with the last factor fastest (the dSprites file order)
     mesh = np.meshgrid([1.0, 2.0, 3.0], sp.SCALES, sp.ORIENTATIONS, sp.POSITIONS, sp.POSITIONS,
@@ -77,7 +77,7 @@ def test_grid_neighbours_differ_in_exactly_one_factor(index: int, factor: int) -
     assert np.count_nonzero(values[0] != values[1]) == 1
 
 
-def test_sprite_grid_yields_the_grid_in_order() -> None:
+def test_grid_images_yield_the_grid_in_order() -> None:
     z = sp.GRID.values()
     batches = list(itertools.islice(sp.GRID.images(batch_size=700), 2))
     tail = list(sp.GRID.images(batch_size=1000, start=sp.GRID.size - 2500))
