@@ -24,6 +24,8 @@ class BuiltinDataset:
         return func(**{**self.demo_kwargs, **kwargs})
 
 
+#: every built-in data set by name (the names ``load_builtin`` and the CLI accept): a
+#: ``BuiltinDataset`` with its loader, a one-line description and its default arguments
 BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
     d.name: d
     for d in [
