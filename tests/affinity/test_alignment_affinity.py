@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from tasklens.affinity import alignment_affinity, spectrum_gain
-from tasklens.data import correlated_task_pair
+from tasklens.data import correlated_pair_family
 from tasklens.grouping import group_tasks_from_data
 
 
 def _pair(regime: str) -> list[np.ndarray]:
-    fam = correlated_task_pair(regime, n_inputs=8, n_outputs=4, singular_values_1=[4, 3],
+    fam = correlated_pair_family(regime, n_inputs=8, n_outputs=4, singular_values_1=[4, 3],
                                singular_values_2=[2, 1.5], seed=0)
     return list(fam.sigmas)
 

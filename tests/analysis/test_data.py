@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from tasklens.analysis import DataError, load_data, parse_task_specs
 from tasklens.analysis.data import multi_digits_mixed
-from tasklens.data import load_builtin
+from tasklens.data import TaskSet, load_builtin
 from tasklens.data import multi_digits_mixed as data_multi_digits_mixed
 
 from .conftest import write_mixed_csv
@@ -54,19 +56,60 @@ def test_csv_inputs_encoded_imputed_and_standardized(tmp_path) -> None:
     assert ts.inputs.shape == (113, 9)
     assert loaded.input_columns == tuple([f"x{i}" for i in range(6)] + ["colour"])
     assert any("row_id" in n for n in loaded.notes)
+    assert any("training part" in n for n in loaded.notes)
     kept = df[df["reg"].notna()].reset_index(drop=True)
     x1 = kept["x1"].to_numpy()
     filled = np.where(np.isnan(x1), np.nanmedian(x1), x1)
-    expected = (filled - filled.mean()) / filled.std()
-    np.testing.assert_allclose(ts.inputs[:, 1], expected, rtol=1e-5, atol=1e-6)
+    # loading encodes and imputes; it does not standardize (the split does, see below)
+    np.testing.assert_allclose(ts.inputs[:, 1], filled, rtol=1e-6)
     assert loaded.missing_inputs == {"x1": 1}
-    np.testing.assert_allclose(ts.inputs.mean(axis=0), 0.0, atol=1e-5)
-    np.testing.assert_allclose(ts.inputs.std(axis=0), 1.0, atol=1e-4)
-    reg = kept["reg"].to_numpy()
-    np.testing.assert_allclose(ts["reg"].targets, (reg - reg.mean()) / reg.std(), atol=1e-5)
     colour = (kept["colour"] == "blue").to_numpy(dtype=float)  # first one-hot column
-    np.testing.assert_allclose(ts.inputs[:, 6], (colour - colour.mean()) / colour.std(),
+    np.testing.assert_array_equal(ts.inputs[:, 6], colour)
+    np.testing.assert_allclose(ts["reg"].targets, kept["reg"].to_numpy(), rtol=1e-6)
+
+    # the analysis' split: standardized with the statistics of its training rows only
+    split = loaded.split(0.25, seed=3)
+    train_rows = split.indices.train
+    for j, col in ((1, filled), (6, colour)):
+        ref = col[train_rows]
+        np.testing.assert_allclose(split.train.inputs[:, j], (ref - ref.mean()) / ref.std(),
+                                   atol=1e-5)
+        test_ref = col[split.indices.test]
+        np.testing.assert_allclose(split.test.inputs[:, j],
+                                   (test_ref - ref.mean()) / ref.std(), atol=1e-5)
+    reg = kept["reg"].to_numpy()[train_rows]
+    np.testing.assert_allclose(split.train["reg"].targets, (reg - reg.mean()) / reg.std(),
                                atol=1e-5)
+
+
+def test_the_analysis_split_statistics_ignore_the_test_rows(tmp_path) -> None:
+    """No leak: changing a test row (inputs and regression target) leaves the
+    standardization statistics and every training value bit-identical."""
+    loaded = load_data(str(write_mixed_csv(tmp_path / "d.csv", n=120)), ["reg", "bin"])
+    split = loaded.split(0.25, seed=0)
+    row = int(split.indices.test[0])
+    ts = loaded.taskset
+    inputs = ts.inputs.copy()
+    inputs[row] += 1000.0
+    tasks = dict(ts.tasks)
+    targets = ts["reg"].targets.copy()
+    targets[row] = -1e4
+    tasks["reg"] = dataclasses.replace(ts["reg"], targets=targets)
+    changed = dataclasses.replace(loaded, taskset=TaskSet(inputs, tasks, ts.factors, ts.groups,
+                                                           ts.name, dict(ts.info)))
+    other = changed.split(0.25, seed=0)
+    np.testing.assert_array_equal(other.indices.test, split.indices.test)
+    a, b = split.train.standardizer, other.train.standardizer
+    np.testing.assert_array_equal(a.input_mean, b.input_mean)
+    np.testing.assert_array_equal(a.input_std, b.input_std)
+    np.testing.assert_array_equal(a.target_mean["reg"], b.target_mean["reg"])
+    np.testing.assert_array_equal(a.target_std["reg"], b.target_std["reg"])
+    np.testing.assert_array_equal(split.train.inputs, other.train.inputs)
+    np.testing.assert_array_equal(split.train["reg"].targets, other.train["reg"].targets)
+    # the changed row itself is standardized with those statistics (it did change)
+    assert not np.array_equal(split.test.inputs[0], other.test.inputs[0])
+    # whole-table statistics, as before the fix, would have moved
+    assert not np.array_equal(inputs.mean(axis=0), ts.inputs.mean(axis=0))
 
 
 @pytest.mark.parametrize(("tasks", "inputs", "match"), [

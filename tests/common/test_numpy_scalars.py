@@ -122,13 +122,13 @@ def test_trainer_lr_and_seed() -> None:
 
 
 def test_colored_digits_and_gamma_accept_numpy() -> None:
-    from tasklens.data import colored_digits, gamma_mtl_tasks
+    from tasklens.data import colored_digits, gamma_mtl_family
 
     ts = colored_digits(n=20, color_correlation=np.float32(0.5), seed=np.int64(1))
     assert ts.info["seed"] == 1 and type(ts.info["seed"]) is int
-    gamma_mtl_tasks(6, 3, np.float32(0.5))
+    gamma_mtl_family(6, 3, np.float32(0.5))
     with pytest.raises(TypeError, match="gamma must be a real number"):
-        gamma_mtl_tasks(6, 3, "0.5")
+        gamma_mtl_family(6, 3, "0.5")
 
 
 def test_score_center_accepts_numpy_float() -> None:

@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from tasklens.data.builtin import load_builtin
 from tasklens.data.linear_families import (
     LinearTaskFamily,
-    correlated_task_pair,
-    correlated_tasks,
-    gamma_mtl_tasks,
-    gamma_mtl_taskset,
-    random_regression_tasks,
-    random_regression_taskset,
-    teacher_student_tasks,
+    correlated_family,
+    correlated_pair_family,
+    gamma_mtl,
+    gamma_mtl_family,
+    random_regression,
+    random_regression_family,
+    teacher_student_family,
     whitened_inputs,
 )
 from tests.reference import linear_families_overlap as ref
@@ -54,7 +54,7 @@ def pair_configs(draw):
 @given(pair_configs())
 def test_requested_singular_values_come_out_exactly(cfg):
     regime, n_in, n_out, s1, s2, seed = cfg
-    fam = correlated_task_pair(regime, n_in, n_out, s1, s2, seed=seed)
+    fam = correlated_pair_family(regime, n_in, n_out, s1, s2, seed=seed)
     assert [s.shape for s in fam.sigmas] == [(n_out[0], n_in), (n_out[1], n_in)]
     for sigma, want in zip(fam.sigmas, (s1, s2), strict=True):
         got = np.linalg.svd(sigma, compute_uv=False)
@@ -67,7 +67,7 @@ def test_requested_singular_values_come_out_exactly(cfg):
 @given(pair_configs())
 def test_overlap_singular_values_match_the_regime(cfg):
     regime, n_in, n_out, s1, s2, seed = cfg
-    fam = correlated_task_pair(regime, n_in, n_out, s1, s2, seed=seed)
+    fam = correlated_pair_family(regime, n_in, n_out, s1, s2, seed=seed)
     ov = ref.overlap_singular_values(*fam.sigmas)
     np.testing.assert_allclose(ov, ref.principal_cosines(*fam.sigmas), atol=1e-7)
     if regime == "aligned":
@@ -82,7 +82,7 @@ def test_overlap_singular_values_match_the_regime(cfg):
 @given(pair_configs())
 def test_factors_reconstruct_sigmas_with_orthonormal_bases(cfg):
     regime, n_in, n_out, s1, s2, seed = cfg
-    fam = correlated_task_pair(regime, n_in, n_out, s1, s2, seed=seed)
+    fam = correlated_pair_family(regime, n_in, n_out, s1, s2, seed=seed)
     for (u, s, v), sigma in zip(fam.factors, fam.sigmas, strict=True):
         np.testing.assert_allclose((u * s) @ v.T, sigma, atol=1e-12)
         np.testing.assert_allclose(u.T @ u, np.eye(len(s)), atol=1e-12)
@@ -92,21 +92,21 @@ def test_factors_reconstruct_sigmas_with_orthonormal_bases(cfg):
 
 def test_aligned_square_tasks_use_the_papers_symmetric_construction():
     """eq. 160: Σ_io = U diag(λ) Uᵀ when N_io = N_i, hence symmetric."""
-    fam = correlated_task_pair("aligned", 5, 5, [3, 2, 1], [1, 0.5, 0.2], seed=1)
+    fam = correlated_pair_family("aligned", 5, 5, [3, 2, 1], [1, 0.5, 0.2], seed=1)
     for sigma in fam.sigmas:
         np.testing.assert_allclose(sigma, sigma.T, atol=1e-12)
     assert fam.params["left_bases"] == ["equal_to_right", "equal_to_right"]
 
 
 def test_aligned_tasks_of_different_rank_share_their_common_modes():
-    fam = correlated_task_pair("aligned", 5, (3, 2), [3, 2, 1], [4, 1], seed=6)
+    fam = correlated_pair_family("aligned", 5, (3, 2), [3, 2, 1], [4, 1], seed=6)
     ov = ref.overlap_singular_values(*fam.sigmas)
     assert ov.shape == (2,)
     np.testing.assert_allclose(ov, 1.0, atol=1e-10)
 
 
 def test_orthogonal_left_bases_are_disjoint_when_they_fit():
-    fam = correlated_task_pair("orthogonal", 6, 6, [3, 2], [1, 0.5], seed=2)
+    fam = correlated_pair_family("orthogonal", 6, 6, [3, 2], [1, 0.5], seed=2)
     assert fam.params["left_bases"] == ["disjoint", "disjoint"]
     u1, u2 = fam.factors[0].U, fam.factors[1].U
     np.testing.assert_allclose(u1.T @ u2, 0.0, atol=1e-12)
@@ -115,7 +115,7 @@ def test_orthogonal_left_bases_are_disjoint_when_they_fit():
 # ---------------------------------------------------------------- published numbers
 def test_figure3_aligned_shared_spectrum():
     """App. E, Figure 3: S_1 = (4, 3), S_2 = (2, 1.5) aligned → S_ξ = (4.472, 3.354), rank 2."""
-    fam = correlated_task_pair("aligned", 4, 2, [4, 3], [2, 1.5], seed=0)
+    fam = correlated_pair_family("aligned", 4, 2, [4, 3], [2, 1.5], seed=0)
     s_xi = ref.shared_spectrum(fam.sigmas)
     np.testing.assert_allclose(s_xi[:2], [4.472, 3.354], atol=5e-4)
     np.testing.assert_allclose(s_xi[:2], [np.sqrt(20), np.sqrt(11.25)], rtol=1e-12)
@@ -124,13 +124,13 @@ def test_figure3_aligned_shared_spectrum():
 
 def test_figure3_conflicting_and_orthogonal_have_rank_four():
     for regime in ("conflicting", "orthogonal"):
-        fam = correlated_task_pair(regime, 4, 2, [4, 3], [2, 1.5], seed=0)
+        fam = correlated_pair_family(regime, 4, 2, [4, 3], [2, 1.5], seed=0)
         assert np.linalg.matrix_rank(fam.xi, tol=1e-10) == 4
 
 
 def test_figure3_conflicting_overlap_can_be_prescribed():
     """App. E: overlap eigenvalues (0.923, 0.277) for the conflicting pair of Figure 3."""
-    fam = correlated_task_pair("conflicting", 4, 2, [4, 3], [2, 1.5], seed=0,
+    fam = correlated_pair_family("conflicting", 4, 2, [4, 3], [2, 1.5], seed=0,
                                overlap=[0.923, 0.277])
     np.testing.assert_allclose(ref.overlap_singular_values(*fam.sigmas), [0.923, 0.277],
                                atol=1e-12)
@@ -140,7 +140,7 @@ def test_figure3_conflicting_overlap_can_be_prescribed():
 
 def test_eq10_needs_squared_singular_values():
     """S_ξ² are the eigenvalues of V_1 S_1² V_1ᵀ + V_2 S_2² V_2ᵀ = ξᵀξ (eq. 10 prints S, not S²)."""
-    fam = correlated_task_pair("conflicting", 5, 2, [4, 3], [2, 1.5], seed=8)
+    fam = correlated_pair_family("conflicting", 5, 2, [4, 3], [2, 1.5], seed=8)
     m2 = sum((v * s**2) @ v.T for _, s, v in fam.factors)
     m1 = sum((v * s) @ v.T for _, s, v in fam.factors)
     s_xi = ref.shared_spectrum(fam.sigmas)
@@ -151,9 +151,9 @@ def test_eq10_needs_squared_singular_values():
 def test_figure10_plots_a_and_b_shared_spectra():
     """App. D.2: aligned (4, 1) & (3, 0.5) → S_ξ ≈ (5, 1.118); orthogonal (4, 1.5) & (1, 0.5)
     → S_ξ = (4, 1.5, 1, 0.5), the ordered union."""
-    aligned = correlated_task_pair("aligned", 4, 4, [4, 1], [3, 0.5], seed=3)
+    aligned = correlated_pair_family("aligned", 4, 4, [4, 1], [3, 0.5], seed=3)
     np.testing.assert_allclose(ref.shared_spectrum(aligned.sigmas)[:2], [5.0, 1.118], atol=5e-4)
-    ortho = correlated_task_pair("orthogonal", 4, 2, [4, 1.5], [1, 0.5], seed=3)
+    ortho = correlated_pair_family("orthogonal", 4, 2, [4, 1.5], [1, 0.5], seed=3)
     np.testing.assert_allclose(ref.shared_spectrum(ortho.sigmas), [4, 1.5, 1, 0.5], rtol=1e-12)
 
 
@@ -161,8 +161,8 @@ def test_figure10_plots_a_and_b_shared_spectra():
 def test_normalize_rows_balances_every_output_dimension():
     """eq. 11: ΔM^(i,j) = 1 for all rows; row spaces (overlaps) and ||ξ||_F unchanged."""
     for regime in ("aligned", "conflicting", "orthogonal"):
-        raw = correlated_task_pair(regime, 4, 2, [4, 3], [2, 1.5], seed=5)
-        fam = correlated_task_pair(regime, 4, 2, [4, 3], [2, 1.5], seed=5, normalize=True)
+        raw = correlated_pair_family(regime, 4, 2, [4, 3], [2, 1.5], seed=5)
+        fam = correlated_pair_family(regime, 4, 2, [4, 3], [2, 1.5], seed=5, normalize=True)
         np.testing.assert_allclose(ref.row_magnitude_ratios(*fam.sigmas), 1.0, rtol=1e-12)
         np.testing.assert_allclose(ref.row_magnitude_ratios(fam.sigmas[0], fam.sigmas[0]), 1.0,
                                    rtol=1e-12)
@@ -176,7 +176,7 @@ def test_normalize_rows_balances_every_output_dimension():
 
 
 def test_normalize_tasks_gives_equal_frobenius_norms_and_spectra():
-    fam = correlated_task_pair("aligned", 4, 2, [4, 3], [2, 1.5], seed=0, normalize="tasks")
+    fam = correlated_pair_family("aligned", 4, 2, [4, 3], [2, 1.5], seed=0, normalize="tasks")
     n1, n2 = (np.linalg.norm(s) for s in fam.sigmas)
     np.testing.assert_allclose(n1, n2, rtol=1e-12)
     np.testing.assert_allclose(_svals(fam.sigmas[0], 2), _svals(fam.sigmas[1], 2), rtol=1e-12)
@@ -196,7 +196,7 @@ def test_whitened_inputs_are_exactly_white(n_in, extra, seed):
 @given(pair_configs(), st.integers(0, 20))
 def test_samples_realize_the_sigmas(cfg, extra):
     regime, n_in, n_out, s1, s2, seed = cfg
-    fam = correlated_task_pair(regime, n_in, n_out, s1, s2, seed=seed)
+    fam = correlated_pair_family(regime, n_in, n_out, s1, s2, seed=seed)
     n = n_in + extra
     x, ys = fam.sample(n, seed=seed + 1)
     assert x.shape == (n, n_in)
@@ -207,7 +207,7 @@ def test_samples_realize_the_sigmas(cfg, extra):
 
 
 def test_to_taskset_regression_tasks_and_info():
-    fam = correlated_task_pair("conflicting", 6, (2, 3), [3, 1], [2, 1], seed=4)
+    fam = correlated_pair_family("conflicting", 6, (2, 3), [3, 1], [2, 1], seed=4)
     ts = fam.to_taskset(50, seed=9)
     assert ts.task_names == ["task_1", "task_2"]
     assert ts.inputs.shape == (50, 6)
@@ -216,28 +216,28 @@ def test_to_taskset_regression_tasks_and_info():
         task = ts[name]
         assert task.kind == "regression" and task.targets.shape == (50, sigma.shape[0])
         np.testing.assert_allclose(task.targets.astype(np.float64).T @ x / 50, sigma, atol=1e-5)
-    assert ts.info["generator"].endswith("correlated_task_pair")
+    assert ts.info["generator"].endswith("correlated_pair_family")
     assert ts.info["sample_seed"] == 9 and ts.info["family_params"]["seed"] == 4
     assert ts.info["family_params"]["regime"] == "conflicting"
 
 
 def test_seeds_reproduce_and_differ():
-    a = correlated_task_pair("conflicting", 5, 2, [2, 1], [1, 0.5], seed=11)
-    b = correlated_task_pair("conflicting", 5, 2, [2, 1], [1, 0.5], seed=11)
-    c = correlated_task_pair("conflicting", 5, 2, [2, 1], [1, 0.5], seed=12)
+    a = correlated_pair_family("conflicting", 5, 2, [2, 1], [1, 0.5], seed=11)
+    b = correlated_pair_family("conflicting", 5, 2, [2, 1], [1, 0.5], seed=11)
+    c = correlated_pair_family("conflicting", 5, 2, [2, 1], [1, 0.5], seed=12)
     for sa, sb, sc in zip(a.sigmas, b.sigmas, c.sigmas, strict=True):
         np.testing.assert_array_equal(sa, sb)
         assert not np.allclose(sa, sc)
     np.testing.assert_array_equal(a.sample(10, 3)[0], b.sample(10, 3)[0])
-    g1 = gamma_mtl_tasks(8, 2, 0.3, seed=np.random.default_rng(7))
-    g2 = gamma_mtl_tasks(8, 2, 0.3, seed=np.random.default_rng(7))
+    g1 = gamma_mtl_family(8, 2, 0.3, seed=np.random.default_rng(7))
+    g2 = gamma_mtl_family(8, 2, 0.3, seed=np.random.default_rng(7))
     np.testing.assert_array_equal(g1.sigmas[1], g2.sigmas[1])
-    t1, t2 = teacher_student_tasks(10, 5, seed=1), teacher_student_tasks(10, 5, seed=1)
+    t1, t2 = teacher_student_family(10, 5, seed=1), teacher_student_family(10, 5, seed=1)
     np.testing.assert_array_equal(t1.sigmas[0], t2.sigmas[0])
 
 
 def test_family_is_frozen_and_read_only():
-    fam = correlated_task_pair("aligned", 3, 3, [1], [2], seed=0)
+    fam = correlated_pair_family("aligned", 3, 3, [1], [2], seed=0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fam.name = "x"  # type: ignore[misc]
     with pytest.raises(ValueError):
@@ -248,8 +248,8 @@ def test_family_is_frozen_and_read_only():
 # ---------------------------------------------------------------- N_T > 2
 def test_three_tasks_pairwise_regimes():
     svs = [[3, 1], [2, 1], [1.5, 0.5]]
-    aligned = correlated_tasks("aligned", 6, 2, svs, seed=0)
-    ortho = correlated_tasks("orthogonal", 6, 2, svs, seed=0)
+    aligned = correlated_family("aligned", 6, 2, svs, seed=0)
+    ortho = correlated_family("orthogonal", 6, 2, svs, seed=0)
     for a in range(3):
         for b in range(a + 1, 3):
             np.testing.assert_allclose(
@@ -264,7 +264,7 @@ def test_three_tasks_pairwise_regimes():
 
 # ---------------------------------------------------------------- D.2 teacher–student
 def test_teacher_student_is_zero_balanced_and_realized():
-    fam = teacher_student_tasks(10, 5, (2, 2), (0.025, 0.025), seed=0)
+    fam = teacher_student_family(10, 5, (2, 2), (0.025, 0.025), seed=0)
     ws = fam.arrays["W_S"]
     heads = [fam.arrays["W_task_1"], fam.arrays["W_task_2"]]
     assert ws.shape == (5, 10) and heads[0].shape == (2, 5)
@@ -280,7 +280,7 @@ def test_teacher_student_is_zero_balanced_and_realized():
        st.integers(0, 10_000))
 def test_teacher_student_zero_balanced_for_any_shape(o1, o2, n_hidden, extra, seed):
     n_in = min(o1 + o2, n_hidden) + extra
-    fam = teacher_student_tasks(n_in, n_hidden, (o1, o2), (0.5, 2.0), seed=seed)
+    fam = teacher_student_family(n_in, n_hidden, (o1, o2), (0.5, 2.0), seed=seed)
     ws = fam.arrays["W_S"]
     gram = fam.arrays["W_task_1"].T @ fam.arrays["W_task_1"] + \
         fam.arrays["W_task_2"].T @ fam.arrays["W_task_2"]
@@ -289,7 +289,7 @@ def test_teacher_student_zero_balanced_for_any_shape(o1, o2, n_hidden, extra, se
 
 # ---------------------------------------------------------------- D.3 random regression
 def test_random_regression_sigmas_are_empirical_correlations():
-    fam = random_regression_tasks(20, 3, 100, scales=(1.0, 2.0), noise=(0.1, 0.3), seed=0)
+    fam = random_regression_family(20, 3, 100, scales=(1.0, 2.0), noise=(0.1, 0.3), seed=0)
     x = fam.arrays["inputs"]
     np.testing.assert_allclose(x.T @ x / 100, np.eye(20), atol=1e-10)
     b = fam.arrays["shared_signal"]
@@ -300,12 +300,12 @@ def test_random_regression_sigmas_are_empirical_correlations():
         # the task-specific noise ε = Y/α − B has about the requested spread
         eps_std = np.std(y / alpha - b)
         assert 0.5 * fam.params["noise"][fam.task_names.index(name)] < eps_std
-    ts = random_regression_taskset(seed=0)
+    ts = random_regression(seed=0)
     assert ts.inputs.shape == (100, 20) and ts["task_1"].targets.shape == (100, 3)
 
 
 def test_random_regression_without_noise_is_aligned_and_scaled():
-    fam = random_regression_tasks(10, 2, 30, scales=(1.0, 4.0), noise=(0.0, 0.0), seed=1)
+    fam = random_regression_family(10, 2, 30, scales=(1.0, 4.0), noise=(0.0, 0.0), seed=1)
     np.testing.assert_allclose(fam.sigmas[1], 4.0 * fam.sigmas[0], atol=1e-12)
     np.testing.assert_allclose(ref.overlap_singular_values(*fam.sigmas), 1.0, atol=1e-10)
 
@@ -316,7 +316,7 @@ def test_random_regression_without_noise_is_aligned_and_scaled():
 def test_gamma_overlap_closed_form(gamma, n_out, extra, seed):
     """Rows γ b_k + (1−γ) b⊥_k are orthogonal with norm sqrt(γ² + (1−γ)²), so every
     overlap singular value is γ / sqrt(γ² + (1−γ)²)."""
-    fam = gamma_mtl_tasks(2 * n_out + extra, n_out, gamma, scales=(1.0, 4.0), seed=seed)
+    fam = gamma_mtl_family(2 * n_out + extra, n_out, gamma, scales=(1.0, 4.0), seed=seed)
     want = gamma / np.hypot(gamma, 1 - gamma)
     ov = ref.overlap_singular_values(fam.sigmas[0], fam.sigmas[1])
     np.testing.assert_allclose(ov, want, atol=1e-10)
@@ -327,18 +327,18 @@ def test_gamma_overlap_closed_form(gamma, n_out, extra, seed):
 
 
 def test_gamma_claims_aligned_orthogonal_and_half():
-    ov = {g: ref.overlap_singular_values(*gamma_mtl_tasks(20, 1, g, seed=0).sigmas)
+    ov = {g: ref.overlap_singular_values(*gamma_mtl_family(20, 1, g, seed=0).sigmas)
           for g in (0.0, 0.5, 1.0)}
     np.testing.assert_allclose(ov[1.0], 1.0, atol=1e-10)
     np.testing.assert_allclose(ov[0.0], 0.0, atol=1e-10)
     np.testing.assert_allclose(ov[0.5], 1 / np.sqrt(2), atol=1e-10)
     # magnitude ratio of eq. 11 at γ = 0.5 with α = (1, 4): 1 / (4 / sqrt(2))
-    fam = gamma_mtl_tasks(20, 1, 0.5, seed=0)
+    fam = gamma_mtl_family(20, 1, 0.5, seed=0)
     np.testing.assert_allclose(ref.row_magnitude_ratios(*fam.sigmas), np.sqrt(2) / 4, rtol=1e-12)
 
 
-def test_gamma_mtl_taskset_and_builtin_registry():
-    ts = gamma_mtl_taskset()
+def test_gamma_mtl_and_builtin_registry():
+    ts = gamma_mtl()
     assert ts.inputs.shape == (200, 20) and ts.task_names == ["task_1", "task_2"]
     assert ts["task_2"].targets.shape == (200, 1) and ts["task_2"].kind == "regression"
     assert ts.info["seed"] == 0 and ts.info["family_params"]["gamma"] == 0.5
@@ -347,7 +347,7 @@ def test_gamma_mtl_taskset_and_builtin_registry():
     same = load_builtin("gamma_mtl")
     np.testing.assert_array_equal(same.inputs, ts.inputs)
     np.testing.assert_array_equal(same["task_1"].targets, ts["task_1"].targets)
-    fam = gamma_mtl_tasks(20, 1, 0.5, seed=np.random.default_rng(0))
+    fam = gamma_mtl_family(20, 1, 0.5, seed=np.random.default_rng(0))
     y1 = ts["task_1"].targets.astype(np.float64)
     np.testing.assert_allclose(y1.T @ x / 200, fam.sigmas[0], atol=1e-5)
 
@@ -356,31 +356,32 @@ def test_gamma_mtl_taskset_and_builtin_registry():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: correlated_task_pair("aligend", 4, 2, [1], [1]), "regime"),
-        (lambda: correlated_task_pair("aligned", 4, 2, [1, 2, 3], [1, 2, 3]), "singular_values_1"),
-        (lambda: correlated_task_pair("aligned", 4, 2, [1, -2], [1, 2]), "singular_values_1"),
-        (lambda: correlated_task_pair("aligned", 4, 2, [1, 2], [0, 2]), "singular_values_2"),
-        (lambda: correlated_task_pair("aligned", 4, 2, [1, np.nan], [1, 2]), "singular_values_1"),
-        (lambda: correlated_task_pair("orthogonal", 3, 2, [1, 2], [1, 2]), "n_inputs"),
-        (lambda: correlated_task_pair("conflicting", 3, 2, [1, 2], [1, 2]), "n_inputs"),
-        (lambda: correlated_task_pair("aligned", 4, (2, 2, 2), [1], [1]), "n_outputs"),
-        (lambda: correlated_task_pair("aligned", 4, 2, [1], [1], normalize="max"), "normalize"),
-        (lambda: correlated_task_pair("aligned", 4, 2, [1], [1], overlap=[0.5]), "overlap"),
-        (lambda: correlated_task_pair("conflicting", 4, 2, [2, 1], [2, 1], overlap=[0.5]),
+        (lambda: correlated_pair_family("aligend", 4, 2, [1], [1]), "regime"),
+        (lambda: correlated_pair_family("aligned", 4, 2, [1, 2, 3], [1, 2, 3]),
+         "singular_values_1"),
+        (lambda: correlated_pair_family("aligned", 4, 2, [1, -2], [1, 2]), "singular_values_1"),
+        (lambda: correlated_pair_family("aligned", 4, 2, [1, 2], [0, 2]), "singular_values_2"),
+        (lambda: correlated_pair_family("aligned", 4, 2, [1, np.nan], [1, 2]), "singular_values_1"),
+        (lambda: correlated_pair_family("orthogonal", 3, 2, [1, 2], [1, 2]), "n_inputs"),
+        (lambda: correlated_pair_family("conflicting", 3, 2, [1, 2], [1, 2]), "n_inputs"),
+        (lambda: correlated_pair_family("aligned", 4, (2, 2, 2), [1], [1]), "n_outputs"),
+        (lambda: correlated_pair_family("aligned", 4, 2, [1], [1], normalize="max"), "normalize"),
+        (lambda: correlated_pair_family("aligned", 4, 2, [1], [1], overlap=[0.5]), "overlap"),
+        (lambda: correlated_pair_family("conflicting", 4, 2, [2, 1], [2, 1], overlap=[0.5]),
          "overlap"),
-        (lambda: correlated_task_pair("conflicting", 4, 2, [2, 1], [2, 1], overlap=[1, 0.5]),
+        (lambda: correlated_pair_family("conflicting", 4, 2, [2, 1], [2, 1], overlap=[1, 0.5]),
          "overlap"),
-        (lambda: correlated_task_pair("aligned", 4, 2, [1], [1]).sample(3), "n_samples"),
+        (lambda: correlated_pair_family("aligned", 4, 2, [1], [1]).sample(3), "n_samples"),
         (lambda: whitened_inputs(2, 5), "n_samples"),
-        (lambda: teacher_student_tasks(2, 5, (2, 2)), "n_inputs"),
-        (lambda: teacher_student_tasks(10, 5, (2, 2), (0.1, -0.1)), "teacher_scales"),
-        (lambda: teacher_student_tasks(10, 5, (2, 2), (0.1,)), "n_outputs"),
-        (lambda: random_regression_tasks(10, 2, 5), "n_samples"),
-        (lambda: random_regression_tasks(10, 2, 20, noise=(0.1,)), "noise"),
-        (lambda: random_regression_tasks(10, 2, 20, noise=(0.1, -1)), "noise"),
-        (lambda: gamma_mtl_tasks(3, 2, 0.5), "n_inputs"),
-        (lambda: gamma_mtl_tasks(4, 2, 1.5), "gamma"),
-        (lambda: gamma_mtl_tasks(4, 2, 0.5, scales=(1, 2, 3)), "scales"),
+        (lambda: teacher_student_family(2, 5, (2, 2)), "n_inputs"),
+        (lambda: teacher_student_family(10, 5, (2, 2), (0.1, -0.1)), "teacher_scales"),
+        (lambda: teacher_student_family(10, 5, (2, 2), (0.1,)), "n_outputs"),
+        (lambda: random_regression_family(10, 2, 5), "n_samples"),
+        (lambda: random_regression_family(10, 2, 20, noise=(0.1,)), "noise"),
+        (lambda: random_regression_family(10, 2, 20, noise=(0.1, -1)), "noise"),
+        (lambda: gamma_mtl_family(3, 2, 0.5), "n_inputs"),
+        (lambda: gamma_mtl_family(4, 2, 1.5), "gamma"),
+        (lambda: gamma_mtl_family(4, 2, 0.5, scales=(1, 2, 3)), "scales"),
     ],
 )
 def test_bad_input_names_the_argument(call, match):
@@ -390,11 +391,11 @@ def test_bad_input_names_the_argument(call, match):
 
 def test_bad_types_raise_type_error():
     with pytest.raises(TypeError, match="n_inputs"):
-        correlated_task_pair("aligned", 4.0, 2, [1], [1])  # type: ignore[arg-type]
+        correlated_pair_family("aligned", 4.0, 2, [1], [1])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="gamma"):
-        gamma_mtl_tasks(4, 1, "half")  # type: ignore[arg-type]
+        gamma_mtl_family(4, 1, "half")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="seed"):
-        correlated_task_pair("aligned", 4, 2, [1], [1], seed="0")  # type: ignore[arg-type]
+        correlated_pair_family("aligned", 4, 2, [1], [1], seed="0")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="task_names"):
         LinearTaskFamily([np.eye(2), np.eye(2)], ["a", "a"])
     with pytest.raises(ValueError, match="N_i"):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from tasklens.data import METRICS, get_metric
+from tasklens.data import get_metric
+from tasklens.data.metrics import METRICS
 
 
 @pytest.fixture

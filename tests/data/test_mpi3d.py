@@ -26,11 +26,7 @@ from tasklens.data import _render3d as r3
 from tasklens.data import mpi3d_procedural as m3
 from tasklens.data.mpi3d_procedural import (
     mpi3d,
-    mpi3d_codes,
     mpi3d_coverage,
-    mpi3d_grid,
-    mpi3d_index,
-    mpi3d_values,
     render_mpi3d,
 )
 
@@ -39,8 +35,8 @@ SPHERE = m3.OBJECT_SHAPES.index("sphere")
 
 
 def _sample_values(n: int, seed: int) -> np.ndarray:
-    index = np.random.default_rng(seed).choice(m3.GRID_SIZE, n, replace=False)
-    return mpi3d_values(mpi3d_codes(index))
+    index = np.random.default_rng(seed).choice(m3.GRID.size, n, replace=False)
+    return m3.GRID.codes_to_values(m3.GRID.codes(index))
 
 
 def _centroid(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,15 +47,15 @@ def _centroid(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------------------- the grid
 def test_factor_levels_are_the_mpi3d_grid() -> None:
-    assert m3.GRID_SHAPE == (6, 6, 2, 3, 3, 40, 40) and m3.GRID_SIZE == 1_036_800
-    assert m3.FACTOR_NAMES == ("object_color", "object_shape", "object_size", "camera_height",
+    assert m3.GRID.shape == (6, 6, 2, 3, 3, 40, 40) and m3.GRID.size == 1_036_800
+    assert m3.GRID.names == ("object_color", "object_shape", "object_size", "camera_height",
                                "background_color", "horizontal_axis", "vertical_axis")
     assert list(m3.OBJECT_COLORS) == ["white", "green", "red", "blue", "brown", "olive"]
     assert m3.OBJECT_SHAPES == ("cone", "cube", "cylinder", "hexagonal", "pyramid", "sphere")
     assert m3.OBJECT_SIZES == ("small", "large")
     assert m3.CAMERA_HEIGHTS == ("top", "center", "bottom")
     assert list(m3.BACKGROUND_COLORS) == ["purple", "sea green", "salmon"]
-    for lv, k in zip(m3.FACTOR_LEVELS, m3.GRID_SHAPE):
+    for lv, k in zip(m3.GRID.levels, m3.GRID.shape):
         np.testing.assert_array_equal(lv, np.arange(k))
 
 
@@ -67,18 +63,18 @@ def test_factor_levels_are_the_mpi3d_grid() -> None:
 @given(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 1), st.integers(0, 2),
                  st.integers(0, 2), st.integers(0, 39), st.integers(0, 39)))
 def test_index_round_trips_and_matches_hand_bases(codes: tuple[int, ...]) -> None:
-    index = mpi3d_index(np.array(codes))
+    index = m3.GRID.index(np.array(codes))
     assert index == int(np.dot(codes, BASES))
-    np.testing.assert_array_equal(mpi3d_codes(np.array([index]))[0], codes)
-    np.testing.assert_array_equal(mpi3d_values(np.array(codes))[0], codes)
+    np.testing.assert_array_equal(m3.GRID.codes(np.array([index]))[0], codes)
+    np.testing.assert_array_equal(m3.GRID.codes_to_values(np.array(codes))[0], codes)
 
 
 def test_grid_iterator_follows_the_file_order() -> None:
-    batches = list(mpi3d_grid(batch_size=30, start=m3.GRID_SIZE - 50))
+    batches = list(m3.GRID.images(batch_size=30, start=m3.GRID.size - 50))
     assert [len(v) for _, v in batches] == [30, 20]
     values = np.concatenate([v for _, v in batches])
-    expected = list(itertools.islice(itertools.product(*(range(k) for k in m3.GRID_SHAPE)),
-                                     m3.GRID_SIZE - 50, None))
+    expected = list(itertools.islice(itertools.product(*(range(k) for k in m3.GRID.shape)),
+                                     m3.GRID.size - 50, None))
     np.testing.assert_array_equal(values, np.array(expected))
     np.testing.assert_array_equal(values[-1], [5, 5, 1, 2, 2, 39, 39])
     images, vals = batches[1]
@@ -112,20 +108,20 @@ def test_object_stays_inside_the_frame_at_the_arm_extremes() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_every_factor_level_gives_a_distinct_image(seed: int) -> None:
     base = _sample_values(1, seed)[0]
-    for j, levels in enumerate(m3.FACTOR_LEVELS):
+    for j, levels in enumerate(m3.GRID.levels):
         z = np.repeat(base[None], len(levels), axis=0)
         z[:, j] = levels
         flat = render_mpi3d(z).reshape(len(levels), -1)
         gaps = np.abs(flat[:, None] - flat[None]).max(axis=2)
         np.fill_diagonal(gaps, np.inf)
-        assert gaps.min() > 1e-3, (m3.FACTOR_NAMES[j], gaps.min())
+        assert gaps.min() > 1e-3, (m3.GRID.names[j], gaps.min())
 
 
 @pytest.mark.parametrize(("column", "region"), [(0, 2), (4, 0)])
 def test_a_colour_recolours_exactly_its_region(column: int, region: int) -> None:
     for base in _sample_values(4, seed=column):
         other = base.copy()
-        other[column] = (base[column] + 1) % m3.GRID_SHAPE[column]
+        other[column] = (base[column] + 1) % m3.GRID.shape[column]
         images = render_mpi3d(np.stack([base, other]))
         changed = np.abs(images[0] - images[1]).max(axis=-1) > 0
         cov = mpi3d_coverage(base)[0, region]
@@ -204,15 +200,15 @@ def test_factor_task_set_contents() -> None:
     ts = mpi3d(n=300, seed=1)
     assert isinstance(ts, TaskSet) and ts.inputs.shape == (300, 3, 64, 64)
     assert ts.inputs.dtype == np.float32 and 0 <= ts.inputs.min() and ts.inputs.max() <= 1
-    assert ts.task_names == list(m3.FACTOR_NAMES)
+    assert ts.task_names == list(m3.GRID.names)
     kinds = {name: t.kind for name, t in ts.tasks.items()}
     assert kinds["object_size"] == "binary" and kinds["horizontal_axis"] == "regression"
     assert kinds["object_shape"] == "classification"
     assert ts["object_shape"].classes.tolist() == list(m3.OBJECT_SHAPES)
     f = ts.factors
-    assert f.names == m3.FACTOR_NAMES and len(np.unique(f.values, axis=0)) == 300
+    assert f.names == m3.GRID.names and len(np.unique(f.values, axis=0)) == 300
     for j in range(5):
-        np.testing.assert_array_equal(ts.tasks[m3.FACTOR_NAMES[j]].targets, f.values[:, j])
+        np.testing.assert_array_equal(ts.tasks[m3.GRID.names[j]].targets, f.values[:, j])
     np.testing.assert_allclose(ts["vertical_axis"].targets, f.values[:, 6] / 39, rtol=1e-6)
     np.testing.assert_array_equal(ts.inputs, render_mpi3d(f.values).transpose(0, 3, 1, 2))
     assert ts.info["approximation"] is True
@@ -225,7 +221,7 @@ def test_random_mlp_task_set() -> None:
     assert ts.task_names == ["mlp_0", "mlp_1", "mlp_2"]
     y = np.stack([t.targets for t in ts.tasks.values()], axis=1)
     np.testing.assert_allclose(y.std(axis=0), 1.0, rtol=1e-4)
-    assert ts.info["factor_subsets"][0] == list(m3.FACTOR_NAMES[:4])
+    assert ts.info["factor_subsets"][0] == list(m3.GRID.names[:4])
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -236,7 +232,7 @@ def test_random_mlp_task_set() -> None:
 ])
 def test_render_rejects_bad_factor_values(column: str, value: float) -> None:
     z = np.array([0, 0, 0, 0, 0, 10, 10], dtype=float)
-    z[m3.FACTOR_NAMES.index(column)] = value
+    z[m3.GRID.names.index(column)] = value
     with pytest.raises(ValueError, match=column):
         render_mpi3d(z)
 
@@ -247,12 +243,12 @@ def test_bad_arguments_name_themselves() -> None:
     with pytest.raises(ValueError, match="n must be"):
         mpi3d(n=0)
     with pytest.raises(ValueError, match="n must be at most 1036800"):
-        mpi3d(n=m3.GRID_SIZE + 1)
+        mpi3d(n=m3.GRID.size + 1)
     with pytest.raises(ValueError, match="tasks"):
         mpi3d(n=10, tasks="colors")
     with pytest.raises(ValueError, match=r"column 6 \(vertical_axis\)"):
-        mpi3d_index([0, 0, 0, 0, 0, 0, 40])
+        m3.GRID.index([0, 0, 0, 0, 0, 0, 40])
     with pytest.raises(TypeError, match="factor_codes must be integer"):
-        mpi3d_index([0, 0, 0, 0, 0, 0, 1.5])
+        m3.GRID.index([0, 0, 0, 0, 0, 0, 1.5])
     with pytest.raises(ValueError, match="start"):
-        next(mpi3d_grid(start=-1))
+        next(m3.GRID.images(start=-1))

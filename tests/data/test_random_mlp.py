@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from tasklens.data import Factors
-from tasklens.data.random_mlp import random_mlp_tasks, resolve_factor_subsets
+from tasklens.data.random_mlp import random_mlp_targets, random_mlp_tasks, resolve_factor_subsets
 
 # two rows whose factors map to x = (-1, -1, -1) and x = (1, 1, 1), so |x|² = 3
 CORNERS = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
@@ -109,9 +109,14 @@ def test_subset_options() -> None:
     drawn = resolve_factor_subsets(3, 5, 50, seed=0)
     assert all(len(s) == 3 and len(set(s)) == 3 and max(s) < 5 for s in drawn)
     assert len(set(drawn)) > 1
-    _, used = random_mlp_tasks(_random_factors(), 4, seed=0, hidden=10, factor_subsets=2,
-                               return_subsets=True)
+    z = _random_factors()
+    _, _, info = random_mlp_targets(z, [f"f{j}" for j in range(z.shape[1])],
+                                    [np.unique(c) for c in z.T], 4, seed=0, hidden=10,
+                                    factor_subsets=2)
+    used = info["factor_subsets"]
     assert len(used) == 4 and all(len(s) == 2 for s in used)
+    # random_mlp_tasks returns one type whatever the arguments: the (N, n_tasks) targets
+    assert isinstance(random_mlp_tasks(z, 4, seed=0, hidden=10, factor_subsets=2), np.ndarray)
 
 
 def test_factors_object_gives_sample_independent_tasks() -> None:

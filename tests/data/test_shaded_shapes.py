@@ -8,7 +8,8 @@ import importlib
 import numpy as np
 import pytest
 
-from tasklens.data import render_shaded_shapes, shaded_shapes
+from tasklens.data import shaded_shapes
+from tasklens.data.shaded_shapes import render_shaded_shapes
 
 # the module (its constants); the package attribute of the same name is the function
 SS = importlib.import_module("tasklens.data.shaded_shapes")
@@ -18,7 +19,7 @@ def _row(**kw) -> np.ndarray:
     base = {"shape": 0, "orientation": 0.0, "scale": 0.7, "object_hue": 0.0,
             "background": 0.45, "light_azimuth": 0.0, "light_elevation": 55.0}
     base.update(kw)
-    return np.array([[base[k] for k in SS.FACTOR_NAMES]])
+    return np.array([[base[k] for k in SS.GRID.names]])
 
 
 def test_normals_are_unit_and_known_at_landmarks() -> None:

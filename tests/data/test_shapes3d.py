@@ -28,11 +28,7 @@ from tasklens.data._render3d import hue_to_rgb
 from tasklens.data.shapes3d_procedural import (
     render_shapes3d,
     shapes3d,
-    shapes3d_codes,
     shapes3d_coverage,
-    shapes3d_grid,
-    shapes3d_index,
-    shapes3d_values,
 )
 
 BASES = np.array([48000, 4800, 480, 60, 15, 1])  # 10·10·8·4·15, 10·8·4·15, ..., 1
@@ -40,19 +36,19 @@ BASE_TUPLE = [0.2, 0.6, 0.0, 1.0, 0.0, 0.0]
 
 
 def _sample_values(n: int, seed: int) -> np.ndarray:
-    index = np.random.default_rng(seed).choice(s3.GRID_SIZE, n, replace=False)
-    return shapes3d_values(shapes3d_codes(index))
+    index = np.random.default_rng(seed).choice(s3.GRID.size, n, replace=False)
+    return s3.GRID.codes_to_values(s3.GRID.codes(index))
 
 
 # ---------------------------------------------------------------------------- the grid
 def test_factor_levels_are_the_3dshapes_grid() -> None:
-    assert s3.GRID_SHAPE == (10, 10, 10, 8, 4, 15) and s3.GRID_SIZE == 480_000
-    assert s3.FACTOR_NAMES == ("floor_hue", "wall_hue", "object_hue", "scale", "shape",
+    assert s3.GRID.shape == (10, 10, 10, 8, 4, 15) and s3.GRID.size == 480_000
+    assert s3.GRID.names == ("floor_hue", "wall_hue", "object_hue", "scale", "shape",
                                "orientation")
     for j in range(3):
-        np.testing.assert_allclose(s3.FACTOR_LEVELS[j], [k / 10 for k in range(10)])
+        np.testing.assert_allclose(s3.GRID.levels[j], [k / 10 for k in range(10)])
     np.testing.assert_allclose(s3.SCALES, [0.75 + k * 0.5 / 7 for k in range(8)])
-    np.testing.assert_array_equal(s3.FACTOR_LEVELS[4], [0, 1, 2, 3])
+    np.testing.assert_array_equal(s3.GRID.levels[4], [0, 1, 2, 3])
     assert s3.SHAPES == {0: "cube", 1: "cylinder", 2: "sphere", 3: "capsule"}
     np.testing.assert_allclose(s3.ORIENTATIONS, [-30 + k * 60 / 14 for k in range(15)])
 
@@ -61,23 +57,23 @@ def test_factor_levels_are_the_3dshapes_grid() -> None:
 @given(st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9), st.integers(0, 7),
                  st.integers(0, 3), st.integers(0, 14)))
 def test_index_round_trips_and_matches_hand_bases(codes: tuple[int, ...]) -> None:
-    index = shapes3d_index(np.array(codes))
+    index = s3.GRID.index(np.array(codes))
     assert index == int(np.dot(codes, BASES))
-    np.testing.assert_array_equal(shapes3d_codes(np.array([index]))[0], codes)
-    values = shapes3d_values(np.array(codes))[0]
+    np.testing.assert_array_equal(s3.GRID.codes(np.array([index]))[0], codes)
+    values = s3.GRID.codes_to_values(np.array(codes))[0]
     assert values[0] == pytest.approx(codes[0] / 10) and values[5] == pytest.approx(
         -30 + codes[5] * 60 / 14)
 
 
 def test_grid_iterator_follows_the_file_order() -> None:
-    batches = list(shapes3d_grid(batch_size=40, start=100, stop=180))
+    batches = list(s3.GRID.images(batch_size=40, start=100, stop=180))
     assert [len(v) for _, v in batches] == [40, 40]
     values = np.concatenate([v for _, v in batches])
     expected = [list(c) for c in itertools.islice(
-        itertools.product(*(range(k) for k in s3.GRID_SHAPE)), 100, 180)]
+        itertools.product(*(range(k) for k in s3.GRID.shape)), 100, 180)]
     np.testing.assert_array_equal(
         np.stack([np.searchsorted(lv + 1e-9, values[:, j]) for j, lv in
-                  enumerate(s3.FACTOR_LEVELS)], 1), expected)
+                  enumerate(s3.GRID.levels)], 1), expected)
     images, vals = batches[1]
     assert images.shape == (40, 64, 64, 3)
     np.testing.assert_array_equal(images, render_shapes3d(vals))
@@ -105,13 +101,13 @@ def test_hue_colours_match_colorsys() -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_every_factor_level_gives_a_distinct_image(seed: int) -> None:
     base = _sample_values(1, seed)[0]
-    for j, levels in enumerate(s3.FACTOR_LEVELS):
+    for j, levels in enumerate(s3.GRID.levels):
         z = np.repeat(base[None], len(levels), axis=0)
         z[:, j] = levels
         flat = render_shapes3d(z).reshape(len(levels), -1)
         gaps = np.abs(flat[:, None] - flat[None]).max(axis=2)
         np.fill_diagonal(gaps, np.inf)
-        assert gaps.min() > 1e-3, (s3.FACTOR_NAMES[j], gaps.min())
+        assert gaps.min() > 1e-3, (s3.GRID.names[j], gaps.min())
 
 
 @pytest.mark.parametrize("region", [0, 1, 2])
@@ -231,7 +227,7 @@ def test_factor_task_set_contents() -> None:
                      "shape": "classification", "orientation": "regression"}
     assert ts["shape"].classes.tolist() == ["cube", "cylinder", "sphere", "capsule"]
     f = ts.factors
-    assert f.names == s3.FACTOR_NAMES and len(np.unique(f.values, axis=0)) == 150
+    assert f.names == s3.GRID.names and len(np.unique(f.values, axis=0)) == 150
     np.testing.assert_array_equal(f.levels[5], s3.ORIENTATIONS)
     np.testing.assert_array_equal(ts["floor_hue"].targets, f.codes()[:, 0])
     np.testing.assert_array_equal(ts["shape"].targets, f.values[:, 4].astype(int))
@@ -247,7 +243,7 @@ def test_random_mlp_task_set() -> None:
     assert ts.task_names == ["mlp_0", "mlp_1", "mlp_2"]
     y = np.stack([t.targets for t in ts.tasks.values()], axis=1)
     np.testing.assert_allclose(y.std(axis=0), 1.0, rtol=1e-4)
-    assert ts.info["factor_subsets"] == [list(s3.FACTOR_NAMES)] * 3
+    assert ts.info["factor_subsets"] == [list(s3.GRID.names)] * 3
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -257,7 +253,7 @@ def test_random_mlp_task_set() -> None:
 ])
 def test_render_rejects_bad_factor_values(column: str, value: float) -> None:
     z = np.array(BASE_TUPLE)
-    z[s3.FACTOR_NAMES.index(column)] = value
+    z[s3.GRID.names.index(column)] = value
     with pytest.raises(ValueError, match=column):
         render_shapes3d(z)
 
@@ -276,8 +272,8 @@ def test_bad_arguments_name_themselves() -> None:
     with pytest.raises(ValueError, match="tasks"):
         shapes3d(n=10, tasks="hues")
     with pytest.raises(ValueError, match=r"column 5 \(orientation\)"):
-        shapes3d_index([0, 0, 0, 0, 0, 15])
+        s3.GRID.index([0, 0, 0, 0, 0, 15])
     with pytest.raises(ValueError, match="batch_size"):
-        next(shapes3d_grid(batch_size=0))
+        next(s3.GRID.images(batch_size=0))
     with pytest.raises(ValueError, match="start"):
-        next(shapes3d_grid(start=10, stop=5))
+        next(s3.GRID.images(start=10, stop=5))

@@ -21,14 +21,9 @@ from matplotlib.path import Path as MplPath
 from tasklens.data import TaskSet
 from tasklens.data import dsprites as sp
 from tasklens.data.dsprites import (
-    codes_to_values,
-    grid_codes,
-    grid_factors,
-    grid_index,
     orientation_target,
     render_sprite,
     render_sprites,
-    sprite_grid,
     sprites,
 )
 
@@ -44,19 +39,19 @@ def test_factor_levels_are_the_dsprites_grid() -> None:
     assert len(sp.ORIENTATIONS) == 40
     assert sp.ORIENTATIONS[0] == 0.0 and sp.ORIENTATIONS[-1] == pytest.approx(2 * np.pi)
     np.testing.assert_allclose(np.diff(sp.POSITIONS), 1 / 31)
-    assert sp.GRID_SHAPE == (3, 6, 40, 32, 32) and sp.GRID_SIZE == 737_280
-    assert sp.FACTOR_NAMES == ("shape", "scale", "orientation", "pos_x", "pos_y")
+    assert sp.GRID.shape == (3, 6, 40, 32, 32) and sp.GRID.size == 737_280
+    assert sp.GRID.names == ("shape", "scale", "orientation", "pos_x", "pos_y")
 
 
-def test_grid_factors_cover_exactly_the_grid_in_dsprites_order() -> None:
-    z = grid_factors()
+def test_grid_values_cover_exactly_the_grid_in_dsprites_order() -> None:
+    z = sp.GRID.values()
     # the cartesian product with the last factor fastest (the dSprites file order)
     mesh = np.meshgrid([1.0, 2.0, 3.0], sp.SCALES, sp.ORIENTATIONS, sp.POSITIONS, sp.POSITIONS,
                        indexing="ij")
     np.testing.assert_array_equal(z, np.stack([m.ravel() for m in mesh], axis=1))
     assert z.shape == (737_280, 5)
     # every row distinct: its level codes give distinct flat indices
-    codes = np.stack([np.searchsorted(lv, z[:, j]) for j, lv in enumerate(sp.FACTOR_LEVELS)], 1)
+    codes = np.stack([np.searchsorted(lv, z[:, j]) for j, lv in enumerate(sp.GRID.levels)], 1)
     assert len(np.unique(codes @ DSPRITES_BASES)) == 737_280
 
 
@@ -64,28 +59,28 @@ def test_grid_factors_cover_exactly_the_grid_in_dsprites_order() -> None:
 @given(st.tuples(st.integers(0, 2), st.integers(0, 5), st.integers(0, 39), st.integers(0, 31),
                  st.integers(0, 31)))
 def test_grid_index_round_trips_and_matches_published_bases(codes: tuple[int, ...]) -> None:
-    index = grid_index(np.array(codes))
+    index = sp.GRID.index(np.array(codes))
     assert index == int(np.dot(codes, DSPRITES_BASES))
-    np.testing.assert_array_equal(grid_codes(np.array([index]))[0], codes)
+    np.testing.assert_array_equal(sp.GRID.codes(np.array([index]))[0], codes)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 737_279), st.integers(0, 4))
 def test_grid_neighbours_differ_in_exactly_one_factor(index: int, factor: int) -> None:
-    codes = grid_codes(np.array([index]))[0]
-    if codes[factor] == sp.GRID_SHAPE[factor] - 1:
+    codes = sp.GRID.codes(np.array([index]))[0]
+    if codes[factor] == sp.GRID.shape[factor] - 1:
         return  # no next level along this factor
-    neighbour = grid_codes(np.array([index + DSPRITES_BASES[factor]]))[0]
+    neighbour = sp.GRID.codes(np.array([index + DSPRITES_BASES[factor]]))[0]
     diff = neighbour - codes
     assert diff[factor] == 1 and np.count_nonzero(diff) == 1
-    values = codes_to_values(np.stack([codes, neighbour]))
+    values = sp.GRID.codes_to_values(np.stack([codes, neighbour]))
     assert np.count_nonzero(values[0] != values[1]) == 1
 
 
-def test_sprite_grid_yields_the_grid_in_order() -> None:
-    z = grid_factors()
-    batches = list(itertools.islice(sprite_grid(batch_size=700), 2))
-    tail = list(sprite_grid(batch_size=1000, start=sp.GRID_SIZE - 2500))
+def test_grid_images_yield_the_grid_in_order() -> None:
+    z = sp.GRID.values()
+    batches = list(itertools.islice(sp.GRID.images(batch_size=700), 2))
+    tail = list(sp.GRID.images(batch_size=1000, start=sp.GRID.size - 2500))
     assert [len(v) for _, v in tail] == [1000, 1000, 500]
     np.testing.assert_array_equal(batches[1][1], z[700:1400])
     np.testing.assert_array_equal(tail[-1][1], z[-500:])
@@ -219,7 +214,7 @@ def test_vectorized_renderer_matches_polygon_renderer(shape: int, scale: float, 
 
 
 def test_batch_equals_single_renders() -> None:
-    z = codes_to_values(grid_codes(np.random.default_rng(3).choice(sp.GRID_SIZE, 50)))
+    z = sp.GRID.codes_to_values(sp.GRID.codes(np.random.default_rng(3).choice(sp.GRID.size, 50)))
     batch = render_sprites(*z.T)
     for k in range(0, 50, 7):
         np.testing.assert_array_equal(batch[k], render_sprite(*z[k]))
@@ -236,7 +231,7 @@ def test_factor_task_set_contents() -> None:
     assert all(ts[t].kind == "regression" for t in ts.task_names[1:])
     assert ts["orientation"].targets.shape == (400, 2)
     f = ts.factors
-    assert f.names == sp.FACTOR_NAMES and len(f.levels) == 5
+    assert f.names == sp.GRID.names and len(f.levels) == 5
     np.testing.assert_array_equal(f.levels[2], sp.ORIENTATIONS)
     assert len(np.unique(f.values, axis=0)) == 400  # drawn without replacement
     np.testing.assert_array_equal(ts["shape"].targets, f.values[:, 0].astype(int) - 1)
@@ -270,10 +265,6 @@ def test_random_mlp_task_set() -> None:
     np.testing.assert_array_equal(again["mlp_2"].targets, ts["mlp_2"].targets)
 
 
-def test_registry_name_points_at_sprites() -> None:
-    assert sp.sprites_taskset is sprites
-
-
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"shape": 4}, "shape"),
@@ -294,16 +285,16 @@ def test_bad_arguments_name_themselves() -> None:
     with pytest.raises(ValueError, match="n must be"):
         sprites(n=0)
     with pytest.raises(ValueError, match="n must be at most"):
-        sprites(n=sp.GRID_SIZE + 1)
+        sprites(n=sp.GRID.size + 1)
     with pytest.raises(ValueError, match="tasks"):
         sprites(n=10, tasks="shapes")
     with pytest.raises(ValueError, match="orientation_encoding"):
         sprites(n=10, orientation_encoding="degrees")
     with pytest.raises(ValueError, match="factor_codes column 2"):
-        grid_index(np.array([0, 0, 40, 0, 0]))
+        sp.GRID.index(np.array([0, 0, 40, 0, 0]))
     with pytest.raises(ValueError, match="factor_codes must have shape"):
-        grid_index(np.zeros((3, 4), dtype=int))
+        sp.GRID.index(np.zeros((3, 4), dtype=int))
     with pytest.raises(ValueError, match="common length"):
         render_sprites([1, 2], [1.0, 1.0, 1.0], 0.0, 0.5, 0.5)
     with pytest.raises(ValueError, match="start"):
-        next(sprite_grid(start=10, stop=5))
+        next(sp.GRID.images(start=10, stop=5))

@@ -154,3 +154,40 @@ def test_builtin_loaders_are_functions_of_tasklens_data() -> None:
     assert callable(data.yeast) and data.yeast.__module__ == "tasklens.data.yeast"
     assert callable(data.multi_digits_mixed)
     assert "multi_digits_mixed" in BUILTIN_DATASETS
+
+
+def test_split_statistics_are_bit_identical_whatever_the_memory_and_threads() -> None:
+    """The statistics behind ``split(standardize=True)`` (what ``tasklens analyze`` trains on)
+    depend only on the training rows and their order: not on the buffer's alignment (an
+    unpickled array in a worker sits at another offset), a pickle round trip, or torch's
+    thread count — the conditions under which the process executor and a resumed run
+    rebuild or receive the split."""
+    import pickle
+
+    rng = np.random.default_rng(11)
+    x = (rng.normal(size=(257, 13)) * rng.uniform(0.1, 100, 13) + 30).astype(np.float32)
+    ts = TaskSet.from_arrays(x, {"r": x[:, 0] * 3 + rng.normal(size=257), "s": x[:, 1] ** 2},
+                             kinds={"r": "regression", "s": "regression"})
+    ref = ts.split(0.3, seed=2, standardize=True)
+    threads = torch.get_num_threads()
+    try:
+        for offset in (1, 3, 8):  # float32 elements: 4, 12 and 32 bytes off
+            raw = bytearray(x.nbytes + 64)
+            moved = np.ndarray(x.shape, np.float32, buffer=raw, offset=4 * offset)
+            moved[...] = x
+            torch.set_num_threads(1 if offset % 2 else max(threads, 2))
+            other = pickle.loads(pickle.dumps(TaskSet.from_arrays(
+                moved, {n: t.targets for n, t in ts.tasks.items()},
+                kinds={"r": "regression", "s": "regression"}), protocol=5)
+            ).split(0.3, seed=2, standardize=True)
+            a, b = ref.train.standardizer, other.train.standardizer
+            np.testing.assert_array_equal(a.input_mean, b.input_mean)
+            np.testing.assert_array_equal(a.input_std, b.input_std)
+            for name in ("r", "s"):
+                np.testing.assert_array_equal(a.target_mean[name], b.target_mean[name])
+                np.testing.assert_array_equal(a.target_std[name], b.target_std[name])
+            for part in ("train", "test"):
+                np.testing.assert_array_equal(getattr(ref, part).inputs,
+                                              getattr(other, part).inputs)
+    finally:
+        torch.set_num_threads(threads)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tasklens.data import (
+from tasklens.data.transforms import (
     ColorJitter,
     Compose,
     GaussianNoise,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasklens.data import TaskSet, correlated_task_pair
+from tasklens.data import TaskSet, correlated_pair_family
 from tasklens.linear.analysis import analyze_tasks
 
 
 def _pair(regime: str) -> TaskSet:
-    fam = correlated_task_pair(regime, n_inputs=8, n_outputs=4, singular_values_1=[4, 3],
+    fam = correlated_pair_family(regime, n_inputs=8, n_outputs=4, singular_values_1=[4, 3],
                                singular_values_2=[2, 1.5], seed=0)
     return fam.to_taskset(400, seed=0)
 

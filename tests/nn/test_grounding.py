@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from tasklens.data import render_shaded_shapes, shaded_shapes
+from tasklens.data import shaded_shapes
+from tasklens.data.shaded_shapes import render_shaded_shapes
 from tasklens.nn import LambertianDecoder, dual_stream_for, lambertian_render, lambertian_shading
 
 

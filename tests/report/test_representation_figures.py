@@ -68,7 +68,7 @@ def test_traversal_with_several_bases_and_dims() -> None:
 
 def test_traversal_of_a_real_decoder(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from tasklens.nn.autoencoders import autoencoder_for
+    from tasklens.nn.autoencoder_factory import autoencoder_for
 
     model = autoencoder_for((1, 8, 8), 2, "beta_vae", seed=0, channels=(4,),
                             decoder_channels=(4, 4, 4))

@@ -74,9 +74,9 @@ def test_figure4_gd_agrees_with_closed_form_to_first_order_in_lr():
     assert run.method == "closed_form"
     np.testing.assert_allclose(run.cf_losses[0], [1.0, 16.0], rtol=1e-3)  # alpha = (1, 4)
     # the bound needs the init: rebuild it as figure4 does (and check it is the same problem)
-    from tasklens.data.linear_families import gamma_mtl_tasks
+    from tasklens.data.linear_families import gamma_mtl_family
 
-    fam = gamma_mtl_tasks(20, 1, 0.0, (1.0, 4.0), seed=np.random.default_rng([0, 0]))
+    fam = gamma_mtl_family(20, 1, 0.0, (1.0, 4.0), seed=np.random.default_rng([0, 0]))
     ws, heads = zero_balanced_init(20, 2, [1, 1], 1e-2, 0)
     dyn = MTLDynamics(list(fam.sigmas), ws, heads)
     np.testing.assert_allclose(dyn.losses(run.t), run.cf_losses, atol=1e-10)

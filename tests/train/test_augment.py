@@ -8,13 +8,13 @@ import torch
 from torch import nn
 
 from tasklens import balance
-from tasklens.data import (
+from tasklens.data import TaskSet
+from tasklens.data.transforms import (
     ColorJitter,
     Compose,
     GaussianNoise,
     RandomCrop,
     RandomHorizontalFlip,
-    TaskSet,
     Transform,
 )
 from tasklens.nn import HardParameterSharing, make_heads

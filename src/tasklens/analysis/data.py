@@ -36,7 +36,7 @@ import numpy as np
 from ..data.builtin import BUILTIN_DATASETS, load_builtin
 from ..data.digits_mixed import multi_digits_mixed
 from ..data.tasks import TASK_KINDS
-from ..data.taskset import TaskSet
+from ..data.taskset import TaskSet, TaskSetSplit
 
 logger = logging.getLogger("tasklens")
 
@@ -78,6 +78,17 @@ class LoadedData:
     def fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of inputs, task names, kinds and targets."""
         return taskset_fingerprint(self.taskset)
+
+    def split(self, test_size: float, seed: int) -> TaskSetSplit:
+        """The seeded train/test split the analysis (and ``tasklens sweep``) trains on.
+
+        Inputs and regression targets of both parts are standardized (mean 0, standard
+        deviation 1; :class:`~tasklens.data.Standardizer`) with the statistics of the
+        training part only, so that no test row influences what the models see. One scale
+        for all features and targets keeps a short training with one learning rate
+        meaningful, and makes regression losses comparable with classification ones.
+        """
+        return self.taskset.split(test_size=test_size, seed=seed, standardize=True)
 
 
 def taskset_fingerprint(taskset: TaskSet) -> str:
@@ -174,34 +185,18 @@ def load_data(data: str | None = None, tasks: Any = None, inputs: Any = None, *,
     if ts.n_samples < MIN_ROWS:
         raise DataError(f"only {ts.n_samples} usable rows; the analysis needs at least "
                         f"{MIN_ROWS}")
-    return standardize(loaded)
+    return dataclasses.replace(loaded, notes=(*loaded.notes, *_standardize_notes(ts)))
 
 
-def standardize(loaded: LoadedData) -> LoadedData:
-    """Z-score every input feature and every regression target (constant features stay 0).
-
-    One scale for all features and targets keeps a short training with one learning rate
-    meaningful, and makes regression losses comparable with classification ones (MSE in
-    units of the target's standard deviation).
-    """
-    ts = loaded.taskset
-    x = ts.inputs.astype(np.float64)
-    sd = x.std(axis=0)
-    x = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    tasks = dict(ts.tasks)
-    scaled = []
-    for name, task in ts.tasks.items():
-        if task.kind == "regression":
-            y = task.targets.astype(np.float64)
-            y = (y - y.mean(axis=0)) / np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0)
-            tasks[name] = dataclasses.replace(task, targets=y.astype(np.float32))
-            scaled.append(name)
-    notes = ["inputs standardized (mean 0, standard deviation 1 per feature)"]
+def _standardize_notes(ts: TaskSet) -> tuple[str, ...]:
+    """What :meth:`LoadedData.split` will do to the inputs and regression targets."""
+    notes = ["inputs standardized (mean 0, standard deviation 1 per feature) with the "
+             "statistics of the training part of the split"]
+    scaled = [name for name, task in ts.tasks.items() if task.kind == "regression"]
     if scaled:
-        notes.append(f"regression targets standardized ({', '.join(scaled)}): their MSE is "
-                     "in units of the target's variance")
-    out = TaskSet(x.astype(np.float32), tasks, ts.factors, ts.groups, ts.name, dict(ts.info))
-    return dataclasses.replace(loaded, taskset=out, notes=(*loaded.notes, *notes))
+        notes.append(f"regression targets standardized ({', '.join(scaled)}) with the training "
+                     "part's statistics: their MSE is in units of the target's variance")
+    return tuple(notes)
 
 
 def _load_builtin(name: str, specs: dict[str, str | None], cols: list[str] | None

@@ -188,7 +188,7 @@ def _run_planned(data: LoadedData, settings: AnalysisSettings, out: Path, planne
                  session: ExecutorSession) -> dict[str, Any]:
     work = out / "stages"
     (work / "models").mkdir(parents=True, exist_ok=True)
-    split = data.taskset.split(test_size=settings.test_size, seed=settings.seed)
+    split = data.split(settings.test_size, settings.seed)
     ctx = StageContext(data, split, settings, work, progress=progress, resume=resume,
                        session=session)
     fingerprint = data.fingerprint()

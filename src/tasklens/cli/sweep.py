@@ -88,7 +88,8 @@ def sweep(data: Data = None, task: Tasks = None, inputs: Inputs = None,
     for note in loaded.notes:
         console.print(f"  note: {escape(note)}")
     try:
-        truth = ground_truth_sweep(ts, out, seeds=range(seed, seed + seeds), settings=settings,
+        truth = ground_truth_sweep(loaded.split(settings.test_size, settings.split_seed),
+                                   out, seeds=range(seed, seed + seeds), settings=settings,
                                    workers=min(ex.workers, n_jobs), backend=ex.executor,
                                    worker_threads=None if ex.executor == "serial" else 1,
                                    ray_address=ex.ray_address)

@@ -86,15 +86,30 @@ def resolve_columns(df: Any, inputs: Sequence[Any] | None,
     passes an empty frame with the file's columns and dtypes); ``what`` names the frame
     in messages (``"df"``, ``"the file"``).
     """
-    import pandas as pd
-
     check_column_list(tasks, "tasks")
     check_column_list(inputs, "inputs")
+    task_kinds = _task_kinds(tasks, what)
+    _check_frame_columns(df, task_kinds, inputs, groups, what)
+    if inputs is None:
+        inputs = [c for c in df.columns if c not in task_kinds and c != groups]
+    _check_inputs(df, list(inputs), task_kinds)
+    return list(inputs), task_kinds
+
+
+def _task_kinds(tasks: Sequence[Any] | Mapping[Any, str | None] | None,
+                what: str) -> dict[Any, str | None]:
+    """``{task column: kind or None}`` from a list or a mapping, without duplicates."""
     if not tasks:
         raise ValueError(f"tasks must name at least one target column of {what}")
     task_kinds = dict(tasks) if isinstance(tasks, Mapping) else {t: None for t in tasks}
     if len(set(task_kinds)) != len(list(tasks)):
         raise ValueError("tasks contains duplicate column names")
+    return task_kinds
+
+
+def _check_frame_columns(df: Any, task_kinds: Mapping[Any, str | None],
+                         inputs: Sequence[Any] | None, groups: Any, what: str) -> None:
+    """Unique column names, and every named task, group and input column present."""
     if df.columns.duplicated().any():
         dup = df.columns[df.columns.duplicated()].tolist()
         raise ValueError(f"{what} has duplicate column names {dup}; rename them first")
@@ -105,8 +120,12 @@ def resolve_columns(df: Any, inputs: Sequence[Any] | None,
     missing = [c for c in wanted if c not in df.columns]
     if missing:
         raise ValueError(f"columns {missing} are not in {what}; available: {list(df.columns)}")
-    if inputs is None:
-        inputs = [c for c in df.columns if c not in task_kinds and c != groups]
+
+
+def _check_inputs(df: Any, inputs: list[Any], task_kinds: Mapping[Any, str | None]) -> None:
+    """Input columns: disjoint from the tasks, at least one, all numeric."""
+    import pandas as pd
+
     overlap = set(inputs) & set(task_kinds)
     if overlap:
         raise ValueError(f"columns {sorted(overlap)} are both inputs and tasks")
@@ -117,4 +136,3 @@ def resolve_columns(df: Any, inputs: Sequence[Any] | None,
         raise TypeError(
             f"input columns {non_numeric} are not numeric; encode them (e.g. pd.get_dummies)"
         )
-    return list(inputs), task_kinds

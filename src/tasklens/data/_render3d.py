@@ -75,58 +75,6 @@ def check_column_codes(arr: np.ndarray, name: str, column: str, n_levels: int) -
     return arr.astype(np.int64)
 
 
-# ---------------------------------------------------------------------------- grids
-def grid_index(factor_codes: Any, grid_shape: tuple[int, ...],
-               factor_names: Sequence[str]) -> np.ndarray:
-    """Flat index (last factor fastest) of each row of level codes; see the data set modules."""
-    codes = np.asarray(factor_codes)
-    if codes.dtype.kind not in "iu":
-        if codes.dtype.kind != "f" or not np.all(codes == np.round(codes)):
-            raise TypeError(f"factor_codes must be integer level indices, got dtype {codes.dtype}")
-    single = codes.ndim == 1
-    codes2 = np.atleast_2d(codes).astype(np.int64)
-    f = len(grid_shape)
-    if codes2.ndim != 2 or codes2.shape[1] != f or codes2.shape[0] == 0:
-        raise ValueError(f"factor_codes must have shape (N, {f}) or ({f},), got {codes.shape}")
-    for j, (fname, size) in enumerate(zip(factor_names, grid_shape)):
-        col = codes2[:, j]
-        bad = (col < 0) | (col >= size)
-        if bad.any():
-            raise ValueError(f"factor_codes column {j} ({fname}) must lie in 0..{size - 1}; "
-                             f"got {np.unique(col[bad])[:5].tolist()}")
-    index = np.ravel_multi_index(tuple(codes2.T), grid_shape).astype(np.int64)
-    return index[0] if single else index
-
-
-def grid_codes(index: Any, grid_shape: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`grid_index`: ``(N,)`` flat indices to ``(N, F)`` int64 level codes."""
-    idx = np.asarray(index)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"index must be integers, got dtype {idx.dtype}")
-    size = int(np.prod(grid_shape))
-    if idx.size and (idx.min() < 0 or idx.max() >= size):
-        raise ValueError(f"index must lie in 0..{size - 1}")
-    return np.stack(np.unravel_index(idx, grid_shape), axis=-1).astype(np.int64)
-
-
-def codes_to_values(factor_codes: Any, levels: Sequence[np.ndarray],
-                    factor_names: Sequence[str]) -> np.ndarray:
-    """``(N, F)`` level codes to factor values (validated like :func:`grid_index`)."""
-    grid_shape = tuple(len(lv) for lv in levels)
-    codes = np.atleast_2d(np.asarray(factor_codes))
-    grid_index(codes, grid_shape, factor_names)
-    codes = codes.astype(np.int64)
-    return np.stack([lv[codes[:, j]] for j, lv in enumerate(levels)], axis=1)
-
-
-def check_grid_range(start: int, stop: int | None, size: int) -> int:
-    """Validate a flat-index range of a grid iterator; returns ``stop`` (default: the size)."""
-    stop = size if stop is None else stop
-    if not (0 <= start <= stop <= size):
-        raise ValueError(f"need 0 <= start <= stop <= {size}, got start={start}, stop={stop}")
-    return stop
-
-
 # ---------------------------------------------------------------------------- 2-D drawing
 def coverage(sdf: np.ndarray) -> np.ndarray:
     """Pixel coverage from a signed distance in pixels (negative inside): a 1-pixel ramp.

@@ -24,6 +24,8 @@ class BuiltinDataset:
         return func(**{**self.demo_kwargs, **kwargs})
 
 
+#: every built-in data set by name (the names ``load_builtin`` and the CLI accept): a
+#: ``BuiltinDataset`` with its loader, a one-line description and its default arguments
 BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
     d.name: d
     for d in [
@@ -58,7 +60,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             "Real 14-label Yeast data set shipped by river (2,417 x 103), 14 binary tasks",
         ),
         BuiltinDataset(
-            "sprites", ".dsprites:sprites_taskset",
+            "sprites", ".dsprites:sprites",
             "Procedural dSprites (64x64): five factor-prediction tasks",
             {"n": 2000, "seed": 0},
         ),
@@ -73,7 +75,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             {"n": 2000, "seed": 0},
         ),
         BuiltinDataset(
-            "gamma_mtl", ".linear_families:gamma_mtl_taskset",
+            "gamma_mtl", ".linear_families:gamma_mtl",
             "gamma-MTL regression pair of Anon. 2025 App. D.4 (whitened inputs)",
             {"seed": 0},
         ),

@@ -30,12 +30,12 @@ rotation drops the ellipse rows to IoU 0.50-0.66 (0.88 for a nearly horizontal o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .._common.validation import check_choice, check_positive_int, check_seed, seed_info
+from .factor_grid import FactorGrid
 from .random_mlp import random_mlp_targets
 from .taskset import TaskSet
 
@@ -45,14 +45,6 @@ SHAPES: dict[int, str] = {1: "square", 2: "ellipse", 3: "heart"}
 SCALES = np.linspace(0.5, 1.0, 6)
 ORIENTATIONS = np.linspace(0.0, 2.0 * np.pi, 40)  # as the original: 0 and 2π both occur
 POSITIONS = np.linspace(0.0, 1.0, 32)
-FACTOR_NAMES: tuple[str, ...] = ("shape", "scale", "orientation", "pos_x", "pos_y")
-FACTOR_LEVELS: tuple[np.ndarray, ...] = (
-    np.array(sorted(SHAPES), dtype=np.float64), SCALES, ORIENTATIONS, POSITIONS, POSITIONS,
-)
-#: levels per factor, in the original dSprites order (posY varies fastest)
-GRID_SHAPE: tuple[int, ...] = tuple(len(lv) for lv in FACTOR_LEVELS)
-GRID_SIZE = int(np.prod(GRID_SHAPE))  # 737,280
-
 # Geometry, in pixels at scale 1 (measured on real dSprites; see the module docstring).
 CENTRE_OFFSET = 15.5
 POSITION_SPAN = 32.0
@@ -200,82 +192,18 @@ def _check_range(arr: np.ndarray, name: str, lo: float, hi: float) -> None:
 
 
 # ---------------------------------------------------------------------------- the grid
-def grid_index(factor_codes: Any) -> np.ndarray:
-    """Flat index in the original dSprites order of each row of factor codes.
-
-    Parameters
-    ----------
-    factor_codes : (N, 5) or (5,) int array-like
-        Level index of (shape, scale, orientation, pos_x, pos_y); shape code 0 is the square.
-
-    Returns
-    -------
-    index : (N,) int64 array (an int64 scalar for a single (5,) row), in ``0 .. 737279``
-    """
-    codes = np.asarray(factor_codes)
-    if codes.dtype.kind not in "iu":
-        if codes.dtype.kind != "f" or not np.all(codes == np.round(codes)):
-            raise TypeError(f"factor_codes must be integer level indices, got dtype {codes.dtype}")
-    single = codes.ndim == 1
-    codes2 = np.atleast_2d(codes).astype(np.int64)
-    if codes2.ndim != 2 or codes2.shape[1] != len(GRID_SHAPE):
-        raise ValueError(f"factor_codes must have shape (N, 5), got {codes.shape}")
-    for j, (name, size) in enumerate(zip(FACTOR_NAMES, GRID_SHAPE)):
-        col = codes2[:, j]
-        if col.min() < 0 or col.max() >= size:
-            raise ValueError(
-                f"factor_codes column {j} ({name}) must lie in 0..{size - 1}; "
-                f"got values {np.unique(col[(col < 0) | (col >= size)])[:5].tolist()}"
-            )
-    index = np.ravel_multi_index(tuple(codes2.T), GRID_SHAPE).astype(np.int64)
-    return index[0] if single else index
+def _render_values(values: np.ndarray) -> np.ndarray:
+    return render_sprites(*np.asarray(values).T)
 
 
-def grid_codes(index: Any) -> np.ndarray:
-    """Inverse of :func:`grid_index`: ``(N,)`` flat indices to ``(N, 5)`` int64 level codes."""
-    idx = np.asarray(index)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"index must be integers, got dtype {idx.dtype}")
-    if idx.size and (idx.min() < 0 or idx.max() >= GRID_SIZE):
-        raise ValueError(f"index must lie in 0..{GRID_SIZE - 1}")
-    return np.stack(np.unravel_index(idx, GRID_SHAPE), axis=-1).astype(np.int64)
-
-
-def codes_to_values(factor_codes: Any) -> np.ndarray:
-    """(N, 5) level codes to factor values (shape as 1/2/3, scale, radians, positions)."""
-    codes = np.atleast_2d(np.asarray(factor_codes, dtype=np.int64))
-    grid_index(codes)  # validates the ranges with a clear message
-    return np.stack([lv[codes[:, j]] for j, lv in enumerate(FACTOR_LEVELS)], axis=1)
-
-
-def grid_factors() -> np.ndarray:
-    """Factor values of the whole grid, ``(737280, 5)`` float64, in the original order."""
-    return codes_to_values(grid_codes(np.arange(GRID_SIZE)))
-
-
-def sprite_grid(batch_size: int = 4096, *, start: int = 0,
-                stop: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Iterate over the full dSprites grid in its original order (posY varies fastest).
-
-    Parameters
-    ----------
-    batch_size : int
-    start, stop : int
-        Flat-index range to cover (default: the whole grid, 737,280 images).
-
-    Yields
-    ------
-    images : (B, 64, 64) uint8 array in {0, 1}
-    factor_values : (B, 5) float64 array
-        Columns ``FACTOR_NAMES``; rows ``start + k·batch_size ...`` of the grid.
-    """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    stop = GRID_SIZE if stop is None else stop
-    if not (0 <= start <= stop <= GRID_SIZE):
-        raise ValueError(f"need 0 <= start <= stop <= {GRID_SIZE}, got start={start}, stop={stop}")
-    for lo in range(start, stop, batch_size):
-        values = codes_to_values(grid_codes(np.arange(lo, min(lo + batch_size, stop))))
-        yield render_sprites(*values.T), values
+#: the full dSprites grid (737,280 points) in the original order (posY varies fastest):
+#: factors ``shape`` (codes 1, 2, 3), ``scale``, ``orientation``, ``pos_x``, ``pos_y``;
+#: ``GRID.images()`` renders it batch by batch
+GRID = FactorGrid(
+    ("shape", "scale", "orientation", "pos_x", "pos_y"),
+    (np.array(sorted(SHAPES), dtype=np.float64), SCALES, ORIENTATIONS, POSITIONS, POSITIONS),
+    render=_render_values,
+)
 
 
 # ---------------------------------------------------------------------------- task sets
@@ -362,18 +290,18 @@ def sprites(
     Returns
     -------
     TaskSet
-        Inputs ``(n, 1, 64, 64)`` float32 in {0, 1}; factors ``FACTOR_NAMES`` with levels
-        the grids; ``info`` holds the generator settings (and the factor subsets used).
+        Inputs ``(n, 1, 64, 64)`` float32 in {0, 1}; factors ``GRID.names`` with levels
+        ``GRID.levels``; ``info`` holds the generator settings (and the factor subsets used).
     """
     n = check_positive_int(n, "n", minimum=2)
-    if n > GRID_SIZE:
-        raise ValueError(f"n must be at most {GRID_SIZE} (the size of the dSprites grid), got {n}")
+    if n > GRID.size:
+        raise ValueError(f"n must be at most {GRID.size} (the size of the dSprites grid), got {n}")
     check_choice(tasks, "tasks", TASK_FAMILIES)
     check_choice(orientation_encoding, "orientation_encoding", ORIENTATION_ENCODINGS)
     rng = check_seed(seed)
     sample_rng, task_rng = rng.spawn(2)
-    index = np.sort(sample_rng.choice(GRID_SIZE, size=n, replace=False))
-    values = codes_to_values(grid_codes(index))
+    index = np.sort(sample_rng.choice(GRID.size, size=n, replace=False))
+    values = GRID.values(index)
     images = render_sprites(*values.T)[:, None].astype(np.float32)
     shape_codes = values[:, 0].astype(np.int64)
     info: dict[str, Any] = {
@@ -396,16 +324,13 @@ def sprites(
         info["orientation_encoding"] = orientation_encoding
     else:
         targets, kinds, mlp_info = random_mlp_targets(
-            values, FACTOR_NAMES, FACTOR_LEVELS, n_tasks, task_rng, hidden=hidden,
+            values, GRID.names, GRID.levels, n_tasks, task_rng, hidden=hidden,
             depth=depth, activation=activation, factor_subsets=factor_subsets,
             weight_std=weight_std,
         )
         info.update(mlp_info)
     return TaskSet.from_arrays(
-        images, targets, kinds, factors=values, factor_names=FACTOR_NAMES,
-        factor_levels=FACTOR_LEVELS, name=f"sprites_{tasks}", info=info, classes=classes,
+        images, targets, kinds, factors=values, factor_names=GRID.names,
+        factor_levels=GRID.levels, name=f"sprites_{tasks}", info=info, classes=classes,
     )
 
-
-#: name used by the built-in data set registry (``tasklens.data.builtin``)
-sprites_taskset = sprites

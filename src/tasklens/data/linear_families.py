@@ -20,7 +20,7 @@ Decisions where 000 is ambiguous (numbers checked in ``tests/data/test_linear_fa
 - Eq. 10 prints ``M = V_1 S_1 V_1ᵀ + V_2 S_2 V_2ᵀ``; the Figure 3 numbers
   (S_1 = (4, 3), S_2 = (2, 1.5) aligned → S_ξ = (4.472, 3.354) = sqrt(4² + 2²), sqrt(3² + 1.5²))
   need the squares, ``M = ξᵀξ = V_1 S_1² V_1ᵀ + V_2 S_2² V_2ᵀ``.
-- "Normalized" pairs (Figure 3, bottom row): see :func:`correlated_tasks`.
+- "Normalized" pairs (Figure 3, bottom row): see :func:`correlated_family`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from .linear_families_sampling import (
     check_sizes,
     check_values,
     orthonormal_columns,
-    random_regression_tasks,
-    random_regression_taskset,
+    random_regression,
+    random_regression_family,
     seed_record,
     whitened_inputs,
 )
@@ -52,13 +52,13 @@ __all__ = [
     "REGIMES",
     "LinearTaskFamily",
     "TaskFactors",
-    "correlated_task_pair",
-    "correlated_tasks",
-    "gamma_mtl_tasks",
-    "gamma_mtl_taskset",
-    "random_regression_tasks",
-    "random_regression_taskset",
-    "teacher_student_tasks",
+    "correlated_family",
+    "correlated_pair_family",
+    "gamma_mtl",
+    "gamma_mtl_family",
+    "random_regression",
+    "random_regression_family",
+    "teacher_student_family",
     "whitened_inputs",
 ]
 
@@ -76,7 +76,7 @@ def _factors_to_sigma(f: TaskFactors) -> np.ndarray:
 
 
 # ====================================================================== D.1
-def correlated_tasks(
+def correlated_family(
     regime: str,
     n_inputs: int,
     n_outputs: int | Sequence[int],
@@ -137,12 +137,12 @@ def correlated_tasks(
     regime = check_choice(regime, "regime", REGIMES)
     names = [f"singular_values[{t}]" for t in range(len(singular_values))]
     return _build_correlated(
-        "correlated_tasks", regime, n_inputs, n_outputs, singular_values, names, seed,
+        "correlated_family", regime, n_inputs, n_outputs, singular_values, names, seed,
         normalize, overlap=None,
     )
 
 
-def correlated_task_pair(
+def correlated_pair_family(
     regime: str,
     n_inputs: int,
     n_outputs: int | Sequence[int],
@@ -154,7 +154,7 @@ def correlated_task_pair(
 ) -> LinearTaskFamily:
     """Two fully aligned, conflicting or orthogonal tasks (Anon. 2025, App. D.1; Figure 3).
 
-    See :func:`correlated_tasks` for the constructions and ``normalize``.
+    See :func:`correlated_family` for the constructions and ``normalize``.
 
     Parameters
     ----------
@@ -177,7 +177,7 @@ def correlated_task_pair(
 
     Examples
     --------
-    >>> fam = correlated_task_pair("aligned", 4, 2, [4, 3], [2, 1.5], seed=0)
+    >>> fam = correlated_pair_family("aligned", 4, 2, [4, 3], [2, 1.5], seed=0)
     >>> np.round(np.linalg.svd(fam.xi, compute_uv=False)[:2], 3).tolist()
     [4.472, 3.354]
     """
@@ -188,7 +188,7 @@ def correlated_task_pair(
             "pairs have overlap 1 and orthogonal pairs 0 by construction"
         )
     return _build_correlated(
-        "correlated_task_pair", regime, n_inputs, n_outputs,
+        "correlated_pair_family", regime, n_inputs, n_outputs,
         [singular_values_1, singular_values_2], ["singular_values_1", "singular_values_2"],
         seed, normalize, overlap=overlap,
     )
@@ -382,7 +382,7 @@ def _normalize(
 
 
 # ====================================================================== D.2
-def teacher_student_tasks(
+def teacher_student_family(
     n_inputs: int,
     n_hidden: int,
     n_outputs: Sequence[int] = (2, 2),
@@ -432,7 +432,7 @@ def teacher_student_tasks(
     names = _task_names(len(heads))
     arrays = {"W_S": w_shared, **{f"W_{n}": w for n, w in zip(names, heads, strict=True)}}
     params = {
-        "generator": f"{_MODULE}.teacher_student_tasks",
+        "generator": f"{_MODULE}.teacher_student_family",
         "n_inputs": n_inputs,
         "n_hidden": n_hidden,
         "n_outputs": list(n_out),
@@ -446,7 +446,7 @@ def teacher_student_tasks(
 
 
 # ====================================================================== D.4
-def gamma_mtl_tasks(
+def gamma_mtl_family(
     n_inputs: int,
     n_outputs: int,
     gamma: float,
@@ -508,7 +508,7 @@ def gamma_mtl_tasks(
         TaskFactors(eye, np.full(n_outputs, alphas[1] * norm), mix.T / norm),
     ]
     params = {
-        "generator": f"{_MODULE}.gamma_mtl_tasks",
+        "generator": f"{_MODULE}.gamma_mtl_family",
         "n_inputs": n_inputs,
         "n_outputs": n_outputs,
         "gamma": gamma,
@@ -522,7 +522,7 @@ def gamma_mtl_tasks(
     )
 
 
-def gamma_mtl_taskset(
+def gamma_mtl(
     n_samples: int = 200,
     seed: SeedLike = 0,
     gamma: float = 0.5,
@@ -537,7 +537,7 @@ def gamma_mtl_taskset(
     inputs; targets are ``(N, N_o)`` float32.
     """
     rng = check_seed(seed)
-    fam = gamma_mtl_tasks(n_inputs, n_outputs, gamma, scales, rng)
+    fam = gamma_mtl_family(n_inputs, n_outputs, gamma, scales, rng)
     ts = fam.to_taskset(n_samples, rng, name="gamma_mtl")
     ts.info["family_params"]["seed"] = seed_record(seed)
     ts.info["seed"] = seed_record(seed)

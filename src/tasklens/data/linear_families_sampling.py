@@ -27,8 +27,8 @@ from .taskset import TaskSet
 __all__ = [
     "LinearTaskFamily",
     "TaskFactors",
-    "random_regression_tasks",
-    "random_regression_taskset",
+    "random_regression",
+    "random_regression_family",
     "whitened_inputs",
 ]
 
@@ -276,7 +276,7 @@ def check_sizes(values: int | Sequence[int], name: str, n_tasks: int) -> tuple[i
 
 
 # ====================================================================== D.3
-def random_regression_tasks(
+def random_regression_family(
     n_inputs: int,
     n_outputs: int,
     n_samples: int,
@@ -311,7 +311,7 @@ def random_regression_tasks(
     -------
     LinearTaskFamily
         ``arrays``: ``"inputs"`` (N, N_i), ``"shared_signal"`` B (N, N_o) and
-        ``"targets_task_t"`` (N, N_o), the raw data (see :func:`random_regression_taskset`).
+        ``"targets_task_t"`` (N, N_o), the raw data (see :func:`random_regression`).
         ``sample``/``to_taskset`` draw fresh whitened inputs with targets ``X Σ_toᵀ``, i.e.
         only the part of the raw targets a linear map of the inputs explains.
     """
@@ -333,7 +333,7 @@ def random_regression_tasks(
     arrays = {"inputs": x, "shared_signal": b,
               **{f"targets_{n}": y for n, y in zip(names, ys, strict=True)}}
     params = {
-        "generator": "tasklens.data.linear_families.random_regression_tasks",
+        "generator": "tasklens.data.linear_families.random_regression_family",
         "n_inputs": n_inputs,
         "n_outputs": n_outputs,
         "n_samples": int(n_samples),
@@ -347,7 +347,7 @@ def random_regression_tasks(
     )
 
 
-def random_regression_taskset(
+def random_regression(
     n_inputs: int = 20,
     n_outputs: int = 3,
     n_samples: int = 100,
@@ -355,12 +355,12 @@ def random_regression_taskset(
     noise: Sequence[float] = (0.1, 0.1),
     seed: SeedLike = 0,
 ) -> TaskSet:
-    """The raw data of :func:`random_regression_tasks` as a :class:`TaskSet`.
+    """The raw data of :func:`random_regression_family` as a :class:`TaskSet`.
 
     Defaults follow Figure 14 of 000 (N_1 = 20, N_1o = N_2o = 3, N_D = 100). Targets are
     ``α_t (B + ε_t)`` including the part that no linear map of the inputs explains.
     """
-    fam = random_regression_tasks(n_inputs, n_outputs, n_samples, scales, noise, seed)
+    fam = random_regression_family(n_inputs, n_outputs, n_samples, scales, noise, seed)
     targets = {n: fam.arrays[f"targets_{n}"] for n in fam.task_names}
     return TaskSet.from_arrays(
         fam.arrays["inputs"], targets, kinds=dict.fromkeys(targets, "regression"),

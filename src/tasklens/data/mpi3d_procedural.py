@@ -33,13 +33,13 @@ continuously (a change of one level of any factor changes pixel values).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .._common.validation import check_choice, check_positive_int, check_seed, seed_info
 from . import _render3d as r3
+from .factor_grid import FactorGrid
 from .random_mlp import random_mlp_targets
 from .taskset import TaskSet
 
@@ -55,15 +55,20 @@ BACKGROUND_COLORS: dict[str, tuple[float, float, float]] = {
     "purple": (0.5, 0.3, 0.62), "sea green": (0.18, 0.55, 0.34), "salmon": (0.98, 0.5, 0.45),
 }
 N_AXIS = 40
-FACTOR_NAMES: tuple[str, ...] = (
-    "object_color", "object_shape", "object_size", "camera_height", "background_color",
-    "horizontal_axis", "vertical_axis",
+
+
+def _render_grid(values: np.ndarray) -> np.ndarray:
+    return render_mpi3d(values)
+
+
+#: the full MPI3D grid (1,036,800 points) in the original order (vertical axis fastest);
+#: ``GRID.images()`` renders it batch by batch
+GRID = FactorGrid(
+    ("object_color", "object_shape", "object_size", "camera_height", "background_color",
+     "horizontal_axis", "vertical_axis"),
+    tuple(np.arange(k, dtype=np.float64) for k in (6, 6, 2, 3, 3, N_AXIS, N_AXIS)),
+    render=_render_grid,
 )
-FACTOR_LEVELS: tuple[np.ndarray, ...] = tuple(
-    np.arange(k, dtype=np.float64) for k in (6, 6, 2, 3, 3, N_AXIS, N_AXIS)
-)
-GRID_SHAPE: tuple[int, ...] = tuple(len(lv) for lv in FACTOR_LEVELS)
-GRID_SIZE = int(np.prod(GRID_SHAPE))  # 1,036,800
 #: image regions, in the order of :func:`mpi3d_coverage`'s second axis
 REGIONS: tuple[str, ...] = ("background", "arm", "object")
 TASK_FAMILIES = ("factors", "random_mlp")
@@ -97,7 +102,7 @@ def render_mpi3d(factor_values: Any) -> np.ndarray:
     Parameters
     ----------
     factor_values : (N, 7) or (7,) array-like
-        Level indices in ``FACTOR_NAMES`` order; the two arm axes may also take values
+        Level indices in ``GRID.names`` order; the two arm axes may also take values
         between levels (any real number in [0, 39]).
 
     Returns
@@ -142,11 +147,11 @@ def mpi3d_coverage(factor_values: Any) -> np.ndarray:
 
 def _check_values(factor_values: Any) -> np.ndarray:
     name = "factor_values"
-    z = r3.check_factor_table(factor_values, name, FACTOR_NAMES)
+    z = r3.check_factor_table(factor_values, name, GRID.names)
     for j in range(5):
-        r3.check_column_codes(z[:, j], name, FACTOR_NAMES[j], GRID_SHAPE[j])
+        r3.check_column_codes(z[:, j], name, GRID.names[j], GRID.shape[j])
     for j in (5, 6):
-        r3.check_column_range(z[:, j], name, FACTOR_NAMES[j], 0.0, N_AXIS - 1.0)
+        r3.check_column_range(z[:, j], name, GRID.names[j], 0.0, N_AXIS - 1.0)
     return z
 
 
@@ -420,54 +425,6 @@ _SHAPE_DRAWERS = (_draw_cone, _draw_cube, _draw_cylinder, _draw_hexagonal, _draw
                   _draw_sphere)
 
 
-# ---------------------------------------------------------------------------- the grid
-def mpi3d_index(factor_codes: Any) -> np.ndarray:
-    """Flat index in the original MPI3D order (vertical axis fastest) of level codes.
-
-    Parameters
-    ----------
-    factor_codes : (N, 7) or (7,) int array-like
-        Level index per factor, in ``FACTOR_NAMES`` order.
-
-    Returns
-    -------
-    index : (N,) int64 array (a scalar for a single row), in ``0 .. 1036799``
-    """
-    return r3.grid_index(factor_codes, GRID_SHAPE, FACTOR_NAMES)
-
-
-def mpi3d_codes(index: Any) -> np.ndarray:
-    """Inverse of :func:`mpi3d_index`: ``(N,)`` flat indices to ``(N, 7)`` level codes."""
-    return r3.grid_codes(index, GRID_SHAPE)
-
-
-def mpi3d_values(factor_codes: Any) -> np.ndarray:
-    """``(N, 7)`` level codes to factor values (for MPI3D the values are the codes)."""
-    return r3.codes_to_values(factor_codes, FACTOR_LEVELS, FACTOR_NAMES)
-
-
-def mpi3d_grid(batch_size: int = 4096, *, start: int = 0,
-               stop: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Iterate over the full MPI3D grid in the original order (vertical axis fastest).
-
-    Parameters
-    ----------
-    batch_size : int
-    start, stop : int
-        Flat-index range (default: the whole grid, 1,036,800 images).
-
-    Yields
-    ------
-    images : (B, 64, 64, 3) float32 array
-    factor_values : (B, 7) float64 array, columns ``FACTOR_NAMES``
-    """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    stop = r3.check_grid_range(start, stop, GRID_SIZE)
-    for lo in range(start, stop, batch_size):
-        values = mpi3d_values(mpi3d_codes(np.arange(lo, min(lo + batch_size, stop))))
-        yield render_mpi3d(values), values
-
-
 # ---------------------------------------------------------------------------- task sets
 def mpi3d(
     n: int = 2000,
@@ -510,18 +467,18 @@ def mpi3d(
     Returns
     -------
     TaskSet
-        Inputs ``(n, 3, 64, 64)`` float32 in [0, 1]; factors ``FACTOR_NAMES`` with levels the
+        Inputs ``(n, 3, 64, 64)`` float32 in [0, 1]; factors ``GRID.names`` with levels the
         grids; ``info`` records the generator settings, the grid indices drawn and that the
         images are a procedural approximation.
     """
     n = check_positive_int(n, "n", minimum=2)
-    if n > GRID_SIZE:
-        raise ValueError(f"n must be at most {GRID_SIZE} (the size of the MPI3D grid), got {n}")
+    if n > GRID.size:
+        raise ValueError(f"n must be at most {GRID.size} (the size of the MPI3D grid), got {n}")
     check_choice(tasks, "tasks", TASK_FAMILIES)
     rng = check_seed(seed)
     sample_rng, task_rng = rng.spawn(2)
-    index = np.sort(sample_rng.choice(GRID_SIZE, size=n, replace=False))
-    values = mpi3d_values(mpi3d_codes(index))
+    index = np.sort(sample_rng.choice(GRID.size, size=n, replace=False))
+    values = GRID.values(index)
     images = np.ascontiguousarray(render_mpi3d(values).transpose(0, 3, 1, 2))
     info: dict[str, Any] = {
         "generator": "tasklens.data.mpi3d_procedural", "approximation": True,
@@ -550,12 +507,12 @@ def mpi3d(
         classes = dict(names)
     else:
         targets, kinds, mlp_info = random_mlp_targets(
-            values, FACTOR_NAMES, FACTOR_LEVELS, n_tasks, task_rng, hidden=hidden,
+            values, GRID.names, GRID.levels, n_tasks, task_rng, hidden=hidden,
             depth=depth, activation=activation, factor_subsets=factor_subsets,
             weight_std=weight_std,
         )
         info.update(mlp_info)
     return TaskSet.from_arrays(
-        images, targets, kinds, factors=values, factor_names=FACTOR_NAMES,
-        factor_levels=FACTOR_LEVELS, name=f"mpi3d_{tasks}", info=info, classes=classes,
+        images, targets, kinds, factors=values, factor_names=GRID.names,
+        factor_levels=GRID.levels, name=f"mpi3d_{tasks}", info=info, classes=classes,
     )

@@ -75,8 +75,7 @@ def random_mlp_tasks(
     bias: bool = True,
     factor_ranges: Any = None,
     standardize: bool = True,
-    return_subsets: bool = False,
-) -> np.ndarray | tuple[np.ndarray, list[tuple[int, ...]]]:
+) -> np.ndarray:
     """Targets of ``n_tasks`` random-MLP regression tasks (Maziarka et al. 2022, §3.1).
 
     Parameters
@@ -103,14 +102,33 @@ def random_mlp_tasks(
         ``Factors`` input, else the observed min and max (then a task depends on the sample).
     standardize : bool
         Centre and scale each task's outputs to unit standard deviation over the rows.
-    return_subsets : bool
-        Also return the factor indices each task uses.
 
     Returns
     -------
     targets : (N, n_tasks) float64 array
-    subsets : list of n_tasks tuples of int (only with ``return_subsets=True``)
+        The factor subsets a procedural data set used are recorded in its
+        ``info["factor_subsets"]``.
     """
+    return _random_mlp(factors, n_tasks, seed, hidden, depth, activation, factor_subsets,
+                       weight_std=weight_std, bias=bias, factor_ranges=factor_ranges,
+                       standardize=standardize)[0]
+
+
+def _random_mlp(
+    factors: Any,
+    n_tasks: int,
+    seed: int | np.random.Generator | None,
+    hidden: int,
+    depth: int,
+    activation: str,
+    factor_subsets: Sequence[Sequence[int]] | int | str | None,
+    *,
+    weight_std: float | str,
+    bias: bool,
+    factor_ranges: Any,
+    standardize: bool,
+) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """:func:`random_mlp_tasks` and the factor subsets each task used."""
     z, default_ranges = _factor_matrix(factors)
     n_rows, n_factors = z.shape
     n_tasks = check_positive_int(n_tasks, "n_tasks")
@@ -144,7 +162,7 @@ def random_mlp_tasks(
         # by a tiny std would invent a unit-variance signal
         constant = std <= 1e-12 * np.maximum(np.abs(mean), 1.0)
         out = np.where(constant, 0.0, (out - mean) / np.where(constant, 1.0, std))
-    return (out, subsets) if return_subsets else out
+    return out, subsets
 
 
 def resolve_factor_subsets(
@@ -283,10 +301,9 @@ def random_mlp_targets(
     """
     n_tasks = check_positive_int(n_tasks, "n_tasks")
     ranges = np.array([[lv[0], lv[-1]] for lv in factor_levels])
-    y, subsets = random_mlp_tasks(
-        values, n_tasks, seed, hidden=hidden, depth=depth, activation=activation,
-        factor_subsets=factor_subsets, weight_std=weight_std, factor_ranges=ranges,
-        return_subsets=True,
+    y, subsets = _random_mlp(
+        values, n_tasks, seed, hidden, depth, activation, factor_subsets,
+        weight_std=weight_std, bias=True, factor_ranges=ranges, standardize=True,
     )
     targets = {f"mlp_{i}": y[:, i] for i in range(n_tasks)}
     kinds = {name: "regression" for name in targets}

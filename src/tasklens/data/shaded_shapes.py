@@ -41,6 +41,7 @@ import numpy as np
 
 from .._common.validation import check_choice, check_positive_int, check_scalar, check_seed
 from . import _render3d as r3
+from .factor_grid import FactorGrid
 from .taskset import TaskSet
 
 SHAPES: dict[int, str] = {0: "ellipsoid", 1: "cylinder", 2: "pyramid"}
@@ -50,13 +51,23 @@ HUES = np.linspace(0.0, 1.0, 8, endpoint=False)
 BACKGROUNDS = np.array([0.25, 0.45, 0.65])
 AZIMUTHS = np.arange(0.0, 360.0, 45.0)
 ELEVATIONS = np.array([35.0, 55.0, 75.0])
-FACTOR_NAMES: tuple[str, ...] = ("shape", "orientation", "scale", "object_hue", "background",
-                                 "light_azimuth", "light_elevation")
-FACTOR_LEVELS: tuple[np.ndarray, ...] = (
-    np.array(sorted(SHAPES), dtype=np.float64), ORIENTATIONS, SCALES, HUES, BACKGROUNDS,
-    AZIMUTHS, ELEVATIONS,
+
+
+def _render_grid(values: np.ndarray) -> np.ndarray:
+    return render_shaded_shapes(values).images
+
+
+#: the factor grid (3 · 9 · 4 · 8 · 3 · 8 · 3 = 62,208 points; last factor fastest);
+#: :func:`shaded_shapes` samples each factor's level uniformly (not grid points without
+#: replacement)
+GRID = FactorGrid(
+    ("shape", "orientation", "scale", "object_hue", "background", "light_azimuth",
+     "light_elevation"),
+    (np.array(sorted(SHAPES), dtype=np.float64), ORIENTATIONS, SCALES, HUES, BACKGROUNDS,
+     AZIMUTHS, ELEVATIONS),
+    render=_render_grid,
 )
-GEOMETRY_FACTORS: tuple[str, ...] = FACTOR_NAMES[:3]
+GEOMETRY_FACTORS: tuple[str, ...] = GRID.names[:3]
 AMBIENT, DIFFUSE = 0.25, 0.75
 #: hue level of each shape when the shortcut holds (source / target domain)
 SOURCE_HUES = np.array([0, 3, 5])
@@ -89,7 +100,7 @@ class ShadedShapesRender:
 
 
 def render_shaded_shapes(factor_values: Any, size: int = 32) -> ShadedShapesRender:
-    """Render images and ground truth from factor values (columns ``FACTOR_NAMES``).
+    """Render images and ground truth from factor values (columns ``GRID.names``).
 
     Parameters
     ----------
@@ -100,10 +111,10 @@ def render_shaded_shapes(factor_values: Any, size: int = 32) -> ShadedShapesRend
     size : int
         Image side ``S`` (>= 4).
     """
-    z = r3.check_factor_table(factor_values, "factor_values", FACTOR_NAMES)
+    z = r3.check_factor_table(factor_values, "factor_values", GRID.names)
     shape = r3.check_column_codes(z[:, 0], "factor_values", "shape", len(SHAPES))
     for j, (lo, hi) in {2: (0.3, 1.0), 3: (0.0, 1.0), 4: (0.0, 1.0), 6: (1.0, 90.0)}.items():
-        r3.check_column_range(z[:, j], "factor_values", FACTOR_NAMES[j], lo, hi)
+        r3.check_column_range(z[:, j], "factor_values", GRID.names[j], lo, hi)
     size = check_scalar(size, "size", numbers.Integral, low=4)
     normals, mask = _normals(shape, np.deg2rad(z[:, 1]), z[:, 2], size)
     obj = 0.2 + 0.8 * r3.hue_to_rgb(z[:, 3])  # (N, 3)
@@ -185,18 +196,18 @@ def shaded_shapes(
     -------
     TaskSet
         ``inputs`` (n, 3, size, size) float32 in [0, 1]; tasks ``shape`` (classification),
-        ``orientation`` and ``scale`` (regression in [0, 1]); factors ``FACTOR_NAMES``.
+        ``orientation`` and ``scale`` (regression in [0, 1]); factors ``GRID.names``.
     """
     n = check_positive_int(n, "n")
     size = check_scalar(size, "size", numbers.Integral, low=4)
     check_choice(domain, "domain", DOMAINS)
     shortcut = float(check_scalar(shortcut, "shortcut", numbers.Real, low=0.0, high=1.0))
     rng = check_seed(seed)
-    codes = np.stack([rng.integers(0, len(lv), size=n) for lv in FACTOR_LEVELS], axis=1)
+    codes = np.stack([rng.integers(0, len(lv), size=n) for lv in GRID.levels], axis=1)
     hue_map = SOURCE_HUES if domain == "source" else TARGET_HUES
     follows = rng.random(n) < shortcut
     codes[:, 3] = np.where(follows, hue_map[codes[:, 0]], codes[:, 3])
-    values = np.stack([lv[codes[:, j]] for j, lv in enumerate(FACTOR_LEVELS)], axis=1)
+    values = GRID.codes_to_values(codes)
     render = render_shaded_shapes(values, size)
     info: dict[str, Any] = {
         "generator": "tasklens.data.shaded_shapes", "domain": domain, "shortcut": shortcut,
@@ -212,7 +223,7 @@ def shaded_shapes(
         {"shape": codes[:, 0], "orientation": values[:, 1] / ORIENTATIONS[-1],
          "scale": (values[:, 2] - SCALES[0]) / (SCALES[-1] - SCALES[0])},
         {"shape": "classification", "orientation": "regression", "scale": "regression"},
-        factors=values, factor_names=list(FACTOR_NAMES), factor_levels=list(FACTOR_LEVELS),
+        factors=values, factor_names=list(GRID.names), factor_levels=list(GRID.levels),
         name=f"shaded_shapes_{domain}", classes={"shape": np.arange(len(SHAPES))},
         info=info,
     )

@@ -30,13 +30,13 @@ distinct combinations once and colours every image from them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .._common.validation import check_choice, check_positive_int, check_seed, seed_info
 from . import _render3d as r3
+from .factor_grid import FactorGrid
 from .random_mlp import random_mlp_targets
 from .taskset import TaskSet
 
@@ -45,14 +45,19 @@ HUES = np.linspace(0.0, 1.0, 10, endpoint=False)
 SCALES = np.linspace(0.75, 1.25, 8)
 SHAPES: dict[int, str] = {0: "cube", 1: "cylinder", 2: "sphere", 3: "capsule"}
 ORIENTATIONS = np.linspace(-30.0, 30.0, 15)  # degrees, as in the original labels
-FACTOR_NAMES: tuple[str, ...] = (
-    "floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation",
+
+
+def _render_grid(values: np.ndarray) -> np.ndarray:
+    return render_shapes3d(values)
+
+
+#: the full Shapes3D grid (480,000 points) in the original order (orientation fastest);
+#: ``GRID.images()`` renders it batch by batch
+GRID = FactorGrid(
+    ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"),
+    (HUES, HUES, HUES, SCALES, np.array(sorted(SHAPES), dtype=np.float64), ORIENTATIONS),
+    render=_render_grid,
 )
-FACTOR_LEVELS: tuple[np.ndarray, ...] = (
-    HUES, HUES, HUES, SCALES, np.array(sorted(SHAPES), dtype=np.float64), ORIENTATIONS,
-)
-GRID_SHAPE: tuple[int, ...] = tuple(len(lv) for lv in FACTOR_LEVELS)
-GRID_SIZE = int(np.prod(GRID_SHAPE))  # 480,000
 #: image regions, in the order of :func:`shapes3d_coverage`'s second axis
 REGIONS: tuple[str, ...] = ("floor", "wall", "object")
 TASK_FAMILIES = ("factors", "random_mlp")
@@ -83,7 +88,7 @@ def render_shapes3d(factor_values: Any) -> np.ndarray:
     Parameters
     ----------
     factor_values : (N, 6) or (6,) array-like
-        Columns ``FACTOR_NAMES``: hues in [0, 1], scale in [0.75, 1.25], shape code 0..3,
+        Columns ``GRID.names``: hues in [0, 1], scale in [0.75, 1.25], shape code 0..3,
         orientation in degrees in [-30, 30] (values between grid levels are allowed, except
         for the shape).
 
@@ -127,9 +132,9 @@ def shapes3d_coverage(factor_values: Any) -> np.ndarray:
 
 def _check_values(factor_values: Any) -> np.ndarray:
     name = "factor_values"
-    z = r3.check_factor_table(factor_values, name, FACTOR_NAMES)
+    z = r3.check_factor_table(factor_values, name, GRID.names)
     for j in range(3):
-        r3.check_column_range(z[:, j], name, FACTOR_NAMES[j], 0.0, 1.0)
+        r3.check_column_range(z[:, j], name, GRID.names[j], 0.0, 1.0)
     r3.check_column_range(z[:, 3], name, "scale", SCALES[0], SCALES[-1])
     r3.check_column_codes(z[:, 4], name, "shape", len(SHAPES))
     r3.check_column_range(z[:, 5], name, "orientation", ORIENTATIONS[0], ORIENTATIONS[-1])
@@ -361,54 +366,6 @@ def _hit_capsule(o: np.ndarray, d: np.ndarray, a: np.ndarray) -> tuple[np.ndarra
 _HIT = {0: _hit_cube, 1: _hit_cylinder, 2: _hit_sphere, 3: _hit_capsule}
 
 
-# ---------------------------------------------------------------------------- the grid
-def shapes3d_index(factor_codes: Any) -> np.ndarray:
-    """Flat index in the original 3dshapes order (orientation fastest) of level codes.
-
-    Parameters
-    ----------
-    factor_codes : (N, 6) or (6,) int array-like
-        Level index per factor, in ``FACTOR_NAMES`` order.
-
-    Returns
-    -------
-    index : (N,) int64 array (a scalar for a single row), in ``0 .. 479999``
-    """
-    return r3.grid_index(factor_codes, GRID_SHAPE, FACTOR_NAMES)
-
-
-def shapes3d_codes(index: Any) -> np.ndarray:
-    """Inverse of :func:`shapes3d_index`: ``(N,)`` flat indices to ``(N, 6)`` level codes."""
-    return r3.grid_codes(index, GRID_SHAPE)
-
-
-def shapes3d_values(factor_codes: Any) -> np.ndarray:
-    """``(N, 6)`` level codes to factor values (hues, scale, shape code, degrees)."""
-    return r3.codes_to_values(factor_codes, FACTOR_LEVELS, FACTOR_NAMES)
-
-
-def shapes3d_grid(batch_size: int = 4096, *, start: int = 0,
-                  stop: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Iterate over the full Shapes3D grid in the original order (orientation fastest).
-
-    Parameters
-    ----------
-    batch_size : int
-    start, stop : int
-        Flat-index range (default: the whole grid, 480,000 images).
-
-    Yields
-    ------
-    images : (B, 64, 64, 3) float32 array
-    factor_values : (B, 6) float64 array, columns ``FACTOR_NAMES``
-    """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    stop = r3.check_grid_range(start, stop, GRID_SIZE)
-    for lo in range(start, stop, batch_size):
-        values = shapes3d_values(shapes3d_codes(np.arange(lo, min(lo + batch_size, stop))))
-        yield render_shapes3d(values), values
-
-
 # ---------------------------------------------------------------------------- task sets
 def shapes3d(
     n: int = 2000,
@@ -453,19 +410,19 @@ def shapes3d(
     Returns
     -------
     TaskSet
-        Inputs ``(n, 3, 64, 64)`` float32 in [0, 1]; factors ``FACTOR_NAMES`` with levels the
+        Inputs ``(n, 3, 64, 64)`` float32 in [0, 1]; factors ``GRID.names`` with levels the
         grids; ``info`` records the generator settings, the grid indices drawn and that the
         images are a procedural approximation.
     """
     n = check_positive_int(n, "n", minimum=2)
-    if n > GRID_SIZE:
-        raise ValueError(f"n must be at most {GRID_SIZE} (the size of the Shapes3D grid), "
+    if n > GRID.size:
+        raise ValueError(f"n must be at most {GRID.size} (the size of the Shapes3D grid), "
                          f"got {n}")
     check_choice(tasks, "tasks", TASK_FAMILIES)
     rng = check_seed(seed)
     sample_rng, task_rng = rng.spawn(2)
-    index = np.sort(sample_rng.choice(GRID_SIZE, size=n, replace=False))
-    values = shapes3d_values(shapes3d_codes(index))
+    index = np.sort(sample_rng.choice(GRID.size, size=n, replace=False))
+    values = GRID.values(index)
     images = np.ascontiguousarray(render_shapes3d(values).transpose(0, 3, 1, 2))
     info: dict[str, Any] = {
         "generator": "tasklens.data.shapes3d_procedural", "approximation": True,
@@ -488,12 +445,12 @@ def shapes3d(
                    "shape": np.array([SHAPES[c] for c in sorted(SHAPES)])}
     else:
         targets, kinds, mlp_info = random_mlp_targets(
-            values, FACTOR_NAMES, FACTOR_LEVELS, n_tasks, task_rng, hidden=hidden,
+            values, GRID.names, GRID.levels, n_tasks, task_rng, hidden=hidden,
             depth=depth, activation=activation, factor_subsets=factor_subsets,
             weight_std=weight_std,
         )
         info.update(mlp_info)
     return TaskSet.from_arrays(
-        images, targets, kinds, factors=values, factor_names=FACTOR_NAMES,
-        factor_levels=FACTOR_LEVELS, name=f"shapes3d_{tasks}", info=info, classes=classes,
+        images, targets, kinds, factors=values, factor_names=GRID.names,
+        factor_levels=GRID.levels, name=f"shapes3d_{tasks}", info=info, classes=classes,
     )

@@ -6,7 +6,8 @@ variational auto-encoder (VAE; Kingma & Welling 2013, with the β weight of Higg
 encoders and feeds the codes to multi-task heads. All three share the convolutional encoder
 and decoder of Maziarka et al. 2022 Appendix A, Table 2 (:class:`~tasklens.nn.ConvEncoder`,
 :class:`~tasklens.nn.ConvDecoder`); the VAE encoder is the same network with ``2·d`` outputs
-(mean, then log-variance).
+(mean, then log-variance). :func:`tasklens.nn.autoencoder_for` (in
+:mod:`tasklens.nn.autoencoder_factory`) builds any of the three by name.
 
 Every model here offers the same small interface, which the training loop
 (:func:`tasklens.nn.unsupervised.fit_autoencoder`) and the disentanglement metrics rely on:
@@ -384,14 +385,3 @@ def make_encoder_decoder(input_shape: Sequence[int], code_dim: int, kind: str, *
     decoder = ConvDecoder(shape, code_dim, decoder_channels, activation, seed=dec_rng)
     return encoder, decoder
 
-
-def __getattr__(name: str) -> object:
-    """``autoencoder_for`` and ``AUTOENCODER_KINDS`` moved to
-    :mod:`tasklens.nn.autoencoder_factory` (which imports this module and
-    :mod:`tasklens.nn.factor_vae`); still importable from here, resolved on first access so
-    that this module imports nothing above it."""
-    if name in ("autoencoder_for", "AUTOENCODER_KINDS"):
-        from . import autoencoder_factory
-
-        return getattr(autoencoder_factory, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -59,26 +59,31 @@ def pool_images(images: np.ndarray, image_size: int) -> np.ndarray:
 def _renderer(data: str) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[..., TaskSet]]:
     """(factor codes → (n, C, 64, 64) images, task-set builder) for a data set."""
     if data == "sprites":
-        from ..data import render_sprites, sprites
-        from ..data.dsprites import codes_to_values
+        from ..data import sprites
+        from ..data.dsprites import GRID as SPRITES_GRID
+        from ..data.dsprites import render_sprites
 
         def render(codes: np.ndarray) -> np.ndarray:
-            return render_sprites(*codes_to_values(codes).T)[:, None].astype(np.float32)
+            values = SPRITES_GRID.codes_to_values(codes)
+            return render_sprites(*values.T)[:, None].astype(np.float32)
 
         return render, sprites
     if data == "shapes3d":
-        from ..data import render_shapes3d, shapes3d
-        from ..data.shapes3d_procedural import shapes3d_values
+        from ..data import shapes3d
+        from ..data.shapes3d_procedural import GRID as SHAPES3D_GRID
+        from ..data.shapes3d_procedural import render_shapes3d
 
         def render(codes: np.ndarray) -> np.ndarray:
-            return render_shapes3d(shapes3d_values(codes)).transpose(0, 3, 1, 2)
+            values = SHAPES3D_GRID.codes_to_values(codes)
+            return render_shapes3d(values).transpose(0, 3, 1, 2)
 
         return render, shapes3d
-    from ..data import mpi3d, render_mpi3d
-    from ..data.mpi3d_procedural import mpi3d_values
+    from ..data import mpi3d
+    from ..data.mpi3d_procedural import GRID as MPI3D_GRID
+    from ..data.mpi3d_procedural import render_mpi3d
 
     def render(codes: np.ndarray) -> np.ndarray:
-        return render_mpi3d(mpi3d_values(codes)).transpose(0, 3, 1, 2)
+        return render_mpi3d(MPI3D_GRID.codes_to_values(codes)).transpose(0, 3, 1, 2)
 
     return render, mpi3d
 

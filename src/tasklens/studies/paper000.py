@@ -19,7 +19,7 @@ Decisions where App. E leaves a choice open (recorded in each result's ``setting
   the first head, which keeps the init zero-balanced (``W^T W`` is unchanged) and flips the
   determinant; ``init_sign_flipped`` records it.
 - Figure 3's conflicting pair is built with the overlap the paper reports, ``(0.923, 0.277)``
-  (``correlated_task_pair(..., overlap=...)``); the bottom row normalises every output row to
+  (``correlated_pair_family(..., overlap=...)``); the bottom row normalises every output row to
   one norm (``normalize="rows"``), which keeps the overlaps (eq. 11, "balanced magnitudes").
 - Figure 5 uses ``N_i = 4``, ``N_o1 = N_o2 = 2`` (App. E gives ``N_o1 = N_o2`` only; the
   gamma-MTL construction needs ``N_i >= 2 N_o``).
@@ -229,7 +229,7 @@ def figure3(
     learning_rate : float
         Only converts times to epochs (``epochs = t / learning_rate``).
     """
-    from tasklens.data.linear_families import correlated_task_pair
+    from tasklens.data.linear_families import correlated_pair_family
 
     n_times = check_positive_int(n_times, "n_times", minimum=2)
     _check_rate(init_scale, "init_scale")
@@ -238,7 +238,7 @@ def figure3(
     for normalized in (False, True):
         for j, regime in enumerate(REGIMES):
             overlap = PAPER_VALUES["fig3_conflicting_overlap"] if regime == "conflicting" else None
-            fam = correlated_task_pair(
+            fam = correlated_pair_family(
                 regime, 4, 2, FIG3_S1, FIG3_S2, seed=seed + j,
                 normalize="rows" if normalized else False, overlap=overlap,
             )
@@ -277,10 +277,10 @@ def appendix_d2_spectra(seed: int = 0) -> tuple[SpectrumCheck, ...]:
     Plot A: aligned, ``S_1 = (4, 1)``, ``S_2 = (3, 0.5)`` (paper: ``(5, 1.118, ~0, ~0)``);
     plot B: orthogonal, ``S_1 = (4, 1.5)``, ``S_2 = (1, 0.5)`` (paper: ``(4, 1.5, 1, 0.5)``).
     """
-    from tasklens.data.linear_families import correlated_task_pair
+    from tasklens.data.linear_families import correlated_pair_family
 
-    a = correlated_task_pair("aligned", 4, 4, (4.0, 1.0), (3.0, 0.5), seed=seed)
-    b = correlated_task_pair("orthogonal", 4, 4, (4.0, 1.5), (1.0, 0.5), seed=seed)
+    a = correlated_pair_family("aligned", 4, 4, (4.0, 1.0), (3.0, 0.5), seed=seed)
+    b = correlated_pair_family("orthogonal", 4, 4, (4.0, 1.5), (1.0, 0.5), seed=seed)
     sa = shared_spectrum(list(a.sigmas))
     sb = shared_spectrum(list(b.sigmas))
     return (
@@ -355,7 +355,7 @@ def figure4(
     realize each ``Sigma_io`` exactly (:meth:`LinearTaskFamily.sample`), so the GD losses
     differ from the closed form only by the discretisation error, first order in the rate.
     """
-    from tasklens.data.linear_families import gamma_mtl_tasks
+    from tasklens.data.linear_families import gamma_mtl_family
 
     n_records = check_positive_int(n_records, "n_records", minimum=2)
     _check_rate(learning_rate, "learning_rate")
@@ -363,7 +363,7 @@ def figure4(
     runs = []
     for j, gamma in enumerate(gammas):
         rng = np.random.default_rng([seed, j])
-        fam = gamma_mtl_tasks(20, 1, gamma, (1.0, 4.0), seed=rng)
+        fam = gamma_mtl_family(20, 1, gamma, (1.0, 4.0), seed=rng)
         sigmas = list(fam.sigmas)
         x, ys = fam.sample(n_samples, rng)
         ws, heads, _ = _closed_form_init(sigmas, 2, init_scale, seed + j)
@@ -413,12 +413,12 @@ class Figure5Result:
 def figure5(gammas: tuple[float, ...] = (1.0, 0.5, 0.0), seed: int = 0,
             n_outputs: int = 2) -> Figure5Result:
     """Figure 5 of 000 (App. E): RSMs of gamma-MTL pairs with ``N_i = 4`` (no training)."""
-    from tasklens.data.linear_families import gamma_mtl_tasks
+    from tasklens.data.linear_families import gamma_mtl_family
 
     out: dict[tuple[float, float], list[ConvergenceRSMs]] = {}
     for scales in ((1.0, 1.0), (1.0, 4.0)):
         out[scales] = [
-            convergence_rsms(gamma_mtl_tasks(4, n_outputs, g, scales, seed=seed + j).sigmas)
+            convergence_rsms(gamma_mtl_family(4, n_outputs, g, scales, seed=seed + j).sigmas)
             for j, g in enumerate(gammas)
         ]
     settings = {"gammas": list(gammas), "seed": seed, "N_i": 4, "N_o": n_outputs,

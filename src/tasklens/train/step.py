@@ -17,6 +17,7 @@ and gradient methods stop on a bare "gramian contains NaN". The trainer therefor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +26,15 @@ from torch import Tensor
 
 from ..balance import BalanceMethod
 from ..balance._plan import StepPlan, gramian_suffices, plan_step
-from ..balance.kernel_gramian import recorder_for
+from ..balance.kernel_gramian import KernelGramianError, recorder_for
 from ..nn.losses import task_loss, task_losses, task_mapping
 from .evaluation import model_device, to_device
+from .trainer_state import NonFiniteLossError, divergence_note
 
 if TYPE_CHECKING:
     from .trainer import Trainer
+
+logger = logging.getLogger("tasklens")
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -150,3 +154,37 @@ def raise_non_finite_gradient(trainer: Trainer, x: Tensor, y: dict[str, Tensor],
         "infinite derivative (sqrt or log at 0)",
         step=trainer.step, epoch=trainer.epoch, tasks=tasks,
     ) from cause
+
+
+def raise_non_finite_loss(trainer: Trainer, losses: Tensor, aux: dict[str, Tensor],
+                          cause: Exception) -> None:
+    """Raise :class:`NonFiniteLossError` naming the step, the epoch and the task(s) (and
+    auxiliary terms) whose loss is not finite; a diverged state never overwrites a finite
+    checkpoint."""
+    bad = [trainer.task_names[i] for i in
+           torch.nonzero(~torch.isfinite(losses.detach())).flatten().tolist()]
+    bad += [f"auxiliary:{n}" for n, v in aux.items() if not bool(torch.isfinite(v))]
+    saved = divergence_note(trainer)
+    raise NonFiniteLossError(
+        f"non-finite loss at step {trainer.step} (epoch {trainer.epoch}, batch "
+        f"{trainer.batch_in_epoch}) for task(s) {bad or '?'}: {cause}{saved}. Lower the "
+        "learning rate, check the targets, or clip gradients",
+        step=trainer.step, epoch=trainer.epoch, tasks=bad,
+    ) from cause
+
+
+def check_recorder(trainer: Trainer) -> None:
+    """Whether the kernel-Gramian recording covers the shared parameters; checked on the
+    first step only (the model's structure does not change between steps). When it does
+    not, the plan falls back to the per-task gradients for the rest of the run."""
+    recorder = trainer.plan.recorder
+    if recorder is None or trainer._recorder_checked:
+        return
+    try:
+        recorder.terms_for(trainer.shared_params)
+    except KernelGramianError as exc:
+        logger.info("task Gramian via per-task gradients: %s", exc)
+        trainer.plan = trainer.plan.without_recorder(
+            f"the recording does not cover the shared parameters ({exc})")
+        return
+    trainer._recorder_checked = True

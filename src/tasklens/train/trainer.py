@@ -49,7 +49,6 @@ from ..balance import LEVELS, BalanceMethod, NonFiniteGradientError
 from ..balance import get as get_method
 from ..balance._plan import StepPlan, default_level
 from ..balance.engine import StepResult, execute, update_after_step
-from ..balance.kernel_gramian import KernelGramianError
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from . import distributed as dist
@@ -57,24 +56,26 @@ from .accumulators import EpochAccumulator
 from .augment import Transform, augment_batch, check_transforms
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint, save_checkpoint
-from .evaluation import evaluate, model_device, to_device
+from .evaluation import model_device, to_device
 from .loggers import CSVLogger, JSONLLogger
 from .model_terms import auxiliary_terms, make_optimizer
-from .monitors import head_gradients, monitor_row
+from .monitors import head_gradients
+from .records import epoch_row, log_step
 from .result import SPLITS, TrainResult, averaged, split_metrics
 from .step import (
+    check_recorder,
     gradients_finite,
     held_out_forward,
     optimized_parameters,
     plan_for_model,
     raise_non_finite_gradient,
+    raise_non_finite_loss,
 )
 from .trainer_state import (
     NonFiniteLossError,
     capture,
     check_resumable,
     data_fingerprint,
-    divergence_note,
     kept_checkpoint,
     restore,
     state_is_finite,
@@ -325,18 +326,6 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------ one step
-    def _non_finite(self, losses: Tensor, aux: dict[str, Tensor], cause: Exception) -> None:
-        bad = [self.task_names[i] for i in
-               torch.nonzero(~torch.isfinite(losses.detach())).flatten().tolist()]
-        bad += [f"auxiliary:{n}" for n, v in aux.items() if not bool(torch.isfinite(v))]
-        saved = divergence_note(self)  # never a diverged state over a finite checkpoint
-        raise NonFiniteLossError(
-            f"non-finite loss at step {self.step} (epoch {self.epoch}, batch "
-            f"{self.batch_in_epoch}) for task(s) {bad or '?'}: {cause}{saved}. Lower the "
-            "learning rate, check the targets, or clip gradients",
-            step=self.step, epoch=self.epoch, tasks=bad,
-        ) from cause
-
     @property
     def _recorder(self) -> Any:
         """The plan's recorder of the shared ``nn.Linear`` layers (kernel Gramian route)."""
@@ -360,7 +349,7 @@ class Trainer:
         """The engine's step of the plan, its errors named after the step."""
         features = z if isinstance(z, Tensor) and getattr(
             self.model, "shares_representation", True) else None
-        self._check_recorder()
+        check_recorder(self)
         try:
             return execute(self.plan, losses, features,
                            task_features=None if leaves is None else list(leaves.values()),
@@ -369,7 +358,7 @@ class Trainer:
         except NonFiniteGradientError as exc:  # finite losses, non-finite task gradients
             raise_non_finite_gradient(self, x, y, exc)
         except FloatingPointError as exc:
-            self._non_finite(losses, aux, exc)
+            raise_non_finite_loss(self, losses, aux, exc)
         raise AssertionError("unreachable")  # both handlers raise
 
     def _train_step(self, x: Tensor, y: dict[str, Tensor]) -> None:
@@ -380,7 +369,8 @@ class Trainer:
         losses = task_losses(self.taskset, outputs, y)
         aux = {} if leaves is not None else auxiliary_terms(model, x, z, outputs, y)
         if aux and not all(bool(torch.isfinite(v)) for v in aux.values()):
-            self._non_finite(losses, aux, FloatingPointError("non-finite auxiliary loss"))
+            raise_non_finite_loss(self, losses, aux,
+                                  FloatingPointError("non-finite auxiliary loss"))
         monitor = self.monitor_every > 0 and self.step % self.monitor_every == 0
         heads = None
         if monitor and bool(torch.isfinite(losses.detach()).all()):
@@ -398,7 +388,7 @@ class Trainer:
         if result.regularizer is not None:  # RepMTL's R(S): logged like a model term
             aux = {**aux, "saliency_regularizer": losses.new_tensor(result.regularizer)}
         self._acc.add(result.losses, result.weights, aux)
-        self._log_step(result, monitor, heads)
+        log_step(self, result, monitor, heads)
 
     def _post_step(self, x: Tensor, y: dict[str, Tensor]) -> None:
         """The plan's post-step inputs: the same batch re-evaluated (FAMO) or a held-out
@@ -413,51 +403,7 @@ class Trainer:
             losses, z = held_out_forward(self, self._held_out_batches)
             update_after_step(self.plan, losses, z, step=self.step, epoch=self.epoch)
 
-    def _log_step(self, result: StepResult, monitor: bool, heads: Any) -> None:
-        if monitor:
-            row = monitor_row(result, self.task_names, step=self.step, epoch=self.epoch,
-                              heads=heads)
-            self.monitor_history.append(row)
-            for cb in self.callbacks:
-                cb.on_monitor(self, row)
-        if any(type(cb).on_step_end is not Callback.on_step_end for cb in self.callbacks):
-            row = {"step": self.step, "epoch": self.epoch,
-                   **{f"train/loss/{t}": float(v)
-                      for t, v in zip(self.task_names, result.losses.tolist())}}
-            for cb in self.callbacks:
-                cb.on_step_end(self, row)
-
-    def _check_recorder(self) -> None:
-        """Whether the recording covers the shared parameters; checked on the first step
-        only (the model's structure does not change between steps). When it does not, the
-        plan falls back to the per-task gradients for the rest of the run."""
-        recorder = self.plan.recorder
-        if recorder is None or self._recorder_checked:
-            return
-        try:
-            recorder.terms_for(self.shared_params)
-        except KernelGramianError as exc:
-            logger.info("task Gramian via per-task gradients: %s", exc)
-            self.plan = self.plan.without_recorder(f"the recording does not cover the shared "
-                                                   f"parameters ({exc})")
-            return
-        self._recorder_checked = True
-
     # ------------------------------------------------------------------ epochs
-    def _epoch_row(self, started: float) -> dict[str, Any]:
-        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step,
-                               **self._acc.row(self.task_names)}
-        for split, ts in (("val", self.val), ("test", self.test)):
-            if ts is None:
-                continue
-            metrics = evaluate(self.model, ts, batch_size=self.eval_batch_size)
-            for task, values in metrics.items():
-                for name, value in values.items():
-                    row[f"{split}/{task}/{name}"] = value
-            row[f"{split}/loss"] = float(sum(v["loss"] for v in metrics.values()))
-        row["time_s"] = time.perf_counter() - started
-        return row
-
     @contextlib.contextmanager
     def _rng_scope(self) -> Iterator[None]:
         """Fork torch's RNG so that training randomness neither reads nor leaks global state."""
@@ -547,7 +493,7 @@ class Trainer:
         return result
 
     def _end_epoch(self, started: float) -> None:
-        row = self._epoch_row(started)
+        row = epoch_row(self, started)
         self.history.append(row)
         self.epoch += 1
         self.batch_in_epoch = 0
