@@ -1,6 +1,7 @@
 """Task sets and built-in data: the inputs of every tasklens capability."""
 
 from .builtin import BUILTIN_DATASETS, load_builtin
+from .corruptions import CORRUPTIONS, corrupt
 from .digits import (
     DOMAINS,
     MULTI_VARIANTS,
@@ -65,6 +66,7 @@ from .yeast import yeast  # the function (it shadows the submodule attribute)
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "CORRUPTIONS",
     "DOMAINS",
     "FACTOR_LEVELS",
     "FACTOR_NAMES",
@@ -96,6 +98,7 @@ __all__ = [
     "colored_digits",
     "correlated_task_pair",
     "correlated_tasks",
+    "corrupt",
     "count_distinct_pairs",
     "gamma_mtl_tasks",
     "gamma_mtl_taskset",

@@ -11,7 +11,8 @@ are read by duck typing, so this module imports nothing above :mod:`tasklens.rep
 - :func:`plot_task_gradient_heatmap` — Fig. 5: the task × task cosine matrix;
 - :func:`plot_counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))``;
 - :func:`plot_scm_gap` — App. A eq. 27 against the simulated OOD gap;
-- :func:`plot_shortcut` — App. I: source vs target accuracy per method (± SE).
+- :func:`plot_shortcut` — App. I: source vs target accuracy per method (± SE);
+- :func:`plot_sensitivity` — App. G/H: accuracy against λ_CKA and λ_CFA (± SE).
 """
 
 from __future__ import annotations
@@ -230,5 +231,43 @@ def plot_shortcut(result: Any, task: str = "digit", *, labels: Any = None) -> Fi
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
               ncol=2)
     ax.set_title("Shortcut stress test: trained on source colours", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sensitivity(result: Any, *, weights: Sequence[str] | None = None) -> Figure:
+    """Digit accuracy against λ_CKA and λ_CFA, mean ± SE bars (Wu et al. 2026 App. G, H).
+
+    ``result`` has ``grid`` (``{"cka"|"cfa": values}``) and
+    ``summary[weight][value]["source"|"target"|"gap"]`` = ``(mean, SE)`` (a
+    ``SensitivityResult``). One panel per weight; the λ values sit at even spacing
+    (the grids span 0 to 100, which no linear or log axis shows well) and are labelled.
+    """
+    grid = dict(getattr(result, "grid", {}))
+    summary = getattr(result, "summary", {})
+    weights = list(grid if weights is None else weights)
+    if not weights or any(w not in grid or w not in summary for w in weights):
+        raise ValueError(f"result has no sweep for {weights!r} (pass a SensitivityResult)")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(weights), figsize=(3.9 * len(weights), 3.3),
+                             squeeze=False, sharey=True)
+    styles = (("source", "source (clean)", "#4c72b0", "o"),
+              ("target", "target (colours permuted)", "#c44e52", "s"),
+              ("gap", "gap = source − target", "#55a868", "^"))
+    for ax, w in zip(axes[0], weights):
+        values = list(grid[w])
+        pos = np.arange(len(values))
+        for key, label, color, marker in styles:
+            mean = np.array([summary[w][v][key][0] for v in values], dtype=float)
+            se = np.array([summary[w][v][key][1] for v in values], dtype=float)
+            ax.errorbar(pos, mean, yerr=se, color=color, marker=marker, ms=4, capsize=3,
+                        lw=1.2, label=label)
+        ax.set_xticks(pos, [f"{v:g}" for v in values])
+        ax.set_xlabel(f"λ_{w.upper()} (others = 1; even spacing)")
+        ax.grid(alpha=0.3)
+        ax.set_title(f"Sensitivity to λ_{w.upper()}", fontsize=10)
+    axes[0][0].set_ylabel("digit accuracy (mean ± SE over seeds)")
+    axes[0][0].set_ylim(bottom=min(0.0, axes[0][0].get_ylim()[0]))
+    axes[0][-1].legend(fontsize=8, frameon=False, loc="best")
     fig.tight_layout()
     return fig
