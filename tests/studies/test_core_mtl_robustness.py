@@ -131,4 +131,8 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
         component_ablation(tmp_path, seeds=())
     with pytest.raises(TypeError, match="AblationResult"):
         save_experiment(object(), tmp_path)  # type: ignore[arg-type]
+    from tasklens.studies.core_mtl_robustness import _build
+
+    with pytest.raises(ValueError, match="core_mtl only"):
+        _build("ew", colored_digits(40, seed=0), 0, {"cka": 0.0})
     assert set(ABLATION) == {"hps", "ds", "ds_grounding", "ds_grounding_cka", "full"}

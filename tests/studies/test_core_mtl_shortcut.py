@@ -94,10 +94,10 @@ def test_a_failed_run_is_reported_and_left_out_of_the_summary(
 
     build = mod.build_model
 
-    def flaky(method: str, train, seed: int, lambdas=None):
+    def flaky(method: str, train, seed: int):
         if seed == 1:
             raise ValueError("boom for seed 1")
-        return build(method, train, seed, lambdas)
+        return build(method, train, seed)
 
     monkeypatch.setattr(mod, "build_model", flaky)  # the serial backend runs in-process
     result = shortcut_stress_test(tmp_path, methods=("ew",), seeds=(0, 1), epochs=1, n=80,

@@ -37,7 +37,18 @@ import numpy as np
 
 from .._common.validation import check_scalar
 from ..data.corruptions import CORRUPTIONS
-from .core_mtl_shortcut import LABELS, METHODS, _check_args, _mean_se, _run_job
+from .core_mtl_shortcut import (
+    ARCH,
+    BALANCER,
+    DUAL,
+    LABELS,
+    METHODS,
+    TASKS,
+    _check_args,
+    _mean_se,
+    build_model,
+    shortcut_data,
+)
 
 MS = tuple[float, float]
 #: model variants: name → (method of the shortcut study, λ overrides of eq. 16 or None)
@@ -56,6 +67,63 @@ ABLATION_LABELS = {"hps": "HPS (vanilla MTL, EW)", "ds": "+ dual stream (λ all 
 SENSITIVITY_GRID: dict[str, tuple[float, ...]] = {"cka": (0.0, 0.1, 1.0, 10.0, 100.0),
                                                   "cfa": (0.0, 0.1, 0.5, 1.0, 5.0)}
 SEVERITIES = (1, 2, 3, 4, 5)
+
+
+# ---------------------------------------------------------------- one run
+def _build(method: str, train: Any, seed: int, lambdas: Mapping[str, float] | None) -> Any:
+    """The shortcut study's model of ``method``; for ``core_mtl`` with eq. 16's weights
+    ``lambdas`` (``{"cka", "cfa", "rec": float}``, default 1 each) when given."""
+    if not lambdas:
+        return build_model(method, train, seed)
+    if method != "core_mtl":
+        raise ValueError(f"lambdas apply to core_mtl only, got them for {method!r}")
+    from ..nn import dual_stream_for
+
+    weights = {f"lambda_{k}": float(v) for k, v in lambdas.items()}
+    return dual_stream_for(train, seed=seed, **DUAL, **ARCH, **weights)
+
+
+def _accuracies(model: Any, ts: Any) -> dict[str, float]:
+    from ..train import evaluate
+
+    metrics = evaluate(model, ts)
+    return {t: float(metrics[t][key]) for t, key in TASKS.items()}
+
+
+def _corrupted(model: Any, ts: Any, spec: Mapping[str, Any], seed: int
+               ) -> dict[str, dict[str, dict[str, float]]]:
+    """``{corruption: {str(severity): {task: accuracy}}}`` on ``ts`` corrupted by
+    :func:`tasklens.data.corrupt` (clipped to [0, 1], the range of colored_digits); the
+    random corruptions draw from ``default_rng((seed, corruption index, severity))``."""
+    import dataclasses
+
+    from ..data.corruptions import corrupt
+
+    x = np.asarray(ts.inputs)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for ci, name in enumerate(spec["names"]):
+        out[name] = {}
+        for sev in spec["severities"]:
+            rng = np.random.default_rng((int(seed), ci, int(sev)))
+            xc = corrupt(x, name, int(sev), rng).astype(np.float32)
+            out[name][str(sev)] = _accuracies(model, dataclasses.replace(ts, inputs=xc))
+    return out
+
+
+def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Train one (method[, lambdas], seed) as the shortcut study does
+    (:func:`~tasklens.studies.core_mtl_shortcut.shortcut_data`, its models and balancers);
+    accuracies on the source and target tests and on the corrupted source test."""
+    from ..train import Trainer
+
+    train, src_test, tgt_test = shortcut_data(settings["n"], job["seed"])
+    model = _build(job["method"], train, job["seed"], job.get("lambdas"))
+    Trainer(model, train, BALANCER[job["method"]], batch_size=settings["batch_size"],
+            lr=settings["lr"], seed=job["seed"], progress=False).fit(settings["epochs"])
+    out: dict[str, Any] = {domain: _accuracies(model, ts)
+                           for domain, ts in (("source", src_test), ("target", tgt_test))}
+    out["corrupted"] = _corrupted(model, src_test, settings["corruptions"], job["seed"])
+    return out
 
 
 # ---------------------------------------------------------------- shared runs

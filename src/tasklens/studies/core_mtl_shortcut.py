@@ -47,21 +47,12 @@ HPS_CODE_DIM = 32
 MTAN_WIDTHS = (16, 32)
 
 
-def build_model(method: str, train: Any, seed: int,
-                lambdas: dict[str, float] | None = None) -> Any:
-    """The model of ``method`` for the task set ``train``, initialised from ``seed``.
-
-    ``lambdas`` (``{"cka", "cfa", "rec": float}``, only for ``core_mtl``) overrides the
-    weights of eq. 16 (default 1 each); the ablation and sensitivity studies
-    (:mod:`tasklens.studies.core_mtl_robustness`) set them.
-    """
+def build_model(method: str, train: Any, seed: int) -> Any:
+    """The model of ``method`` for the task set ``train``, initialised from ``seed``."""
     from ..nn import MTAN, dual_stream_for, hps_for
 
     if method == "core_mtl":
-        weights = {f"lambda_{k}": float(v) for k, v in (lambdas or {}).items()}
-        return dual_stream_for(train, seed=seed, **DUAL, **ARCH, **weights)
-    if lambdas:
-        raise ValueError(f"lambdas apply to core_mtl only, got them for {method!r}")
+        return dual_stream_for(train, seed=seed, **DUAL, **ARCH)
     if method == "mtan":
         return MTAN(train.input_shape, train, widths=MTAN_WIDTHS,
                     head_hidden=ARCH["head_hidden"], head_depth=ARCH["head_depth"], seed=seed)
@@ -79,46 +70,18 @@ def shortcut_data(n: int | None, seed: int) -> tuple[Any, Any, Any]:
     return split.train, split.test, tgt.subset(split.indices.test)
 
 
-def _accuracies(model: Any, ts: Any) -> dict[str, float]:
-    from ..train import evaluate
-
-    metrics = evaluate(model, ts)
-    return {t: float(metrics[t][key]) for t, key in TASKS.items()}
-
-
-def _corrupted(model: Any, ts: Any, spec: dict[str, Any], seed: int
-               ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{corruption: {str(severity): {task: accuracy}}}`` on ``ts`` corrupted by
-    :func:`tasklens.data.corrupt` (clipped to [0, 1], the range of colored_digits); the
-    random corruptions are seeded by (run seed, corruption, severity)."""
-    import dataclasses
-
-    from ..data.corruptions import corrupt
-
-    x = np.asarray(ts.inputs)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for ci, name in enumerate(spec["names"]):
-        out[name] = {}
-        for sev in spec["severities"]:
-            rng = np.random.default_rng((int(seed), ci, int(sev)))
-            xc = corrupt(x, name, int(sev), rng).astype(np.float32)
-            out[name][str(sev)] = _accuracies(model, dataclasses.replace(ts, inputs=xc))
-    return out
-
-
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """Train one (method[, lambdas], seed) on the source; accuracies on source and target
-    tests, and (when ``settings["corruptions"]`` is given) on corrupted source tests."""
-    from ..train import Trainer
+    """Train one (method, seed) on the source; accuracies on source and target tests."""
+    from ..train import Trainer, evaluate
 
     train, src_test, tgt_test = shortcut_data(settings["n"], job["seed"])
-    model = build_model(job["method"], train, job["seed"], job.get("lambdas"))
+    model = build_model(job["method"], train, job["seed"])
     Trainer(model, train, BALANCER[job["method"]], batch_size=settings["batch_size"],
             lr=settings["lr"], seed=job["seed"], progress=False).fit(settings["epochs"])
-    out: dict[str, Any] = {domain: _accuracies(model, ts)
-                           for domain, ts in (("source", src_test), ("target", tgt_test))}
-    if settings.get("corruptions"):
-        out["corrupted"] = _corrupted(model, src_test, settings["corruptions"], job["seed"])
+    out: dict[str, Any] = {}
+    for domain, ts in (("source", src_test), ("target", tgt_test)):
+        metrics = evaluate(model, ts)
+        out[domain] = {t: float(metrics[t][key]) for t, key in TASKS.items()}
     return out
 
 
