@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tasklens.report.core_mtl_figures import (
+    plot_corruption,
     plot_counterfactual_grid,
     plot_gradient_cosines,
     plot_scm_gap,
@@ -72,3 +73,19 @@ def test_sensitivity_lines_are_the_means_with_se_bars(tmp_path) -> None:
     assert save_figure(fig, tmp_path / "sens.png").stat().st_size > 0
     with pytest.raises(ValueError, match="SensitivityResult"):
         plot_sensitivity(SimpleNamespace(grid=grid, summary=summary), weights=["rec"])
+
+
+def test_corruption_curves_start_at_the_clean_accuracy(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    curve = [(0.9, 0.01), (0.8, 0.02), (0.7, 0.0), (0.6, 0.0), (0.5, 0.0), (0.4, 0.0)]
+    summary = {m: {"curve": {"blur": curve, "haze": curve}} for m in ("a", "b")}
+    fig = plot_corruption(SimpleNamespace(methods=("a", "b"), summary=summary),
+                          labels={"a": "A"})
+    assert len(fig.axes) == 2
+    ys = {round(float(y), 6) for line in fig.axes[0].lines for y in line.get_ydata()}
+    assert {0.9, 0.8, 0.7, 0.4} <= ys
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][:2] == ["clean", "1"]
+    assert save_figure(fig, tmp_path / "c.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="CorruptionResult"):
+        plot_corruption(SimpleNamespace(methods=("a",), summary={"a": {}}))

@@ -12,7 +12,8 @@ are read by duck typing, so this module imports nothing above :mod:`tasklens.rep
 - :func:`plot_counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))``;
 - :func:`plot_scm_gap` — App. A eq. 27 against the simulated OOD gap;
 - :func:`plot_shortcut` — App. I: source vs target accuracy per method (± SE);
-- :func:`plot_sensitivity` — App. G/H: accuracy against λ_CKA and λ_CFA (± SE).
+- :func:`plot_sensitivity` — App. G/H: accuracy against λ_CKA and λ_CFA (± SE);
+- :func:`plot_corruption` — App. J: accuracy against corruption severity per method (± SE).
 """
 
 from __future__ import annotations
@@ -270,4 +271,40 @@ def plot_sensitivity(result: Any, *, weights: Sequence[str] | None = None) -> Fi
     axes[0][0].set_ylim(bottom=min(0.0, axes[0][0].get_ylim()[0]))
     axes[0][-1].legend(fontsize=8, frameon=False, loc="best")
     fig.tight_layout()
+    return fig
+
+
+def plot_corruption(result: Any, *, labels: Any = None) -> Figure:
+    """Digit accuracy against severity (0 = clean … 5), one panel per corruption, one line
+    per method with SE bars (Wu et al. 2026 App. J, at small scale).
+
+    ``result`` has ``methods`` and ``summary[method]["curve"][corruption]`` = six
+    ``(mean, SE)`` (a ``CorruptionResult``).
+    """
+    methods = list(getattr(result, "methods", ()))
+    summary = getattr(result, "summary", {})
+    if not methods or any("curve" not in summary.get(m, {}) for m in methods):
+        raise ValueError("result has no severity curves (pass a CorruptionResult)")
+    names = list(summary[methods[0]]["curve"])
+    labels = dict(labels or {})
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(2.9 * len(names), 3.2), sharey=True,
+                             squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    for ax, name in zip(axes[0], names):
+        for i, m in enumerate(methods):
+            curve = np.asarray(summary[m]["curve"][name], dtype=float)
+            ax.errorbar(np.arange(len(curve)) + 0.04 * (i - len(methods) / 2), curve[:, 0],
+                        yerr=curve[:, 1], color=colors[i % len(colors)], marker="o", ms=3,
+                        capsize=2, lw=1.6 if i == 0 else 1.0, label=labels.get(m, m))
+        ax.set_xticks(range(len(curve)), ["clean", *map(str, range(1, len(curve)))])
+        ax.set_xlabel("severity")
+        ax.set_title(name.replace("_", " "), fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("digit accuracy (mean ± SE)")
+    axes[0][0].set_ylim(0, 1.02)
+    handles, texts = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, texts, fontsize=8, frameon=False, loc="lower center",
+               ncol=min(len(methods), 7))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

@@ -233,9 +233,10 @@ class CorruptionResult:
         Run record: ``source``, ``target``, ``corrupted[name][str(severity)]``, each
         ``{task: accuracy}``.
     summary : dict {method: {"clean": MS, "mean": MS, "mean_at": MS,
-        "per_corruption": {name: MS}, "at_severity": {name: MS}}}
+        "per_corruption": {name: MS}, "at_severity": {name: MS}, "curve": {name: [MS]}}}
         ``MS`` = (mean, SE) over seeds. ``per_corruption`` averages severities 1–5,
-        ``at_severity`` is at :attr:`severity`; ``mean``/``mean_at`` average the four.
+        ``at_severity`` is at :attr:`severity`; ``mean``/``mean_at`` average the four;
+        ``curve[name]`` lists severities 0 (clean) to 5.
     settings, failed, files : dicts
     """
 
@@ -283,7 +284,10 @@ def _corruption_summary(runs: Mapping[int, Mapping[str, Any]], task: str,
             "per_corruption": {c: _ms(runs, lambda r, c=c: corrupted_mean(r, task, (c,)))
                                for c in CORRUPTIONS},
             "at_severity": {c: _ms(runs, lambda r, c=c: r["corrupted"][c][str(severity)][task])
-                            for c in CORRUPTIONS}}
+                            for c in CORRUPTIONS},
+            "curve": {c: [_ms(runs, lambda r: r["source"][task])]
+                      + [_ms(runs, lambda r, c=c, k=k: r["corrupted"][c][str(k)][task])
+                         for k in SEVERITIES] for c in CORRUPTIONS}}
 
 
 def corruption_robustness(
@@ -513,7 +517,8 @@ def save_experiment(result: CorruptionResult | AblationResult | SensitivityResul
                     out_dir: str | Path) -> Any:
     """Write ``<name>.json`` and ``<name>.md`` (the tables) into ``out_dir``, plus
     ``sensitivity.png`` (:func:`tasklens.report.core_mtl_figures.plot_sensitivity`) for a
-    :class:`SensitivityResult`; ``name`` is ``corruption``, ``ablation`` or ``sensitivity``.
+    :class:`SensitivityResult` and ``corruption.png`` (``plot_corruption``) for a
+    :class:`CorruptionResult`; ``name`` is ``corruption``, ``ablation`` or ``sensitivity``.
     Returns the result with the paths in ``files``."""
     import dataclasses
 
@@ -534,12 +539,13 @@ def save_experiment(result: CorruptionResult | AblationResult | SensitivityResul
                 f"{result.table(at_severity=True)}")
     with atomic_write(files["markdown"]) as handle:
         handle.write(text + "\n")
-    if isinstance(result, SensitivityResult):
-        from ..report.core_mtl_figures import plot_sensitivity
+    if isinstance(result, (SensitivityResult, CorruptionResult)):
+        from ..report.core_mtl_figures import plot_corruption, plot_sensitivity
         from ..report.figures import save_figure
 
-        files["figure"] = str(out / "sensitivity.png")
-        fig = plot_sensitivity(result)
+        files["figure"] = str(out / f"{name}.png")
+        fig = (plot_sensitivity(result) if isinstance(result, SensitivityResult)
+               else plot_corruption(result, labels=LABELS))
         save_figure(fig, files["figure"])
         fig.clf()
     result = dataclasses.replace(result, files=files)
