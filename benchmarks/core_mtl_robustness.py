@@ -25,7 +25,7 @@ from tasklens.studies.core_mtl_robustness import (
     component_ablation,
     corruption_robustness,
     lambda_sensitivity,
-    save_experiment,
+    save_robustness,
 )
 
 EXPERIMENTS = {"corruption": corruption_robustness, "ablation": component_ablation,
@@ -51,7 +51,7 @@ def main() -> None:
         t0 = time.perf_counter()
         result = EXPERIMENTS[name.strip()](args.out, seeds=seeds, epochs=epochs, n=n,
                                            progress=False)
-        result = save_experiment(result, args.out)
+        result = save_robustness(result, args.out)
         print(f"\n## {name} ({time.perf_counter() - t0:.0f} s, runs resumed or trained)\n")
         print(open(result.files["markdown"]).read(), flush=True)
         if result.failed:

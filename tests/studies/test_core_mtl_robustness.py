@@ -20,7 +20,7 @@ from tasklens.studies.core_mtl_robustness import (
     component_ablation,
     corruption_robustness,
     lambda_sensitivity,
-    save_experiment,
+    save_robustness,
 )
 from tasklens.train import Trainer, evaluate
 
@@ -86,7 +86,7 @@ def test_experiments_share_runs_and_resume(out: Path, ablation) -> None:
     assert sens.per_seed["cfa"][0.0][SEED] == ablation.per_seed["ds_grounding_cka"][SEED]
     assert sens.per_seed["cfa"][1.0][SEED] == ablation.per_seed["full"][SEED]
     assert sens.best("cfa", "gap") in (0.0, 1.0)
-    saved = save_experiment(sens, out)
+    saved = save_robustness(sens, out)
     assert Path(saved.files["figure"]).read_bytes()[:4] == b"\x89PNG"
     assert json.loads(Path(saved.files["json"]).read_text())["grid"] == {"cfa": [0.0, 1.0]}
 
@@ -104,7 +104,7 @@ def test_corruption_summary_is_the_mean_over_severities(out: Path, ablation) -> 
                                                   for c in CORRUPTIONS]), abs=1e-12)
     assert s["clean"][0] == run["source"]["digit"]
     assert res.best() == "core_mtl"
-    saved = save_experiment(res, out)
+    saved = save_robustness(res, out)
     text = Path(saved.files["markdown"]).read_text()
     assert "At severity 2" in text and text.count("| CORE-MTL (soft) | 1/1 |") == 2
 
@@ -130,7 +130,7 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="seeds"):
         component_ablation(tmp_path, seeds=())
     with pytest.raises(TypeError, match="AblationResult"):
-        save_experiment(object(), tmp_path)  # type: ignore[arg-type]
+        save_robustness(object(), tmp_path)  # type: ignore[arg-type]
     from tasklens.studies.core_mtl_robustness import _build
 
     with pytest.raises(ValueError, match="core_mtl only"):

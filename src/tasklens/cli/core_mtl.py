@@ -52,7 +52,7 @@ def _run_robustness(experiment: str, out: Path, seeds: str, epochs: int, methods
         result = rob.component_ablation(out, **common)
     else:
         result = rob.lambda_sensitivity(out, **common)
-    result = rob.save_experiment(result, out)
+    result = rob.save_robustness(result, out)
     console.print(Path(result.files["markdown"]).read_text())
     for path in result.files.values():
         console.print(f"wrote {path}")

@@ -513,7 +513,7 @@ def lambda_sensitivity(
 
 
 # ---------------------------------------------------------------- saving
-def save_experiment(result: CorruptionResult | AblationResult | SensitivityResult,
+def save_robustness(result: CorruptionResult | AblationResult | SensitivityResult,
                     out_dir: str | Path) -> Any:
     """Write ``<name>.json`` and ``<name>.md`` (the tables) into ``out_dir``, plus
     ``sensitivity.png`` (:func:`tasklens.report.core_mtl_figures.plot_sensitivity`) for a
