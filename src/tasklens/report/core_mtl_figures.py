@@ -236,13 +236,16 @@ def plot_shortcut(result: Any, task: str = "digit", *, labels: Any = None) -> Fi
     return fig
 
 
-def plot_sensitivity(result: Any, *, weights: Sequence[str] | None = None) -> Figure:
+def plot_sensitivity(result: Any, *, weights: Sequence[str] | None = None,
+                     chance: float | None = None) -> Figure:
     """Digit accuracy against λ_CKA and λ_CFA, mean ± SE bars (Wu et al. 2026 App. G, H).
 
     ``result`` has ``grid`` (``{"cka"|"cfa": values}``) and
     ``summary[weight][value]["source"|"target"|"gap"]`` = ``(mean, SE)`` (a
     ``SensitivityResult``). One panel per weight; the λ values sit at even spacing
     (the grids span 0 to 100, which no linear or log axis shows well) and are labelled.
+    A ``corrupted`` entry (mean accuracy under corruptions), when present, is drawn too;
+    ``chance`` adds a dashed chance level.
     """
     grid = dict(getattr(result, "grid", {}))
     summary = getattr(result, "summary", {})
@@ -250,15 +253,20 @@ def plot_sensitivity(result: Any, *, weights: Sequence[str] | None = None) -> Fi
     if not weights or any(w not in grid or w not in summary for w in weights):
         raise ValueError(f"result has no sweep for {weights!r} (pass a SensitivityResult)")
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(weights), figsize=(3.9 * len(weights), 3.3),
+    fig, axes = plt.subplots(1, len(weights), figsize=(3.9 * len(weights), 3.8),
                              squeeze=False, sharey=True)
     styles = (("source", "source (clean)", "#4c72b0", "o"),
               ("target", "target (colours permuted)", "#c44e52", "s"),
-              ("gap", "gap = source − target", "#55a868", "^"))
+              ("gap", "gap = source − target", "#55a868", "^"),
+              ("corrupted", "mean under corruptions", "#8172b3", "D"))
     for ax, w in zip(axes[0], weights):
         values = list(grid[w])
         pos = np.arange(len(values))
+        if chance is not None:
+            ax.axhline(chance, color="0.4", ls="--", lw=1, label=f"chance ({chance:g})")
         for key, label, color, marker in styles:
+            if any(key not in summary[w][v] for v in values):
+                continue
             mean = np.array([summary[w][v][key][0] for v in values], dtype=float)
             se = np.array([summary[w][v][key][1] for v in values], dtype=float)
             ax.errorbar(pos, mean, yerr=se, color=color, marker=marker, ms=4, capsize=3,
@@ -269,8 +277,9 @@ def plot_sensitivity(result: Any, *, weights: Sequence[str] | None = None) -> Fi
         ax.set_title(f"Sensitivity to λ_{w.upper()}", fontsize=10)
     axes[0][0].set_ylabel("digit accuracy (mean ± SE over seeds)")
     axes[0][0].set_ylim(bottom=min(0.0, axes[0][0].get_ylim()[0]))
-    axes[0][-1].legend(fontsize=8, frameon=False, loc="best")
-    fig.tight_layout()
+    handles, texts = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, texts, fontsize=8, frameon=False, loc="lower center", ncol=3)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 

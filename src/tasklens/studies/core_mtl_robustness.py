@@ -516,7 +516,8 @@ def lambda_sensitivity(
 def save_robustness(result: CorruptionResult | AblationResult | SensitivityResult,
                     out_dir: str | Path) -> Any:
     """Write ``<name>.json`` and ``<name>.md`` (the tables) into ``out_dir``, plus
-    ``sensitivity.png`` (:func:`tasklens.report.core_mtl_figures.plot_sensitivity`) for a
+    ``sensitivity.png`` (:func:`tasklens.report.core_mtl_figures.plot_sensitivity`, chance
+    0.1 = ten digit classes) for a
     :class:`SensitivityResult` and ``corruption.png`` (``plot_corruption``) for a
     :class:`CorruptionResult`; ``name`` is ``corruption``, ``ablation`` or ``sensitivity``.
     Returns the result with the paths in ``files``."""
@@ -544,7 +545,7 @@ def save_robustness(result: CorruptionResult | AblationResult | SensitivityResul
         from ..report.figures import save_figure
 
         files["figure"] = str(out / f"{name}.png")
-        fig = (plot_sensitivity(result) if isinstance(result, SensitivityResult)
+        fig = (plot_sensitivity(result, chance=0.1) if isinstance(result, SensitivityResult)
                else plot_corruption(result, labels=LABELS))
         save_figure(fig, files["figure"])
         fig.clf()
