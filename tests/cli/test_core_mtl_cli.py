@@ -25,7 +25,20 @@ def test_quick_run_prints_table_and_writes_files(tmp_path: Path) -> None:
     assert (out / "shortcut.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_quick_experiments_share_the_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "robust"
+    result = runner.invoke(app, ["core-mtl", "--quick", "--experiment", "corruption",
+                                 "--methods", "core_mtl", "--out", str(out)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "At severity 3" in result.output and "| CORE-MTL (soft) | 1/1 |" in result.output
+    record = json.loads((out / "corruption.json").read_text())
+    assert record["methods"] == ["core_mtl"] and record["settings"]["epochs"] == 1
+    assert len(list((out / "runs").glob("*.json"))) == 1
+
+
 @pytest.mark.parametrize("args, word", [
+    (["--experiment", "bogus"], "--experiment"),
     (["--methods", "ew,bogus"], "methods"), (["--seeds", "x"], "--seeds"),
     (["--seeds", "0"], "--seeds"), (["--epochs", "0"], "epochs")])
 def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], word: str) -> None:

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from tasklens.report.core_mtl_figures import (
+    plot_corruption,
     plot_counterfactual_grid,
     plot_gradient_cosines,
     plot_scm_gap,
+    plot_sensitivity,
     plot_stability,
     plot_task_gradient_heatmap,
 )
@@ -53,3 +55,37 @@ def test_grid_and_scm_figures() -> None:
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.0, 0.1])
     with pytest.raises(ValueError, match="same length"):
         plot_scm_gap([0.0], [0.0, 1.0], [0.0], [0.0])
+
+
+def test_sensitivity_lines_are_the_means_with_se_bars(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    grid = {"cka": (0.0, 1.0, 100.0), "cfa": (0.0, 5.0)}
+    summary = {w: {v: {"source": (0.9, 0.01), "target": (0.5 + v / 1000, 0.02),
+                       "gap": (0.4 - v / 1000, 0.03)} for v in vals}
+               for w, vals in grid.items()}
+    fig = plot_sensitivity(SimpleNamespace(grid=grid, summary=summary))
+    assert len(fig.axes) == 2
+    ys = sorted(round(float(y), 6) for line in fig.axes[0].lines for y in line.get_ydata())
+    # the three means at every λ (caps add mean ± SE, which need not be checked here)
+    assert {0.9, 0.5, 0.501, 0.6, 0.4, 0.399, 0.3} <= set(ys)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", "1", "100"]
+    assert save_figure(fig, tmp_path / "sens.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="SensitivityResult"):
+        plot_sensitivity(SimpleNamespace(grid=grid, summary=summary), weights=["rec"])
+
+
+def test_corruption_curves_start_at_the_clean_accuracy(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    curve = [(0.9, 0.01), (0.8, 0.02), (0.7, 0.0), (0.6, 0.0), (0.5, 0.0), (0.4, 0.0)]
+    summary = {m: {"curve": {"blur": curve, "haze": curve}} for m in ("a", "b")}
+    fig = plot_corruption(SimpleNamespace(methods=("a", "b"), summary=summary),
+                          labels={"a": "A"})
+    assert len(fig.axes) == 2
+    ys = {round(float(y), 6) for line in fig.axes[0].lines for y in line.get_ydata()}
+    assert {0.9, 0.8, 0.7, 0.4} <= ys
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][:2] == ["clean", "1"]
+    assert save_figure(fig, tmp_path / "c.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="CorruptionResult"):
+        plot_corruption(SimpleNamespace(methods=("a",), summary={"a": {}}))

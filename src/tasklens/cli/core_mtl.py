@@ -1,4 +1,6 @@
-"""``tasklens core-mtl``: the shortcut stress test of CORE-MTL (Wu et al. 2026, App. I)."""
+"""``tasklens core-mtl``: CORE-MTL's small-scale experiments (Wu et al. 2026): the shortcut
+stress test (App. I; the default), corruption robustness (App. J), the component ablation
+(Table 5) and the λ_CKA / λ_CFA sensitivity (App. G/H)."""
 
 from __future__ import annotations
 
@@ -28,12 +30,44 @@ def _seeds(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
+EXPERIMENTS = ("shortcut", "corruption", "ablation", "sensitivity")
+
+
+def _run_robustness(experiment: str, out: Path, seeds: str, epochs: int, methods: str,
+                    quick: bool) -> None:
+    """``--experiment corruption|ablation|sensitivity``: run, save and print
+    (:mod:`tasklens.studies.core_mtl_robustness`)."""
+    from ..studies import core_mtl_robustness as rob
+
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"--experiment must be one of {', '.join(EXPERIMENTS)}, "
+                         f"got {experiment!r}")
+    common: dict = {"seeds": _seeds(seeds), "epochs": epochs, "n": None}
+    if quick:
+        common.update(seeds=common["seeds"][:1], epochs=1, n=200)
+    if experiment == "corruption":
+        method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
+        result = rob.corruption_robustness(out, methods=method_list, **common)
+    elif experiment == "ablation":
+        result = rob.component_ablation(out, **common)
+    else:
+        result = rob.lambda_sensitivity(out, **common)
+    result = rob.save_robustness(result, out)
+    console.print(Path(result.files["markdown"]).read_text())
+    for path in result.files.values():
+        console.print(f"wrote {path}")
+
+
 @cli_errors
 def core_mtl(
     out: Path = typer.Option(Path("tasklens-output/core-mtl"), "--out",
                              help="Output folder (JSON, table, PNG); a rerun resumes there."),
     seeds: str = typer.Option("3", "--seeds", help="Seed count (3) or list (0,1,2)."),
     epochs: int = typer.Option(10, "--epochs", help="Training epochs of every model."),
+    experiment: str = typer.Option(
+        "shortcut", "--experiment",
+        help="shortcut (App. I), corruption (App. J; uses --methods), ablation (Table 5) or "
+             "sensitivity (App. G/H); the last three may share one --out."),
     methods: str = typer.Option(
         "core_mtl,ew,pcgrad,gradnorm,stch,rlw,mtan", "--methods",
         help="Comma-separated subset of core_mtl, ew, pcgrad, gradnorm, stch, rlw, mtan."),
@@ -44,6 +78,9 @@ def core_mtl(
     from ..studies.core_mtl_shortcut import save_shortcut, shortcut_stress_test
 
     check_output_dir(out)
+    if experiment != "shortcut":
+        _run_robustness(experiment, out, seeds, epochs, methods, quick)
+        return
     seed_list = _seeds(seeds)
     method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
     n = None

@@ -10,6 +10,7 @@ augmentations are in :mod:`tasklens.data.transforms`.
 """
 
 from .builtin import BUILTIN_DATASETS, load_builtin
+from .corruptions import CORRUPTIONS, corrupt
 from .digits import colored_digits, multi_digits, multi_mnist
 from .digits_mixed import multi_digits_mixed
 from .dsprites import sprites
@@ -39,6 +40,7 @@ from .yeast import yeast  # the function (it shadows the submodule attribute)
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "CORRUPTIONS",
     "FactorGrid",
     "Factors",
     "LinearTaskFamily",
@@ -53,6 +55,7 @@ __all__ = [
     "colored_digits",
     "correlated_family",
     "correlated_pair_family",
+    "corrupt",
     "gamma_mtl",
     "gamma_mtl_family",
     "get_metric",

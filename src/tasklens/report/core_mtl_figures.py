@@ -11,7 +11,9 @@ are read by duck typing, so this module imports nothing above :mod:`tasklens.rep
 - :func:`plot_task_gradient_heatmap` — Fig. 5: the task × task cosine matrix;
 - :func:`plot_counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))``;
 - :func:`plot_scm_gap` — App. A eq. 27 against the simulated OOD gap;
-- :func:`plot_shortcut` — App. I: source vs target accuracy per method (± SE).
+- :func:`plot_shortcut` — App. I: source vs target accuracy per method (± SE);
+- :func:`plot_sensitivity` — App. G/H: accuracy against λ_CKA and λ_CFA (± SE);
+- :func:`plot_corruption` — App. J: accuracy against corruption severity per method (± SE).
 """
 
 from __future__ import annotations
@@ -231,4 +233,87 @@ def plot_shortcut(result: Any, task: str = "digit", *, labels: Any = None) -> Fi
               ncol=2)
     ax.set_title("Shortcut stress test: trained on source colours", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_sensitivity(result: Any, *, weights: Sequence[str] | None = None,
+                     chance: float | None = None) -> Figure:
+    """Digit accuracy against λ_CKA and λ_CFA, mean ± SE bars (Wu et al. 2026 App. G, H).
+
+    ``result`` has ``grid`` (``{"cka"|"cfa": values}``) and
+    ``summary[weight][value]["source"|"target"|"gap"]`` = ``(mean, SE)`` (a
+    ``SensitivityResult``). One panel per weight; the λ values sit at even spacing
+    (the grids span 0 to 100, which no linear or log axis shows well) and are labelled.
+    A ``corrupted`` entry (mean accuracy under corruptions), when present, is drawn too;
+    ``chance`` adds a dashed chance level.
+    """
+    grid = dict(getattr(result, "grid", {}))
+    summary = getattr(result, "summary", {})
+    weights = list(grid if weights is None else weights)
+    if not weights or any(w not in grid or w not in summary for w in weights):
+        raise ValueError(f"result has no sweep for {weights!r} (pass a SensitivityResult)")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(weights), figsize=(3.9 * len(weights), 3.8),
+                             squeeze=False, sharey=True)
+    styles = (("source", "source (clean)", "#4c72b0", "o"),
+              ("target", "target (colours permuted)", "#c44e52", "s"),
+              ("gap", "gap = source − target", "#55a868", "^"),
+              ("corrupted", "mean under corruptions", "#8172b3", "D"))
+    for ax, w in zip(axes[0], weights):
+        values = list(grid[w])
+        pos = np.arange(len(values))
+        if chance is not None:
+            ax.axhline(chance, color="0.4", ls="--", lw=1, label=f"chance ({chance:g})")
+        for key, label, color, marker in styles:
+            if any(key not in summary[w][v] for v in values):
+                continue
+            mean = np.array([summary[w][v][key][0] for v in values], dtype=float)
+            se = np.array([summary[w][v][key][1] for v in values], dtype=float)
+            ax.errorbar(pos, mean, yerr=se, color=color, marker=marker, ms=4, capsize=3,
+                        lw=1.2, label=label)
+        ax.set_xticks(pos, [f"{v:g}" for v in values])
+        ax.set_xlabel(f"λ_{w.upper()} (others = 1; even spacing)")
+        ax.grid(alpha=0.3)
+        ax.set_title(f"Sensitivity to λ_{w.upper()}", fontsize=10)
+    axes[0][0].set_ylabel("digit accuracy (mean ± SE over seeds)")
+    axes[0][0].set_ylim(bottom=min(0.0, axes[0][0].get_ylim()[0]))
+    handles, texts = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, texts, fontsize=8, frameon=False, loc="lower center", ncol=3)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    return fig
+
+
+def plot_corruption(result: Any, *, labels: Any = None) -> Figure:
+    """Digit accuracy against severity (0 = clean … 5), one panel per corruption, one line
+    per method with SE bars (Wu et al. 2026 App. J, at small scale).
+
+    ``result`` has ``methods`` and ``summary[method]["curve"][corruption]`` = six
+    ``(mean, SE)`` (a ``CorruptionResult``).
+    """
+    methods = list(getattr(result, "methods", ()))
+    summary = getattr(result, "summary", {})
+    if not methods or any("curve" not in summary.get(m, {}) for m in methods):
+        raise ValueError("result has no severity curves (pass a CorruptionResult)")
+    names = list(summary[methods[0]]["curve"])
+    labels = dict(labels or {})
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(2.9 * len(names), 3.2), sharey=True,
+                             squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    for ax, name in zip(axes[0], names):
+        for i, m in enumerate(methods):
+            curve = np.asarray(summary[m]["curve"][name], dtype=float)
+            ax.errorbar(np.arange(len(curve)) + 0.04 * (i - len(methods) / 2), curve[:, 0],
+                        yerr=curve[:, 1], color=colors[i % len(colors)], marker="o", ms=3,
+                        capsize=2, lw=1.6 if i == 0 else 1.0, label=labels.get(m, m))
+        ax.set_xticks(range(len(curve)), ["clean", *map(str, range(1, len(curve)))])
+        ax.set_xlabel("severity")
+        ax.set_title(name.replace("_", " "), fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("digit accuracy (mean ± SE)")
+    axes[0][0].set_ylim(0, 1.02)
+    handles, texts = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, texts, fontsize=8, frameon=False, loc="lower center",
+               ncol=min(len(methods), 7))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

@@ -7,7 +7,9 @@ nothing below imports them. :mod:`tasklens.studies.disentanglement` runs Maziark
 reproduces Anon. 2025's figures 3-6; :mod:`tasklens.studies.core_mtl_analysis` and
 :mod:`tasklens.studies.core_mtl_scm` hold
 Wu et al. 2026's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A);
-:mod:`tasklens.studies.core_mtl_shortcut` its shortcut stress test (App. I).
+:mod:`tasklens.studies.core_mtl_shortcut` its shortcut stress test (App. I) and
+:mod:`tasklens.studies.core_mtl_robustness` its corruption robustness (App. J), component
+ablation (Table 5) and λ sensitivity (App. G/H) on the same protocol.
 """
 
 from .core_mtl_analysis import (
@@ -21,6 +23,15 @@ from .core_mtl_analysis import (
     last_shared_layer,
     stability_under_intervention,
     stream_probe,
+)
+from .core_mtl_robustness import (
+    AblationResult,
+    CorruptionResult,
+    SensitivityResult,
+    component_ablation,
+    corruption_robustness,
+    lambda_sensitivity,
+    save_robustness,
 )
 from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
 from .core_mtl_shortcut import ShortcutResult, save_shortcut, shortcut_stress_test
@@ -47,6 +58,8 @@ __all__ = [
     "PAPER_VALUES",
     "QUICK",
     "STUDY_PARTS",
+    "AblationResult",
+    "CorruptionResult",
     "Figure3Result",
     "Figure4Result",
     "Figure5Result",
@@ -55,6 +68,7 @@ __all__ = [
     "GradientCosines",
     "GroupingValidation",
     "ScmGap",
+    "SensitivityResult",
     "ShortcutResult",
     "StabilityResult",
     "StabilityRow",
@@ -62,13 +76,16 @@ __all__ = [
     "StudyConfig",
     "StudyResult",
     "appendix_d2_spectra",
+    "component_ablation",
     "compute_paper_figures",
+    "corruption_robustness",
     "counterfactual_grid",
     "figure3",
     "figure4",
     "figure5",
     "figure6",
     "gradient_cosines",
+    "lambda_sensitivity",
     "last_shared_layer",
     "ood_gap_eq27",
     "ood_gap_population",
@@ -79,6 +96,7 @@ __all__ = [
     "plot_figure6",
     "random_groupings",
     "run_study",
+    "save_robustness",
     "save_shortcut",
     "shortcut_stress_test",
     "simulate_scm_gap",
