@@ -11,25 +11,31 @@ positions, after the layer's padding, stride and dilation) and ``δ_k : (N, C_ou
 i.e. exactly the ``nn.Linear`` formula with ``R = N·L`` rows ``h = U`` (rows = (sample,
 position) pairs) and ``out = C_out``. With ``g`` groups, output channels of group ``i`` read
 input channels of group ``i`` only, so ``W`` is block-diagonal and the Gramian is the sum of
-``g`` such terms (``in = C_in/g·kh·kw``, ``out = C_out/g``). Each term is evaluated by the
-linear route's weight-term function in the cheaper of its two forms: the per-task weight
-gradients by one batched matmul, then their Gram matrix (``"explicit"``, usually cheaper for
-images: ``R = N·L`` is large), or the ``R × R`` patch kernel (``"kernel"``, only for tiny
-maps and batches); see :func:`conv_gramian_costs`. Padding modes other than zeros and the
-string paddings (``"same"``, ``"valid"``) are applied to the input before unfolding, as
-``nn.Conv2d`` does itself.
+``g`` such terms (``in = C_in/g·kh·kw``, ``out = C_out/g``). Two exact forms, chosen per
+layer by multiply-adds (:func:`conv_gramian_costs`):
 
-**Batch norm** (``BatchNorm1d/2d/3d`` with affine parameters, not ``SyncBatchNorm``): the
-output is ``y = γ_c x̂ + β_c`` per channel, so ``∇_γ L_k = Σ δ_k ⊙ x̂`` and
-``∇_β L_k = Σ δ_k`` summed over every axis but the channel axis. ``x̂`` is recomputed in the
-forward hook from the layer's input with the statistics the layer used (batch statistics in
-training mode, running statistics in eval mode). The batch statistics' own dependence on the
-input is not a parameter gradient: it is already inside the ``δ`` of the layers before, which
+- ``"kernel"``: ``δ_k`` at the layer's output from the route's one batched backward, then the
+  linear route's ``R × R`` kernel form on the unfolded patches (``R²·in + K·R²·out +
+  K²·R·out`` per group). Cheaper only for small maps and batches (late layers, tiny images);
+- ``"explicit"``: the layer's weight and bias are themselves inputs of the same batched
+  backward, so autograd's own convolution kernels give the K weight gradients (``K·R·in·out``,
+  what the Jacobian route pays for this layer), then their Gram matrix (``K²·P_layer``).
+
+For images ``R = N·L`` is large and the explicit form nearly always wins, so the conv layers
+cost what they cost on the Jacobian route; what the route saves is the kernel form of the
+layers where it is cheaper (the dense layers on top) and the ``K × P`` Jacobian it never
+holds. Padding modes other than zeros and the string paddings (``"same"``, ``"valid"``) are
+applied to the input before unfolding, as ``nn.Conv2d`` does itself.
+
+**Batch norm** (``BatchNorm1d/2d/3d``, not ``SyncBatchNorm``): ``y = γ_c x̂ + β_c`` per
+channel; its affine parameters are asked for directly in the batched backward (``2·C``
+numbers per task, nothing to save by a kernel form). The dependence of the batch statistics on
+the input is not a parameter gradient: it is inside the ``δ`` of the layers before, which
 autograd takes through the whole graph.
 
-Nothing here is from the seed papers; the identity is the per-example-gradient one for
-convolutions (Rochette, Manoel and Tramel 2019, "Efficient per-example gradient computations
-in convolutional neural networks", arXiv:1912.06015), summed over the batch.
+Nothing here is from the seed papers; the patch form of a convolution's weight gradient is the
+per-example-gradient one (Rochette, Manoel and Tramel 2019, "Efficient per-example gradient
+computations in convolutional neural networks", arXiv:1912.06015), summed over the batch.
 """
 
 from __future__ import annotations
@@ -57,24 +63,9 @@ def recordable(module: nn.Module) -> bool:
 
 
 def record_input(module: nn.Module, value: Tensor) -> Tensor | None:
-    """What the recorder keeps of one call's input: the detached input of a convolution,
-    the normalised input ``x̂`` of a batch norm (None when it cannot be formed). Runs inside a
-    forward hook, so it never raises."""
-    try:
-        with torch.no_grad():
-            if isinstance(module, nn.Conv2d):
-                return value.detach()
-            return _normalized(module, value.detach())  # type: ignore[arg-type]
-    except Exception:  # reported later as an uncovered layer: never raise in the forward
-        return None
-
-
-def _normalized(bn: nn.modules.batchnorm._BatchNorm, x: Tensor) -> Tensor:
-    """``x̂`` exactly as ``bn.forward`` normalised ``x`` (same rule for which statistics)."""
-    batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
-    mean = None if batch_stats else bn.running_mean
-    var = None if batch_stats else bn.running_var
-    return F.batch_norm(x, mean, var, None, None, batch_stats, 0.0, bn.eps)
+    """What the recorder keeps of one call's input (the detached input: a view, no copy).
+    Runs inside a forward hook, so it never raises."""
+    return value.detach() if isinstance(value, Tensor) else None
 
 
 def conv_gramian_costs(batch: int, positions: int, in_channels: int, out_channels: int,
@@ -108,22 +99,57 @@ def conv_gramian_costs(batch: int, positions: int, in_channels: int, out_channel
             "explicit": groups * (k * r * i * o + k * k * i * o)}
 
 
-def layer_gramian(module: nn.Module, inputs: Tensor, delta: Tensor, *, weight: bool,
-                  bias: bool, strategy: str, weight_term: WeightTerm) -> Tensor:
+def grad_targets(module: nn.Module, output: Tensor, num_tasks: int, strategy: str,
+                 weight: bool, bias: bool) -> list[Tensor]:
+    """What the route's batched backward differentiates for one recorded call: the output
+    (``nn.Linear``; a conv in its kernel form) or the shared parameters themselves (batch
+    norm; a conv in its explicit form).
+
+    Parameters
+    ----------
+    module : nn.Module
+    output : tensor
+        The call's output, ``(N, C_out, H', W')`` or unbatched ``(C_out, H', W')`` for a conv.
+    num_tasks : int
+    strategy : {"auto", "kernel", "explicit"}
+        ``"auto"``: the form with fewer multiply-adds (:func:`conv_gramian_costs`).
+    weight, bias : bool
+        Which of the layer's parameters are shared.
+
+    Returns
+    -------
+    list of tensors
+    """
+    if isinstance(module, nn.Linear):
+        return [output]
+    if isinstance(module, nn.Conv2d):
+        if strategy == "auto":
+            n, (c, ho, wo) = (output.shape[0] if output.dim() == 4 else 1), output.shape[-3:]
+            costs = conv_gramian_costs(n, ho * wo, module.in_channels, c,
+                                       module.kernel_size, module.groups,  # type: ignore[arg-type]
+                                       num_tasks)
+            strategy = "kernel" if costs["kernel"] < costs["explicit"] else "explicit"
+        if strategy == "kernel":
+            return [output]
+    return [p for p, used in ((module.weight, weight), (module.bias, bias)) if used]
+
+
+def layer_gramian(module: nn.Module, inputs: Tensor, grads: list[Tensor], *, direct: bool,
+                  weight: bool, bias: bool, weight_term: WeightTerm) -> Tensor:
     """One recorded conv / batch-norm call's share of the (K, K) Gramian.
 
     Parameters
     ----------
     module : nn.Conv2d or batch norm
     inputs : tensor
-        What :func:`record_input` kept (the conv input ``(N, C_in, H, W)`` or ``(C_in, H, W)``;
-        the batch norm's ``x̂``, the output's shape).
-    delta : (K, *output.shape) tensor
-        Each task's gradient at the layer's output.
+        The call's input (:func:`record_input`), ``(N, C_in, H, W)`` or ``(C_in, H, W)``.
+    grads : list of tensors
+        The batched backward's answer for :func:`grad_targets`: ``[δ : (K, *output.shape)]``,
+        or the K gradients of each shared parameter (``direct``).
+    direct : bool
+        Whether ``grads`` are parameter gradients.
     weight, bias : bool
         Which of the layer's parameters are shared (their terms are added).
-    strategy : {"auto", "kernel", "explicit"}
-        Passed to ``weight_term`` for each group of a convolution.
     weight_term : callable
         The linear route's weight term (see :data:`WeightTerm`).
 
@@ -132,32 +158,26 @@ def layer_gramian(module: nn.Module, inputs: Tensor, delta: Tensor, *, weight: b
     (K, K) tensor
         Exactly symmetric; float64 when a factor needed rescaling.
     """
-    k = delta.shape[0]
-    gram = torch.zeros((k, k), dtype=delta.dtype, device=delta.device)
-    if isinstance(module, nn.Conv2d):
-        batched = delta.dim() == 5                    # (K, N, C_out, H, W); else unbatched
-        per_position = delta.reshape(k, delta.shape[1] if batched else 1,
-                                     module.out_channels, -1)        # (K, N, C_out, L)
-        if weight:
-            gram = add(gram, _conv_weight_term(module, inputs.to(delta.dtype), per_position,
-                                               strategy, weight_term))
-        if bias:
-            gram = accumulate(gram, per_position.sum(dim=(1, 3)))   # (K, C_out): ∇_b L_k
+    k = grads[0].shape[0]
+    gram = torch.zeros((k, k), dtype=grads[0].dtype, device=grads[0].device)
+    if direct:
+        for g in grads:
+            gram = accumulate(gram, g.reshape(k, -1))
         return gram
-    # batch norm: channel axis 1 of (N, C, *spatial); (N, C) gets a spatial axis of size 1
-    per_channel = delta.reshape(k, delta.shape[1], delta.shape[2], -1)  # (K, N, C, S)
+    (delta,) = grads
+    maps = delta if delta.dim() == 5 else delta.unsqueeze(1)          # (K, N, C_out, H', W')
     if weight:
-        xhat = inputs.to(delta.dtype).reshape(per_channel.shape[1:])    # (N, C, S)
-        gram = accumulate(gram, torch.einsum("kncs,ncs->kc", per_channel, xhat))  # ∇_γ L_k
+        gram = add(gram, _conv_kernel_term(module, inputs.to(delta.dtype),  # type: ignore[arg-type]
+                                           maps, weight_term))
     if bias:
-        gram = accumulate(gram, per_channel.sum(dim=(1, 3)))             # ∇_β L_k
+        gram = accumulate(gram, maps.sum(dim=(1, 3, 4)))              # (K, C_out): ∇_b L_k
     return gram
 
 
-def _conv_weight_term(conv: nn.Conv2d, x: Tensor, delta: Tensor, strategy: str,
+def _conv_kernel_term(conv: nn.Conv2d, x: Tensor, maps: Tensor,
                       weight_term: WeightTerm) -> Tensor:
-    """``Σ_groups weight_term(patches of the group, δ of the group)``; ``delta : (K, N, C_out,
-    L)``."""
+    """The weight term of one conv call in the kernel form, summed over the groups; ``x``
+    its input, ``maps : (K, N, C_out, H', W')``."""
     if x.dim() == 3:                                   # unbatched (C_in, H, W) call
         x = x.unsqueeze(0)
     padding: tuple[int, ...] | int = conv.padding  # type: ignore[assignment]
@@ -168,16 +188,12 @@ def _conv_weight_term(conv: nn.Conv2d, x: Tensor, delta: Tensor, strategy: str,
         padding = 0
     patches = F.unfold(x, conv.kernel_size, dilation=conv.dilation, padding=padding,
                        stride=conv.stride)             # (N, C_in·kh·kw, L)
-    k, n, cout, length = delta.shape
-    if patches.shape[0] != n or patches.shape[2] != length:
-        raise RuntimeError(f"conv layer patches {tuple(patches.shape)} do not match its output "
-                           f"gradient {tuple(delta.shape)}")
-    g = conv.groups
+    k, n, cout, ho, wo = maps.shape
+    g, length = conv.groups, ho * wo
     rows = patches.reshape(n, g, -1, length).permute(1, 0, 3, 2)    # (g, N, L, in_g)
-    cols = delta.reshape(k, n, g, cout // g, length).permute(2, 0, 1, 4, 3)  # (g, K, N, L, o_g)
-    gram = torch.zeros((k, k), dtype=delta.dtype, device=delta.device)
+    cols = maps.reshape(k, n, g, cout // g, length).permute(2, 0, 1, 4, 3)  # (g, K, N, L, o_g)
+    gram = torch.zeros((k, k), dtype=maps.dtype, device=maps.device)
     for i in range(g):
-        h = rows[i].reshape(n * length, -1)
-        d = cols[i].reshape(k, n * length, cout // g)
-        gram = add(gram, weight_term(h, d, strategy))
+        gram = add(gram, weight_term(rows[i].reshape(n * length, -1),
+                                     cols[i].reshape(k, n * length, cout // g), "kernel"))
     return gram

@@ -361,17 +361,22 @@ def linear_kernel_gramian(
     else:
         upstream = torch.eye(k, dtype=stacked.dtype, device=stacked.device)
         root = stacked
-    # One batched backward to the layers' outputs: no weight gradient is formed.
-    deltas = batched_grad(root, [t.call.output for t in terms], upstream, chunk_size)
+    # One batched backward to the layers' outputs: no weight gradient is formed (except for
+    # conv / batch-norm layers whose own parameters are cheaper to ask for: _conv_gramian).
+    targets = [_conv.grad_targets(t.call.module, t.call.output, k, strategy, t.weight, t.bias)
+               for t in terms]
+    flat = iter(batched_grad(root, [x for xs in targets for x in xs], upstream, chunk_size))
     gram = torch.zeros((k, k), dtype=stacked.dtype, device=stacked.device)
     with torch.no_grad():
-        for term, delta in zip(terms, deltas):
+        for term, xs in zip(terms, targets):
             layer = term.call.module
+            got = [next(flat) for _ in xs]
             if not isinstance(layer, nn.Linear):  # nn.Conv2d, batch norm
                 gram = add(gram, _conv.layer_gramian(
-                    layer, term.call.inputs, delta, weight=term.weight,  # type: ignore[arg-type]
-                    bias=term.bias, strategy=strategy, weight_term=_weight_term))
+                    layer, term.call.inputs, got, direct=xs[0] is not term.call.output,
+                    weight=term.weight, bias=term.bias, weight_term=_weight_term))
                 continue
+            (delta,) = got
             delta = delta.reshape(k, -1, layer.out_features)
             if term.weight:
                 h = term.call.inputs.to(delta.dtype)  # type: ignore[union-attr]
