@@ -15,6 +15,8 @@ One step = forward, balancing, one backward and an Adam step, measured three way
   given a recorder of the encoder's forward (the exact Gramian from the recorded layers);
 - ``jacobian``: the same without the recorder (K task gradients of the shared parameters,
   then ``G = J Jᵀ``) — what every convolutional encoder used before;
+- ``repr``: UPGrad at ``level="representation"`` (the K gradients ``∂L_k/∂z`` through the
+  heads only, then one backward through the encoder) — for comparison;
 - ``ew``: EW (one backward of the summed losses; no task gradient).
 
 The three modes of one K are interleaved (step s of each before step s + 1 of any), so that
@@ -45,7 +47,7 @@ from tasklens.balance.kernel_gramian import LinearRecorder
 from tasklens.data import multi_mnist
 from tasklens.nn import hps_for
 
-MODES = ("kernel", "jacobian", "ew")
+MODES = ("kernel", "jacobian", "repr", "ew")
 
 
 class Setup:
@@ -76,7 +78,8 @@ class Setup:
         losses = torch.stack([nn.functional.cross_entropy(h(z), y)
                               for h, y in zip(self.heads, self.targets)])
         method = balance.get("ew" if mode == "ew" else "upgrad")
-        result = backward(losses, z, method, shared_params=self.shared, level="parameter",
+        level = "representation" if mode == "repr" else "parameter"
+        result = backward(losses, z, method, shared_params=self.shared, level=level,
                           recorder=self.recorder if use_recorder else None)
         self.optimizer.step()
         self.recorder.clear()
@@ -111,16 +114,17 @@ def main() -> None:
     print(f"# torch {torch.__version__}, Python {platform.python_version()}, one thread; "
           f"load average at start {os.getloadavg()[0]:.1f}")
     print(f"# encoder {args.encoder}, batch {args.batch}, medians of {args.steps} steps")
-    print("| K | UPGrad kernel ms | UPGrad Jacobian ms | EW ms | Jacobian / kernel "
-          "| kernel / EW | Jacobian / EW | Gramian rel. diff |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| K | UPGrad kernel ms | UPGrad Jacobian ms | UPGrad repr. ms | EW ms "
+          "| Jacobian / kernel | kernel / EW | Jacobian / EW | repr. / EW | Gramian rel. diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for k in args.ks:
         row = run_k(args.encoder, k, args.batch, args.steps)
         m = row["median_ms"]
         assert isinstance(m, dict)
-        print(f"| {k} | {m['kernel']:.0f} | {m['jacobian']:.0f} | {m['ew']:.0f} | "
-              f"{m['jacobian'] / m['kernel']:.2f} | {m['kernel'] / m['ew']:.2f} | "
-              f"{m['jacobian'] / m['ew']:.2f} | {row['gramian_rel_diff']:.1e} |", flush=True)
+        print(f"| {k} | {m['kernel']:.0f} | {m['jacobian']:.0f} | {m['repr']:.0f} | "
+              f"{m['ew']:.0f} | {m['jacobian'] / m['kernel']:.2f} | {m['kernel'] / m['ew']:.2f} | "
+              f"{m['jacobian'] / m['ew']:.2f} | {m['repr'] / m['ew']:.2f} | "
+              f"{row['gramian_rel_diff']:.1e} |", flush=True)
     print(f"# shared parameters {row['params']}; load average at end {os.getloadavg()[0]:.1f}")
 
 
