@@ -223,3 +223,22 @@ def test_cost_model() -> None:
     # images: many (sample, position) rows, so the explicit form is the cheaper one
     costs = conv_gramian_costs(256, 36 * 36, 32, 32, (3, 3), 1, 40)
     assert costs["explicit"] < costs["kernel"]
+
+
+class _StandardizedConv(nn.Conv2d):
+    """Weight standardisation: the forward does not apply ``weight`` itself."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1)
+        return self._conv_forward(x, w, self.bias)
+
+
+@pytest.mark.parametrize("strategy", ["kernel", "explicit", "auto"])
+def test_a_conv_subclass_with_its_own_forward_is_still_exact(strategy) -> None:
+    # the patch-kernel form would give the Gramian w.r.t. the standardised weight: the route
+    # must take the layer's own parameter gradients instead
+    torch.manual_seed(0)
+    net = nn.Sequential(_StandardizedConv(2, 3, 2), nn.Tanh()).double()
+    got, ref = _compare(net, torch.randn(2, 2, 4, 4, dtype=torch.float64), 3, strategy)
+    _assert_close(got, ref, torch.float64)

@@ -129,9 +129,18 @@ def grad_targets(module: nn.Module, output: Tensor, num_tasks: int, strategy: st
                                        module.kernel_size, module.groups,  # type: ignore[arg-type]
                                        num_tasks)
             strategy = "kernel" if costs["kernel"] < costs["explicit"] else "explicit"
-        if strategy == "kernel":
+        if strategy == "kernel" and _plain_conv(module):
             return [output]
     return [p for p, used in ((module.weight, weight), (module.bias, bias)) if used]
+
+
+def _plain_conv(conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` computes ``conv2d(x, weight, bias)`` as ``nn.Conv2d`` does: only then
+    does the kernel form hold. A subclass with its own forward (weight standardisation, a
+    low-rank update) gets the explicit form, whose parameter gradients are exact whatever
+    the forward computes."""
+    cls = type(conv)
+    return cls.forward is nn.Conv2d.forward and cls._conv_forward is nn.Conv2d._conv_forward
 
 
 def layer_gramian(module: nn.Module, inputs: Tensor, grads: list[Tensor], *, direct: bool,
