@@ -193,9 +193,10 @@ _ROUTE_TEXT = {
                 "saliency regulariser R(S), then G = J Jᵀ",
     "jacobian": "the task-gradient Jacobian J, then G = J Jᵀ",
     "kernel_gramian": "the exact sample-kernel Gramian of the recorded nn.Linear / nn.Conv2d / "
-                      "batch-norm layers (no "
-                      "per-task weight gradient; falls back when a recording does not cover "
-                      "the shared parameters)",
+                      "batch-norm layers (per layer the cheaper exact form: the sample kernel, "
+                      "or the K weight gradients from the same batched backward, as for most "
+                      "convolutions; falls back when a recording does not cover the shared "
+                      "parameters)",
     "chunked_gramian": "G accumulated over parameter chunks (the full K × P Jacobian is "
                        "never held)",
 }
