@@ -242,3 +242,17 @@ def test_a_conv_subclass_with_its_own_forward_is_still_exact(strategy) -> None:
     net = nn.Sequential(_StandardizedConv(2, 3, 2), nn.Tanh()).double()
     got, ref = _compare(net, torch.randn(2, 2, 4, 4, dtype=torch.float64), 3, strategy)
     _assert_close(got, ref, torch.float64)
+
+
+@pytest.mark.parametrize(("use_features", "chunk_size"), [(False, None), (True, 1), (False, 2)])
+def test_without_features_and_in_chunks(use_features, chunk_size) -> None:
+    torch.manual_seed(0)
+    enc = SmallResNet((1, 6, 6), out_features=4, channels=(2,)).double()
+    recorder = LinearRecorder(enc)
+    with recorder:
+        z = enc(torch.randn(3, 1, 6, 6, dtype=torch.float64))
+    losses = _losses(z, 3, 0)
+    params = list(enc.parameters())
+    got = linear_kernel_gramian(losses, z if use_features else None, recorder, params,
+                                chunk_size=chunk_size)
+    _assert_close(got, _loop_gramian(losses, params), torch.float64)
