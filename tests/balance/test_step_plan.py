@@ -46,7 +46,8 @@ HEADS_LINE = {
 
 # The documented table: (profile, model kind, level given) -> (level, route, split), or an
 # error. Model kinds: "mlp" (heads read one shared z; encoder of nn.Linear layers only),
-# "norm" (the same with a LayerNorm in the encoder), "aux" (an MLP model with
+# "conv" (one shared z; encoder of Conv2d, BatchNorm2d and nn.Linear layers), "norm" (an
+# nn.Linear encoder with a LayerNorm), "aux" (an MLP model with
 # auxiliary_losses), "per_task" (per-task features: no shared z). "error" = refused at
 # construction; "n/a" = the method does not support that level (refused).
 TABLE = {
@@ -56,6 +57,7 @@ TABLE = {
     ("losses", "per_task", None): ("parameter", "none", False),
     ("losses", "per_task", "representation"): "error",
     ("gramian", "mlp", None): ("parameter", "kernel_gramian", False),
+    ("gramian", "conv", None): ("parameter", "kernel_gramian", False),
     ("gramian", "norm", None): ("parameter", "jacobian", False),
     ("gramian", "aux", None): ("parameter", "kernel_gramian", False),
     ("gramian", "per_task", None): ("parameter", "kernel_gramian", False),
@@ -63,6 +65,7 @@ TABLE = {
     ("gramian", "aux", "representation"): ("representation", "jacobian", False),
     ("gramian", "per_task", "representation"): "error",
     ("jacobian", "mlp", None): ("parameter", "jacobian", False),
+    ("jacobian", "conv", None): ("parameter", "jacobian", False),
     ("jacobian", "norm", None): ("parameter", "jacobian", False),
     ("jacobian", "mlp", "representation"): ("representation", "jacobian", True),
     ("jacobian", "aux", "representation"): ("representation", "jacobian", False),
@@ -103,6 +106,10 @@ def _model(kind: str, ts):
     if kind == "mlp":
         return tiny_model(ts)
     heads = make_heads(ts, 8, 8, 1, seed=0)
+    if kind == "conv":  # the 6 features as a 2×3 image
+        return HardParameterSharing(nn.Sequential(
+            nn.Unflatten(1, (1, 2, 3)), nn.Conv2d(1, 4, 2, padding=1), nn.BatchNorm2d(4),
+            nn.ReLU(), nn.Flatten(), nn.Linear(48, 8)), heads)
     if kind == "norm":
         return HardParameterSharing(nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8)), heads)
     if kind == "aux":
@@ -156,7 +163,8 @@ def test_trainer_plan_is_the_documented_one(ts, profile, kind, level):
         assert plan.to_dict()["route"] == plan.route
 
 
-@pytest.mark.parametrize(("kind", "route"), [("mlp", "kernel_gramian"), ("norm", "jacobian")])
+@pytest.mark.parametrize(("kind", "route"), [("mlp", "kernel_gramian"), ("conv", "kernel_gramian"),
+                                           ("norm", "jacobian")])
 def test_monitors_of_a_loss_only_method_take_the_gramian_route(ts, kind, route):
     plan = Trainer(_model(kind, ts), ts, "ew", monitor_every=2).plan
     assert (plan.level, plan.route, plan.monitor) == ("parameter", route, True)

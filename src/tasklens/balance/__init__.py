@@ -60,6 +60,7 @@ from .imtl import IMTL
 from .imtl_g import IMTLG
 from .kernel_gramian import (
     KernelGramianError,
+    LayerRecorder,
     LinearRecorder,
     gramian_with_fallback,
     linear_kernel_gramian,
@@ -116,6 +117,7 @@ __all__ = [
     "GradientReducer",
     "KernelGramianError",
     "Krum",
+    "LayerRecorder",
     "LinearRecorder",
     "MoCo",
     "MoDo",

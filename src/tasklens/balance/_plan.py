@@ -29,7 +29,8 @@ Gradient routes
     then ``G = J Jᵀ``.
 ``"kernel_gramian"``
     Parameter level, the method reads only the Gramian, and a recorder of the shared
-    ``nn.Linear`` layers is given: the exact sample-kernel Gramian; falls back to the chunked
+    ``nn.Linear``, ``nn.Conv2d`` and batch-norm layers is given: the exact sample-kernel
+    Gramian (:mod:`~tasklens.balance.kernel_gramian`); falls back to the chunked
     Gramian (``gramian_only``) or the Jacobian when a step's recording does not cover the
     shared parameters.
 ``"chunked_gramian"``
@@ -191,9 +192,11 @@ _ROUTE_TEXT = {
     "saliency": "representation-level ∂L_k/∂z kept attached (create_graph) for the method's "
                 "saliency regulariser R(S), then G = J Jᵀ",
     "jacobian": "the task-gradient Jacobian J, then G = J Jᵀ",
-    "kernel_gramian": "the exact sample-kernel Gramian of the recorded nn.Linear layers (no "
-                      "per-task weight gradient; falls back when a recording does not cover "
-                      "the shared parameters)",
+    "kernel_gramian": "the exact sample-kernel Gramian of the recorded nn.Linear / nn.Conv2d / "
+                      "batch-norm layers (per layer the cheaper exact form: the sample kernel, "
+                      "or the K weight gradients from the same batched backward, as for most "
+                      "convolutions; falls back when a recording does not cover the shared "
+                      "parameters)",
     "chunked_gramian": "G accumulated over parameter chunks (the full K × P Jacobian is "
                        "never held)",
 }

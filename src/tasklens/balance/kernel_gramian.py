@@ -69,6 +69,7 @@ import torch
 from torch import Tensor, nn
 
 from .._common.validation import check_choice
+from . import _conv_gramian as _conv
 from ._autograd import batched_grad, head_grads, parameter_gramian, stack_losses
 from ._gramian import accumulate, add, row_exponents, safe_exponent, scale_rows, symmetrize, unscale
 from ._gramian import gramian as task_gramian
@@ -119,7 +120,8 @@ class _LayerTerm:
 
 class LinearRecorder:
     """Context manager recording the input and output of every ``nn.Linear`` call made inside
-    ``modules`` during a forward pass (forward hooks, removed on exit).
+    ``modules`` during a forward pass (forward hooks, removed on exit); also every
+    ``nn.Conv2d`` and batch-norm call (:mod:`._conv_gramian`; alias :data:`LayerRecorder`).
 
     Parameters
     ----------
@@ -144,7 +146,7 @@ class LinearRecorder:
         seen: set[int] = set()
         for root in modules:
             for name, sub in root.named_modules():
-                if isinstance(sub, nn.Linear) and id(sub) not in seen:
+                if _recorded(sub) and id(sub) not in seen:
                     seen.add(id(sub))
                     self._layers.append((name or type(sub).__name__, sub))
         self._calls: list[LinearCall] = []
@@ -181,7 +183,10 @@ class LinearRecorder:
             # is asked for, so the caller can fall back on the same graph.
             value = args[0] if args else kwargs.get("input")
             usable = isinstance(value, Tensor) and isinstance(output, Tensor)
-            inputs = value.detach().reshape(-1, module.in_features) if usable else None
+            inputs = None
+            if usable:  # nn.Linear: (R, in) rows; conv / batch norm: see _conv_gramian
+                inputs = (value.detach().reshape(-1, module.in_features)
+                          if isinstance(module, nn.Linear) else _conv.record_input(module, value))
             version = output._version if usable else -1
             self._calls.append(LinearCall(name, module, inputs, output, version))
         return hook
@@ -235,10 +240,10 @@ class LinearRecorder:
             shapes = [tuple(params[i].shape) for i in missing[:5]]
             raise KernelGramianError(
                 f"shared parameters {missing[:5]}{' …' if len(missing) > 5 else ''} (shapes "
-                f"{shapes}) are not the weight or bias of any nn.Linear call recorded by this "
-                "LinearRecorder (e.g. a LayerNorm, a convolution, an embedding, or an "
-                "nn.Linear outside the recorded modules or not called in the `with` block); "
-                "use engine.parameter_gramian")
+                f"{shapes}) are not the weight or bias of any nn.Linear, nn.Conv2d or batch "
+                "norm call recorded by this LinearRecorder (e.g. a LayerNorm, an embedding, a "
+                "Conv1d, or a layer outside the recorded modules or not called in the `with` "
+                "block); use engine.parameter_gramian")
         return terms
 
 
@@ -356,12 +361,22 @@ def linear_kernel_gramian(
     else:
         upstream = torch.eye(k, dtype=stacked.dtype, device=stacked.device)
         root = stacked
-    # One batched backward to the layers' outputs: no weight gradient is formed.
-    deltas = batched_grad(root, [t.call.output for t in terms], upstream, chunk_size)
+    # One batched backward to the layers' outputs: no weight gradient is formed (except for
+    # conv / batch-norm layers whose own parameters are cheaper to ask for: _conv_gramian).
+    targets = [_conv.grad_targets(t.call.module, t.call.output, k, strategy, t.weight, t.bias)
+               for t in terms]
+    flat = iter(batched_grad(root, [x for xs in targets for x in xs], upstream, chunk_size))
     gram = torch.zeros((k, k), dtype=stacked.dtype, device=stacked.device)
     with torch.no_grad():
-        for term, delta in zip(terms, deltas):
+        for term, xs in zip(terms, targets):
             layer = term.call.module
+            got = [next(flat) for _ in xs]
+            if not isinstance(layer, nn.Linear):  # nn.Conv2d, batch norm
+                gram = add(gram, _conv.layer_gramian(
+                    layer, term.call.inputs, got, direct=xs[0] is not term.call.output,
+                    weight=term.weight, bias=term.bias, weight_term=_weight_term))
+                continue
+            (delta,) = got
             delta = delta.reshape(k, -1, layer.out_features)
             if term.weight:
                 h = term.call.inputs.to(delta.dtype)  # type: ignore[union-attr]
@@ -410,9 +425,19 @@ def gramian_with_fallback(
     return parameter_gramian(stacked, params, features, chunk_size, params_per_chunk).detach()
 
 
+def _recorded(module: nn.Module) -> bool:
+    """Whether a recorder hooks ``module``: ``nn.Linear``, ``nn.Conv2d``, batch norm."""
+    return isinstance(module, nn.Linear) or _conv.recordable(module)
+
+
+#: The recorder also records ``nn.Conv2d`` and batch-norm calls; an alias naming that.
+LayerRecorder = LinearRecorder
+
+
 def recorder_for(model: nn.Module, shared_params: Sequence[Tensor]) -> LinearRecorder | None:
-    """A recorder of the ``nn.Linear`` layers of ``model`` that hold ``shared_params``, or None
-    when other modules hold some of them (convolutions, normalisation layers) or none is linear.
+    """A recorder of the ``nn.Linear``, ``nn.Conv2d`` and batch-norm layers of ``model`` that
+    hold ``shared_params``, or None when other modules hold some of them (LayerNorm,
+    embeddings, other convolutions) or none is such a layer.
 
     Parameters
     ----------
@@ -424,7 +449,7 @@ def recorder_for(model: nn.Module, shared_params: Sequence[Tensor]) -> LinearRec
     LinearRecorder or None
     """
     shared = {id(p) for p in shared_params}
-    linears = [mod for mod in model.modules() if isinstance(mod, nn.Linear)
+    linears = [mod for mod in model.modules() if _recorded(mod)
                and any(id(p) in shared for p in mod.parameters(recurse=False))]
     covered = {id(p) for mod in linears for p in mod.parameters(recurse=False)}
     if not linears or not shared <= covered:
