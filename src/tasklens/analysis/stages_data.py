@@ -36,7 +36,7 @@ def summary_stage(ctx: StageContext) -> dict[str, Any]:
         tasks.append(row)
     return {
         "name": ts.name, "source": data.source, "fingerprint": data.fingerprint(),
-        "n_samples": ts.n_samples, "n_train": len(ctx.split.train),
+        "n_samples": ts.n_samples, "storage": ts.storage, "n_train": len(ctx.split.train),
         "n_test": len(ctx.split.test), "n_inputs": int(np.prod(ts.input_shape)),
         "epochs_per_training": ctx.settings.epochs_for(len(ctx.split.train)),
         "input_columns": list(data.input_columns), "tasks": tasks, "notes": list(data.notes),

@@ -256,6 +256,53 @@ class ParquetStore(RowStore):
         return (_reopen_parquet, (self.path, self.columns, self.rows, self._cache_groups))
 
 
+class AffineStore(RowStore):
+    """Rows of another store mapped to ``(x - shift) / scale`` (float32) as they are read.
+
+    What a standardised out-of-core task set holds: the statistics are taken in one
+    streaming pass (:func:`tasklens.data.standardize.streamed_mean_std`) and applied to
+    each block read, so the scaled rows never exist as a whole. The arithmetic is that of
+    the in-memory path (float32 rows minus float64 statistics, cast to float32), so a row
+    equals the in-memory scaled row up to the rounding of the statistics.
+
+    Parameters
+    ----------
+    base : RowStore
+        The raw rows.
+    shift, scale : ``row_shape`` float64 arrays
+        Per element; ``scale`` must be nonzero (constant elements: pass 1).
+    """
+
+    def __init__(self, base: RowStore, shift: np.ndarray, scale: np.ndarray) -> None:
+        super().__init__(base.path, base.rows)
+        self.base = base
+        self.kind = base.kind
+        self.shift = np.asarray(shift, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+
+    @property
+    def file_rows(self) -> int:
+        return self.base.file_rows
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return self.base.row_shape
+
+    def _read_file_rows(self, file_idx: np.ndarray) -> np.ndarray:
+        raw = self.base._read_file_rows(file_idx)
+        return ((raw - self.shift) / self.scale).astype(np.float32)
+
+    def _view(self, rows: np.ndarray) -> RowStore:
+        return AffineStore(self.base._view(rows), self.shift, self.scale)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the base store pickles as path + rows (see NpyStore / ParquetStore)
+        return (AffineStore, (self.base, self.shift, self.scale))
+
+    def __repr__(self) -> str:
+        return f"AffineStore({self.base!r})"
+
+
 def _reopen_parquet(path: Path, columns: list[str], rows: np.ndarray | None,
                     cache_groups: int) -> ParquetStore:
     return ParquetStore(path, columns, rows, cache_groups=cache_groups)
