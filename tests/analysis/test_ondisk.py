@@ -55,10 +55,10 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(RowStore, "__array__", refuse)
     monkeypatch.setattr(RowStore, "_read", capped)
-    monkeypatch.setattr(RowStore, "chunks", lambda self, rows=BLOCK: chunks(self, min(rows,
-                                                                                      BLOCK)))
-    monkeypatch.setattr(TaskSet, "chunks", lambda self, rows=BLOCK: ts_chunks(self, min(
-        rows, BLOCK)))
+    monkeypatch.setattr(RowStore, "chunks",
+                        lambda self, rows=None: chunks(self, min(rows or BLOCK, BLOCK)))
+    monkeypatch.setattr(TaskSet, "chunks",
+                        lambda self, rows=None: ts_chunks(self, min(rows or BLOCK, BLOCK)))
 
 
 def _settings() -> AnalysisSettings:

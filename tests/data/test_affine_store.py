@@ -61,3 +61,15 @@ def test_affine_store_pickles_without_its_rows(npy) -> None:
     back = pickle.loads(blob)
     np.testing.assert_array_equal(back[np.arange(2)], store[np.arange(2)])
     assert isinstance(back.base, NpyStore)
+
+
+def test_streaming_blocks_are_bounded_in_bytes_not_only_rows(tmp_path) -> None:
+    from tasklens.data.storage import CHUNK_BYTES, chunk_rows_for
+
+    assert chunk_rows_for((256,)) == 8192  # 8 MiB of float32 rows
+    assert chunk_rows_for((2048,)) == 1024 and chunk_rows_for((3, 32, 32)) == 682
+    assert chunk_rows_for((10**8,)) == 1
+    np.save(tmp_path / "w.npy", np.zeros((700, 4096), np.float32))
+    store = NpyStore(tmp_path / "w.npy")
+    sizes = [len(b) for b in store.chunks()]
+    assert sizes == [512, 188] and 512 * 4096 * 4 == CHUNK_BYTES

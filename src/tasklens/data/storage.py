@@ -27,8 +27,18 @@ from typing import Any
 
 import numpy as np
 
-#: rows per block of a streaming pass (about 8 MB of float32 inputs at 256 features)
+#: at most this many rows per block of a streaming pass ...
 DEFAULT_CHUNK_ROWS = 8192
+#: ... and at most this many bytes of float32 rows (8192 rows at 256 features): wide rows
+#: get fewer rows per block, so a pass's memory does not grow with the row width
+CHUNK_BYTES = 8 * 2**20
+
+
+def chunk_rows_for(row_shape: tuple[int, ...]) -> int:
+    """Rows per block of a streaming pass over rows of ``row_shape`` (float32):
+    ``min(DEFAULT_CHUNK_ROWS, CHUNK_BYTES / row bytes)``, at least 1."""
+    row_bytes = 4 * max(1, int(np.prod(row_shape, dtype=np.int64)))
+    return max(1, min(DEFAULT_CHUNK_ROWS, CHUNK_BYTES // row_bytes))
 
 
 class RowStore(ABC):
@@ -120,8 +130,11 @@ class RowStore(ABC):
         idx = np.asarray(idx, dtype=np.int64)
         return self._view(self._file_index(idx).copy())
 
-    def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[np.ndarray]:
-        """The rows in order, ``chunk_rows`` at a time, each block a float32 array."""
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[np.ndarray]:
+        """The rows in order, ``chunk_rows`` at a time (default :func:`chunk_rows_for`),
+        each block a float32 array."""
+        if chunk_rows is None:
+            chunk_rows = chunk_rows_for(self.row_shape)
         for start in range(0, len(self), chunk_rows):
             yield self._read(np.arange(start, min(start + chunk_rows, len(self))))
 
@@ -342,7 +355,7 @@ def open_parquet(path: Path) -> Any:
 
 
 def check_store(store: RowStore, name: str = "inputs",
-                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+                chunk_rows: int | None = None) -> None:
     """Streaming validation of out-of-core inputs: at least one row, ``(N, features...)``,
     finite in float32 (NaN, inf and values beyond float32 are refused), block by block."""
     if store.ndim < 2:
