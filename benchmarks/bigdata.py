@@ -121,7 +121,7 @@ def _child(args: argparse.Namespace) -> dict:
     kinds = {"c": "classification", "r": "regression"}
     started = time.perf_counter()
     if args.child == "analyze":
-        return _child_analyze(Path(args.data), folder)
+        return _child_analyze(Path(args.data), folder, args.analyze_args.split())
     if args.child == "pq-load":
         ts = TaskSet.from_parquet(str(folder / "d.parquet"), tasks=kinds)
         return {"rows": len(ts), "seconds": time.perf_counter() - started}
@@ -166,14 +166,14 @@ def _child(args: argparse.Namespace) -> dict:
             "rows_per_s": args.epochs * len(ts) / (done - ready), "last_losses": loss}
 
 
-def _child_analyze(data: Path, folder: Path) -> dict:
-    """``tasklens analyze DATA --budget fast`` in this process; seconds per stage."""
+def _child_analyze(data: Path, folder: Path, extra: list[str]) -> dict:
+    """``tasklens analyze DATA --budget fast [extra]`` in this process; seconds per stage."""
     from tasklens.cli.main import app
 
     out = Path(tempfile.mkdtemp(prefix="analyze-", dir=folder))
     started = time.perf_counter()
     app(["analyze", str(data), "--task", "c:classification", "--task", "r", "--budget",
-         "fast", "--executor", "serial", "--out", str(out)], standalone_mode=False)
+         "fast", "--executor", "serial", "--out", str(out), *extra], standalone_mode=False)
     wall = time.perf_counter() - started
     res = json.loads((out / "results.json").read_text())
     stages = res["stages"]
@@ -256,6 +256,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="add `tasklens analyze --budget fast` on the file (and its baseline)")
     p.add_argument("--only-analyze", action="store_true",
                    help="only the in-memory load (the control) and the analyze steps")
+    p.add_argument("--analyze-args", default="",
+                   help="more options of the analyze step, e.g. --analyze-args='--seeds 1'")
     p.add_argument("--data", default=None, help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="a small file, to check the script")
     p.add_argument("--dir", default=None)
@@ -347,15 +349,17 @@ def report(args: argparse.Namespace, folder: Path) -> None:
 def report_analyze(args: argparse.Namespace, folder: Path, rows: list, limit: int | None
                    ) -> None:
     """The analyze step on the whole file under the cap, and its baselines on the head."""
-    rows.append(("analyze --budget fast, npy, whole file",
-                 run_child("analyze", folder, limit, extra=("--data", str(folder / "x.npy")))))
+    more = (f"--analyze-args={args.analyze_args}",)
+    rows.append((f"analyze --budget fast {args.analyze_args}, npy, whole file",
+                 run_child("analyze", folder, limit,
+                           extra=("--data", str(folder / "x.npy"), *more))))
     head = write_head(folder, args.baseline_rows)
     rows.append((f"baseline: analyze --budget fast, first {args.baseline_rows} rows, .npz in "
                  "memory", run_child("analyze", folder, None,
-                                     extra=("--data", str(folder / "head.npz")))))
+                                     extra=("--data", str(folder / "head.npz"), *more))))
     rows.append((f"baseline: analyze --budget fast, first {args.baseline_rows} rows, .npy "
                  "on disk", run_child("analyze", folder, None,
-                                      extra=("--data", str(head / "x.npy")))))
+                                      extra=("--data", str(head / "x.npy"), *more))))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ LINKS = (("10 Gb/s Ethernet", 1.25e9, 50e-6), ("100 Gb/s InfiniBand", 12.5e9, 5e
 
 
 # ------------------------------------------------------------------ the worker (per rank)
-def make_taskset(rows: int, seed: int = 0):  # noqa: ANN201 - TaskSet, imported lazily
+def make_taskset(rows: int, seed: int = 0):
     from tasklens.data import TaskSet
 
     rng = np.random.default_rng(seed)
@@ -69,7 +69,7 @@ def worker(args: argparse.Namespace) -> None:
     calls: list[tuple[int, str]] = []
     original = TorchDistributedReducer.all_reduce_sum
 
-    def counted(self, tensor):  # noqa: ANN001, ANN202 - the wrapped method's signature
+    def counted(self, tensor):
         calls.append((tensor.numel() * tensor.element_size(), f"{tuple(tensor.shape)} "
                       f"{str(tensor.dtype).removeprefix('torch.')}"))
         return original(self, tensor)
