@@ -168,3 +168,18 @@ def test_parquet_out_of_core_refuses_missing_targets(tmp_path: Path) -> None:
     df.to_parquet(tmp_path / "m.parquet")
     with pytest.raises(DataError, match=r"'t' of m\.parquet has 1 missing"):
         load_data(str(tmp_path / "m.parquet"), ["t", "u"], out_of_core=True)
+
+
+def test_cli_out_of_core_errors_are_one_line(files: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tasklens.cli.main import app
+
+    out = tmp_path / "out"
+    for args, needle in [([str(files / "same.npz"), "--task", "c", "--task", "r",
+                           "--out-of-core"], "--out-of-core applies to .parquet"),
+                         ([str(files / "x.npy"), "--task", "c", "--task", "q"], "q.npy")]:
+        result = CliRunner().invoke(app, ["analyze", *args, "--out", str(out)])
+        err = result.stderr.strip()
+        assert result.exit_code == 2 and err.count("\n") == 0 and needle in err, err
+        assert not out.exists()  # nothing written before the checks
