@@ -77,10 +77,16 @@ class LoadedData:
     rows_dropped: dict[str, int] = field(default_factory=dict)
     missing_inputs: dict[str, int] = field(default_factory=dict)
     input_columns: tuple[str, ...] = ()
+    # the fingerprint, once computed (a full pass over a file on disk); not an init field,
+    # so dataclasses.replace (another task set) starts without it
+    _cache: dict[str, str] = field(default_factory=dict, init=False, repr=False,
+                                   compare=False)
 
     def fingerprint(self) -> str:
-        """SHA-256 (16 hex digits) of inputs, task names, kinds and targets."""
-        return taskset_fingerprint(self.taskset)
+        """SHA-256 (16 hex digits) of inputs, task names, kinds and targets (computed once)."""
+        if "fingerprint" not in self._cache:
+            self._cache["fingerprint"] = taskset_fingerprint(self.taskset)
+        return self._cache["fingerprint"]
 
 
 def taskset_fingerprint(taskset: TaskSet) -> str:

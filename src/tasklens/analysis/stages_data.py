@@ -54,7 +54,9 @@ def summary_finding(res: dict[str, Any]) -> list[str]:
               and min(t["class_counts"]) < 0.1 * sum(t["class_counts"]) / len(t["class_counts"])]
     return [
         f"{len(res['tasks'])} tasks ({kind_text}) on {res['n_samples']:,} rows and "
-        f"{res['n_inputs']} input features; {res['n_train']:,} train / {res['n_test']:,} test.",
+        f"{res['n_inputs']} input features; {res['n_train']:,} train / {res['n_test']:,} test"
+        + (f" (inputs on disk, {res['storage']}: read batch by batch)."
+           if res.get("storage", "memory") != "memory" else "."),
         (f"{dropped} row(s) dropped for missing targets; " if dropped else "No missing targets; ")
         + (f"strongly imbalanced classes in {', '.join(skewed)}." if skewed
            else "no strongly imbalanced classes."),
