@@ -10,7 +10,12 @@ fresh subprocess whose private memory is capped with ``resource.setrlimit`` at
   :func:`tasklens.linear.task_correlations` with ZCA whitening, which streams the file in
   chunks — time and rows/s;
 - ``train``: ``--epochs`` epochs of EW on a small HPS model over the memory-mapped set
-  (shuffled batches of ``--batch-size`` read from the file) — time per epoch.
+  (shuffled batches of ``--batch-size`` read from the file) — time per epoch;
+- ``analyze`` (with ``--analyze``): ``tasklens analyze x.npy --task c:classification
+  --task r --budget fast --executor serial`` in the capped process (out of core: streamed
+  standardisation, fingerprint and theory, training from the memmap) — time per stage. Its
+  baseline, without a limit: the same command on the first ``--baseline-rows`` rows, once
+  as a ``.npz`` (in memory) and once as a ``.npy`` (out of core).
 
 The limit is ``RLIMIT_DATA`` (heap and private anonymous mappings: what loading an array
 needs), not ``RLIMIT_AS``: the address-space limit counts a memory-mapped file at its full
@@ -25,7 +30,8 @@ Baselines in the same run, without a limit: the same statistics with numpy on an
 array (``task_correlations`` of an in-memory task set, ``--baseline-rows`` rows), and
 training on the same in-memory rows, as rows/s. Files are deleted afterwards.
 
-Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bigdata.py [--quick] [--parquet]``
+Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bigdata.py [--quick] [--parquet]
+[--analyze] [--only-analyze]``
 """
 
 from __future__ import annotations
@@ -114,6 +120,8 @@ def _child(args: argparse.Namespace) -> dict:
     targets = {"c": folder / "c.npy", "r": folder / "r.npy"}
     kinds = {"c": "classification", "r": "regression"}
     started = time.perf_counter()
+    if args.child == "analyze":
+        return _child_analyze(Path(args.data), folder, args.analyze_args.split())
     if args.child == "pq-load":
         ts = TaskSet.from_parquet(str(folder / "d.parquet"), tasks=kinds)
         return {"rows": len(ts), "seconds": time.perf_counter() - started}
@@ -156,6 +164,38 @@ def _child(args: argparse.Namespace) -> dict:
     loss = [float(v) for k, v in result.history[-1].items() if k.endswith("loss")][:3]
     return {"rows": len(ts), "epochs": args.epochs, "train_s": done - ready,
             "rows_per_s": args.epochs * len(ts) / (done - ready), "last_losses": loss}
+
+
+def _child_analyze(data: Path, folder: Path, extra: list[str]) -> dict:
+    """``tasklens analyze DATA --budget fast [extra]`` in this process; seconds per stage."""
+    from tasklens.cli.main import app
+
+    out = Path(tempfile.mkdtemp(prefix="analyze-", dir=folder))
+    started = time.perf_counter()
+    app(["analyze", str(data), "--task", "c:classification", "--task", "r", "--budget",
+         "fast", "--executor", "serial", "--out", str(out), *extra], standalone_mode=False)
+    wall = time.perf_counter() - started
+    res = json.loads((out / "results.json").read_text())
+    stages = res["stages"]
+    failed = {k: v["reason"] for k, v in stages.items() if v["status"] != "done"}
+    return {"rows": res["data"]["n_samples"], "wall_s": wall,
+            "stage_s": {k: round(v["seconds"] or 0.0, 1) for k, v in stages.items()},
+            "not_done": failed, "storage": stages["summary"]["result"]["storage"],
+            "delta_m_ew": stages["baselines"]["result"]["delta_m"]["mean"]
+            if stages["baselines"]["status"] == "done" else None}
+
+
+def write_head(folder: Path, rows: int) -> Path:
+    """The first ``rows`` rows as ``head/x.npy`` (+ targets) and ``head.npz``."""
+    head = folder / "head"
+    head.mkdir(exist_ok=True)
+    x = np.array(np.load(folder / "x.npy", mmap_mode="r")[:rows])
+    c, r = np.load(folder / "c.npy")[:rows], np.load(folder / "r.npy")[:rows]
+    np.save(head / "x.npy", x)
+    np.save(head / "c.npy", c)
+    np.save(head / "r.npy", r)
+    np.savez(folder / "head.npz", inputs=x, c=c, r=r)
+    return head
 
 
 def run_child(mode: str, folder: Path, limit_mb: int | None, *, rlimit: str = "DATA",
@@ -212,6 +252,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=4096)
     p.add_argument("--baseline-rows", type=int, default=131_072)
     p.add_argument("--parquet", action="store_true")
+    p.add_argument("--analyze", action="store_true",
+                   help="add `tasklens analyze --budget fast` on the file (and its baseline)")
+    p.add_argument("--only-analyze", action="store_true",
+                   help="only the in-memory load (the control) and the analyze steps")
+    p.add_argument("--analyze-args", default="",
+                   help="more options of the analyze step, e.g. --analyze-args='--seeds 1'")
+    p.add_argument("--data", default=None, help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="a small file, to check the script")
     p.add_argument("--dir", default=None)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -265,6 +312,10 @@ def report(args: argparse.Namespace, folder: Path) -> None:
     limit = args.limit_mb or None
     rows = _Rows()
     rows.append(("in-memory load (np.load + from_arrays)", run_child("load", folder, limit)))
+    if args.analyze or args.only_analyze:
+        report_analyze(args, folder, rows, limit)
+    if args.only_analyze:
+        return
     rows.append(("streaming stats, npy (from_npy + ZCA task_correlations)",
                  run_child("stats", folder, limit)))
     rows.append((f"train {args.epochs} epochs, npy memmap, batch {args.batch_size}",
@@ -293,6 +344,22 @@ def report(args: argparse.Namespace, folder: Path) -> None:
           f"{base['streaming_rows_per_s']:,.0f} rows/s (× numpy "
           f"{base['streaming_rows_per_s'] / base['numpy_rows_per_s']:.2f}, × in-memory "
           f"{base['streaming_rows_per_s'] / base['in_memory_rows_per_s']:.2f})", flush=True)
+
+
+def report_analyze(args: argparse.Namespace, folder: Path, rows: list, limit: int | None
+                   ) -> None:
+    """The analyze step on the whole file under the cap, and its baselines on the head."""
+    more = (f"--analyze-args={args.analyze_args}",)
+    rows.append((f"analyze --budget fast {args.analyze_args}, npy, whole file",
+                 run_child("analyze", folder, limit,
+                           extra=("--data", str(folder / "x.npy"), *more))))
+    head = write_head(folder, args.baseline_rows)
+    rows.append((f"baseline: analyze --budget fast, first {args.baseline_rows} rows, .npz in "
+                 "memory", run_child("analyze", folder, None,
+                                     extra=("--data", str(folder / "head.npz"), *more))))
+    rows.append((f"baseline: analyze --budget fast, first {args.baseline_rows} rows, .npy "
+                 "on disk", run_child("analyze", folder, None,
+                                      extra=("--data", str(head / "x.npy"), *more))))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Resolve the DATA of ``tasklens analyze`` into a :class:`~tasklens.data.TaskSet`.
 
-DATA is a built-in set name, a CSV or Parquet file, or an ``.npz``. Every check runs here,
+DATA is a built-in set name, a CSV or Parquet file, an ``.npz``, or an ``.npy`` inputs file
+(out of core: :mod:`tasklens.analysis.ondisk`). Every check runs here,
 before any training and before anything is written, and fails with a :class:`DataError`
 (a ``ValueError``) whose one-line message names the column or option and the fix.
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from ..data.builtin import BUILTIN_DATASETS, load_builtin
 from ..data.digits_mixed import multi_digits_mixed
+from ..data.storage import RowStore
 from ..data.tasks import TASK_KINDS
 from ..data.taskset import TaskSet, TaskSetSplit
 
@@ -44,7 +46,7 @@ logger = logging.getLogger("tasklens")
 DEFAULT_DATA = "multi_digits_mixed"
 MAX_CATEGORIES = 20
 MIN_ROWS = 20
-_FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")
+_FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz", ".npy")
 
 
 class DataError(ValueError):
@@ -74,10 +76,16 @@ class LoadedData:
     rows_dropped: dict[str, int] = field(default_factory=dict)
     missing_inputs: dict[str, int] = field(default_factory=dict)
     input_columns: tuple[str, ...] = ()
+    # the fingerprint, once computed (a full pass over a file on disk); not an init field,
+    # so dataclasses.replace (another task set) starts without it
+    _cache: dict[str, str] = field(default_factory=dict, init=False, repr=False,
+                                   compare=False)
 
     def fingerprint(self) -> str:
-        """SHA-256 (16 hex digits) of inputs, task names, kinds and targets."""
-        return taskset_fingerprint(self.taskset)
+        """SHA-256 (16 hex digits) of inputs, task names, kinds and targets (computed once)."""
+        if "fingerprint" not in self._cache:
+            self._cache["fingerprint"] = taskset_fingerprint(self.taskset)
+        return self._cache["fingerprint"]
 
     def split(self, test_size: float, seed: int) -> TaskSetSplit:
         """The seeded train/test split the analysis (and ``tasklens sweep``) trains on.
@@ -92,9 +100,17 @@ class LoadedData:
 
 
 def taskset_fingerprint(taskset: TaskSet) -> str:
-    """SHA-256 (16 hex digits) of a task set's inputs, task names, kinds and targets."""
+    """SHA-256 (16 hex digits) of a task set's inputs, task names, kinds and targets.
+
+    Inputs on disk are hashed block by block (never loaded whole); the digest equals that
+    of the same float32 rows in memory.
+    """
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(taskset.inputs).tobytes())
+    if isinstance(taskset.inputs, RowStore):
+        for block in taskset.inputs.chunks():
+            digest.update(np.ascontiguousarray(block).tobytes())
+    else:
+        digest.update(np.ascontiguousarray(taskset.inputs).tobytes())
     digest.update(repr(taskset.inputs.shape).encode())
     for name, task in taskset.tasks.items():
         digest.update(f"{name}:{task.kind}".encode())
@@ -147,14 +163,16 @@ def parse_columns(text: Any) -> list[str] | None:
 
 # --------------------------------------------------------------------------- loading
 def load_data(data: str | None = None, tasks: Any = None, inputs: Any = None, *,
-              max_rows: int | None = None, seed: int = 0) -> LoadedData:
+              max_rows: int | None = None, seed: int = 0,
+              out_of_core: bool = False) -> LoadedData:
     """Load and check DATA (see the module docstring); raises :class:`DataError`.
 
     Parameters
     ----------
     data : str, optional
-        Built-in name (default :data:`DEFAULT_DATA`) or path to a ``.csv``, ``.parquet`` or
-        ``.npz`` file.
+        Built-in name (default :data:`DEFAULT_DATA`) or path to a ``.csv``, ``.parquet``,
+        ``.npz`` or ``.npy`` file (inputs; task ``NAME``'s targets in ``NAME.npy`` next to
+        it, memory-mapped: see :mod:`tasklens.analysis.ondisk`).
     tasks : list of "NAME[:KIND]", optional
         Target columns (required for files; for built-in sets, a subset of their tasks).
     inputs : list of str or comma-separated str, optional
@@ -162,14 +180,21 @@ def load_data(data: str | None = None, tasks: Any = None, inputs: Any = None, *,
         Keep a seeded random subset of at most this many rows.
     seed : int
         Seed of that subset.
+    out_of_core : bool
+        Read a Parquet file's inputs row group by row group instead of loading the file
+        (``.npy`` inputs are always memory-mapped). The analysis then never loads the
+        inputs whole (see :mod:`tasklens.analysis.ondisk`).
     """
     source = DEFAULT_DATA if data is None else str(data)
     specs = parse_task_specs(tasks)
     cols = parse_columns(inputs)
     path = Path(source)
     if path.suffix.lower() in _FILE_SUFFIXES or path.exists():
-        loaded = _load_file(path, specs, cols)
+        loaded = _load_file(path, specs, cols, out_of_core)
     else:
+        if out_of_core:
+            raise DataError(f"--out-of-core applies to .parquet files (.npy ones always "
+                            f"stay on disk); {source!r} is a built-in set")
         loaded = _load_builtin(source, specs, cols)
     ts = loaded.taskset
     if ts.n_tasks < 2:
@@ -190,8 +215,11 @@ def load_data(data: str | None = None, tasks: Any = None, inputs: Any = None, *,
 
 def _standardize_notes(ts: TaskSet) -> tuple[str, ...]:
     """What :meth:`LoadedData.split` will do to the inputs and regression targets."""
+    on_disk = isinstance(ts.inputs, RowStore)
     notes = ["inputs standardized (mean 0, standard deviation 1 per feature) with the "
-             "statistics of the training part of the split"]
+             "statistics of the training part of the split"
+             + (f"; statistics streamed over the training rows, inputs read from the "
+                f"{ts.storage} file batch by batch (never loaded whole)" if on_disk else "")]
     scaled = [name for name, task in ts.tasks.items() if task.kind == "regression"]
     if scaled:
         notes.append(f"regression targets standardized ({', '.join(scaled)}) with the training "
@@ -208,7 +236,7 @@ def _load_builtin(name: str, specs: dict[str, str | None], cols: list[str] | Non
     elif name in BUILTIN_DATASETS:
         ts = load_builtin(name)
     else:
-        raise DataError(f"DATA {name!r} is neither a file (.csv, .parquet, .npz) nor a "
+        raise DataError(f"DATA {name!r} is neither a file (.csv, .parquet, .npz, .npy) nor a "
                         f"built-in set ({', '.join(builtin_names())})")
     if specs:
         missing = [t for t in specs if t not in ts.tasks]
@@ -222,10 +250,18 @@ def _load_builtin(name: str, specs: dict[str, str | None], cols: list[str] | Non
     return LoadedData(ts, name)
 
 
-def _load_file(path: Path, specs: dict[str, str | None], cols: list[str] | None) -> LoadedData:
+def _load_file(path: Path, specs: dict[str, str | None], cols: list[str] | None,
+               out_of_core: bool = False) -> LoadedData:
     if not path.is_file():
         raise DataError(f"DATA file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
+    if suffix == ".npy" or (out_of_core and suffix in (".parquet", ".pq")):
+        from .ondisk import load_npy, load_parquet_on_disk
+
+        return (load_npy if suffix == ".npy" else load_parquet_on_disk)(path, specs, cols)
+    if out_of_core:
+        raise DataError(f"--out-of-core applies to .parquet files (.npy ones always stay on "
+                        f"disk); {path.name} is read into memory: drop --out-of-core")
     if suffix == ".npz":
         return _load_npz(path, specs, cols)
     import pandas as pd

@@ -36,7 +36,7 @@ def summary_stage(ctx: StageContext) -> dict[str, Any]:
         tasks.append(row)
     return {
         "name": ts.name, "source": data.source, "fingerprint": data.fingerprint(),
-        "n_samples": ts.n_samples, "n_train": len(ctx.split.train),
+        "n_samples": ts.n_samples, "storage": ts.storage, "n_train": len(ctx.split.train),
         "n_test": len(ctx.split.test), "n_inputs": int(np.prod(ts.input_shape)),
         "epochs_per_training": ctx.settings.epochs_for(len(ctx.split.train)),
         "input_columns": list(data.input_columns), "tasks": tasks, "notes": list(data.notes),
@@ -54,7 +54,9 @@ def summary_finding(res: dict[str, Any]) -> list[str]:
               and min(t["class_counts"]) < 0.1 * sum(t["class_counts"]) / len(t["class_counts"])]
     return [
         f"{len(res['tasks'])} tasks ({kind_text}) on {res['n_samples']:,} rows and "
-        f"{res['n_inputs']} input features; {res['n_train']:,} train / {res['n_test']:,} test.",
+        f"{res['n_inputs']} input features; {res['n_train']:,} train / {res['n_test']:,} test"
+        + (f" (inputs on disk, {res['storage']}: read batch by batch)."
+           if res.get("storage", "memory") != "memory" else "."),
         (f"{dropped} row(s) dropped for missing targets; " if dropped else "No missing targets; ")
         + (f"strongly imbalanced classes in {', '.join(skewed)}." if skewed
            else "no strongly imbalanced classes."),

@@ -212,7 +212,11 @@ def representation_stage(ctx: StageContext) -> dict[str, Any]:
         z = {t: load_model(p, split, [t], st, st.seed).encode(x).numpy()
              for t, p in paths.items()}
     stl_cka = [[linear_cka(z[a], z[b]) for b in names] for a in names]
-    return {"probe_size": n, "layer": "shared representation z (encoder output)",
+    # CKA and RSA need every probe row's representation at once: a bounded probe (the
+    # first rows of the seeded test split), not the whole test set
+    return {"probe_size": n, "test_rows": len(split.test),
+            "computed_on": f"computed on {n} of {len(split.test)} test rows",
+            "layer": "shared representation z (encoder output)",
             "cka": {t: linear_cka(z_mtl, z[t]) for t in names},
             "rsa": {t: rsa(z_mtl, z[t]) for t in names}, "stl_cka": stl_cka,
             "task_names": names}
@@ -224,4 +228,5 @@ def representation_finding(res: dict[str, Any]) -> list[str]:
     return [f"The shared layer resembles {hi}'s own model most (CKA {cka[hi]:.2f}) and "
             f"{lo}'s least (CKA {cka[lo]:.2f}).",
             "High CKA: the shared code keeps what that task's single model learns; low: the "
-            "task is served by a representation shaped by the others."]
+            "task is served by a representation shaped by the others."
+            + (f" (CKA and RSA {res['computed_on']}.)" if "computed_on" in res else "")]

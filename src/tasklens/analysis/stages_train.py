@@ -108,6 +108,10 @@ def multitask_stage(ctx: StageContext) -> dict[str, Any]:
                         for k, v in ((k, np.asarray(v)) for k, v in cosines.items())},
         "conflict_fraction": float((all_cos < 0).mean()) if all_cos.size else None,
         "gs": gs.result().values.tolist(), "gt": gt.result().values.tolist(),
+        # GS/GT are taken on one fixed probe batch (bounded), not on every training row
+        "probe_rows": len(probe[0]), "train_rows": len(split.train),
+        "computed_on": f"GS/GT computed on {len(probe[0])} of {len(split.train)} training "
+                       "rows (the probe batch)",
         "test_metrics": metrics, "task_names": names,
     }
 

@@ -19,8 +19,9 @@ from ._common import check_output_dir, cli_errors, fail
 console = Console(stderr=True)
 
 Data = Annotated[str | None, typer.Argument(
-    help="Built-in set name, or a .csv / .parquet / .npz file (default: multi_digits_mixed, "
-         "5 tasks of 3 kinds).", show_default=False)]
+    help="Built-in set name, or a .csv / .parquet / .npz file, or a .npy inputs file whose "
+         "task NAME's targets are NAME.npy next to it (memory-mapped, never loaded whole) "
+         "(default: multi_digits_mixed, 5 tasks of 3 kinds).", show_default=False)]
 Tasks = Annotated[list[str] | None, typer.Option(
     "--task", help="Target column NAME or NAME:KIND (regression, classification, binary, "
                    "multilabel); repeat for each task. Kind inferred when omitted.")]
@@ -53,6 +54,11 @@ RayAddress = Annotated[str | None, typer.Option(
     "--ray-address", help="Existing Ray cluster for --executor ray ('auto', HOST:PORT, "
                           "ray://HOST:10001); default a local instance.")]
 
+OutOfCore = Annotated[bool, typer.Option(
+    "--out-of-core", help="Read a .parquet DATA file's inputs row group by row group instead "
+                          "of loading it (numeric inputs without missing values); .npy DATA "
+                          "always stays on disk.")]
+
 
 @dataclass(frozen=True)
 class Options:
@@ -73,6 +79,7 @@ class Options:
     executor: str | None
     workers: int | None
     ray_address: str | None
+    out_of_core: bool = False
 
 
 def prepare(o: Options) -> tuple[Any, Any, Any]:
@@ -93,7 +100,7 @@ def prepare(o: Options) -> tuple[Any, Any, Any]:
         epochs=o.epochs, n_seeds=o.seeds, max_rows=o.max_rows)
     check_output_dir(o.out)
     loaded = load_data(o.data, o.task, o.inputs, max_rows=settings.max_rows,
-                       seed=settings.seed)
+                       seed=settings.seed, out_of_core=o.out_of_core)
     check_against_data(settings, loaded.taskset.n_tasks)
     return loaded, settings, executor
 
@@ -106,7 +113,8 @@ def run(stages: list[str] | None, o: Options) -> dict[str, Any]:
     out = o.out
     ts = loaded.taskset
     kinds = ", ".join(f"{t.name}:{t.kind}" for t in ts.tasks.values())
-    console.print(f"[bold]tasklens analyze[/] {escape(ts.name)}: {ts.n_samples:,} rows, "
+    where = "" if ts.storage == "memory" else f" (on disk, {ts.storage})"
+    console.print(f"[bold]tasklens analyze[/] {escape(ts.name)}: {ts.n_samples:,} rows{where}, "
                   f"{ts.n_tasks} tasks ({escape(kinds)}); budget {settings.budget}, seeds "
                   f"{escape(str(list(settings.seeds)))}; executor {executor.executor}"
                   + (f" ({executor.workers} workers)" if executor.executor != "serial"
@@ -147,11 +155,11 @@ def analyze(data: Data = None, task: Tasks = None, inputs: Inputs = None,
             max_networks: MaxNetworks = None, methods: Methods = None, resume: Resume = False,
             epochs: Epochs = None, seeds: Seeds = None, max_rows: MaxRows = None,
             executor: Executor = None, workers: Workers = None,
-            ray_address: RayAddress = None) -> None:
+            ray_address: RayAddress = None, out_of_core: OutOfCore = False) -> None:
     """Which tasks should share a network, which weighting method, and why: every stage,
     one report (report.html, results.json, figures/, model.pt in --out)."""
     run(None, Options(data, task, inputs, out, budget, seed, max_networks, methods, resume,
-                      epochs, seeds, max_rows, executor, workers, ray_address))
+                      epochs, seeds, max_rows, executor, workers, ray_address, out_of_core))
 
 
 def _stage_command(stages: list[str], doc: str) -> Any:
@@ -161,9 +169,10 @@ def _stage_command(stages: list[str], doc: str) -> Any:
                 max_networks: MaxNetworks = None, methods: Methods = None,
                 resume: Resume = False, epochs: Epochs = None, seeds: Seeds = None,
                 max_rows: MaxRows = None, executor: Executor = None, workers: Workers = None,
-                ray_address: RayAddress = None) -> None:
+                ray_address: RayAddress = None, out_of_core: OutOfCore = False) -> None:
         run(stages, Options(data, task, inputs, out, budget, seed, max_networks, methods,
-                            resume, epochs, seeds, max_rows, executor, workers, ray_address))
+                            resume, epochs, seeds, max_rows, executor, workers, ray_address,
+                            out_of_core))
 
     command.__doc__ = doc
     return command

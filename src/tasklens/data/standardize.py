@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .storage import RowStore
+from .storage import AffineStore, RowStore
 
 if TYPE_CHECKING:
     from .taskset import TaskSet, TaskSetSplit
@@ -26,15 +26,58 @@ if TYPE_CHECKING:
 INFO_KEY = "standardizer"
 
 
-def _mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mean_std(values: np.ndarray | RowStore) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and population std (ddof=0) in float64; a zero std becomes 1.
 
-    A constant column is only centred (to 0) rather than divided by zero.
+    A constant column is only centred (to 0) rather than divided by zero. Inputs on disk
+    are streamed (:func:`streamed_mean_std`).
     """
-    v = np.asarray(values, dtype=np.float64)
-    mean = v.mean(axis=0)
-    std = v.std(axis=0)
+    if isinstance(values, RowStore):
+        mean, std = streamed_mean_std(values)
+    else:
+        v = np.asarray(values, dtype=np.float64)
+        mean, std = v.mean(axis=0), v.std(axis=0)
     return mean, np.where(std > 0, std, 1.0)
+
+
+def streamed_mean_std(store: RowStore, chunk_rows: int | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-element mean and population std (ddof=0) of a store's rows, block by block.
+
+    Each block's mean and centred sum of squares are computed in float64 and merged with
+    the pairwise update of Chan, Golub & LeVeque (1979), "Updating formulae and a pairwise
+    algorithm for computing sample variances": ``n = n_a + n_b``, ``δ = μ_b − μ_a``,
+    ``μ = μ_a + δ n_b / n``, ``M = M_a + M_b + δ² n_a n_b / n``. Memory: one block.
+
+    Returns
+    -------
+    mean, std : ``row_shape`` float64 arrays (a zero std stays 0)
+    """
+    n = 0
+    mean = np.zeros(store.row_shape)
+    m2 = np.zeros(store.row_shape)
+    blocks = store.chunks() if chunk_rows is None else store.chunks(chunk_rows)
+    for block in blocks:
+        b = block.astype(np.float64)
+        nb, mb = len(b), b.mean(axis=0)
+        m2b = ((b - mb) ** 2).sum(axis=0)
+        tot = n + nb
+        delta = mb - mean
+        mean = mean + delta * (nb / tot)
+        m2 = m2 + m2b + delta**2 * (n * nb / tot)
+        n = tot
+    if n == 0:
+        raise ValueError("cannot take statistics of an empty store; pass at least one row")
+    return mean, np.sqrt(m2 / n)
+
+
+def scale_inputs(inputs: np.ndarray | RowStore, mean: np.ndarray, std: np.ndarray
+                 ) -> np.ndarray | RowStore:
+    """``(inputs - mean) / std`` as float32: an array for in-memory inputs, an
+    :class:`~tasklens.data.storage.AffineStore` (scaled as rows are read) for a store."""
+    if isinstance(inputs, RowStore):
+        return AffineStore(inputs, mean, std)
+    return ((inputs - mean) / std).astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,15 +107,14 @@ class Standardizer:
         Parameters
         ----------
         train : TaskSet
-            The training set, not yet standardised, with at least one row; inputs in memory
-            when ``inputs`` (``train.to_memory()`` for a task set on disk).
+            The training set, not yet standardised, with at least one row. Inputs on disk
+            are streamed once (:func:`streamed_mean_std`), never loaded whole.
         """
         if INFO_KEY in train.info:
             raise ValueError("train is already standardised; fit on the raw training set")
         train.check_not_empty("train")
         in_mean = in_std = None
         if inputs:
-            _check_in_memory(train)
             in_mean, in_std = _mean_std(train.inputs)
         t_mean, t_std = {}, {}
         if targets:
@@ -95,11 +137,11 @@ class Standardizer:
                              "task set (statistics are applied once)")
         inputs = taskset.inputs
         if self.input_mean is not None:
-            _check_in_memory(taskset)
             if tuple(taskset.input_shape) != self.input_mean.shape:
                 raise ValueError(f"inputs have shape {taskset.input_shape} per row, the "
                                  f"training set {self.input_mean.shape}")
-            inputs = ((taskset.inputs - self.input_mean) / self.input_std).astype(np.float32)
+            # inputs on disk stay there: scaled block by block as they are read
+            inputs = scale_inputs(taskset.inputs, self.input_mean, self.input_std)
         tasks = dict(taskset.tasks)
         for name, mean in self.target_mean.items():
             task = tasks.get(name)
@@ -152,12 +194,6 @@ class Standardizer:
             "target_mean": {n: listed(v) for n, v in self.target_mean.items()},
             "target_std": {n: listed(v) for n, v in self.target_std.items()},
         }
-
-
-def _check_in_memory(taskset: TaskSet) -> None:
-    if isinstance(taskset.inputs, RowStore):
-        raise ValueError(f"{taskset.name!r} keeps its inputs on disk; standardising them needs "
-                         "them in memory: call .to_memory() first, or pass inputs=False")
 
 
 def _inverse(value: Any, mean: np.ndarray, std: np.ndarray) -> Any:

@@ -27,8 +27,18 @@ from typing import Any
 
 import numpy as np
 
-#: rows per block of a streaming pass (about 8 MB of float32 inputs at 256 features)
+#: at most this many rows per block of a streaming pass ...
 DEFAULT_CHUNK_ROWS = 8192
+#: ... and at most this many bytes of float32 rows (8192 rows at 256 features): wide rows
+#: get fewer rows per block, so a pass's memory does not grow with the row width
+CHUNK_BYTES = 8 * 2**20
+
+
+def chunk_rows_for(row_shape: tuple[int, ...]) -> int:
+    """Rows per block of a streaming pass over rows of ``row_shape`` (float32):
+    ``min(DEFAULT_CHUNK_ROWS, CHUNK_BYTES / row bytes)``, at least 1."""
+    row_bytes = 4 * max(1, int(np.prod(row_shape, dtype=np.int64)))
+    return max(1, min(DEFAULT_CHUNK_ROWS, CHUNK_BYTES // row_bytes))
 
 
 class RowStore(ABC):
@@ -120,8 +130,11 @@ class RowStore(ABC):
         idx = np.asarray(idx, dtype=np.int64)
         return self._view(self._file_index(idx).copy())
 
-    def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[np.ndarray]:
-        """The rows in order, ``chunk_rows`` at a time, each block a float32 array."""
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[np.ndarray]:
+        """The rows in order, ``chunk_rows`` at a time (default :func:`chunk_rows_for`),
+        each block a float32 array."""
+        if chunk_rows is None:
+            chunk_rows = chunk_rows_for(self.row_shape)
         for start in range(0, len(self), chunk_rows):
             yield self._read(np.arange(start, min(start + chunk_rows, len(self))))
 
@@ -256,6 +269,53 @@ class ParquetStore(RowStore):
         return (_reopen_parquet, (self.path, self.columns, self.rows, self._cache_groups))
 
 
+class AffineStore(RowStore):
+    """Rows of another store mapped to ``(x - shift) / scale`` (float32) as they are read.
+
+    What a standardised out-of-core task set holds: the statistics are taken in one
+    streaming pass (:func:`tasklens.data.standardize.streamed_mean_std`) and applied to
+    each block read, so the scaled rows never exist as a whole. The arithmetic is that of
+    the in-memory path (float32 rows minus float64 statistics, cast to float32), so a row
+    equals the in-memory scaled row up to the rounding of the statistics.
+
+    Parameters
+    ----------
+    base : RowStore
+        The raw rows.
+    shift, scale : ``row_shape`` float64 arrays
+        Per element; ``scale`` must be nonzero (constant elements: pass 1).
+    """
+
+    def __init__(self, base: RowStore, shift: np.ndarray, scale: np.ndarray) -> None:
+        super().__init__(base.path, base.rows)
+        self.base = base
+        self.kind = base.kind
+        self.shift = np.asarray(shift, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+
+    @property
+    def file_rows(self) -> int:
+        return self.base.file_rows
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return self.base.row_shape
+
+    def _read_file_rows(self, file_idx: np.ndarray) -> np.ndarray:
+        raw = self.base._read_file_rows(file_idx)
+        return ((raw - self.shift) / self.scale).astype(np.float32)
+
+    def _view(self, rows: np.ndarray) -> RowStore:
+        return AffineStore(self.base._view(rows), self.shift, self.scale)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the base store pickles as path + rows (see NpyStore / ParquetStore)
+        return (AffineStore, (self.base, self.shift, self.scale))
+
+    def __repr__(self) -> str:
+        return f"AffineStore({self.base!r})"
+
+
 def _reopen_parquet(path: Path, columns: list[str], rows: np.ndarray | None,
                     cache_groups: int) -> ParquetStore:
     return ParquetStore(path, columns, rows, cache_groups=cache_groups)
@@ -295,7 +355,7 @@ def open_parquet(path: Path) -> Any:
 
 
 def check_store(store: RowStore, name: str = "inputs",
-                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+                chunk_rows: int | None = None) -> None:
     """Streaming validation of out-of-core inputs: at least one row, ``(N, features...)``,
     finite in float32 (NaN, inf and values beyond float32 are refused), block by block."""
     if store.ndim < 2:

@@ -25,7 +25,7 @@ from .loader import BatchIndexDataset
 from .splits import SPLIT_STRATEGIES, SplitIndices, group_split, random_split, stratified_split
 from .standardize import INFO_KEY as STANDARDIZER_KEY
 from .standardize import Standardizer, standardize_split, standardize_taskset
-from .storage import DEFAULT_CHUNK_ROWS, RowStore, take_rows
+from .storage import RowStore, chunk_rows_for, take_rows
 from .tasks import TargetsDict, Task, make_task, task_mismatch
 
 if TYPE_CHECKING:
@@ -264,15 +264,20 @@ class TaskSet:
         return TaskSet(np.asarray(self.inputs), self.tasks, self.factors, self.groups,
                        self.name, dict(self.info))
 
-    def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    def chunks(self, chunk_rows: int | None = None
                ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
         """Rows in order, ``chunk_rows`` at a time: ``(inputs, {task: encoded targets})``.
 
         The streaming pass of out-of-core task sets (e.g.
         :func:`tasklens.linear.streaming_task_correlations`); inputs are float32
-        ``(rows, ...)`` blocks read from disk, or slices of the in-memory array.
+        ``(rows, ...)`` blocks read from disk, or slices of the in-memory array. Default
+        ``chunk_rows``: :func:`tasklens.data.storage.chunk_rows_for` (at most 8192 rows and
+        8 MiB of inputs per block).
         """
-        chunk_rows = check_scalar(chunk_rows, "chunk_rows", numbers.Integral, low=1)
+        chunk_rows = check_scalar(chunk_rows, "chunk_rows", numbers.Integral, low=1,
+                                  allow_none=True)
+        if chunk_rows is None:
+            chunk_rows = chunk_rows_for(self.input_shape)
         for start in range(0, len(self), chunk_rows):
             stop = min(start + chunk_rows, len(self))
             yield (np.asarray(self.inputs[start:stop]),

@@ -133,7 +133,7 @@ def streaming_task_correlations(
     center: bool = False,
     rtol: float = 1e-10,
     warn: bool = True,
-    chunk_rows: int = STREAM_CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> TaskCorrelations:
     """:func:`~tasklens.linear.statistics.task_correlations` of a task set in one pass.
 
@@ -147,8 +147,9 @@ def streaming_task_correlations(
         Any storage (in memory, ``.npy``, Parquet).
     tasks, whiten, center, rtol, warn
         As in :func:`~tasklens.linear.statistics.task_correlations`.
-    chunk_rows : int
-        Rows per chunk.
+    chunk_rows : int, optional
+        Rows per chunk (default: at most 8192 rows and 8 MiB of float32 inputs,
+        :func:`tasklens.data.storage.chunk_rows_for`).
 
     Returns
     -------
@@ -160,7 +161,8 @@ def streaming_task_correlations(
         raise TypeError(f"source must be a TaskSet, got {type(source).__name__}; for arrays "
                         "use task_correlations, or accumulate_moments over your own chunks")
     check_choice(whiten, "whiten", WHITENING_METHODS)
-    chunk_rows = check_scalar(chunk_rows, "chunk_rows", numbers.Integral, low=1)
+    chunk_rows = check_scalar(chunk_rows, "chunk_rows", numbers.Integral, low=1,
+                              allow_none=True)
     names = list(tasks) if tasks is not None else source.task_names
     missing = [n for n in names if n not in source.tasks]
     if missing:
@@ -176,7 +178,7 @@ def streaming_task_correlations(
     return _finish(sxx, syx, names, dims, source, whiten, center, rtol, warn, moments)
 
 
-def _encoded_chunks(source: Any, names: list[str], chunk_rows: int
+def _encoded_chunks(source: Any, names: list[str], chunk_rows: int | None
                     ) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     for x, ys in source.chunks(chunk_rows):
         y = np.hstack([encode_targets(ys[n], source[n].kind, source[n].n_classes,
