@@ -19,6 +19,7 @@ from .core_mtl_analysis import (
     counterfactual_grid,
     gradient_cosines,
     last_shared_layer,
+    reconstructions,
     stability_under_intervention,
     stream_probe,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "plot_figure5",
     "plot_figure6",
     "random_groupings",
+    "reconstructions",
     "run_study",
     "save_shortcut",
     "shortcut_stress_test",
