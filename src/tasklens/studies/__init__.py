@@ -24,7 +24,12 @@ from .core_mtl_analysis import (
     stream_probe,
 )
 from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
-from .core_mtl_shortcut import ShortcutResult, save_shortcut, shortcut_stress_test
+from .core_mtl_shortcut import (
+    ShortcutResult,
+    save_core_mtl_figures,
+    save_shortcut,
+    shortcut_stress_test,
+)
 from .disentanglement import METRIC_COLUMNS, STUDY_PARTS, StudyConfig, StudyResult, run_study
 from .grouping_validation import GroupingValidation, random_groupings, validate_grouping
 from .paper000 import (
@@ -81,6 +86,7 @@ __all__ = [
     "random_groupings",
     "reconstructions",
     "run_study",
+    "save_core_mtl_figures",
     "save_shortcut",
     "shortcut_stress_test",
     "simulate_scm_gap",
