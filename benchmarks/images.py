@@ -19,6 +19,12 @@ Part 2 (step cost): the median time of one forward + backward of the summed task
 the time per training step of each (model, method) (time per epoch / steps per epoch, so it
 includes the balancing method's own cost: UPGrad's Gramian and solve).
 
+Part 2b (``--paired-steps R``): the time per training step of HPS (ResNet) and MTAN under
+EW and UPGrad, measured in R interleaved rounds (each round times one 4-step epoch of
+every (model, method) in turn, so that a change of machine load hits all of them alike);
+the table gives the median ms per step and the median over rounds of the per-round ratio
+UPGrad / EW of the same model.
+
 Part 3 (colour shortcut, ``--colored``): the default image model (``hps_for``, SmallResNet)
 against the small conv HPS of the CORE-MTL stress test
 (:mod:`tasklens.studies.core_mtl_shortcut`), both EW, trained on the source domain of
@@ -32,6 +38,7 @@ Run::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/images.py [--quick] [--seeds 0 1 2]
         [--n-train 3000] [--n-test 1000] [--epochs 3] [--colored] [--colored-epochs 10]
+        [--paired-steps 3] [--only {paired-steps,colored}]
 
 The script sets ``torch.set_num_threads(1)``: the test machine is shared.
 """
@@ -132,6 +139,26 @@ def _step_ms(model: torch.nn.Module, ts: TaskSet, repeats: int) -> float:
     return statistics.median(out)
 
 
+def _paired_steps(rounds: int) -> None:
+    ts = _data(4 * 128, 16, 0)[0]
+    pairs = [(m, meth) for m in ("hps-resnet", "mtan") for meth in ("ew", "upgrad")]
+    ms: dict[tuple[str, str], list[float]] = {p: [] for p in pairs}
+    for _ in range(rounds + 1):
+        for name, method in pairs:
+            model = MODELS[name](ts, 0)
+            start = time.perf_counter()
+            Trainer(model, ts, method, batch_size=128, seed=0, progress=False).fit(1)
+            ms[(name, method)].append(1e3 * (time.perf_counter() - start) / 4)
+    print(f"\n| model | method | ms per step (median of {rounds} rounds) | UPGrad / EW "
+          "(median of per-round ratios) |")
+    print("|---|---|---|---|")
+    for name, method in pairs:
+        times = ms[(name, method)][1:]  # the first round is a warm-up
+        ratio = statistics.median(u / e for u, e in zip(times, ms[(name, "ew")][1:]))
+        print(f"| {name} | {method} | {statistics.median(times):.0f} | "
+              f"{ratio:.2f}× |", flush=True)
+
+
 def _pm(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -154,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--colored", action="store_true",
                         help="also run part 3 (colored digits, source vs target)")
     parser.add_argument("--colored-epochs", type=int, default=10)
+    parser.add_argument("--paired-steps", type=int, default=0, metavar="R",
+                        help="part 2b: R interleaved rounds of EW/UPGrad step timings")
+    parser.add_argument("--only", choices=["paired-steps", "colored"],
+                        help="run only that part")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check it runs")
     args = parser.parse_args(argv)
     if args.quick:
@@ -163,6 +194,12 @@ def main(argv: list[str] | None = None) -> None:
           f"{platform.python_version()}, 1 thread; n_train={args.n_train}, "
           f"n_test={args.n_test} (unseen digits), epochs={args.epochs}, seeds={args.seeds}")
 
+    if args.only == "paired-steps":
+        _paired_steps(args.paired_steps or 3)
+        return
+    if args.only == "colored":
+        _colored(args.seeds, args.colored_epochs)
+        return
     configs = [c for c in CONFIGS if c[1] in args.methods and c[0] in args.models]
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in configs}
     for seed in args.seeds:
@@ -183,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {model_name} | {method} | {_pm([r['acc'][0] for r in rows])} | "
               f"{_pm([r['acc'][1] for r in rows])} | {epoch:.2f} ({epoch / base:.2f}×) "
               f"| {step:.0f} |", flush=True)
+    if args.paired_steps:
+        _paired_steps(args.paired_steps)
     if args.colored:
         _colored(args.seeds, args.colored_epochs)
 
