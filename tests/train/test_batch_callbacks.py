@@ -132,6 +132,7 @@ def test_batch_callbacks_run_after_the_transforms_in_order_and_in_training_only(
         assert torch.equal(record.seen[step][0], received_second * 10.0 + 2.0)
     evaluate(trainer.model, ts)  # evaluation (and the val pass above) never calls them
     assert len(calls) == 4
+    assert trainer.settings()["batch_callbacks"] == ["Tag", "Tag"]  # not _Record
 
 
 def _bad(output):

@@ -324,6 +324,7 @@ class Trainer:
             else self.early_stopping.settings(),
             "taskset": self.taskset.name, "n_train": len(self.taskset),
             "transforms": None if self.transforms is None else repr(self.transforms),
+            "batch_callbacks": [type(cb).__name__ for cb in self._batch_callbacks],
         }
 
     # ------------------------------------------------------------------ one step
