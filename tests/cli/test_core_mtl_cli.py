@@ -23,6 +23,9 @@ def test_quick_run_prints_table_and_writes_files(tmp_path: Path) -> None:
     assert record["methods"] == ["ew", "core_mtl"] and record["seeds"] == [0]
     assert record["settings"]["epochs"] == 1
     assert (out / "shortcut.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("core_mtl_reconstructions.png", "core_mtl_swaps.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+        assert f"wrote {out / name}" in result.output.replace("\n", "")
 
 
 def test_quick_experiments_share_the_run_folder(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def test_study_quick_writes_csv_markdown_and_pngs(app: typer.Typer, tmp_path: Pa
     assert (out / "results.md").read_text().startswith("| model | runs |")
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert pngs == sorted(f"{kind}_{m}_seed0.png" for m in ("ae", "beta_vae", "factor_vae")
-                          for kind in ("embedding", "traversal"))
+                          for kind in ("embedding", "traversal", "reconstruction"))
     for name in pngs:
         assert (out / "figures" / name).read_bytes()[:8] == PNG_MAGIC
     assert "results.csv" in result.output

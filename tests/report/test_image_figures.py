@@ -1,4 +1,5 @@
-"""Layer-CKA heatmap and prediction gallery: they render without warnings and show the data."""
+"""Image figures (layer CKA, prediction gallery, reconstructions, counterfactual swaps): they
+render without warnings and show the data, clipped to the data range."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import pytest
 
 from tasklens.data import TaskSet
 from tasklens.report.figures import save_figure
-from tasklens.report.image_figures import plot_layer_cka, plot_prediction_gallery
+from tasklens.report.image_figures import (
+    plot_counterfactual_grid,
+    plot_layer_cka,
+    plot_prediction_gallery,
+    plot_reconstructions,
+)
 from tasklens.represent import layer_cka_matrix
 
 
@@ -74,3 +80,81 @@ def test_prediction_gallery_bad_input() -> None:
                                {"c": "classification"})
     with pytest.raises(ValueError, match="no image inputs"):
         plot_prediction_gallery(flat, {"c": np.zeros(4)})
+
+
+def _image_axes(fig: object) -> list:
+    return [ax for ax in fig.axes if ax.images]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_reconstructions_show_clipped_pairs_without_warnings(tmp_path: Path,
+                                                              channels: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((10, channels, 5, 5))
+    rec = x + rng.normal(0.0, 0.6, x.shape)  # overshoots [0, 1] on both sides
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_reconstructions(x, rec, n_images=10, per_row=4)
+        save_figure(fig, tmp_path / f"rec{channels}.png")
+    shown = _image_axes(fig)
+    assert len(shown) == 20  # 10 pairs, in 3 blocks of (input row, reconstruction row)
+    rows = 2 * 3
+    assert fig.axes[0].get_subplotspec().get_gridspec().get_geometry() == (rows, 4)
+
+    def cell(row: int, col: int) -> np.ndarray:
+        return np.asarray(fig.axes[row * 4 + col].images[0].get_array())
+
+    def display(a: np.ndarray) -> np.ndarray:
+        return a[0] if channels == 1 else np.moveaxis(a, 0, -1)
+
+    # image 5 is block 1, column 1: input in row 2, reconstruction in row 3
+    np.testing.assert_allclose(cell(2, 1), display(x[5]))
+    np.testing.assert_allclose(cell(3, 1), display(np.clip(rec[5], 0.0, 1.0)))
+    assert cell(3, 1).min() >= 0.0 and cell(3, 1).max() <= 1.0
+    mse = float(((rec[5] - x[5]) ** 2).mean())
+    assert fig.axes[3 * 4 + 1].get_title() == f"{mse:.3g}"
+
+
+def test_reconstructions_data_range_and_bad_input() -> None:
+    x = np.array([[[-2.0, 0.0], [2.0, 4.0]]])  # one 2x2 grey image, values in [-2, 4]
+    rec = np.array([[[-3.0, 1.0], [2.0, 9.0]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_reconstructions(x, rec)  # default range: the originals' [-2, 4]
+        np.testing.assert_allclose(np.asarray(fig.axes[1].images[0].get_array()),
+                                   [[0.0, 0.5], [4 / 6, 1.0]])
+        fig = plot_reconstructions(x.reshape(1, 4), rec.reshape(1, 4), data_range=(0, 2))
+        np.testing.assert_allclose(np.asarray(fig.axes[1].images[0].get_array()),
+                                   [[0.0, 0.5], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="originals' shape"):
+        plot_reconstructions(x, rec[:, :1])
+    with pytest.raises(ValueError, match="low < high"):
+        plot_reconstructions(x, rec, data_range=(1, 1))
+    with pytest.raises(ValueError, match="must be images"):
+        plot_reconstructions(np.zeros((2, 2, 4, 4)), np.zeros((2, 2, 4, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        plot_reconstructions(x, rec * np.nan)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_counterfactual_grid_rows_content_columns_style(tmp_path: Path, channels: int) -> None:
+    rng = np.random.default_rng(1)
+    content, style = rng.random((2, channels, 4, 4)), rng.random((3, channels, 4, 4))
+    grid = rng.normal(0.5, 0.8, (2, 3, channels, 4, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_counterfactual_grid(grid, content, style)
+        save_figure(fig, tmp_path / "swap.png")
+    axes = fig.axes  # (3 rows, 4 columns), row-major
+
+    def display(a: np.ndarray) -> np.ndarray:
+        return a[0] if channels == 1 else np.moveaxis(a, 0, -1)
+
+    np.testing.assert_allclose(axes[2].images[0].get_array(), display(style[1]))
+    np.testing.assert_allclose(axes[2 * 4].images[0].get_array(), display(content[1]))
+    # row 2 = content 1, column 3 = style 2
+    np.testing.assert_allclose(axes[2 * 4 + 3].images[0].get_array(),
+                               display(np.clip(grid[1, 2], 0.0, 1.0)))
+    assert not axes[0].images  # the corner holds the legend text
+    with pytest.raises(ValueError, match="differ in shape"):
+        plot_counterfactual_grid(grid, content, style[:, :, :2])

@@ -15,6 +15,7 @@ from tasklens.studies.core_mtl_analysis import (
     counterfactual_grid,
     gradient_cosines,
     last_shared_layer,
+    reconstructions,
     stability_under_intervention,
 )
 from tasklens.train import Trainer
@@ -156,6 +157,13 @@ def test_counterfactual_grid_is_the_pairwise_decoding(flat_taskset: TaskSet) -> 
             for j in range(2):
                 expected = model.reconstruct(z_s[i:i + 1], z_r[3 + j:4 + j])[0]
                 np.testing.assert_allclose(grid[i, j], expected.numpy(), rtol=1e-5, atol=1e-6)
+    # the reconstructions are the diagonal of the grid of the inputs with themselves
+    diagonal = counterfactual_grid(model, x, x)[np.arange(5), np.arange(5)]
+    np.testing.assert_allclose(reconstructions(model, x), diagonal, rtol=1e-5, atol=1e-6)
+    model.train()
+    rec = reconstructions(model, flat_taskset.subset(np.arange(5)))
+    assert model.training  # the mode is restored
+    np.testing.assert_allclose(rec, diagonal, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="differ in shape"):
         counterfactual_grid(model, x, x[:, :3])
     with pytest.raises(TypeError, match="DualStreamModel"):

@@ -4,13 +4,19 @@ a direct Trainer run built by hand (an independent path to the same training).""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 
 from tasklens.data import colored_digits
 from tasklens.nn import dual_stream_for, hps_for
-from tasklens.studies.core_mtl_shortcut import save_shortcut, shortcut_stress_test
+from tasklens.studies.core_mtl_shortcut import (
+    _train,
+    save_core_mtl_figures,
+    save_shortcut,
+    shortcut_stress_test,
+)
 from tasklens.train import Trainer, evaluate
 
 N, EPOCHS, SEED = 120, 1, 1
@@ -77,6 +83,24 @@ def test_rerun_resumes_and_save_writes_files(quick) -> None:
     saved = save_shortcut(again, out)
     assert Path(saved.files["figure"]).read_bytes()[:4] == b"\x89PNG"
     assert json.loads(Path(saved.files["json"]).read_text())["methods"] == ["core_mtl", "ew"]
+
+
+def test_core_mtl_figures_come_from_the_runs_model(quick, tmp_path: Path) -> None:
+    _, result = quick
+    # the figures retrain the first seed's model: the same weights as its run
+    model, src_test, _ = _train("core_mtl", SEED, dict(result.settings))
+    assert evaluate(model, src_test)["digit"]["accuracy"] == pytest.approx(
+        result.per_seed["core_mtl"][SEED]["source"]["digit"], abs=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        files = save_core_mtl_figures(result, tmp_path, n_images=4)
+    assert sorted(files) == ["reconstructions", "swaps"]
+    for path in files.values():
+        assert Path(path).read_bytes()[:4] == b"\x89PNG"
+    without = save_core_mtl_figures(
+        shortcut_stress_test(tmp_path / "ew", methods=("ew",), seeds=(SEED,), epochs=EPOCHS,
+                             n=N, progress=False), tmp_path)
+    assert without == {}
 
 
 @pytest.mark.parametrize("kwargs, word", [

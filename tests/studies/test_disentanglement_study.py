@@ -170,3 +170,25 @@ def test_pool_images_averages_blocks() -> None:
     loops = [[np.mean([x[0, 0, 2 * i + a, 2 * j + b] for a in (0, 1) for b in (0, 1)])
               for j in range(2)] for i in range(2)]
     np.testing.assert_allclose(pooled[0, 0], loops)
+
+
+def test_unit_figures_with_a_decoder_include_a_reconstruction_grid(tmp_path: Path) -> None:
+    import warnings
+    from types import SimpleNamespace
+
+    from tasklens.data import TaskSet
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((20, 1, 8, 8)) > 0.7).astype(np.float32)
+    test = TaskSet.from_arrays(x, {"t": rng.normal(size=20)}, {"t": "regression"},
+                               factors=rng.integers(0, 3, (20, 2)).astype(float),
+                               factor_names=["shape", "scale"])
+    decoder = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.Unflatten(1, (1, 8, 8)))
+    unit = study_module._Unit("ae_seed0", "ae", 0, figures=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths = study_module._unit_figures(unit, rng.normal(size=(20, 4)).astype(np.float32),
+                                           SimpleNamespace(test=test), decoder, tmp_path)
+    assert [Path(p).name for p in paths] == ["embedding_ae_seed0.png", "traversal_ae_seed0.png",
+                                             "reconstruction_ae_seed0.png"]
+    assert (tmp_path / "reconstruction_ae_seed0.png").read_bytes()[:4] == b"\x89PNG"

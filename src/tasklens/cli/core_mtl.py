@@ -73,9 +73,17 @@ def core_mtl(
         help="Comma-separated subset of core_mtl, ew, pcgrad, gradnorm, stch, rlw, mtan."),
     quick: bool = typer.Option(False, "--quick",
                                help="Smoke test: 1 seed, 1 epoch, 200 digits."),
+    figures: bool = typer.Option(
+        True, "--figures/--no-figures",
+        help="Also draw CORE-MTL's reconstructions and counterfactual swaps (first seed; "
+             "retrains that one model)."),
 ) -> None:
     """Shortcut stress test: train on source colours, test on permuted colours."""
-    from ..studies.core_mtl_shortcut import save_shortcut, shortcut_stress_test
+    from ..studies.core_mtl_shortcut import (
+        save_core_mtl_figures,
+        save_shortcut,
+        shortcut_stress_test,
+    )
 
     check_output_dir(out)
     if experiment != "shortcut":
@@ -91,5 +99,8 @@ def core_mtl(
     result = save_shortcut(result, out)
     console.print(result.table())
     console.print(f"smallest digit gap: {result.smallest_gap('digit')}")
-    for path in result.files.values():
+    written = list(result.files.values())
+    if figures:
+        written += list(save_core_mtl_figures(result, out).values())
+    for path in written:
         console.print(f"wrote {path}")

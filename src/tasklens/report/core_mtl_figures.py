@@ -9,7 +9,8 @@ are read by duck typing, so this module imports nothing above :mod:`tasklens.rep
 - :func:`plot_gradient_cosines` — Fig. 4: task vs reconstruction gradient cosines over
   training, and their distribution;
 - :func:`plot_task_gradient_heatmap` — Fig. 5: the task × task cosine matrix;
-- :func:`plot_counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))``;
+- :func:`plot_counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))`` (defined in
+  :mod:`tasklens.report.image_figures`, re-exported here);
 - :func:`plot_scm_gap` — App. A eq. 27 against the simulated OOD gap;
 - :func:`plot_shortcut` — App. I: source vs target accuracy per method (± SE);
 - :func:`plot_sensitivity` — App. G/H: accuracy against λ_CKA and λ_CFA (± SE);
@@ -25,18 +26,13 @@ import numpy as np
 
 from .._common.validation import check_array
 from .figures import _pyplot
+from .image_figures import plot_counterfactual_grid  # drawn there, with the other image grids
+
+__all__ = ["plot_counterfactual_grid", "plot_gradient_cosines", "plot_scm_gap", "plot_shortcut",
+           "plot_stability", "plot_task_gradient_heatmap"]
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-
-def _image(a: np.ndarray) -> np.ndarray:
-    """(C, H, W) with C in {1, 3} → something imshow draws, clipped to [0, 1]."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != 3 or a.shape[0] not in (1, 3):
-        raise ValueError(f"images must be (C, H, W) with C = 1 or 3, got {a.shape}")
-    a = np.clip(a, 0.0, 1.0)
-    return a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
 
 
 def plot_stability(result: Any, title: str = "Stability under intervention") -> Figure:
@@ -129,42 +125,6 @@ def plot_task_gradient_heatmap(task_task: Any, tasks: Sequence[str], *,
                         color="white" if abs(m[i, j]) > 0.6 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_counterfactual_grid(grid: Any, content: Any, style: Any, *,
-                             cell_size: float = 0.9) -> Figure:
-    """Fig. 2 of Wu et al. 2026: row ``i`` keeps ``z_s`` of ``content[i]``, column ``j`` takes
-    ``z_r``
-    of ``style[j]``; the first column shows the content inputs, the first row the styles.
-
-    Parameters
-    ----------
-    grid : (n1, n2, C, H, W) array (``counterfactual_grid``)
-    content : (n1, C, H, W) array
-    style : (n2, C, H, W) array
-    """
-    g = np.asarray(grid, dtype=np.float64)
-    c, s = np.asarray(content, dtype=np.float64), np.asarray(style, dtype=np.float64)
-    if g.ndim != 5 or g.shape[:2] != (len(c), len(s)):
-        raise ValueError(f"grid must be (len(content), len(style), C, H, W) = ({len(c)}, "
-                         f"{len(s)}, ...), got {g.shape}")
-    plt = _pyplot()
-    n1, n2 = g.shape[:2]
-    fig, axes = plt.subplots(n1 + 1, n2 + 1, figsize=(cell_size * (n2 + 1),
-                                                      cell_size * (n1 + 1)), squeeze=False)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    for j in range(n2):
-        axes[0, j + 1].imshow(_image(s[j]), cmap="gray", vmin=0, vmax=1)
-    for i in range(n1):
-        axes[i + 1, 0].imshow(_image(c[i]), cmap="gray", vmin=0, vmax=1)
-        for j in range(n2):
-            axes[i + 1, j + 1].imshow(_image(g[i, j]), cmap="gray", vmin=0, vmax=1)
-    axes[0, 0].text(0.5, 0.5, "z_s ↓ / z_r →", ha="center", va="center", fontsize=7,
-                    transform=axes[0, 0].transAxes)
-    fig.suptitle("Counterfactual swapping D(z_s of row, z_r of column)", fontsize=9)
     fig.tight_layout()
     return fig
 

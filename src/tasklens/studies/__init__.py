@@ -21,6 +21,7 @@ from .core_mtl_analysis import (
     counterfactual_grid,
     gradient_cosines,
     last_shared_layer,
+    reconstructions,
     stability_under_intervention,
     stream_probe,
 )
@@ -34,7 +35,12 @@ from .core_mtl_robustness import (
     save_robustness,
 )
 from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
-from .core_mtl_shortcut import ShortcutResult, save_shortcut, shortcut_stress_test
+from .core_mtl_shortcut import (
+    ShortcutResult,
+    save_core_mtl_figures,
+    save_shortcut,
+    shortcut_stress_test,
+)
 from .disentanglement import METRIC_COLUMNS, STUDY_PARTS, StudyConfig, StudyResult, run_study
 from .grouping_validation import GroupingValidation, random_groupings, validate_grouping
 from .paper000 import (
@@ -95,7 +101,9 @@ __all__ = [
     "plot_figure5",
     "plot_figure6",
     "random_groupings",
+    "reconstructions",
     "run_study",
+    "save_core_mtl_figures",
     "save_robustness",
     "save_shortcut",
     "shortcut_stress_test",

@@ -11,6 +11,7 @@ Orthogonal Representations", arXiv:2606.02221.
   task's gradient with the reconstruction gradient at the last shared layer, and the
   task × task cosine matrix, once or over training;
 - :func:`counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))`` for every pair;
+- :func:`reconstructions` — ``D(z_s(x), z_r(x))``, the grounding decoder's reconstructions;
 - :func:`stream_probe` — not in Wu et al. 2026: how well a linear probe reads a factor (a nuisance
   such as colour) from each stream, the direct test of where the shortcut lives.
 
@@ -295,6 +296,27 @@ def counterfactual_grid(model: DualStreamModel, content: Any, style: Any) -> np.
         n1, n2 = len(z_s), len(z_r)
         out = model.reconstruct(z_s.repeat_interleave(n2, 0), z_r.repeat(n1, 1))
     return out.reshape(n1, n2, *out.shape[1:]).cpu().to(torch.float64).numpy()
+
+
+@torch.no_grad()
+def reconstructions(model: DualStreamModel, inputs: Any) -> np.ndarray:
+    """``D(z_s(x), z_r(x))``: the grounding decoder's reconstruction of each input, in eval
+    mode (the diagonal of :func:`counterfactual_grid` of ``inputs`` with itself).
+
+    Parameters
+    ----------
+    inputs : (n, ...) inputs (array, tensor or TaskSet)
+
+    Returns
+    -------
+    (n, ...) array, float64 — draw with
+    :func:`tasklens.report.image_figures.plot_reconstructions`.
+    """
+    model = _check_model(model)
+    x = _as_tensor(inputs, model)
+    with _eval_mode(model):
+        out = model.reconstruct(*model.encode_streams(x))
+    return out.cpu().to(torch.float64).numpy()
 
 
 def paired_batches(taskset: TaskSet, indices: Sequence[int]) -> tuple[torch.Tensor, dict]:

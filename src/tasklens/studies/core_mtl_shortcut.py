@@ -70,14 +70,23 @@ def shortcut_data(n: int | None, seed: int) -> tuple[Any, Any, Any]:
     return split.train, split.test, tgt.subset(split.indices.test)
 
 
+def _train(method: str, seed: int, settings: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(trained model, source test set, target test set) of one (method, seed): a
+    deterministic function of its arguments (seeded model, split and trainer)."""
+    from ..train import Trainer
+
+    train, src_test, tgt_test = shortcut_data(settings["n"], seed)
+    model = build_model(method, train, seed)
+    Trainer(model, train, BALANCER[method], batch_size=settings["batch_size"],
+            lr=settings["lr"], seed=seed, progress=False).fit(settings["epochs"])
+    return model, src_test, tgt_test
+
+
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (method, seed) on the source; accuracies on source and target tests."""
-    from ..train import Trainer, evaluate
+    from ..train import evaluate
 
-    train, src_test, tgt_test = shortcut_data(settings["n"], job["seed"])
-    model = build_model(job["method"], train, job["seed"])
-    Trainer(model, train, BALANCER[job["method"]], batch_size=settings["batch_size"],
-            lr=settings["lr"], seed=job["seed"], progress=False).fit(settings["epochs"])
+    model, src_test, tgt_test = _train(job["method"], job["seed"], settings)
     out: dict[str, Any] = {}
     for domain, ts in (("source", src_test), ("target", tgt_test)):
         metrics = evaluate(model, ts)
@@ -236,6 +245,51 @@ def _summarise(runs: dict[int, dict[str, dict[str, float]]], task: str
     tgt = [r["target"][task] for r in runs.values()]
     return {"source": _mean_se(src), "target": _mean_se(tgt),
             "gap": _mean_se([a - b for a, b in zip(src, tgt)])}
+
+
+def save_core_mtl_figures(result: ShortcutResult, out_dir: str | Path, *,
+                          n_images: int = 8) -> dict[str, str]:
+    """Reconstructions and counterfactual swaps of the CORE-MTL model of the first seed.
+
+    The model is trained again with the run's settings (the training is a deterministic
+    function of method, seed and settings, so these are the weights its accuracies come
+    from). Writes into ``out_dir``:
+
+    - ``core_mtl_reconstructions.png`` — held-out source digits above ``D(z_s, z_r)``;
+    - ``core_mtl_swaps.png`` — Wu et al. 2026 Fig. 2: rows keep ``z_s`` of a held-out
+      source digit, columns give ``z_r`` of a held-out *target* digit (other colours), so
+      the grid shows which stream carries the colour.
+
+    Returns ``{"reconstructions": path, "swaps": path}``; ``{}`` when ``core_mtl`` was not
+    run.
+    """
+    from ..report.figures import save_figure
+    from ..report.image_figures import plot_counterfactual_grid, plot_reconstructions
+    from .core_mtl_analysis import counterfactual_grid, reconstructions
+
+    if "core_mtl" not in result.methods:
+        return {}
+    seed = result.seeds[0]
+    model, src_test, tgt_test = _train("core_mtl", seed, dict(result.settings))
+    out = Path(out_dir)
+    files = {"reconstructions": str(out / "core_mtl_reconstructions.png"),
+             "swaps": str(out / "core_mtl_swaps.png")}
+    x = src_test.inputs[:n_images]
+    fig = plot_reconstructions(x, reconstructions(model, x), n_images=n_images,
+                               data_range=(0.0, 1.0),
+                               title=f"CORE-MTL (seed {seed}): held-out source digits (top) "
+                                     "and D(z_s, z_r) (bottom; title: squared error)")
+    save_figure(fig, files["reconstructions"])
+    fig.clf()
+    k = min(6, len(tgt_test) // 2)
+    content, style = src_test.inputs[:k], tgt_test.inputs[k:2 * k]
+    fig = plot_counterfactual_grid(counterfactual_grid(model, content, style), content, style,
+                                   data_range=(0.0, 1.0), cell_size=1.0,
+                                   title="D(z_s of a source digit (row), z_r of a target "
+                                         "digit (column))")
+    save_figure(fig, files["swaps"])
+    fig.clf()
+    return files
 
 
 def save_shortcut(result: ShortcutResult, out_dir: str | Path) -> ShortcutResult:

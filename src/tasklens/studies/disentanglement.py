@@ -402,12 +402,13 @@ def _metric_dict(metrics: dict[str, Any]) -> dict[str, float]:
 def _unit_figures(unit: _Unit, codes_test: np.ndarray, data: StudyData, decoder: Any,
                   fig_dir: Path) -> list[str]:
     """2-D embeddings of the codes coloured by each factor (Maziarka et al. 2022 §4.2.1) and, with
-    a decoder,
-    latent traversals (Maziarka et al. 2022 §4.2.2). Imported lazily: figures are optional
-    output."""
+    a decoder, latent traversals (Maziarka et al. 2022 §4.2.2) and a reconstruction grid
+    (the first 8 test inputs above the decoding of their codes). Imported lazily: figures
+    are optional output."""
     import matplotlib.pyplot as plt
 
     from ..report import plot_code_embedding, plot_latent_traversals, save_figure
+    from ..report.image_figures import plot_reconstructions
 
     assert data.test.factors is not None
     names = data.test.factors.names
@@ -430,6 +431,11 @@ def _unit_figures(unit: _Unit, codes_test: np.ndarray, data: StudyData, decoder:
                                      (codes_test[0] - mean) / std, codes_test.shape[1],
                                      np.linspace(-2.0, 2.0, 9))
         paths.append(str(save_figure(fig, fig_dir / f"traversal_{unit.name}.png")))
+        fig = plot_reconstructions(data.test.inputs[:8], decode(codes_test[:8]),
+                                   data_range=(0.0, 1.0),
+                                   title=f"{unit.model}: test inputs (top) and decoded codes "
+                                         "(bottom; title: squared error)")
+        paths.append(str(save_figure(fig, fig_dir / f"reconstruction_{unit.name}.png")))
     return paths
 
 

@@ -5,6 +5,10 @@ setting ``trainer.stop_training = True`` (with ``trainer.stop_reason``). Rows ar
 (see :class:`~tasklens.train.Trainer` for their keys). Callbacks keep no state that the
 trainer's history cannot rebuild, so a resumed run behaves like an uninterrupted one: they
 rebuild it in :meth:`Callback.on_fit_start` from ``trainer.history``.
+
+Only one hook may change the batch: :meth:`Callback.on_batch`, which returns the batch that
+is trained on (contract in its docstring; the Trainer checks it after every call). Every
+other hook must leave the batch alone.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import math
 import numbers
 from typing import TYPE_CHECKING, Any
+
+import torch
 
 from .._common.validation import check_scalar
 from ..data.metrics import get_metric
@@ -26,6 +32,33 @@ class Callback:
 
     def on_fit_start(self, trainer: Trainer) -> None:
         """Before the first step of :meth:`Trainer.fit` (also after a resume)."""
+
+    def on_batch(self, trainer: Trainer, x: torch.Tensor, y: dict[str, torch.Tensor],
+                 generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Return the batch to train on (default: unchanged). Training steps only.
+
+        Called for each training batch, on the model's device, after the Trainer's seeded
+        ``transforms=`` and before :meth:`on_step_start` (which sees the returned batch);
+        never for evaluation, validation or a method's held-out batches. Callbacks that
+        override it run in the order given, each on the previous one's output, under
+        ``torch.no_grad``.
+
+        Contract (checked after every call; a violation raises a ``TypeError`` or
+        ``ValueError`` naming the callback):
+
+        - return a pair ``(x, y)``: ``x`` a tensor of the input's shape, dtype and device;
+          ``y`` a dict with exactly the same task keys, each a tensor of the target's
+          shape, dtype and device. So the batch size does not change (the epoch means,
+          a distributed run's gradient averaging and the loss kinds rely on it); to drop
+          samples, weight or replace them instead.
+        - draw randomness only from ``generator``: a :class:`torch.Generator` on the
+          batch's device, seeded from ``(seed, epoch, step, rank, callback position)``
+          alone (as the transforms' generator, :mod:`tasklens.train.augment`), so a run
+          resumed mid-epoch draws what the uninterrupted run drew. Torch's global RNG
+          (dropout) must not be read, nor the inputs modified in place.
+        - keep no state the trainer's history cannot rebuild (see the module docstring).
+        """
+        return x, y
 
     def on_step_start(self, trainer: Trainer, x: Any, y: dict[str, Any]) -> None:
         """Before each optimisation step, with the step's batch on the model's device —

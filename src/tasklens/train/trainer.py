@@ -53,7 +53,7 @@ from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from . import distributed as dist
 from .accumulators import EpochAccumulator
-from .augment import Transform, augment_batch, check_transforms
+from .augment import Transform, apply_batch_callbacks, augment_batch, check_transforms
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluation import model_device, to_device
@@ -145,6 +145,7 @@ class Trainer:
         Batch size of the evaluation passes.
     transforms : Transform or sequence of Transform, optional
         Augments training batches only, seeded by ``(seed, epoch, step)`` (train/augment.py).
+        Callbacks overriding :meth:`Callback.on_batch` then may change the batch further.
     distributed : bool, optional
         Data parallel over ``torch.distributed`` (torchrun); default: when running under it.
     """
@@ -217,8 +218,9 @@ class Trainer:
         self.progress = progress if self.is_main else False
         self.callbacks = self._check_callbacks(callbacks, early_stopping,
                                                log_dir if self.is_main else None)
-        self._step_start_callbacks = [cb for cb in self.callbacks if type(cb).on_step_start
-                                      is not Callback.on_step_start]
+        self._step_start_callbacks, self._batch_callbacks = (
+            [cb for cb in self.callbacks if getattr(type(cb), hook) is not getattr(Callback, hook)]
+            for hook in ("on_step_start", "on_batch"))
         self._optimizer_spec = optimizer
         self.optimizer = make_optimizer(optimizer, self.model, self.lr)
         self.shared_params = [p for p in self.model.shared_parameters() if p.requires_grad]
@@ -323,6 +325,7 @@ class Trainer:
             else self.early_stopping.settings(),
             "taskset": self.taskset.name, "n_train": len(self.taskset),
             "transforms": None if self.transforms is None else repr(self.transforms),
+            "batch_callbacks": [type(cb).__name__ for cb in self._batch_callbacks],
         }
 
     # ------------------------------------------------------------------ one step
@@ -474,8 +477,10 @@ class Trainer:
                                   total=remaining, enabled=self.progress):
                     x, y = to_device(x, device), to_device(y, device)
                     # each process draws its own augmentation of its own shard
-                    x = augment_batch(self.transforms, x, seed=self.seed, epoch=self.epoch,
-                                      step=self.step, rank=dist.rank(self._reducer))
+                    at = {"seed": self.seed, "epoch": self.epoch, "step": self.step,
+                          "rank": dist.rank(self._reducer)}
+                    x = augment_batch(self.transforms, x, **at)
+                    x, y = apply_batch_callbacks(self._batch_callbacks, self, x, y, **at)
                     for cb in self._step_start_callbacks:
                         cb.on_step_start(self, x, y)
                     self._train_step(x, y)
