@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from tasklens.data import TaskSet, Transform
+from tasklens.data import TaskSet
+from tasklens.data.transforms import Transform
 from tasklens.nn import HardParameterSharing, make_heads, task_losses
 from tasklens.train import Callback, Trainer, evaluate
 from tasklens.train.augment import batch_callback_seed
