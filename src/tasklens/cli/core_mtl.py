@@ -39,6 +39,10 @@ def core_mtl(
         help="Comma-separated subset of core_mtl, ew, pcgrad, gradnorm, stch, rlw, mtan."),
     quick: bool = typer.Option(False, "--quick",
                                help="Smoke test: 1 seed, 1 epoch, 200 digits."),
+    dataset: str = typer.Option(
+        "colored_digits", "--dataset",
+        help="colored_digits (one digit) or colored_multi_digits (two digits, tasks left "
+             "and right, unseen test digits)."),
 ) -> None:
     """Shortcut stress test: train on source colours, test on permuted colours."""
     from ..studies.core_mtl_shortcut import save_shortcut, shortcut_stress_test
@@ -50,9 +54,10 @@ def core_mtl(
     if quick:
         seed_list, epochs, n = seed_list[:1], 1, 200
     result = shortcut_stress_test(out, methods=method_list, seeds=seed_list, epochs=epochs,
-                                  n=n)
+                                  n=n, dataset=dataset)
     result = save_shortcut(result, out)
     console.print(result.table())
-    console.print(f"smallest digit gap: {result.smallest_gap('digit')}")
+    task = next(iter(result.tasks))
+    console.print(f"smallest {task} gap: {result.smallest_gap(task)}")
     for path in result.files.values():
         console.print(f"wrote {path}")

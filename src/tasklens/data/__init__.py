@@ -1,6 +1,7 @@
 """Task sets and built-in data: the inputs of every tasklens capability."""
 
 from .builtin import BUILTIN_DATASETS, load_builtin
+from .colored_multi_digits import colored_multi_digits
 from .digits import (
     DOMAINS,
     MULTI_VARIANTS,
@@ -94,6 +95,7 @@ __all__ = [
     "Transform",
     "codes_to_values",
     "colored_digits",
+    "colored_multi_digits",
     "correlated_task_pair",
     "correlated_tasks",
     "count_distinct_pairs",
