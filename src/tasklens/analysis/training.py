@@ -73,7 +73,8 @@ def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: Analysis
     train, test = split.train.select(names), split.test.select(names)
     model = build_model(train, settings, seed, method)
     # CORE-MTL trains its task losses under EW (plus eq. 16's terms, added by the model)
-    result = Trainer(model, train, "ew" if method == CORE_MTL else method, lr=settings.lr, batch_size=settings.batch_size,
+    balancer = "ew" if method == CORE_MTL else method
+    result = Trainer(model, train, balancer, lr=settings.lr, batch_size=settings.batch_size,
                      seed=seed, callbacks=callbacks, monitor_every=monitor_every,
                      progress=progress).fit(settings.epochs_for(len(train)))
     return model, evaluate(model, test), result
