@@ -42,8 +42,12 @@ METRICS: tuple[tuple[str, str, str], ...] = (("shape_acc", "shape", "accuracy"),
                                              ("orientation_r2", "orientation", "r2"),
                                              ("scale_r2", "scale", "r2"))
 ARCH: dict[str, Any] = {"channels": (8, 16, 16, 32), "head_hidden": 32, "head_depth": 2}
-DUAL: dict[str, Any] = {"feature_dim": 32, "semantic_dim": 12, "residual_dim": 8,
-                        "decoder_channels": (32, 16, 8, 8)}
+DUAL: dict[str, Any] = {"feature_dim": 32, "semantic_dim": 12, "residual_dim": 8}
+
+
+def decoder_channels(size: int) -> tuple[int, ...]:
+    """Light decoder widths, one per doubling (``(32, 16, 8, 8)`` for 16×16 images)."""
+    return tuple(max(8, 32 >> i) for i in range(int(np.log2(size))))
 
 
 def grounding_data(n_train: int, n_test: int, size: int, seed: int
@@ -67,7 +71,9 @@ def build_model(name: str, train: Any, seed: int) -> Any:
     if name == "ew_hps":
         return hps_for(train, code_dim=DUAL["semantic_dim"], seed=seed, **ARCH)
     grounding = "hard" if name == "core_hard" else "soft"
-    return dual_stream_for(train, grounding=grounding, seed=seed, **DUAL, **ARCH)
+    return dual_stream_for(train, grounding=grounding, seed=seed,
+                           decoder_channels=decoder_channels(train.input_shape[-1]),
+                           **DUAL, **ARCH)
 
 
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
