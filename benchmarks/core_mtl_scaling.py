@@ -8,6 +8,8 @@ regression tasks, K = 10, 20, 30, 40; EW, PCGrad, STCH, CORE-MTL soft). Prints t
 
 Run: ``OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/core_mtl_scaling.py
 --out /tmp/core_scaling`` (``--quick``: K = 2, 4, one seed, one epoch).
+``--timing-repeats 3`` (default) adds the interleaved best-of-3 epoch times of :func:`interleaved_epoch_times`, which a loaded
+machine disturbs far less than the per-run times.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ import time
 import numpy as np
 import torch
 
-from tasklens.studies.core_mtl_scaling import save_scaling, scaling_study
+from tasklens.studies.core_mtl_scaling import (
+    interleaved_epoch_times,
+    save_scaling,
+    scaling_study,
+)
 
 
 def main() -> None:
@@ -30,6 +36,8 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=256)
     parser.add_argument("--n-test", type=int, default=256)
     parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--timing-repeats", type=int, default=3,
+                        help="also time one epoch per method, interleaved, best of N (0: off)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -39,6 +47,12 @@ def main() -> None:
     started = time.perf_counter()
     result = scaling_study(args.out, task_counts=counts, seeds=seeds, epochs=epochs,
                            n_train=args.n_train, n_test=args.n_test, size=args.size)
+    if args.timing_repeats:
+        import dataclasses
+
+        timing = interleaved_epoch_times(task_counts=counts, repeats=args.timing_repeats,
+                                         n_train=args.n_train, size=args.size)
+        result = dataclasses.replace(result, timing=timing)
     result = save_scaling(result, args.out)
     print(f"# core_mtl scaling — {platform.processor() or platform.machine()}, torch "
           f"{torch.__version__}, numpy {np.__version__}, 1 thread; {result.settings}; "

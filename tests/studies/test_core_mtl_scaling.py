@@ -90,3 +90,11 @@ def test_epoch_seconds_and_bad_input(tmp_path: Path) -> None:
                           ({"size": 12}, "size"), ({"methods": ("nash",)}, "methods")):
         with pytest.raises(ValueError, match=match):
             scaling_study(tmp_path, **kwargs)
+
+
+def test_interleaved_timing_has_every_method_and_k_and_is_positive() -> None:
+    from tasklens.studies.core_mtl_scaling import interleaved_epoch_times
+
+    times = interleaved_epoch_times(("ew", "pcgrad"), (2, 3), repeats=1, n_train=32, size=8)
+    assert set(times) == {"ew", "pcgrad"}
+    assert all(set(d) == {2, 3} and all(v > 0 for v in d.values()) for d in times.values())

@@ -36,19 +36,28 @@ def plot_scaling(result: Any, *, labels: Any = None) -> Figure:
     labels = dict(labels or {})
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.3))
+    timing = getattr(result, "timing", None)
     for key, ax, ylabel in (("epoch_s", axes[0], "seconds / epoch (log)"),
                             ("delta_m", axes[1], "Δm vs EW, test MSE (%, ↑)")):
-        for m in methods:
+        for i, m in enumerate(methods):
+            color = f"C{i}"
             mean = np.array([summary[m][k][key][0] for k in counts], dtype=float)
             se = np.array([summary[m][k][key][1] for k in counts], dtype=float)
-            ax.errorbar(counts, mean, yerr=se, marker="o", capsize=3, label=labels.get(m, m))
+            dashed = key == "epoch_s" and timing is not None
+            ax.errorbar(counts, mean, yerr=se, marker="o", capsize=3, color=color,
+                        ls="--" if dashed else "-", alpha=0.5 if dashed else 1.0,
+                        label=labels.get(m, m) + (" (runs, mean ± SE)" if dashed else ""))
+            if dashed:
+                best = [timing[m][k] for k in counts]
+                ax.plot(counts, best, marker="s", color=color,
+                        label=labels.get(m, m) + " (interleaved best)")
         ax.set_xlabel("number of tasks K")
         ax.set_ylabel(ylabel)
         ax.set_xticks(counts)
         ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
     axes[1].axhline(0.0, color="grey", lw=0.8)
-    axes[0].legend(fontsize=8, frameon=False)
+    axes[0].legend(fontsize=6 if timing is not None else 8, frameon=False, ncol=2)
     axes[0].set_title("Training cost", fontsize=10)
     axes[1].set_title("Multi-task performance relative to EW", fontsize=10)
     fig.tight_layout()

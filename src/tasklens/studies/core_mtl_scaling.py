@@ -132,18 +132,25 @@ class ScalingResult:
     settings: dict[str, Any]
     failed: dict[str, dict[str, str]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    timing: dict[str, dict[int, float]] | None = None
 
     def table(self) -> str:
-        """Markdown table: one row per (K, method)."""
-        lines = ["| K | method | runs | s / epoch | mean R² | Δm vs EW (%) |",
-                 "|---|---|---|---|---|---|"]
+        """Markdown table: one row per (K, method); with ``timing``, its best-of column."""
+        extra = self.timing is not None
+        lines = ["| K | method | runs | s / epoch | "
+                 + ("s / epoch, interleaved best | " if extra else "")
+                 + "mean R² | Δm vs EW (%) |", "|---|---|---|---|---|---|" + "---|" * extra]
         for k in self.task_counts:
             for m in self.methods:
                 s = self.summary[m][k]
                 runs = len(self.per_run[m].get(k, {}))
+                cells = [_pm(*s["epoch_s"], 2)]
+                if self.timing is not None:
+                    best = self.timing.get(m, {}).get(k)
+                    cells.append("—" if best is None else f"{best:.2f}")
+                cells += [_pm(*s["r2"], 3), _pm(*s["delta_m"], 1)]
                 lines.append(f"| {k} | {LABELS.get(m, m)} | {runs}/{len(self.seeds)} | "
-                             + " | ".join(_pm(*s[c], d) for c, d in
-                                          (("epoch_s", 2), ("r2", 3), ("delta_m", 1))) + " |")
+                             + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,7 +161,9 @@ class ScalingResult:
                 "summary": {m: {str(k): {c: list(v) for c, v in d.items()}
                                 for k, d in by_k.items()} for m, by_k in self.summary.items()},
                 "settings": dict(self.settings), "failed": dict(self.failed),
-                "files": dict(self.files)}
+                "files": dict(self.files),
+                "timing": None if self.timing is None else
+                {m: {str(k): v for k, v in d.items()} for m, d in self.timing.items()}}
 
 
 def _pm(mean: float, se: float, digits: int) -> str:
@@ -272,6 +281,51 @@ def _summarise(per_run: dict[str, dict[int, dict[int, dict[str, Any]]]], method:
            for s, r in runs.items() if s in ew]
     return {"epoch_s": _mean_se(times), "r2": _mean_se(r2),
             "delta_m": _mean_se(dms) if dms else nan}
+
+
+def interleaved_epoch_times(
+    methods: Sequence[str] = METHODS,
+    task_counts: Sequence[int] = TASK_COUNTS,
+    repeats: int = 3,
+    *,
+    n_train: int = 256,
+    size: int = 32,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> dict[str, dict[int, float]]:
+    """Seconds per training epoch, best of ``repeats``, with the methods interleaved.
+
+    On a shared machine the per-run epoch times of :func:`scaling_study` follow the load
+    of the moment. Here, for each K, one model per method is built and each round trains
+    every model for one more epoch in turn; the fastest of ``repeats`` rounds (after one
+    warm-up epoch) is kept, so a load spike hits all methods alike and the minimum
+    approaches the unloaded cost.
+
+    Returns
+    -------
+    dict {method: {K: seconds}}
+    """
+    from ..train import Trainer
+
+    methods, counts, _ = _check_args(methods, task_counts, (seed,), 1, n_train, 16, size)
+    check_scalar(repeats, "repeats", numbers.Integral, low=1)
+    train, _ = scaling_data(n_train, 16, max(TASK_COUNTS), size, seed)
+    out: dict[str, dict[int, float]] = {m: {} for m in methods}
+    for k in counts:
+        ts = train.select([f"mlp_{i}" for i in range(k)])
+        trainers = {m: Trainer(build_model(m, ts, seed), ts, BALANCER[m],
+                               batch_size=batch_size, lr=lr, seed=seed, progress=False)
+                    for m in methods}
+        best = dict.fromkeys(methods, float("inf"))
+        for epoch in range(1, repeats + 2):  # epoch 1 is the warm-up
+            for m, trainer in trainers.items():
+                seconds = float(trainer.fit(epoch).history[-1]["time_s"])
+                if epoch > 1:
+                    best[m] = min(best[m], seconds)
+        for m in methods:
+            out[m][k] = best[m]
+    return out
 
 
 def save_scaling(result: ScalingResult, out_dir: str | Path) -> ScalingResult:
