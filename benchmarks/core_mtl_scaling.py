@@ -8,8 +8,9 @@ regression tasks, K = 10, 20, 30, 40; EW, PCGrad, STCH, CORE-MTL soft). Prints t
 
 Run: ``OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/core_mtl_scaling.py
 --out /tmp/core_scaling`` (``--quick``: K = 2, 4, one seed, one epoch).
-``--timing-repeats 3`` (default) adds the interleaved best-of-3 epoch times of :func:`interleaved_epoch_times`, which a loaded
-machine disturbs far less than the per-run times.
+``--timing-repeats 3`` (default) adds the interleaved best-of-3 epoch times of
+:func:`interleaved_epoch_times`, which a loaded machine disturbs far less than the per-run
+times.
 """
 
 from __future__ import annotations

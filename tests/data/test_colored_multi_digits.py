@@ -38,7 +38,7 @@ def _reference_image(ts, row: int) -> np.ndarray:
 def test_images_match_an_independent_rebuild_and_source_colour_is_the_class() -> None:
     ts = colored_multi_digits(60, seed=4)
     x = np.asarray(ts.inputs)
-    assert x.shape == (60, 3, 12, 12)
+    assert x.shape == (60, 3, 16, 16)
     for row in range(0, 60, 7):
         np.testing.assert_allclose(x[row], _reference_image(ts, row), atol=1e-6)
     f = dict(zip(ts.factors.names, ts.factors.values.T))
@@ -71,7 +71,7 @@ def test_same_pairs_and_shifts_as_multi_digits_and_deterministic() -> None:
     a = colored_multi_digits(150, seed=9)
     b = colored_multi_digits(150, seed=9)
     np.testing.assert_array_equal(np.asarray(a.inputs), np.asarray(b.inputs))
-    grey = multi_digits(150, seed=9, flatten=False)
+    grey = multi_digits(150, seed=9, shift=4, flatten=False)
     np.testing.assert_array_equal(a.info["left_source_index"], grey.info["left_source_index"])
     np.testing.assert_array_equal(a.factors.values[:, :6], grey.factors.values)
     # where the two digits do not overlap, the grey image is the max over the colour's

@@ -132,3 +132,14 @@ def test_colored_multi_digits_run_equals_a_direct_trainer_run(tmp_path: Path) ->
     json.dumps(result.to_dict())
     with pytest.raises(ValueError, match="dataset"):
         shortcut_stress_test(tmp_path, methods=("ew",), seeds=(0,), dataset="mnist")
+
+
+def test_core_mtl_builds_on_colored_multi_digits() -> None:
+    """The default canvas (16×16) is one CORE-MTL's convolutional decoder accepts."""
+    from tasklens.data import colored_multi_digits
+    from tasklens.studies.core_mtl_shortcut import build_model
+
+    ts = colored_multi_digits(20, seed=0)
+    model = build_model("core_mtl", ts, seed=0)
+    x = next(iter(ts.dataloader(4, shuffle=False)))[0]
+    assert model(x)["left"].shape == (4, 10)

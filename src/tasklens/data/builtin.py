@@ -55,7 +55,7 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
         ),
         BuiltinDataset(
             "colored_multi_digits", ".colored_multi_digits:colored_multi_digits",
-            "Two digits coloured by class, 3x12x12; colour map permuted across domains "
+            "Two digits coloured by class, 3x16x16; colour map permuted across domains "
             "(Wu et al. 2026 App. I on Multi-MNIST)",
             {"n": 2000, "seed": 0},
         ),

@@ -1,9 +1,9 @@
 """Colored Multi-digits: two class-coloured digits per image, the colour shortcut of Wu et al.
 2026 (CORE-MTL, App. I) on the two-task Multi-MNIST construction.
 
-The images are those of :func:`tasklens.data.multi_digits` (the same ``seed`` draws the same
-pairs and shifts; Anon. 2025 App. D.5 after Sabour et al. 2017): two scikit-learn 8×8 digits
-of different classes pasted on a ``(8 + 2·shift)``-pixel canvas, the left one never right of
+The images are those of :func:`tasklens.data.multi_digits` (the same ``seed`` and
+``shift`` draw the same pairs and shifts; Anon. 2025 App. D.5 after Sabour et al. 2017): two
+scikit-learn 8×8 digits of different classes pasted on a ``(8 + 2·shift)``-pixel canvas, the left one never right of
 the right one (``placement="sides"``). Each digit is painted in its class colour of the
 domain's map — source ``PALETTE[c]``, target ``PALETTE[perm[c]]`` with ``perm`` the
 derangement of :func:`~tasklens.data.digits.target_color_permutation` — as in
@@ -64,7 +64,7 @@ def colored_multi_digits(
     color_correlation: float = 1.0,
     permutation_seed: int = 0,
     *,
-    shift: int = 2,
+    shift: int = 4,
     pool_part: str = "all",
     pool_test_fraction: float = 0.2,
 ) -> TaskSet:
@@ -86,7 +86,9 @@ def colored_multi_digits(
     permutation_seed : int
         Seed of the target-domain derangement (keep it equal across domains).
     shift : int, >= 0
-        Maximum shift in pixels; the canvas is ``8 + 2·shift`` pixels square.
+        Maximum shift in pixels; the canvas is ``8 + 2·shift`` pixels square. Default 4
+        (16×16, where :func:`~tasklens.data.multi_digits` uses 2): CORE-MTL's
+        convolutional decoders need a power-of-two side.
     pool_part : {"all", "train", "test"}
         Digits from the whole pool or from one part of its fixed split (unseen test digits).
     pool_test_fraction : float in (0, 1)
