@@ -1,15 +1,15 @@
 """Colored Multi-digits: two class-coloured digits per image, the colour shortcut of Wu et al.
 2026 (CORE-MTL, App. I) on the two-task Multi-MNIST construction.
 
-The images are those of :func:`tasklens.data.multi_digits` (the same ``seed`` and
-``shift`` draw the same pairs and shifts; Anon. 2025 App. D.5 after Sabour et al. 2017): two
-scikit-learn 8×8 digits of different classes pasted on a ``(8 + 2·shift)``-pixel canvas,
-the left one never right of the right one (``placement="sides"``). Each digit is painted in its class colour of the
-domain's map — source ``PALETTE[c]``, target ``PALETTE[perm[c]]`` with ``perm`` the
-derangement of :func:`~tasklens.data.digits.target_color_permutation` — as in
+The images are those of :func:`tasklens.data.multi_digits` (the same ``seed`` and ``shift``
+draw the same pairs and shifts; Anon. 2025 App. D.5 after Sabour et al. 2017): two scikit-
+learn 8×8 digits of different classes pasted on a ``(8 + 2·shift)``-pixel canvas, the left
+one never right of the right one (``placement="sides"``). Each digit is painted in its class
+colour of the domain's map — source ``PALETTE[c]``, target ``PALETTE[perm[c]]`` with
+``perm`` the derangement of :func:`~tasklens.data.digits.target_color_permutation` — as in
 :func:`~tasklens.data.colored_digits`, so in the source domain a model can read either
-digit's class from its colour, and in the target domain that shortcut is always wrong.
-The two coloured digits are combined by the channel-wise maximum (values stay in [0, 1]).
+digit's class from its colour, and in the target domain that shortcut is always wrong. The
+two coloured digits are combined by the channel-wise maximum (values stay in [0, 1]).
 
 Tasks: ``left`` and ``right`` (10-way), the classes of the two digits.
 
