@@ -2,8 +2,8 @@
 2026 (CORE-MTL, App. I) on the two-task Multi-MNIST construction.
 
 The images are those of :func:`tasklens.data.multi_digits` (the same ``seed`` and ``shift``
-draw the same pairs and shifts; Anon. 2025 App. D.5 after Sabour et al. 2017): two scikit-
-learn 8×8 digits of different classes pasted on a ``(8 + 2·shift)``-pixel canvas, the left
+draw the same pairs and shifts; Anon. 2025 App. D.5 after Sabour et al. 2017): two
+scikit-learn 8×8 digits of different classes pasted on a ``(8 + 2·shift)``-pixel canvas, the left
 one never right of the right one (``placement="sides"``). Each digit is painted in its class
 colour of the domain's map — source ``PALETTE[c]``, target ``PALETTE[perm[c]]`` with
 ``perm`` the derangement of :func:`~tasklens.data.digits.target_color_permutation` — as in
