@@ -57,10 +57,16 @@ def plot_scaling(result: Any, *, labels: Any = None) -> Figure:
         ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
     axes[1].axhline(0.0, color="grey", lw=0.8)
-    axes[0].legend(fontsize=6 if timing is not None else 8, frameon=False, ncol=2)
     axes[0].set_title("Training cost", fontsize=10)
     axes[1].set_title("Multi-task performance relative to EW", fontsize=10)
-    fig.tight_layout()
+    if timing is not None:  # eight entries: below the panels, not over the curves
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, fontsize=7, frameon=False, ncol=4, loc="lower center")
+        fig.set_size_inches(8.4, 4.0)
+        fig.tight_layout(rect=(0.0, 0.14, 1.0, 1.0))
+    else:
+        axes[0].legend(fontsize=8, frameon=False)
+        fig.tight_layout()
     return fig
 
 
