@@ -48,7 +48,7 @@ from .matrix import TaskMatrix
 from .metrics import METRICS, Metric, get_metric
 from .mpi3d_procedural import mpi3d, mpi3d_grid, mpi3d_index, render_mpi3d
 from .random_mlp import random_mlp_tasks, resolve_factor_subsets
-from .shaded_shapes import render_shaded_shapes, shaded_shapes
+from .shaded_shapes import nuisance_level_split, render_shaded_shapes, shaded_shapes
 from .shapes3d_procedural import render_shapes3d, shapes3d, shapes3d_grid, shapes3d_index
 from .splits import SplitIndices
 from .standardize import Standardizer
@@ -115,6 +115,7 @@ __all__ = [
     "multi_digits",
     "multi_digits_mixed",
     "multi_mnist",
+    "nuisance_level_split",
     "random_mlp_tasks",
     "random_regression_tasks",
     "random_regression_taskset",

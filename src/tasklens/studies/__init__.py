@@ -7,7 +7,9 @@ nothing below imports them. :mod:`tasklens.studies.disentanglement` runs Maziark
 reproduces Anon. 2025's figures 3-6; :mod:`tasklens.studies.core_mtl_analysis` and
 :mod:`tasklens.studies.core_mtl_scm` hold
 Wu et al. 2026's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A);
-:mod:`tasklens.studies.core_mtl_shortcut` its shortcut stress test (App. I).
+:mod:`tasklens.studies.core_mtl_shortcut` its shortcut stress test (App. I);
+:mod:`tasklens.studies.core_mtl_scaling` its scaling with the number of tasks (Table 4) and
+:mod:`tasklens.studies.core_mtl_grounding` hard vs soft grounding under a photometric shift.
 """
 
 from .core_mtl_analysis import (
@@ -21,6 +23,13 @@ from .core_mtl_analysis import (
     last_shared_layer,
     stability_under_intervention,
     stream_probe,
+)
+from .core_mtl_grounding import GroundingResult, grounding_study, save_grounding
+from .core_mtl_scaling import (
+    ScalingResult,
+    interleaved_epoch_times,
+    save_scaling,
+    scaling_study,
 )
 from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
 from .core_mtl_shortcut import ShortcutResult, save_shortcut, shortcut_stress_test
@@ -53,7 +62,9 @@ __all__ = [
     "Figure6Result",
     "GradientCosineRecorder",
     "GradientCosines",
+    "GroundingResult",
     "GroupingValidation",
+    "ScalingResult",
     "ScmGap",
     "ShortcutResult",
     "StabilityResult",
@@ -69,6 +80,8 @@ __all__ = [
     "figure5",
     "figure6",
     "gradient_cosines",
+    "grounding_study",
+    "interleaved_epoch_times",
     "last_shared_layer",
     "ood_gap_eq27",
     "ood_gap_population",
@@ -79,7 +92,10 @@ __all__ = [
     "plot_figure6",
     "random_groupings",
     "run_study",
+    "save_grounding",
+    "save_scaling",
     "save_shortcut",
+    "scaling_study",
     "shortcut_stress_test",
     "simulate_scm_gap",
     "stability_under_intervention",
