@@ -47,7 +47,7 @@ from .training import builder
 logger = logging.getLogger("tasklens")
 
 RESULTS_SCHEMA = "tasklens.analyze.results"
-RESULTS_SCHEMA_VERSION = "1.0"
+RESULTS_SCHEMA_VERSION = "1.1"  # 1.1: settings.core_mtl, the core_mtl row of balancing
 
 
 @dataclass(frozen=True)
