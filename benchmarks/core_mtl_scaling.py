@@ -8,7 +8,7 @@ regression tasks, K = 10, 20, 30, 40; EW, PCGrad, STCH, CORE-MTL soft). Prints t
 
 Run: ``OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/core_mtl_scaling.py
 --out /tmp/core_scaling`` (``--quick``: K = 2, 4, one seed, one epoch).
-``--timing-repeats 3`` (default) adds the interleaved best-of-3 epoch times of
+``--timing-repeats 5`` (default) adds the interleaved best-of-5 epoch times of
 :func:`interleaved_epoch_times`, which a loaded machine disturbs far less than the per-run
 times.
 """
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=256)
     parser.add_argument("--n-test", type=int, default=256)
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--timing-repeats", type=int, default=3,
+    parser.add_argument("--timing-repeats", type=int, default=5,
                         help="also time one epoch per method, interleaved, best of N (0: off)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
