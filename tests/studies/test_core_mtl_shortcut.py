@@ -130,3 +130,40 @@ def test_a_failed_run_is_reported_and_left_out_of_the_summary(
     only = result.per_seed["ew"][0]
     assert result.summary["ew"]["digit"]["source"] == (only["source"]["digit"], 0.0)
     assert "| EW | 1/2 |" in result.table()
+
+
+def test_colored_multi_digits_run_equals_a_direct_trainer_run(tmp_path: Path) -> None:
+    """dataset="colored_multi_digits": train on the pool's training part, test on unseen
+    digits in both colour maps — the documented protocol written out by hand."""
+    from tasklens.data import colored_multi_digits
+
+    n = 90
+    result = shortcut_stress_test(tmp_path, methods=("ew",), seeds=(SEED,), epochs=1, n=n,
+                                  progress=False, dataset="colored_multi_digits")
+    assert set(result.summary["ew"]) == {"left", "right"}
+    assert result.table().splitlines()[0].startswith("| method | runs | left source")
+    train = colored_multi_digits(n, "source", seed=SEED, pool_part="train")
+    model = hps_for(train, code_dim=32, channels=(16, 32), head_hidden=32, head_depth=2,
+                    seed=SEED)
+    Trainer(model, train, "ew", batch_size=64, lr=3e-3, seed=SEED, progress=False).fit(1)
+    for domain in ("source", "target"):
+        test = colored_multi_digits(n // 3, domain, seed=10_000 + SEED,
+                                    pool_part="test").encode_like(train)
+        metrics = evaluate(model, test)
+        for task in ("left", "right"):
+            assert result.per_seed["ew"][SEED][domain][task] == pytest.approx(
+                metrics[task]["accuracy"], abs=1e-9)
+    json.dumps(result.to_dict())
+    with pytest.raises(ValueError, match="dataset"):
+        shortcut_stress_test(tmp_path, methods=("ew",), seeds=(0,), dataset="mnist")
+
+
+def test_core_mtl_builds_on_colored_multi_digits() -> None:
+    """The default canvas (16×16) is one CORE-MTL's convolutional decoder accepts."""
+    from tasklens.data import colored_multi_digits
+    from tasklens.studies.core_mtl_shortcut import build_model
+
+    ts = colored_multi_digits(20, seed=0)
+    model = build_model("core_mtl", ts, seed=0)
+    x = next(iter(ts.dataloader(4, shuffle=False)))[0]
+    assert model(x)["left"].shape == (4, 10)

@@ -245,8 +245,9 @@ def _load_builtin(name: str, specs: dict[str, str | None], cols: list[str] | Non
                             f"{', '.join(ts.task_names)}")
         ts = ts.select(list(specs))
     if len(ts.input_shape) > 1:  # images: the MLP encoder reads flat vectors
+        # the shape is kept: stage 6 adds CORE-MTL for image data (settings.core_mtl)
         ts = TaskSet(ts.inputs.reshape(ts.n_samples, -1), ts.tasks, ts.factors, ts.groups,
-                     ts.name, dict(ts.info))
+                     ts.name, {**ts.info, "image_shape": tuple(ts.input_shape)})
     return LoadedData(ts, name)
 
 
@@ -301,6 +302,7 @@ def _load_npz(path: Path, specs: dict[str, str | None], cols: list[str] | None) 
                         f"{', '.join(arrays)}")
     if x.dtype.kind not in "biuf":
         raise DataError(f"{path.name}: 'inputs' must be numeric, got dtype {x.dtype}")
+    image_shape = tuple(x.shape[1:])
     x = x.reshape(len(x), -1).astype(np.float64)
     if not np.isfinite(x).all():
         raise DataError(f"{path.name}: 'inputs' has NaN or infinite values; impute them first")
@@ -311,6 +313,9 @@ def _load_npz(path: Path, specs: dict[str, str | None], cols: list[str] | None) 
     keep, dropped = _drop_missing_targets(frame, list(specs))
     targets = {t: arrays[t][keep] for t in specs}
     ts = _build(x[keep], targets, specs, path.name)
+    if len(image_shape) == 3:  # images (N, C, H, W): stage 6 then adds CORE-MTL
+        ts = TaskSet(ts.inputs, ts.tasks, ts.factors, ts.groups, ts.name,
+                     {**ts.info, "image_shape": image_shape})
     return LoadedData(ts, str(path), _drop_notes(dropped), dropped)
 
 

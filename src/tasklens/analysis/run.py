@@ -42,11 +42,12 @@ from .stages_select import (
     representation_stage,
 )
 from .stages_train import baselines_finding, baselines_stage, multitask_finding, multitask_stage
+from .training import builder
 
 logger = logging.getLogger("tasklens")
 
 RESULTS_SCHEMA = "tasklens.analyze.results"
-RESULTS_SCHEMA_VERSION = "1.0"
+RESULTS_SCHEMA_VERSION = "1.1"  # 1.1: settings.core_mtl, the core_mtl row of balancing
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("grouping", "Which tasks share a network", grouping_stage, grouping_finding,
           ("multitask", "baselines"), reads=("max_networks",)),
     Stage("balancing", "Balancing methods", balancing_stage, balancing_finding,
-          ("multitask", "baselines"), reads=(*_TRAIN, "n_seeds", "methods")),
+          ("multitask", "baselines"), reads=(*_TRAIN, "n_seeds", "methods", "core_mtl")),
     Stage("representation", "Shared representation vs single-task models",
           representation_stage, representation_finding, ("multitask", "baselines"),
           reads=(*_TRAIN, "probe_size")),
@@ -277,11 +278,10 @@ def _write_checkpoint(out: Path, results: dict[str, Any], ctx: StageContext) -> 
     shutil.copyfile(src, out / ".model.pt.tmp")
     (out / ".model.pt.tmp").replace(out / "model.pt")
     st = ctx.settings
+    name, kwargs = builder(st, rec["method"], ctx.split.train.input_shape)
     meta = {"file": "model.pt", "method": rec["method"], "seed": st.seed,
-            "tasks": ctx.task_names, "builder": "tasklens.nn.hps_for",
-            "builder_kwargs": {"hidden": list(st.hidden), "code_dim": st.code_dim,
-                               "head_hidden": st.head_hidden, "head_depth": st.head_depth,
-                               "seed": st.seed},
+            "tasks": ctx.task_names, "builder": f"tasklens.nn.{name}",
+            "builder_kwargs": {**kwargs, "seed": st.seed},
             "load": "model.load_state_dict(torch.load('model.pt', weights_only=True))"}
     write_json(out / "model.json", meta)
     results["checkpoint"] = meta

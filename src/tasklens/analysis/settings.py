@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -71,6 +72,10 @@ class AnalysisSettings:
         Samples of the probe batches (GS/GT on training data, CKA/RSA on test data).
     monitor_points : int
         Approximate number of gradient-cosine records over the multi-task training.
+    core_mtl : bool or None
+        Also compare CORE-MTL (Wu et al. 2026: :func:`tasklens.nn.dual_stream_for`, soft
+        grounding, all λ = 1, task losses under EW) in stage 6. ``None`` (default): on
+        when the data are images, off otherwise (:func:`core_mtl_enabled`).
     """
 
     budget: str = "fast"
@@ -91,6 +96,7 @@ class AnalysisSettings:
     max_networks: int | None = None
     probe_size: int = 256
     monitor_points: int = 40
+    core_mtl: bool | None = None
 
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
@@ -108,6 +114,12 @@ class AnalysisSettings:
                      allow_none=True)
         check_scalar(self.probe_size, "probe_size", numbers.Integral, low=8)
         check_scalar(self.monitor_points, "monitor_points", numbers.Integral, low=1)
+        if self.core_mtl is not None and not isinstance(self.core_mtl, bool):
+            raise TypeError(f"core_mtl must be True, False or None (auto), got "
+                            f"{type(self.core_mtl).__name__}")
+        if "core_mtl" in {str(m).strip().lower() for m in self.methods}:
+            raise ValueError("--methods names balancing methods; CORE-MTL is a model, "
+                             "switched by --core-mtl / core_mtl=True")
         methods = tuple(dict.fromkeys(str(m).strip().lower() for m in self.methods if m))
         if "ew" not in methods:
             methods = ("ew", *methods)  # the reference every other method is compared with
@@ -173,6 +185,34 @@ def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
             raise ValueError(f"--methods: {m!r} learns from a held-out batch, which the "
                              "analysis does not set aside; drop it")
     return methods
+
+
+#: the name of CORE-MTL's row in stage 6 (a model, not a balancing method)
+CORE_MTL = "core_mtl"
+
+
+def is_image_data(input_shape: tuple[int, ...], info: Mapping[str, Any] | None = None
+                  ) -> bool:
+    """Whether a task set holds images: inputs ``(C, H, W)``, or flat vectors that the
+    loader flattened from images (``info["image_shape"]``, see
+    :func:`tasklens.analysis.load_data`)."""
+    shape = (info or {}).get("image_shape")
+    return len(tuple(input_shape)) == 3 or (shape is not None and len(tuple(shape)) == 3)
+
+
+def core_mtl_enabled(settings: AnalysisSettings, input_shape: tuple[int, ...],
+                     info: Mapping[str, Any] | None = None) -> bool:
+    """Stage 6 compares CORE-MTL: ``settings.core_mtl`` when set, else (``None``)
+    exactly when the data are images (:func:`is_image_data`).
+
+    CORE-MTL reads the inputs the other models of the analysis read (flat vectors through
+    the same MLP encoder, with an MLP decoder: soft grounding, eq. 15), so its row
+    differs from HPS only by the dual stream and eq. 16's terms. ``core_mtl=True`` on
+    tabular data is allowed (the method does not need images, only its motivation does).
+    """
+    if settings.core_mtl is None:
+        return is_image_data(input_shape, info)
+    return bool(settings.core_mtl)
 
 
 def check_against_data(settings: AnalysisSettings, n_tasks: int) -> None:

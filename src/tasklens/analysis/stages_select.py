@@ -9,6 +9,7 @@ import numpy as np
 
 from .context import StageContext, StageSkipped
 from .executor import TrainJob, run_trainings
+from .settings import CORE_MTL, core_mtl_enabled
 from .stages_train import _delta_m
 from .training import load_model, mean_se, relative_gain
 
@@ -116,17 +117,21 @@ def grouping_finding(res: dict[str, Any]) -> list[str]:
 
 # --------------------------------------------------------------------------- stage 6
 def balancing_stage(ctx: StageContext) -> dict[str, Any]:
-    """Stage 6: every method on the all-task network, Δm ± SE over seeds vs single-task."""
+    """Stage 6: every method on the all-task network, Δm ± SE over seeds vs single-task;
+    on image inputs also CORE-MTL's dual-stream model (``settings.core_mtl``)."""
     st, names = ctx.settings, ctx.task_names
     base, mtl = ctx.need("baselines"), ctx.need("multitask")
     primary, hib = base["primary_metric"], base["higher_is_better"]
     per_method: dict[str, dict[str, Any]] = {"ew": base["all_metrics"]}
+    methods = list(st.methods)
+    if core_mtl_enabled(st, ctx.split.train.input_shape, ctx.split.train.info):
+        methods.append(CORE_MTL)  # a model trained under EW, compared like a method
     jobs = [TrainJob(tuple(names), s, m, f"all_{m}_seed{s}.pt" if s == st.seed else None)
-            for m in st.methods if m != "ew" for s in st.seeds]
+            for m in methods if m != "ew" for s in st.seeds]
     for job, metrics in (run_trainings(ctx, "balancing", jobs) if jobs else {}).items():
         per_method.setdefault(job.method, {})[str(job.seed)] = metrics
     table: dict[str, Any] = {}
-    for method in st.methods:
+    for method in methods:
         runs = per_method[method]
         dms = [_delta_m(runs[s], base["stl_metrics"][s], primary) for s in runs]
         m, se = mean_se(dms)
@@ -136,7 +141,7 @@ def balancing_stage(ctx: StageContext) -> dict[str, Any]:
         table[method] = {"delta_m": m, "delta_m_se": se, "per_seed": dms, "per_task": per_task,
                          "metrics": runs}
     rec = _recommend(table, mtl, ctx)
-    return {"methods": list(st.methods), "network": "all tasks in one network",
+    return {"methods": methods, "network": "all tasks in one network",
             "table": table, "recommendation": rec}
 
 
@@ -146,7 +151,8 @@ def _recommend(table: dict[str, Any], mtl: dict[str, Any], ctx: StageContext
     scored = {m: v for m, v in table.items() if _ok(v["delta_m"])}
     if not scored:
         return {"method": "ew", "hypothesis": "no method produced a finite Δm; keep EW",
-                "evidence": []}
+                "evidence": [],
+                "checkpoint_source": f"all_ew_seed{ctx.settings.seed}.pt"}
     best = max(scored, key=lambda m: scored[m]["delta_m"])
     ew = table["ew"]
     diff = scored[best]["delta_m"] - (ew["delta_m"] if _ok(ew["delta_m"]) else 0.0)

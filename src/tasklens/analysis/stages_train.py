@@ -213,9 +213,13 @@ def baselines_finding(res: dict[str, Any]) -> list[str]:
     helped = [t for t, v in g.items() if v > 0]
     hurt = [t for t, v in g.items() if v < 0]
     se = f" ± {dm['se']:.1f}" if dm["se"] is not None and math.isfinite(dm["se"]) else ""
+    # Δm is missing (None after cleaning) when a single-task baseline scored exactly 0
+    mean = dm["mean"]
+    shown = (f"{mean:+.1f}%{se}" if mean is not None and math.isfinite(mean)
+             else "undefined (a single-task baseline of 0)")
     return [
         f"Training all tasks in one network changes the primary metrics by Δm = "
-        f"{dm['mean']:+.1f}%{se} on average over {len(res['seeds'])} seed(s) (positive = "
+        f"{shown} on average over {len(res['seeds'])} seed(s) (positive = "
         "better than single-task).",
         f"Helped: {', '.join(helped) or 'none'}; hurt: {', '.join(hurt) or 'none'}.",
     ]

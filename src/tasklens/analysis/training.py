@@ -13,7 +13,7 @@ import numpy as np
 from .._common.io import atomic_write
 from ..data.taskset import TaskSet, TaskSetSplit
 from ..train.callbacks import Callback
-from .settings import AnalysisSettings
+from .settings import CORE_MTL, AnalysisSettings
 
 
 class StepLossRecorder(Callback):
@@ -30,12 +30,33 @@ class StepLossRecorder(Callback):
             self.losses[t].append(float(row[f"train/loss/{t}"]))
 
 
-def build_model(train: TaskSet, settings: AnalysisSettings, seed: int) -> Any:
-    """The HPS model of every training of the analysis (same sizes everywhere)."""
-    from ..nn import hps_for
+def builder(settings: AnalysisSettings, method: str, input_shape: tuple[int, ...]
+            ) -> tuple[str, dict[str, Any]]:
+    """The model builder of a training and its keyword arguments (besides the task set
+    and the seed): :func:`tasklens.nn.hps_for` for every balancing method,
+    :func:`tasklens.nn.dual_stream_for` (soft grounding) for :data:`CORE_MTL`."""
+    common = {"hidden": list(settings.hidden), "head_hidden": settings.head_hidden,
+              "head_depth": settings.head_depth}
+    if method != CORE_MTL:
+        return "hps_for", {**common, "code_dim": settings.code_dim}
+    # the same encoder and z size as HPS for the heads, plus a residual stream; flat inputs
+    # get the MLP decoder mirroring ``hidden``, images a light conv decoder (8–32 channels)
+    out = {**common, "feature_dim": settings.code_dim, "semantic_dim": settings.code_dim,
+           "residual_dim": max(4, settings.code_dim // 4), "grounding": "soft"}
+    if len(input_shape) == 3:
+        out["decoder_channels"] = [max(8, 32 >> i)
+                                   for i in range(int(math.log2(int(input_shape[-1]))))]
+    return "dual_stream_for", out
 
-    return hps_for(train, seed=seed, hidden=settings.hidden, code_dim=settings.code_dim,
-                   head_hidden=settings.head_hidden, head_depth=settings.head_depth)
+
+def build_model(train: TaskSet, settings: AnalysisSettings, seed: int,
+                method: str = "ew") -> Any:
+    """The model of a training: HPS (same sizes everywhere) or, for :data:`CORE_MTL`,
+    the dual-stream model of :func:`builder`."""
+    from .. import nn as tnn
+
+    name, kwargs = builder(settings, method, train.input_shape)
+    return getattr(tnn, name)(train, seed=seed, **kwargs)
 
 
 def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: AnalysisSettings, *,
@@ -50,8 +71,10 @@ def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: Analysis
 
     names = list(tasks)
     train, test = split.train.select(names), split.test.select(names)
-    model = build_model(train, settings, seed)
-    result = Trainer(model, train, method, lr=settings.lr, batch_size=settings.batch_size,
+    model = build_model(train, settings, seed, method)
+    # CORE-MTL trains its task losses under EW (plus eq. 16's terms, added by the model)
+    balancer = "ew" if method == CORE_MTL else method
+    result = Trainer(model, train, balancer, lr=settings.lr, batch_size=settings.batch_size,
                      seed=seed, callbacks=callbacks, monitor_every=monitor_every,
                      progress=progress).fit(settings.epochs_for(len(train)))
     return model, evaluate(model, test), result
@@ -67,11 +90,11 @@ def save_model(model: Any, path: Path) -> Path:
 
 
 def load_model(path: Path, split: TaskSetSplit, tasks: Sequence[str],
-               settings: AnalysisSettings, seed: int) -> Any:
+               settings: AnalysisSettings, seed: int, method: str = "ew") -> Any:
     """Rebuild the model of :func:`fit` and load its saved weights (no unpickling)."""
     import torch
 
-    model = build_model(split.train.select(list(tasks)), settings, seed)
+    model = build_model(split.train.select(list(tasks)), settings, seed, method)
     model.load_state_dict(torch.load(path, weights_only=True))
     model.eval()
     return model

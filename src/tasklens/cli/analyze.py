@@ -50,6 +50,10 @@ Executor = Annotated[str | None, typer.Option(
 Workers = Annotated[int | None, typer.Option(
     "--workers", help="Parallel workers of --executor process/ray (default: the CPUs "
                       "available).", show_default=False)]
+CoreMtl = Annotated[bool | None, typer.Option(
+    "--core-mtl/--no-core-mtl", help="Also compare CORE-MTL (dual-stream model, soft "
+    "grounding) in the balancing stage (default: on for image data, off otherwise).",
+    show_default=False)]
 RayAddress = Annotated[str | None, typer.Option(
     "--ray-address", help="Existing Ray cluster for --executor ray ('auto', HOST:PORT, "
                           "ray://HOST:10001); default a local instance.")]
@@ -80,6 +84,7 @@ class Options:
     workers: int | None
     ray_address: str | None
     out_of_core: bool = False
+    core_mtl: bool | None = None
 
 
 def prepare(o: Options) -> tuple[Any, Any, Any]:
@@ -97,7 +102,7 @@ def prepare(o: Options) -> tuple[Any, Any, Any]:
             raise ValueError("--methods is empty; name methods separated by commas, e.g. ew,uw")
     settings = AnalysisSettings.for_budget(
         o.budget, seed=o.seed, max_networks=o.max_networks, methods=method_list,
-        epochs=o.epochs, n_seeds=o.seeds, max_rows=o.max_rows)
+        epochs=o.epochs, n_seeds=o.seeds, max_rows=o.max_rows, core_mtl=o.core_mtl)
     check_output_dir(o.out)
     loaded = load_data(o.data, o.task, o.inputs, max_rows=settings.max_rows,
                        seed=settings.seed, out_of_core=o.out_of_core)
@@ -155,11 +160,13 @@ def analyze(data: Data = None, task: Tasks = None, inputs: Inputs = None,
             max_networks: MaxNetworks = None, methods: Methods = None, resume: Resume = False,
             epochs: Epochs = None, seeds: Seeds = None, max_rows: MaxRows = None,
             executor: Executor = None, workers: Workers = None,
-            ray_address: RayAddress = None, out_of_core: OutOfCore = False) -> None:
+            ray_address: RayAddress = None, out_of_core: OutOfCore = False,
+            core_mtl: CoreMtl = None) -> None:
     """Which tasks should share a network, which weighting method, and why: every stage,
     one report (report.html, results.json, figures/, model.pt in --out)."""
     run(None, Options(data, task, inputs, out, budget, seed, max_networks, methods, resume,
-                      epochs, seeds, max_rows, executor, workers, ray_address, out_of_core))
+                      epochs, seeds, max_rows, executor, workers, ray_address, out_of_core,
+                      core_mtl))
 
 
 def _stage_command(stages: list[str], doc: str) -> Any:
@@ -169,10 +176,11 @@ def _stage_command(stages: list[str], doc: str) -> Any:
                 max_networks: MaxNetworks = None, methods: Methods = None,
                 resume: Resume = False, epochs: Epochs = None, seeds: Seeds = None,
                 max_rows: MaxRows = None, executor: Executor = None, workers: Workers = None,
-                ray_address: RayAddress = None, out_of_core: OutOfCore = False) -> None:
+                ray_address: RayAddress = None, out_of_core: OutOfCore = False,
+                core_mtl: CoreMtl = None) -> None:
         run(stages, Options(data, task, inputs, out, budget, seed, max_networks, methods,
                             resume, epochs, seeds, max_rows, executor, workers, ray_address,
-                            out_of_core))
+                            out_of_core, core_mtl))
 
     command.__doc__ = doc
     return command

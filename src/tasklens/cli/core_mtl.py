@@ -77,6 +77,10 @@ def core_mtl(
         True, "--figures/--no-figures",
         help="Also draw CORE-MTL's reconstructions and counterfactual swaps (first seed; "
              "retrains that one model)."),
+    dataset: str = typer.Option(
+        "colored_digits", "--dataset",
+        help="colored_digits (one digit) or colored_multi_digits (two digits, tasks left "
+             "and right, unseen test digits)."),
 ) -> None:
     """Shortcut stress test: train on source colours, test on permuted colours."""
     from ..studies.core_mtl_shortcut import (
@@ -95,10 +99,11 @@ def core_mtl(
     if quick:
         seed_list, epochs, n = seed_list[:1], 1, 200
     result = shortcut_stress_test(out, methods=method_list, seeds=seed_list, epochs=epochs,
-                                  n=n)
+                                  n=n, dataset=dataset)
     result = save_shortcut(result, out)
     console.print(result.table())
-    console.print(f"smallest digit gap: {result.smallest_gap('digit')}")
+    task = next(iter(result.tasks))
+    console.print(f"smallest {task} gap: {result.smallest_gap(task)}")
     written = list(result.files.values())
     if figures:
         written += list(save_core_mtl_figures(result, out).values())

@@ -10,6 +10,7 @@ augmentations are in :mod:`tasklens.data.transforms`.
 """
 
 from .builtin import BUILTIN_DATASETS, load_builtin
+from .colored_multi_digits import colored_multi_digits
 from .corruptions import CORRUPTIONS, corrupt
 from .digits import colored_digits, multi_digits, multi_mnist
 from .digits_mixed import multi_digits_mixed
@@ -53,6 +54,7 @@ __all__ = [
     "TaskSet",
     "TaskSetSplit",
     "colored_digits",
+    "colored_multi_digits",
     "correlated_family",
     "correlated_pair_family",
     "corrupt",

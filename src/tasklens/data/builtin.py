@@ -56,6 +56,12 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
             {"seed": 0},
         ),
         BuiltinDataset(
+            "colored_multi_digits", ".colored_multi_digits:colored_multi_digits",
+            "Two digits coloured by class, 3x16x16; colour map permuted across domains "
+            "(Wu et al. 2026 App. I on Multi-MNIST)",
+            {"n": 2000, "seed": 0},
+        ),
+        BuiltinDataset(
             "yeast", ".yeast:yeast",
             "Real 14-label Yeast data set shipped by river (2,417 x 103), 14 binary tasks",
         ),

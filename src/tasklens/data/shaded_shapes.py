@@ -29,6 +29,14 @@ Tasks read geometry only: ``shape`` (3 classes), ``orientation`` and ``scale``
 (regression, in [0, 1]). A shortcut like Wu et al. 2026's Colored-Cityscapes stress test (App. I)
 ties the object hue to the shape: with probability ``shortcut`` the hue is the shape's hue
 in the domain's map (source ``SOURCE_HUES``, target ``TARGET_HUES``, a cyclic shift).
+
+Photometric domain shift (``nuisance_levels``): the levels of each nuisance factor (object
+hue, background, light azimuth, light elevation) are split by a seeded permutation
+(``nuisance_split_seed``) into "in" levels (``ceil(0.6 L)`` of ``L``) and held-out "out"
+levels; ``nuisance_levels="in"`` draws every nuisance factor from its in-levels,
+``"out"`` from its out-levels, so an "out" set shows albedos and lights never seen in an
+"in" training set. The geometry draws do not depend on this option: the same ``seed``
+gives the same shapes, orientations and scales with "all", "in" and "out" (paired sets).
 """
 
 from __future__ import annotations
@@ -73,6 +81,11 @@ AMBIENT, DIFFUSE = 0.25, 0.75
 SOURCE_HUES = np.array([0, 3, 5])
 TARGET_HUES = np.roll(SOURCE_HUES, -1)
 DOMAINS = ("source", "target")
+NUISANCE_LEVELS = ("all", "in", "out")
+#: column of each nuisance factor in ``GRID.names``
+NUISANCE_COLUMNS: tuple[int, ...] = (3, 4, 5, 6)
+#: share of a nuisance factor's levels that are "in" (rounded up)
+IN_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -164,6 +177,27 @@ def _normals(shape: np.ndarray, theta: np.ndarray, a: np.ndarray, size: int
     return n / np.linalg.norm(n, axis=1, keepdims=True), mask
 
 
+def nuisance_level_split(split_seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Level codes of each nuisance factor split into "in" and held-out "out" parts.
+
+    A seeded permutation of the ``L`` levels of each nuisance factor; its first
+    ``ceil(IN_SHARE · L)`` are "in" (5 of 8 hues / azimuths, 2 of 3 backgrounds /
+    elevations), the rest "out". Codes are sorted within each part.
+
+    Returns
+    -------
+    dict {factor name: {"in": codes, "out": codes}}
+    """
+    rng = check_seed(split_seed, "nuisance_split_seed")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for col in NUISANCE_COLUMNS:
+        levels = len(GRID.levels[col])
+        perm = rng.permutation(levels)
+        k = int(np.ceil(IN_SHARE * levels))
+        out[GRID.names[col]] = {"in": np.sort(perm[:k]), "out": np.sort(perm[k:])}
+    return out
+
+
 def shaded_shapes(
     n: int = 2000,
     *,
@@ -172,6 +206,8 @@ def shaded_shapes(
     shortcut: float = 0.0,
     ground_truth: bool = False,
     seed: int | np.random.Generator = 0,
+    nuisance_levels: str = "all",
+    nuisance_split_seed: int = 0,
 ) -> TaskSet:
     """Shaded shapes with geometry tasks and photometric nuisances (see the module doc).
 
@@ -191,6 +227,12 @@ def shaded_shapes(
         ``info`` (in sample order; subsets and splits do not carry them — re-render from
         ``factors`` with :func:`render_shaded_shapes` instead).
     seed : int or numpy Generator
+    nuisance_levels : {"all", "in", "out"}
+        Draw the nuisance factors from all their levels, or only from the "in" or the
+        held-out "out" levels of :func:`nuisance_level_split` (a photometric domain shift;
+        needs ``shortcut=0``).
+    nuisance_split_seed : int
+        Seed of that split (keep it equal between training and shifted sets).
 
     Returns
     -------
@@ -202,18 +244,32 @@ def shaded_shapes(
     size = check_scalar(size, "size", numbers.Integral, low=4)
     check_choice(domain, "domain", DOMAINS)
     shortcut = float(check_scalar(shortcut, "shortcut", numbers.Real, low=0.0, high=1.0))
+    check_choice(nuisance_levels, "nuisance_levels", NUISANCE_LEVELS)
+    if nuisance_levels != "all" and shortcut > 0:
+        raise ValueError("nuisance_levels='in'/'out' needs shortcut=0 (a shortcut hue could "
+                         "be a held-out level); pass shortcut=0.0")
+    split = nuisance_level_split(nuisance_split_seed)
     rng = check_seed(seed)
     codes = np.stack([rng.integers(0, len(lv), size=n) for lv in GRID.levels], axis=1)
     hue_map = SOURCE_HUES if domain == "source" else TARGET_HUES
     follows = rng.random(n) < shortcut
     codes[:, 3] = np.where(follows, hue_map[codes[:, 0]], codes[:, 3])
+    if nuisance_levels != "all":
+        # drawn after everything else, so "all" keeps its images and the geometry is shared
+        u = rng.random((n, len(NUISANCE_COLUMNS)))
+        for j, col in enumerate(NUISANCE_COLUMNS):
+            allowed = split[GRID.names[col]][nuisance_levels]
+            codes[:, col] = allowed[(u[:, j] * len(allowed)).astype(np.int64)]
     values = GRID.codes_to_values(codes)
     render = render_shaded_shapes(values, size)
     info: dict[str, Any] = {
         "generator": "tasklens.data.shaded_shapes", "domain": domain, "shortcut": shortcut,
         "size": size, "seed": seed if isinstance(seed, (int, np.integer)) else "generator",
         "hue_map": hue_map, "ambient": AMBIENT, "diffuse": DIFFUSE,
-        "geometry_factors": GEOMETRY_FACTORS,
+        "geometry_factors": GEOMETRY_FACTORS, "nuisance_levels": nuisance_levels,
+        "nuisance_split_seed": nuisance_split_seed,
+        "nuisance_level_codes": {k: v[nuisance_levels].tolist() for k, v in split.items()}
+        if nuisance_levels != "all" else None,
     }
     if ground_truth:
         info.update(normals=render.normals, albedo=render.albedo, light=render.light,

@@ -9,7 +9,9 @@ reproduces Anon. 2025's figures 3-6; :mod:`tasklens.studies.core_mtl_analysis` a
 Wu et al. 2026's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A);
 :mod:`tasklens.studies.core_mtl_shortcut` its shortcut stress test (App. I) and
 :mod:`tasklens.studies.core_mtl_robustness` its corruption robustness (App. J), component
-ablation (Table 5) and λ sensitivity (App. G/H) on the same protocol.
+ablation (Table 5) and λ sensitivity (App. G/H) on the same protocol;
+:mod:`tasklens.studies.core_mtl_scaling` its scaling with the number of tasks (Table 4) and
+:mod:`tasklens.studies.core_mtl_grounding` hard vs soft grounding under a photometric shift.
 """
 
 from .core_mtl_analysis import (
@@ -25,6 +27,7 @@ from .core_mtl_analysis import (
     stability_under_intervention,
     stream_probe,
 )
+from .core_mtl_grounding import GroundingResult, grounding_study, save_grounding
 from .core_mtl_robustness import (
     AblationResult,
     CorruptionResult,
@@ -33,6 +36,12 @@ from .core_mtl_robustness import (
     corruption_robustness,
     lambda_sensitivity,
     save_robustness,
+)
+from .core_mtl_scaling import (
+    ScalingResult,
+    interleaved_epoch_times,
+    save_scaling,
+    scaling_study,
 )
 from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
 from .core_mtl_shortcut import (
@@ -72,7 +81,9 @@ __all__ = [
     "Figure6Result",
     "GradientCosineRecorder",
     "GradientCosines",
+    "GroundingResult",
     "GroupingValidation",
+    "ScalingResult",
     "ScmGap",
     "SensitivityResult",
     "ShortcutResult",
@@ -91,6 +102,8 @@ __all__ = [
     "figure5",
     "figure6",
     "gradient_cosines",
+    "grounding_study",
+    "interleaved_epoch_times",
     "lambda_sensitivity",
     "last_shared_layer",
     "ood_gap_eq27",
@@ -104,8 +117,11 @@ __all__ = [
     "reconstructions",
     "run_study",
     "save_core_mtl_figures",
+    "save_grounding",
     "save_robustness",
+    "save_scaling",
     "save_shortcut",
+    "scaling_study",
     "shortcut_stress_test",
     "simulate_scm_gap",
     "stability_under_intervention",

@@ -13,6 +13,12 @@ equal weighting of the task losses plus eq. 16's terms), ``ew``, ``pcgrad``, ``g
 ``stch``, ``rlw`` (hard parameter sharing, :func:`tasklens.nn.hps_for`, with the same
 conv encoder) and ``mtan`` (:class:`tasklens.nn.MTAN`, equal weighting).
 
+``dataset="colored_multi_digits"`` runs the same test on
+:func:`tasklens.data.colored_multi_digits` (two class-coloured digits per image, tasks
+``left`` and ``right``): per seed, ``n`` training images from the training part of the
+digit pool and ``n // 3`` test images from its held-out part (digit instances never seen
+in training), the target test set being the same images with the colour map permuted.
+
 One result file per (method, seed) through :func:`tasklens.affinity.sweep.run_jobs`, so a
 rerun in the same folder resumes.
 """
@@ -39,6 +45,13 @@ LABELS = {"core_mtl": "CORE-MTL (soft)", "ew": "EW", "pcgrad": "PCGrad",
           "gradnorm": "GradNorm", "stch": "STCH", "rlw": "RLW", "mtan": "MTAN (EW)"}
 #: classification tasks of colored_digits whose accuracy is reported, and its metric name
 TASKS: dict[str, str] = {"digit": "accuracy", "parity": "binary_accuracy"}
+#: the reported tasks of each data set (the first one is the headline task)
+DATASET_TASKS: dict[str, dict[str, str]] = {
+    "colored_digits": TASKS,
+    "colored_multi_digits": {"left": "accuracy", "right": "accuracy"},
+}
+#: training images of colored_multi_digits when ``n`` is not given (test: a third of it)
+MULTI_N_TRAIN = 1500
 #: the architecture shared by all models (small conv encoder for 3×8×8 images)
 ARCH: dict[str, Any] = {"channels": (16, 32), "head_hidden": 32, "head_depth": 2}
 DUAL: dict[str, Any] = {"feature_dim": 64, "semantic_dim": 32, "residual_dim": 8,
@@ -59,10 +72,25 @@ def build_model(method: str, train: Any, seed: int) -> Any:
     return hps_for(train, code_dim=HPS_CODE_DIM, seed=seed, **ARCH)
 
 
-def shortcut_data(n: int | None, seed: int) -> tuple[Any, Any, Any]:
+def shortcut_data(n: int | None, seed: int, dataset: str = "colored_digits"
+                  ) -> tuple[Any, Any, Any]:
     """(source train, source test, target test): one seeded 75/25 split of the digits,
-    the target test set holding the same digits as the source test set."""
-    from ..data import colored_digits
+    the target test set holding the same digits as the source test set.
+
+    ``colored_multi_digits``: ``n`` (default :data:`MULTI_N_TRAIN`) training images from the
+    pool's training part and ``n // 3`` test images from its held-out part, drawn with
+    ``seed``; the target test set is the same images recoloured."""
+    from ..data import colored_digits, colored_multi_digits
+
+    if dataset == "colored_multi_digits":
+        n_train = MULTI_N_TRAIN if n is None else int(n)
+        train = colored_multi_digits(n_train, "source", seed=seed, pool_part="train")
+        test_seed = 10_000 + seed  # test draws independent of the training draws
+        src_test = colored_multi_digits(n_train // 3, "source", seed=test_seed,
+                                        pool_part="test").encode_like(train)
+        tgt_test = colored_multi_digits(n_train // 3, "target", seed=test_seed,
+                                        pool_part="test").encode_like(train)
+        return train, src_test, tgt_test
 
     src = colored_digits(n, domain="source", seed=0)
     tgt = colored_digits(n, domain="target", seed=0).encode_like(src)
@@ -75,7 +103,8 @@ def _train(method: str, seed: int, settings: dict[str, Any]) -> tuple[Any, Any, 
     deterministic function of its arguments (seeded model, split and trainer)."""
     from ..train import Trainer
 
-    train, src_test, tgt_test = shortcut_data(settings["n"], seed)
+    dataset = settings.get("dataset", "colored_digits")
+    train, src_test, tgt_test = shortcut_data(settings["n"], seed, dataset)
     model = build_model(method, train, seed)
     Trainer(model, train, BALANCER[method], batch_size=settings["batch_size"],
             lr=settings["lr"], seed=seed, progress=False).fit(settings["epochs"])
@@ -86,11 +115,13 @@ def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (method, seed) on the source; accuracies on source and target tests."""
     from ..train import evaluate
 
+    dataset = settings.get("dataset", "colored_digits")
     model, src_test, tgt_test = _train(job["method"], job["seed"], settings)
     out: dict[str, Any] = {}
     for domain, ts in (("source", src_test), ("target", tgt_test)):
         metrics = evaluate(model, ts)
-        out[domain] = {t: float(metrics[t][key]) for t, key in TASKS.items()}
+        out[domain] = {t: float(metrics[t][key])
+                       for t, key in DATASET_TASKS[dataset].items()}
     return out
 
 
@@ -112,7 +143,7 @@ class ShortcutResult:
     summary : dict {method: {task: {"source"|"target"|"gap": (mean, SE)}}}
         ``gap`` is source − target accuracy, per seed, then averaged.
     settings : dict
-        epochs, n, batch_size, lr.
+        epochs, n, batch_size, lr and dataset.
     failed : dict {method: {seed: message}}
         Runs that raised (left out of ``summary``; ``table()`` counts the finished runs).
     files : dict {name: path}
@@ -126,18 +157,26 @@ class ShortcutResult:
     failed: dict[str, dict[int, str]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
-    def smallest_gap(self, task: str = "digit") -> str:
-        """The method with the smallest mean gap on ``task`` (among those with a result)."""
+    @property
+    def tasks(self) -> dict[str, str]:
+        """The reported tasks and their accuracy metric (by the settings' data set)."""
+        return DATASET_TASKS[self.settings.get("dataset", "colored_digits")]
+
+    def smallest_gap(self, task: str | None = None) -> str:
+        """The method with the smallest mean gap on ``task`` (default: the headline task,
+        ``digit`` or ``left``) among those with a result."""
+        task = next(iter(self.tasks)) if task is None else task
         done = [m for m in self.methods if self.per_seed[m]]
         return min(done, key=lambda m: self.summary[m][task]["gap"][0])
 
     def table(self) -> str:
         """Markdown table: mean ± SE of source, target and gap accuracy per task."""
-        head = ["method", "runs"] + [f"{t} {c}" for t in TASKS for c in ("source", "target", "gap")]
+        head = ["method", "runs"] + [f"{t} {c}" for t in self.tasks
+                                     for c in ("source", "target", "gap")]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m in self.methods:
             cells = [LABELS.get(m, m), f"{len(self.per_seed[m])}/{len(self.seeds)}"]
-            for t in TASKS:
+            for t in self.tasks:
                 cells += [f"{mu:.3f} ± {se:.3f}" for mu, se in
                           (self.summary[m][t][c] for c in ("source", "target", "gap"))]
             lines.append("| " + " | ".join(cells) + " |")
@@ -152,12 +191,16 @@ class ShortcutResult:
                 "settings": dict(self.settings),
                 "failed": {m: {str(s): v for s, v in f.items()} for m, f in self.failed.items()},
                 "files": dict(self.files),
-                "smallest_digit_gap": self.smallest_gap("digit")}
+                "smallest_gap": {t: self.smallest_gap(t) for t in self.tasks},
+                **({"smallest_digit_gap": self.smallest_gap("digit")}
+                   if "digit" in self.tasks else {})}
 
 
 def _check_args(methods: Sequence[str], seeds: Sequence[int], epochs: int,
-                n: int | None, batch_size: int, lr: float) -> tuple[tuple[str, ...],
-                                                                   tuple[int, ...]]:
+                n: int | None, batch_size: int, lr: float, dataset: str = "colored_digits"
+                ) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    if dataset not in DATASET_TASKS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASET_TASKS)}, got {dataset!r}")
     if isinstance(methods, str):
         methods = (methods,)
     methods = tuple(methods)
@@ -171,7 +214,8 @@ def _check_args(methods: Sequence[str], seeds: Sequence[int], epochs: int,
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct non-negative integers, got {list(seeds)}")
     check_scalar(epochs, "epochs", numbers.Integral, low=1)
-    check_scalar(n, "n", numbers.Integral, low=40, high=1797, allow_none=True)
+    check_scalar(n, "n", numbers.Integral, low=40,
+                 high=1797 if dataset == "colored_digits" else 50_000, allow_none=True)
     check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
     check_scalar(lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True)
     return methods, seeds
@@ -188,6 +232,7 @@ def shortcut_stress_test(
     lr: float = 3e-3,
     backend: str = "serial",
     progress: bool | None = None,
+    dataset: str = "colored_digits",
 ) -> ShortcutResult:
     """Train every method on the source colours; accuracies on source and target.
 
@@ -201,12 +246,14 @@ def shortcut_stress_test(
         Model seeds; seed ``s`` also draws the 75/25 train/test split of the digits.
     epochs : int
     n : int, optional
-        Digits used (default: all 1,797; at least 40).
+        Digits used (default: all 1,797; at least 40); for ``colored_multi_digits`` the
+        training images (default :data:`MULTI_N_TRAIN`; the test sets hold ``n // 3``).
     batch_size, lr : training settings (Adam).
     backend : {"serial", "process", "ray"}
         Of :func:`~tasklens.affinity.sweep.run_jobs`.
     progress : bool, optional
         Progress bar over jobs.
+    dataset : {"colored_digits", "colored_multi_digits"}
 
     Returns
     -------
@@ -214,9 +261,11 @@ def shortcut_stress_test(
     """
     from ..affinity.sweep import run_jobs
 
-    methods, seeds = _check_args(methods, seeds, epochs, n, batch_size, lr)
+    methods, seeds = _check_args(methods, seeds, epochs, n, batch_size, lr, dataset)
     settings = {"epochs": int(epochs), "n": None if n is None else int(n),
                 "batch_size": int(batch_size), "lr": float(lr)}
+    if dataset != "colored_digits":  # kept out of the original runs' hashed settings
+        settings["dataset"] = dataset
     jobs = [{"method": m, "seed": s} for m in methods for s in seeds]
     sweep = run_jobs(jobs, _run_job, Path(out_dir) / "runs", settings=settings,
                      backend=backend, progress=progress)
@@ -230,7 +279,8 @@ def shortcut_stress_test(
     for jid, message in sweep.errors.items():
         job = sweep.jobs[jid]
         failed[job["method"]][int(job["seed"])] = message
-    summary = {m: {t: _summarise(per_seed[m], t) for t in TASKS} for m in methods}
+    summary = {m: {t: _summarise(per_seed[m], t) for t in DATASET_TASKS[dataset]}
+               for m in methods}
     failed = {m: f for m, f in failed.items() if f}
     return ShortcutResult(methods, seeds, per_seed, summary, settings, failed)
 
@@ -308,7 +358,7 @@ def save_shortcut(result: ShortcutResult, out_dir: str | Path) -> ShortcutResult
              "figure": str(out / "shortcut.png")}
     with atomic_write(files["markdown"]) as handle:
         handle.write(result.table() + "\n")
-    fig = plot_shortcut(result, "digit", labels=LABELS)
+    fig = plot_shortcut(result, next(iter(result.tasks)), labels=LABELS)
     save_figure(fig, files["figure"])
     fig.clf()
     result = dataclasses.replace(result, files=files)
