@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasklens.data import PALETTE, colored_multi_digits, multi_digits, target_color_permutation
+from tasklens.data import colored_multi_digits, multi_digits
+from tasklens.data.digits import PALETTE, target_color_permutation
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
