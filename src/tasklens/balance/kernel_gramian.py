@@ -72,6 +72,7 @@ from .._common.validation import check_choice
 from ._autograd import batched_grad, head_grads, parameter_gramian, stack_losses
 from ._gramian import accumulate, add, row_exponents, safe_exponent, scale_rows, symmetrize, unscale
 from ._gramian import gramian as task_gramian
+from ._kernel_factor import FactorLayer, factored_gramian
 
 logger = logging.getLogger("tasklens")
 
@@ -356,6 +357,13 @@ def linear_kernel_gramian(
     else:
         upstream = torch.eye(k, dtype=stacked.dtype, device=stacked.device)
         root = stacked
+    if strategy == "auto":
+        layers = [FactorLayer(t.call.inputs, t.call.output, t.call.module.out_features,  # type: ignore[arg-type]
+                              t.weight, t.bias) for t in terms]
+        gram = factored_gramian(root, upstream, layers, chunk_size)
+        if gram is not None:
+            return gram
+        # a δ or an input outside half the dtype's range: the per-layer route rescales them
     # One batched backward to the layers' outputs: no weight gradient is formed.
     deltas = batched_grad(root, [t.call.output for t in terms], upstream, chunk_size)
     gram = torch.zeros((k, k), dtype=stacked.dtype, device=stacked.device)
