@@ -62,11 +62,11 @@ def _assert_close(got: Tensor, ref: Tensor, tol: float) -> None:
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 def test_factored_route_matches_autograd(k: int, bias: bool, dtype: torch.dtype,
                                          tol: float) -> None:
-    # batch 130: layer 1 (9 inputs) uses hᵀ, layers 2 and 3 (201 and 151 inputs) the
-    # Cholesky factor in three triangular row blocks (0, 64, 128)
-    encoder, heads = _model([8, 200, 150, 6], bias, dtype, k)
+    # batch 130: layer 1 (70 or 71 inputs) the QR factor of its wide hᵀ, layers 2 and 3 (200
+    # or 201 and 150 or 151 inputs) the Cholesky factor, both in triangular row blocks
+    encoder, heads = _model([70, 200, 150, 6], bias, dtype, k)
     recorder = LinearRecorder(encoder)
-    x = torch.randn(130, 8, generator=torch.Generator().manual_seed(2), dtype=dtype)
+    x = torch.randn(130, 70, generator=torch.Generator().manual_seed(2), dtype=dtype)
     losses, z = _losses(encoder, heads, x, recorder)
     params = list(encoder.parameters())
     ref = _reference(losses, params)
@@ -112,14 +112,16 @@ def test_singular_kernel_uses_qr_factor() -> None:
 
 def test_factor_blocks_cover_the_triangle() -> None:
     h = torch.randn(150, 300, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    blocks = kf.factor_blocks(h)
-    assert [start for start, _ in blocks] == [0, 64, 128]
-    # Σ_i F_iᵀ F_i (each block padded with its zero columns) = h hᵀ
-    total = torch.zeros(150, 150, dtype=torch.float64)
-    for start, f in blocks:
-        total[start:, start:] += f.T @ f
-    torch.testing.assert_close(total, h @ h.T, rtol=1e-10, atol=1e-9)
-    narrow = h[:, :100]
+    # wide input: Cholesky (150 × 150 triangle); narrower than the batch: QR (100 × 150)
+    for inputs, starts in ((h, [0, 38, 76, 114]), (h[:, :100], [0, 32, 64, 96])):
+        blocks = kf.factor_blocks(inputs)
+        assert [start for start, _ in blocks] == starts
+        # Σ_i F_iᵀ F_i (each block padded with its zero columns) = h hᵀ
+        total = torch.zeros(150, 150, dtype=torch.float64)
+        for start, f in blocks:
+            total[start:, start:] += f.T @ f
+        torch.testing.assert_close(total, inputs @ inputs.T, rtol=1e-10, atol=1e-9)
+    narrow = h[:, :20]   # too narrow to be worth a factorisation: hᵀ itself
     (only,) = kf.factor_blocks(narrow)
     assert only[0] == 0 and torch.equal(only[1], narrow.T)
 
@@ -156,3 +158,20 @@ def test_chunk_tasks_respects_the_budget() -> None:
     assert kf.chunk_tasks(40, 10, cpu) == 40
     assert kf.chunk_tasks(3, 10**9, cpu) == 1
     assert kf.chunk_tasks(40, 491_520, cpu, max_entries=2**30) == 40
+
+
+@pytest.mark.parametrize("scale", [2.0**70, 2.0**-70])
+def test_products_out_of_range_are_redone_with_rescaling(scale: float) -> None:
+    # Φ rows whose squares overflow / underflow float32: the plain sum is rejected and the
+    # rescaled one (float64) matches the float64 product
+    gen = torch.Generator().manual_seed(7)
+    phis = [torch.randn(3, 50, generator=gen) * scale, torch.randn(3, 20, generator=gen) * scale]
+    plain = kf._sum_of_grams(phis, torch.float32, rescale=False)
+    assert not kf._plainly_representable(plain, torch.float32)
+    got = kf._sum_of_grams(phis, torch.float32, rescale=True)
+    ref = sum(p.double() @ p.double().T for p in phis)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=0)
+    ordinary = [p / scale for p in phis]
+    assert kf._plainly_representable(kf._sum_of_grams(ordinary, torch.float32, False),
+                                     torch.float32)

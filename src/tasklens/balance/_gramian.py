@@ -183,7 +183,7 @@ def add(gram: Tensor, part: Tensor) -> Tensor:
     return gram
 
 
-def accumulate(gram: Tensor, jacobian: Tensor) -> Tensor:
+def accumulate(gram: Tensor, jacobian: Tensor, *, rescale: bool = True) -> Tensor:
     """Add ``J Jᵀ`` of one block of columns to ``gram`` (stays exactly symmetric); in place
     unless the block needed rescaling and comes back in a wider dtype (see :func:`add`).
 
@@ -192,10 +192,15 @@ def accumulate(gram: Tensor, jacobian: Tensor) -> Tensor:
     gram : (K, K) tensor
         Running, exactly symmetric Gramian; its dtype is the accumulation type.
     jacobian : (K, P_block) tensor
+    rescale : bool
+        ``False`` skips the scan of the rows' magnitudes (the caller has checked that every
+        row maximum lies in the safe range, where :func:`gramian` would not rescale either).
 
     Returns
     -------
     (K, K) tensor
         The sum; use the return value.
     """
+    if not rescale:
+        return add(gram, _plain_gramian(jacobian, gram.dtype))
     return add(gram, gramian(jacobian, dtype=gram.dtype))

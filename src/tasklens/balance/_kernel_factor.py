@@ -82,7 +82,8 @@ def _augmented(layer: FactorLayer, dtype: torch.dtype) -> Tensor:
 
 
 def factor(h: Tensor) -> Tensor:
-    """``F : (r, R)`` with ``Fᵀ F = h hᵀ`` exactly (up to rounding), ``r = min(in, R)``.
+    """An upper trapezoidal ``F : (r, R)`` with ``Fᵀ F = h hᵀ`` exactly (up to rounding),
+    ``r = min(in, R)``.
 
     Parameters
     ----------
@@ -91,52 +92,56 @@ def factor(h: Tensor) -> Tensor:
     Returns
     -------
     (r, R) tensor
-        ``hᵀ`` when ``in ≤ R``; else the upper triangular ``Lᵀ`` of the Cholesky factor of
-        ``h hᵀ``, or of a QR decomposition of ``hᵀ`` when the kernel is singular.
+        For ``in ≤ R`` the triangular factor of a QR decomposition of the wide ``hᵀ``
+        (``hᵀ = Q F``, ``Q`` orthogonal); else the transposed Cholesky factor ``Lᵀ`` of the
+        kernel ``h hᵀ = L Lᵀ``, or, when the kernel is singular and the factorisation fails,
+        the triangular factor of a QR decomposition of the tall ``hᵀ``.
     """
     rows, cols = h.shape
-    if cols <= rows:
-        return h.T
-    chol, info = torch.linalg.cholesky_ex(h @ h.T)
-    if int(info) == 0:
-        # Cholesky is backward stable: L Lᵀ = h hᵀ + E with |E_ij| ≤ c·ε·sqrt(M_ii M_jj)
-        return chol.mT
-    # singular kernel (e.g. a dead ReLU row): hᵀ = Q U gives h hᵀ = Uᵀ U for any rank
+    if cols > rows:
+        chol, info = torch.linalg.cholesky_ex(h @ h.T)
+        if int(info) == 0:
+            # Cholesky is backward stable: L Lᵀ = h hᵀ + E, |E_ij| ≤ c·ε·sqrt(M_ii M_jj)
+            return chol.mT
+    # hᵀ = Q F with orthonormal Q gives h hᵀ = Fᵀ F for any rank (e.g. a dead ReLU row)
     return torch.linalg.qr(h.T, mode="r").R
 
 
 def factor_blocks(h: Tensor, max_blocks: int = 4,
-                  min_rows: int = 64) -> list[tuple[int, Tensor]]:
-    """:func:`factor` split into row blocks that skip a triangular factor's zeros.
+                  min_rows: int = 32) -> list[tuple[int, Tensor]]:
+    """Row blocks of a factor of ``h hᵀ`` that skip the zeros of a triangular one.
 
     Parameters
     ----------
     h : (R, in) tensor
     max_blocks, min_rows : int
-        A triangular factor is cut into at most ``max_blocks`` row blocks of at least
-        ``min_rows`` rows.
+        The trapezoidal :func:`factor` is cut into at most ``max_blocks`` row blocks of at
+        least ``min_rows`` rows. An input narrower than ``2 · min_rows`` (and than ``R``)
+        keeps the plain factor ``hᵀ``: one block, no factorisation.
 
     Returns
     -------
     list of ``(start, F_i)``
-        ``F_i : (r_i, R − start)`` is the ``i``-th row block of ``F`` from column ``start`` on
-        (its columns before ``start`` are zero), so ``F δ`` is the concatenation of the
+        ``F_i : (r_i, R − start)`` is a row block of the factor from column ``start`` on (its
+        columns before ``start`` are zero), so ``F δ`` is the concatenation of the
         ``F_i δ[start:]``. With 4 blocks of an ``R × R`` triangle the products cost
         (4 + 3 + 2 + 1) / 16 of the full one.
     """
-    full = factor(h)
     rows, cols = h.shape
-    if cols <= rows:
-        return [(0, full)]
-    size = max(min_rows, -(-rows // max_blocks))
-    return [(start, full[start:start + size, start:]) for start in range(0, rows, size)]
+    if cols <= rows and cols < 2 * min_rows:
+        return [(0, h.T)]
+    full = factor(h)
+    size = max(min_rows, -(-full.shape[0] // max_blocks))
+    return [(start, full[start:start + size, start:])
+            for start in range(0, full.shape[0], size)]
 
 
-def _in_half_range(peaks: Tensor, dtype: torch.dtype) -> bool:
-    """Whether every nonzero finite row maximum lies in ``[2^-L/2, 2^L/2]``."""
-    half = 2.0 ** (safe_exponent(dtype) // 2)
+def _in_range(peaks: Tensor, limit: int) -> bool:
+    """Whether every nonzero finite row maximum lies in ``[2^-limit, 2^limit]`` (where
+    :func:`._gramian.row_exponents` asks for no rescaling)."""
+    bound = 2.0 ** limit
     usable = (peaks > 0) & torch.isfinite(peaks)
-    return bool(((~usable) | ((peaks <= half) & (peaks >= 1 / half))).all())
+    return bool(((~usable) | ((peaks <= bound) & (peaks >= 1 / bound))).all())
 
 
 def chunk_tasks(num_tasks: int, entries_per_task: int, device: torch.device,
@@ -174,31 +179,54 @@ def factored_gramian(root: Tensor, upstream: Tensor, layers: Sequence[FactorLaye
     """
     k = upstream.shape[0]
     dtype = upstream.dtype
+    half = safe_exponent(dtype) // 2
     h_all = [_augmented(layer, dtype) for layer in layers]
-    peaks = torch.stack([row_peaks(h.reshape(1, -1))[0] for h in h_all if h.numel()])
-    if not _in_half_range(peaks, dtype):
+    if not _in_range(torch.stack([row_peaks(h.reshape(1, -1))[0] for h in h_all]), half):
         return None
-    rows = [h.shape[0] for h in h_all]
     step = tasks_per_chunk or chunk_tasks(
-        k, sum(r * layer.out_features for r, layer in zip(rows, layers)), upstream.device)
+        k, sum(h.shape[0] * layer.out_features for h, layer in zip(h_all, layers)),
+        upstream.device)
     with torch.no_grad():
         # one (start, F_i, Φ_i) per row block of each layer's factor, Φ_i : (K, r_i, out)
         blocks = [[(start, f, upstream.new_empty((k, f.shape[0], layer.out_features)))
                    for start, f in factor_blocks(h)] for h, layer in zip(h_all, layers)]
     outputs = [layer.output for layer in layers]
+    delta_peaks: list[Tensor] = []
     for start in range(0, k, step):
         stop = min(k, start + step)
         deltas = batched_grad(root, outputs, upstream[start:stop], chunk_size)
         with torch.no_grad():
             for layer_blocks, delta, layer in zip(blocks, deltas, layers):
                 delta = delta.reshape(stop - start, -1, layer.out_features)
-                if not _in_half_range(row_peaks(delta.reshape(stop - start, -1)), dtype):
-                    return None
+                delta_peaks.append(row_peaks(delta.reshape(stop - start, -1)))
                 for first, f, phi in layer_blocks:                 # Φ_k = F δ_k, by blocks
                     torch.matmul(f, delta[:, first:], out=phi[start:stop])
-    gram = torch.zeros((k, k), dtype=dtype, device=upstream.device)
+    if not _in_range(torch.cat(delta_peaks), half):
+        return None   # Φ may have over- or underflowed: the per-layer route rescales first
+    phis = [phi.reshape(k, -1) for layer_blocks in blocks for _, _, phi in layer_blocks]
     with torch.no_grad():
-        for layer_blocks in blocks:
-            for _, _, phi in layer_blocks:
-                gram = accumulate(gram, phi.reshape(k, -1))     # float64 if rescaled
+        gram = _sum_of_grams(phis, dtype, rescale=False)
+        if not _plainly_representable(gram, dtype):
+            gram = _sum_of_grams(phis, dtype, rescale=True)
     return gram
+
+
+def _sum_of_grams(phis: list[Tensor], dtype: torch.dtype, rescale: bool) -> Tensor:
+    """``Σ_i Φ_i Φ_iᵀ`` through :func:`._gramian.accumulate` (exactly symmetric)."""
+    k = phis[0].shape[0]
+    gram = torch.zeros((k, k), dtype=dtype, device=phis[0].device)
+    for phi in phis:
+        gram = accumulate(gram, phi, rescale=rescale)   # float64 if a block was rescaled
+    return gram
+
+
+def _plainly_representable(gram: Tensor, dtype: torch.dtype) -> bool:
+    """Whether the plain products (no row rescaling) can be trusted: every entry finite (no
+    partial sum overflowed: each is bounded by ``sqrt(G_jj G_kk)``) and every nonzero diagonal
+    entry ``‖g_k‖²`` at least ``2^-2L`` (``L`` = :func:`._gramian.safe_exponent`), so that
+    products that underflowed are below rounding relative to it. Scanning the ``K × K``
+    result replaces a scan of every ``Φ`` row; the ``Φ`` rows' scale was bounded by the δ and
+    input checks before."""
+    diag = gram.diagonal()
+    tiny = 2.0 ** (-2 * safe_exponent(dtype))
+    return bool(torch.isfinite(gram).all()) and bool(((diag == 0) | (diag >= tiny)).all())
