@@ -62,8 +62,9 @@ def _assert_close(got: Tensor, ref: Tensor, tol: float) -> None:
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 def test_factored_route_matches_autograd(k: int, bias: bool, dtype: torch.dtype,
                                          tol: float) -> None:
-    # batch 130: layer 1 (70 or 71 inputs) the QR factor of its wide hᵀ, layers 2 and 3 (200
-    # or 201 and 150 or 151 inputs) the Cholesky factor, both in triangular row blocks
+    # batch 130: layer 1 (70 or 71 inputs) its input hᵀ as the factor, layers 2 and 3 (200
+    # or 201 and 150 or 151 inputs) the Cholesky factor in triangular row blocks (K = 5; at
+    # K ≤ 2 the cost model keeps hᵀ for the narrower ones)
     encoder, heads = _model([70, 200, 150, 6], bias, dtype, k)
     recorder = LinearRecorder(encoder)
     x = torch.randn(130, 70, generator=torch.Generator().manual_seed(2), dtype=dtype)
@@ -96,13 +97,14 @@ def test_chunking_over_tasks_does_not_change_the_gramian(tasks_per_chunk: int) -
 def test_singular_kernel_uses_qr_factor() -> None:
     # a zero sample with no biases and tanh stays zero in every layer: h hᵀ has a zero row,
     # Cholesky fails (zero pivot) and the QR factor must take over
-    encoder, heads = _model([4, 10, 3], False, torch.float64, 3, nn.Tanh)
-    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    encoder, heads = _model([4, 200, 30], False, torch.float64, 5, nn.Tanh)
+    x = torch.randn(40, 4, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     x[2] = 0.0
     h = torch.tanh(encoder[0](x)).detach()
     assert int(torch.linalg.cholesky_ex(h @ h.T).info) != 0
+    assert kf.factor_pays(40, 200, 5, 30)      # the route below does use the factor
     f = kf.factor(h)
-    torch.testing.assert_close(f.T @ f, h @ h.T, rtol=0, atol=1e-12)
+    torch.testing.assert_close(f.T @ f, h @ h.T, rtol=0, atol=1e-11)
     recorder = LinearRecorder(encoder)
     losses, z = _losses(encoder, heads, x, recorder)
     params = list(encoder.parameters())
@@ -112,18 +114,24 @@ def test_singular_kernel_uses_qr_factor() -> None:
 
 def test_factor_blocks_cover_the_triangle() -> None:
     h = torch.randn(150, 300, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    # wide input: Cholesky (150 × 150 triangle); narrower than the batch: QR (100 × 150)
-    for inputs, starts in ((h, [0, 38, 76, 114]), (h[:, :100], [0, 32, 64, 96])):
-        blocks = kf.factor_blocks(inputs)
-        assert [start for start, _ in blocks] == starts
-        # Σ_i F_iᵀ F_i (each block padded with its zero columns) = h hᵀ
-        total = torch.zeros(150, 150, dtype=torch.float64)
-        for start, f in blocks:
-            total[start:, start:] += f.T @ f
-        torch.testing.assert_close(total, inputs @ inputs.T, rtol=1e-10, atol=1e-9)
-    narrow = h[:, :20]   # too narrow to be worth a factorisation: hᵀ itself
-    (only,) = kf.factor_blocks(narrow)
-    assert only[0] == 0 and torch.equal(only[1], narrow.T)
+    blocks = kf.factor_blocks(h, 40, 100)
+    assert [start for start, _ in blocks] == [0, 38, 76, 114]
+    # Σ_i F_iᵀ F_i (each block padded with its zero columns) = h hᵀ
+    total = torch.zeros(150, 150, dtype=torch.float64)
+    for start, f in blocks:
+        total[start:, start:] += f.T @ f
+    torch.testing.assert_close(total, h @ h.T, rtol=1e-10, atol=1e-9)
+    # narrower than the batch, or too few tasks for the factorisation to pay: hᵀ itself
+    for inputs, k in ((h[:, :100], 40), (h, 1)):
+        (only,) = kf.factor_blocks(inputs, k, 100)
+        assert only[0] == 0 and torch.equal(only[1], inputs.T)
+
+
+def test_cost_model_of_the_benchmark_mlp() -> None:
+    # 128 → 1024 → 768 → 128, batch 256 (inputs with the bias column): at K = 40 both wide
+    # layers are factored; at K = 2 the last one (out = 128) is not worth a factorisation
+    assert kf.factor_pays(256, 1025, 40, 768) and kf.factor_pays(256, 769, 40, 128)
+    assert kf.factor_pays(256, 1025, 2, 768) and not kf.factor_pays(256, 769, 2, 128)
 
 
 @pytest.mark.parametrize("scale", [1e-25, 1e20])

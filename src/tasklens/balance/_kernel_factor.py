@@ -11,12 +11,14 @@ so every task leaves one row ``Φ_k = vec(F δ_k)`` of ``r · out`` numbers and 
 ``Φ Φᵀ``, formed by :func:`._gramian.gramian` (exactly symmetric by construction, rescaled
 when the products would leave the dtype's range). Two exact factors:
 
-- ``in' ≤ R`` (``in'`` = columns of ``h̃``): ``F = h̃ᵀ``, so ``Φ_k = h̃ᵀ δ_k`` is the task's weight
-  (and bias) gradient itself (the "explicit" form of :mod:`.kernel_gramian`);
-- ``in' > R``: ``F = Lᵀ`` from the Cholesky factor of the ``R × R`` kernel ``h̃ h̃ᵀ = L Lᵀ``
-  (or, when the kernel is singular and the Cholesky factorisation fails, ``F`` = the triangular
-  factor of a QR decomposition of ``h̃ᵀ``): ``r = R``, the cost of the "kernel" form, with the
-  ``K² · R · out`` contraction done as a Gram matrix.
+- ``F = h̃ᵀ`` (``r = in'``, the columns of ``h̃``): ``Φ_k = h̃ᵀ δ_k`` is the task's weight (and
+  bias) gradient itself (the "explicit" form of :mod:`.kernel_gramian`);
+- when ``in' > R`` and it costs less (:func:`factor_pays`, e.g. at K = 40 for the two wide
+  layers of the benchmark MLP, not for its last layer at K = 2): ``F = Lᵀ`` from the Cholesky
+  factor of the ``R × R`` kernel ``h̃ h̃ᵀ = L Lᵀ`` (or, when the kernel is singular and the
+  Cholesky factorisation fails, the triangular factor of a QR decomposition of ``h̃ᵀ``):
+  ``r = R``, the cost of the "kernel" form or less (row blocks skip the triangle's zeros),
+  with the ``K² · R · out`` contraction done as a Gram matrix.
 
 Why chunks: the δ's of all K tasks at once are the step's largest tensors (K × R × out; 42 MB
 for the first layer of the benchmark MLP at K = 40). Such allocations are served by fresh
@@ -82,8 +84,8 @@ def _augmented(layer: FactorLayer, dtype: torch.dtype) -> Tensor:
 
 
 def factor(h: Tensor) -> Tensor:
-    """An upper trapezoidal ``F : (r, R)`` with ``Fᵀ F = h hᵀ`` exactly (up to rounding),
-    ``r = min(in, R)``.
+    """An upper triangular ``F : (R, R)`` with ``Fᵀ F = h hᵀ`` exactly (up to rounding), for an
+    input at least as wide as it is tall.
 
     Parameters
     ----------
@@ -91,49 +93,62 @@ def factor(h: Tensor) -> Tensor:
 
     Returns
     -------
-    (r, R) tensor
-        For ``in ≤ R`` the triangular factor of a QR decomposition of the wide ``hᵀ``
-        (``hᵀ = Q F``, ``Q`` orthogonal); else the transposed Cholesky factor ``Lᵀ`` of the
-        kernel ``h hᵀ = L Lᵀ``, or, when the kernel is singular and the factorisation fails,
-        the triangular factor of a QR decomposition of the tall ``hᵀ``.
+    (R, R) tensor
+        The transposed Cholesky factor ``Lᵀ`` of the kernel ``h hᵀ = L Lᵀ``, or, when the
+        kernel is singular and the factorisation fails, the triangular factor of a QR
+        decomposition of ``hᵀ`` (``hᵀ = Q F`` with orthonormal ``Q``: ``h hᵀ = Fᵀ F`` for any
+        rank).
     """
-    rows, cols = h.shape
-    if cols > rows:
-        chol, info = torch.linalg.cholesky_ex(h @ h.T)
-        if int(info) == 0:
-            # Cholesky is backward stable: L Lᵀ = h hᵀ + E, |E_ij| ≤ c·ε·sqrt(M_ii M_jj)
-            return chol.mT
-    # hᵀ = Q F with orthonormal Q gives h hᵀ = Fᵀ F for any rank (e.g. a dead ReLU row)
+    chol, info = torch.linalg.cholesky_ex(h @ h.T)
+    if int(info) == 0:
+        # Cholesky is backward stable: L Lᵀ = h hᵀ + E, |E_ij| ≤ c·ε·sqrt(M_ii M_jj)
+        return chol.mT
     return torch.linalg.qr(h.T, mode="r").R
 
 
-def factor_blocks(h: Tensor, max_blocks: int = 4,
+#: Multiply-adds charged for a LAPACK call on an ``R × R`` matrix, per ``R³`` (a factorisation
+#: runs well below the speed of a matrix product; measured on one CPU thread).
+FACTORISATION_COST = 4
+
+
+def factor_pays(rows: int, cols: int, num_tasks: int, out_features: int,
+                max_blocks: int = 4) -> bool:
+    """Whether the triangular :func:`factor` (kernel ``R²·in`` + factorisation + blocked
+    products ``≈ (b + 1) / (2b) · K·R²·out``) costs fewer multiply-adds than the plain factor
+    ``hᵀ`` (``K·in·R·out``), for ``h : (rows, cols)``."""
+    r, i, k, o = rows, cols, num_tasks, out_features
+    blocked = k * r * r * o * (max_blocks + 1) // (2 * max_blocks)
+    return r * r * i + FACTORISATION_COST * r**3 + blocked < k * i * r * o
+
+
+def factor_blocks(h: Tensor, num_tasks: int, out_features: int, max_blocks: int = 4,
                   min_rows: int = 32) -> list[tuple[int, Tensor]]:
-    """Row blocks of a factor of ``h hᵀ`` that skip the zeros of a triangular one.
+    """Row blocks of a factor ``F`` of ``h hᵀ``: ``hᵀ`` itself, or the triangular
+    :func:`factor` cut into blocks that skip its zeros when that pays (:func:`factor_pays`).
 
     Parameters
     ----------
     h : (R, in) tensor
+    num_tasks, out_features : int
+        ``K`` and the layer's ``out``, for the cost model.
     max_blocks, min_rows : int
-        The trapezoidal :func:`factor` is cut into at most ``max_blocks`` row blocks of at
-        least ``min_rows`` rows. An input narrower than ``2 · min_rows`` (and than ``R``)
-        keeps the plain factor ``hᵀ``: one block, no factorisation.
+        The triangle is cut into at most ``max_blocks`` row blocks of at least ``min_rows``
+        rows.
 
     Returns
     -------
     list of ``(start, F_i)``
-        ``F_i : (r_i, R − start)`` is a row block of the factor from column ``start`` on (its
+        ``F_i : (r_i, R − start)`` is a row block of ``F`` from column ``start`` on (its
         columns before ``start`` are zero), so ``F δ`` is the concatenation of the
         ``F_i δ[start:]``. With 4 blocks of an ``R × R`` triangle the products cost
         (4 + 3 + 2 + 1) / 16 of the full one.
     """
     rows, cols = h.shape
-    if cols <= rows and cols < 2 * min_rows:
+    if cols <= rows or not factor_pays(rows, cols, num_tasks, out_features, max_blocks):
         return [(0, h.T)]
     full = factor(h)
-    size = max(min_rows, -(-full.shape[0] // max_blocks))
-    return [(start, full[start:start + size, start:])
-            for start in range(0, full.shape[0], size)]
+    size = max(min_rows, -(-rows // max_blocks))
+    return [(start, full[start:start + size, start:]) for start in range(0, rows, size)]
 
 
 def _in_range(peaks: Tensor, limit: int) -> bool:
@@ -189,7 +204,8 @@ def factored_gramian(root: Tensor, upstream: Tensor, layers: Sequence[FactorLaye
     with torch.no_grad():
         # one (start, F_i, Φ_i) per row block of each layer's factor, Φ_i : (K, r_i, out)
         blocks = [[(start, f, upstream.new_empty((k, f.shape[0], layer.out_features)))
-                   for start, f in factor_blocks(h)] for h, layer in zip(h_all, layers)]
+                   for start, f in factor_blocks(h, k, layer.out_features)]
+                  for h, layer in zip(h_all, layers)]
     outputs = [layer.output for layer in layers]
     delta_peaks: list[Tensor] = []
     for start in range(0, k, step):

@@ -24,12 +24,19 @@ exact forms costs fewer multiply-adds (``K`` tasks):
 The bias term is always ``s sᵀ`` with ``s_k = δ_kᵀ 1`` (``K·R·out + K²·out``), which equals
 the ``1 1ᵀ`` part of the kernel above.
 
-All ``δ_k`` of all layers come from **one** batched backward (``is_grads_batched``) from the
+The ``δ_k`` of all layers come from batched backwards (``is_grads_batched``) from the
 features ``z`` (or the losses) to the recorded layer *outputs*: autograd then propagates the
-K upstream gradients through every layer but the first and skips every weight gradient. The
+upstream gradients through every layer but the first and skips every weight gradient. The
 cost per step is therefore ``K × (propagation through the layers after the first)`` plus the
-per-layer terms above, against ``K × (propagation + weight gradients) + K²·P`` for a per-task
+per-layer terms, against ``K × (propagation + weight gradients) + K²·P`` for a per-task
 loop (see :func:`linear_gramian_costs`).
+
+``strategy="auto"`` (the default, what the engine uses) takes the δ's a few tasks at a time
+and keeps per task only ``Φ_k = F δ_k`` for a factor ``Fᵀ F = [h, 1][h, 1]ᵀ`` of each layer's
+kernel (:mod:`._kernel_factor`: the cost of the cheaper form above or less, the bias folded
+in, the Gram matrix of ``Φ`` formed by :mod:`._gramian`); when a δ or an input lies outside
+half the dtype's exponent range it falls back to the per-layer route below, which rescales
+the factors first. ``"kernel"`` and ``"explicit"`` force that per-layer route and form.
 
 Use
 ---
@@ -50,11 +57,11 @@ return a direction still need the explicit task gradients. As with
 the recorded layers only through ``features``.
 
 Measured (``benchmarks/balance_methods.py``, CPU, one thread, K = 40, the 1M-parameter MLP
-128→1024→768→128, batch 256): one Gramian-method step ≈ 0.3–0.5 s against ≈ 0.7–1.4 s for
-the per-task loop and ≈ 0.7–0.9 s for TorchJD's ``mtl_backward``; the multiply-add model
-above predicts a ratio of 1.57 for the gradient part (the loop also pays per-call overhead
-and a K × P Jacobian in memory, which this route never forms). Float32 error against a float64
-reference: 3e-7 of ``max |G|`` (the float32 loop: 4e-7).
+128→1024→768→128, batch 256): one UPGrad step through the factored route ≈ 14–15× an EW
+step, against ≈ 16–17× through the per-layer route and ≈ 27–34× for TorchJD 0.18
+(``mtl_backward`` or its autogram ``Engine``); see benchmarks/RESULTS.md, "Speed (issue 13)".
+Float32 error against a float64 reference (K = 40, that MLP): 1.4e-7 of ``max |G|`` for the
+factored route, 4.8e-7 for the per-layer "kernel" form.
 """
 
 from __future__ import annotations
