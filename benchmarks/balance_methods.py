@@ -253,6 +253,13 @@ def _load() -> str:
         return "n/a"
 
 
+def _set_clock(parser: argparse.ArgumentParser, clock: str, device: torch.device) -> None:
+    if clock == "thread":
+        if torch.get_num_threads() != 1 or device.type != "cpu":
+            parser.error("--clock thread needs the CPU and one thread (OMP_NUM_THREADS=1)")
+        CLOCK[0] = time.thread_time
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="K in {2, 5}, 3 steps")
@@ -276,10 +283,7 @@ def main() -> None:
     if args.memory and not pin_mmap_threshold():
         print("# could not pin glibc's mmap threshold: CPU peaks may be under-counted")
     device = torch.device(args.device)
-    if args.clock == "thread":
-        if torch.get_num_threads() != 1 or device.type != "cpu":
-            parser.error("--clock thread needs the CPU and one thread (OMP_NUM_THREADS=1)")
-        CLOCK[0] = time.thread_time
+    _set_clock(parser, args.clock, device)
     ks = (2, 5) if args.quick else (2, 5, 10, 20, 40)
     if args.ks:
         ks = tuple(int(v) for v in args.ks.split(","))

@@ -335,10 +335,12 @@ def linear_kernel_gramian(
         ``nn.Linear`` call, otherwise :class:`KernelGramianError` is raised (fall back to
         :func:`tasklens.balance.engine.parameter_gramian`).
     strategy : {"auto", "kernel", "explicit"}
-        Per-layer form of the weight term: ``"auto"`` picks the one with fewer
-        multiply-adds (:func:`linear_gramian_costs`); the others force one form (for tests).
+        ``"auto"``: the factored route over chunks of tasks (:mod:`._kernel_factor`), or, when
+        a δ or an input lies outside half the dtype's exponent range, the per-layer route with
+        the form of fewer multiply-adds (:func:`linear_gramian_costs`); ``"kernel"`` /
+        ``"explicit"`` force the per-layer route and that form (for tests).
     chunk_size : int, optional
-        Passed to the batched backward; set it to go through the K rows sequentially.
+        Passed to the batched backward(s); set it to go through the K rows sequentially.
 
     Returns
     -------
@@ -364,7 +366,8 @@ def linear_kernel_gramian(
     else:
         upstream = torch.eye(k, dtype=stacked.dtype, device=stacked.device)
         root = stacked
-    if strategy == "auto":
+    if strategy == "auto" and all(isinstance(t.call.module, nn.Linear) for t in terms):
+        # (a recorder extended to other layer types uses the per-layer route below for them)
         layers = [FactorLayer(t.call.inputs, t.call.output, t.call.module.out_features,  # type: ignore[arg-type]
                               t.weight, t.bias) for t in terms]
         gram = factored_gramian(root, upstream, layers, chunk_size)
