@@ -57,9 +57,9 @@ return a direction still need the explicit task gradients. As with
 the recorded layers only through ``features``.
 
 Measured (``benchmarks/balance_methods.py``, CPU, one thread, K = 40, the 1M-parameter MLP
-128→1024→768→128, batch 256): one UPGrad step through the factored route ≈ 14–15× an EW
-step, against ≈ 16–17× through the per-layer route and ≈ 27–34× for TorchJD 0.18
-(``mtl_backward`` or its autogram ``Engine``); see benchmarks/RESULTS.md, "Speed (issue 13)".
+128→1024→768→128, batch 256): one UPGrad step through the factored route ≈ 13–14× an EW
+step, against ≈ 16–17× through the per-layer route and 23–32× for TorchJD 0.18 (its
+autogram ``Engine`` or ``mtl_backward``); see benchmarks/RESULTS.md, "Speed (issue 13)".
 Float32 error against a float64 reference (K = 40, that MLP): 1.4e-7 of ``max |G|`` for the
 factored route, 4.8e-7 for the per-layer "kernel" form.
 """
