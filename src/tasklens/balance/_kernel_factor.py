@@ -22,15 +22,19 @@ when the products would leave the dtype's range). Two exact factors:
 
 Why chunks: the δ's of all K tasks at once are the step's largest tensors (K × R × out; 42 MB
 for the first layer of the benchmark MLP at K = 40). Such allocations are served by fresh
-``mmap`` pages on glibc (above its 32 MiB threshold), whose page faults and zeroing cost as
-much as the arithmetic on them, and every pass over them goes to main memory. Taking the δ's
-for a few tasks at a time (one batched backward per chunk) keeps every temporary small enough
-to be reused from the heap and to stay in cache, and only the ``Φ`` rows are kept.
+``mmap`` pages on glibc (above its 32 MiB threshold), which are page-faulted and zeroed every
+step, and every elementwise pass over them (the activation's backward, scale checks) goes to
+main memory. Taking the δ's for a few tasks at a time (one batched backward per chunk) keeps
+every temporary small enough to be reused from the heap and to stay in cache, and only the
+``Φ`` rows are kept (benchmarks/RESULTS.md, "Speed (issue 13)": 13.9× instead of 15.9–17.8×
+an EW step at K = 40, peak memory 74 instead of 115 MiB).
 
 Scales: when some δ or some ``h`` lies outside half the dtype's safe exponent range (products
 of four such factors could overflow or underflow before :func:`._gramian.gramian` can rescale),
 :func:`factored_gramian` returns ``None`` and the caller uses the per-layer route of
-:mod:`.kernel_gramian`, which rescales the factors first.
+:mod:`.kernel_gramian`, which rescales the factors first. Within that range the Gram matrices
+are formed plainly and the ``K × K`` result is checked instead of every ``Φ`` row (finite, no
+nonzero diagonal below ``2^-2L``); a failed check redoes them with row rescaling.
 """
 
 from __future__ import annotations
