@@ -16,6 +16,9 @@ measured these ways:
   (:func:`tasklens.balance.engine.backward_split`);
 - ``torchjd``: TorchJD's ``autojac.mtl_backward`` + ``jac_to_grad`` with TorchJD's own
   aggregator of the same name (methods both libraries implement; test extra ``torchjd``);
+- ``torchjd/gram``: TorchJD's hook-based ``autogram.Engine`` on the encoder (created once, its
+  hooks active during the forward): ``compute_gramian(losses)``, the weights of TorchJD's
+  ``<Name>Weighting`` from that Gramian, then ``losses.backward(weights)``;
 - ``loop``: a plain per-task loop (K ``autograd.grad`` calls to the shared parameters, the
   method's weights from the stacked Jacobian, then one backward of Σ w_k L_k) — the way
   older MTL libraries do it.
@@ -24,7 +27,9 @@ Ratios are against EW with the engine, measured in the same run at the same K. L
 methods (EW, FAMO) compute no task gradients, so their three rows differ only by noise
 (the loop row still computes the K gradients, as a naive loop would).
 
-Run: ``.venv/bin/python benchmarks/balance_methods.py [--quick] [--device cuda] [--memory]``
+Run: ``.venv/bin/python benchmarks/balance_methods.py [--quick] [--device cuda] [--memory]
+[--clock thread]`` (``--clock thread``: CPU time of the one thread instead of wall clock, for a
+machine shared with other jobs; each K's load average is printed).
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during the timed steps. On the CPU,
 ``--memory`` measures instead the peak resident memory one step adds after a warm-up step
@@ -40,9 +45,11 @@ load that drifts during the run.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -62,6 +69,10 @@ METHODS = ("ew", "pcgrad", "mgda", "cagrad", "nash_mtl", "upgrad", "gradnorm", "
 # TorchJD aggregators for the methods both libraries implement (CAGrad and NashMTL need cvxpy
 # in TorchJD, which is not installed).
 TORCHJD = {"ew": "Sum", "pcgrad": "PCGrad", "mgda": "MGDA", "upgrad": "UPGrad"}
+#: The timer of the timed steps: wall clock by default; ``--clock thread`` switches to the CPU
+#: time of the calling thread (with one thread, what the step itself used, robust to a shared
+#: machine whose other jobs take turns on the cores).
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
 
 
 class Net(nn.Module):
@@ -116,6 +127,9 @@ def one_step(mode: str, net: Net, method: balance.BalanceMethod, opt: torch.opti
             (w.detach() * losses).sum().backward()
         if not method.post_step_update:
             method.update(ctx)
+    elif mode == "torchjd/gram":
+        gram = net.autogram.compute_gramian(losses)
+        losses.backward(getattr(aggregation_module(), TORCHJD[method.name] + "Weighting")()(gram))
     elif mode == "torchjd":
         from torchjd import aggregation
         from torchjd.autojac import jac_to_grad, mtl_backward
@@ -134,6 +148,24 @@ def one_step(mode: str, net: Net, method: balance.BalanceMethod, opt: torch.opti
         method.update(BalanceContext(losses=after, step=step))
 
 
+def aggregation_module() -> ModuleType:
+    """``torchjd.aggregation`` (imported on use: TorchJD is an optional dependency)."""
+    from torchjd import aggregation
+
+    return aggregation
+
+
+def make_net(k: int, mode: str, device: torch.device) -> Net:
+    """A fresh model; for ``torchjd/gram`` with TorchJD's autogram engine hooked on the
+    encoder (before any forward, as TorchJD requires)."""
+    net = Net(k).to(device)
+    if mode == "torchjd/gram":
+        from torchjd.autogram import Engine
+
+        net.autogram = Engine(net.encoder, batch_dim=None)
+    return net
+
+
 def _gramian_only(method: balance.BalanceMethod) -> bool:
     """Whether the kernel Gramian can feed ``method`` (weights from the Gramian alone)."""
     return (method.output == "weights" and "gramian" in method.requires
@@ -147,6 +179,7 @@ def modes_of(name: str) -> list[str]:
         modes.insert(2, "engine/kernel")
     if name in TORCHJD and _has_torchjd():
         modes.insert(3, "torchjd")
+        modes.insert(4, "torchjd/gram")
     return modes
 
 
@@ -157,7 +190,7 @@ def interleaved(k: int, methods: tuple[str, ...], x: torch.Tensor, y: torch.Tens
     configs = []
     for name in methods:
         for mode in modes_of(name):
-            net = Net(k).to(device)
+            net = make_net(k, mode, device)
             method = balance.get(name)
             opt = torch.optim.Adam(net.parameters(), lr=1e-4)
             configs.append((name, mode, lambda s, n=net, m=method, o=opt, md=mode:
@@ -167,11 +200,11 @@ def interleaved(k: int, methods: tuple[str, ...], x: torch.Tensor, y: torch.Tens
         fn(0)
     for s in range(1, steps + 1):
         for name, mode, fn in configs:
-            start = time.perf_counter()
+            start = CLOCK[0]()
             fn(s)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            times[(name, mode)].append(time.perf_counter() - start)
+            times[(name, mode)].append(CLOCK[0]() - start)
     med = {key: float(np.median(v)) for key, v in times.items()}
     ew = med[("ew", "engine/param")]
     for name, mode, _ in configs:
@@ -203,13 +236,28 @@ def measure(fn: Callable[[int], None], steps: int, device: torch.device,
         torch.cuda.reset_peak_memory_stats(device)
     times = []
     for s in range(1, steps + 1):
-        start = time.perf_counter()
+        start = CLOCK[0]()
         fn(s)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK[0]() - start)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else np.nan
     return float(np.median(times)), peak
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (the machine may be shared)."""
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _set_clock(parser: argparse.ArgumentParser, clock: str, device: torch.device) -> None:
+    if clock == "thread":
+        if torch.get_num_threads() != 1 or device.type != "cpu":
+            parser.error("--clock thread needs the CPU and one thread (OMP_NUM_THREADS=1)")
+        CLOCK[0] = time.thread_time
 
 
 def main() -> None:
@@ -223,6 +271,9 @@ def main() -> None:
     parser.add_argument("--interleave", action="store_true",
                         help="time all methods and modes of a K round-robin (robust ratios "
                         "on a loaded machine)")
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                        help="wall clock, or this thread's CPU time (needs one thread; robust "
+                        "when other jobs share the cores)")
     parser.add_argument("--memory", action="store_true",
                         help="CPU: peak resident memory of one step (times not comparable)")
     args = parser.parse_args()
@@ -232,17 +283,20 @@ def main() -> None:
     if args.memory and not pin_mmap_threshold():
         print("# could not pin glibc's mmap threshold: CPU peaks may be under-counted")
     device = torch.device(args.device)
+    _set_clock(parser, args.clock, device)
     ks = (2, 5) if args.quick else (2, 5, 10, 20, 40)
     if args.ks:
         ks = tuple(int(v) for v in args.ks.split(","))
     steps = args.steps or (3 if args.quick else 10)
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"numpy {np.__version__}, threads {torch.get_num_threads()}, device {device}")
+          f"numpy {np.__version__}, threads {torch.get_num_threads()}, device {device}, "
+          f"clock {args.clock}")
     shared_params = sum(p.numel() for p in Net(1).encoder.parameters())
     print(f"# shared parameters: {shared_params:,}; batch 256; median of {steps} steps")
     print(f"{'K':>3} {'method':>9} {'mode':>13} {'ms/step':>9} {'vs EW':>7} {'peak MiB':>9} "
           f"{'x loop':>7}")
     for k in ks:
+        print(f"# K = {k}: load average {_load()}", flush=True)
         gen = torch.Generator().manual_seed(k)
         x = torch.randn(256, 128, generator=gen).to(device)
         y = torch.randn(256, k, generator=gen).to(device)
@@ -254,7 +308,7 @@ def main() -> None:
             modes = modes_of(name)
             loop_time = None
             for mode in modes:
-                net = Net(k).to(device)
+                net = make_net(k, mode, device)
                 method = balance.get(name)
                 opt = torch.optim.Adam(net.parameters(), lr=1e-4)
                 try:
@@ -273,6 +327,7 @@ def main() -> None:
                 peak_s = "-" if np.isnan(peak) else f"{peak:.0f}"
                 print(f"{k:>3} {name:>9} {mode:>13} {1e3 * sec:>9.1f} {ratio:>7.2f} {peak_s:>9} "
                       f"{vs_loop:>7.2f}", flush=True)
+    print(f"# end: load average {_load()}")
 
 
 if __name__ == "__main__":

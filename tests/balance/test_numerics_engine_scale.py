@@ -116,7 +116,7 @@ def test_gramian_helper_rescales_rows_of_any_scale(scale: float) -> None:
     torch.testing.assert_close(gramian(plain), symmetrize(plain @ plain.T), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("strategy", ("kernel", "explicit"))
+@pytest.mark.parametrize("strategy", ("kernel", "explicit", "auto"))
 @pytest.mark.parametrize("scale", SCALES)
 def test_kernel_gramian_at_extreme_scale_matches_autograd(scale: float, strategy: str) -> None:
     encoder, heads = _model(torch.float32)

@@ -24,12 +24,19 @@ exact forms costs fewer multiply-adds (``K`` tasks):
 The bias term is always ``s sᵀ`` with ``s_k = δ_kᵀ 1`` (``K·R·out + K²·out``), which equals
 the ``1 1ᵀ`` part of the kernel above.
 
-All ``δ_k`` of all layers come from **one** batched backward (``is_grads_batched``) from the
+The ``δ_k`` of all layers come from batched backwards (``is_grads_batched``) from the
 features ``z`` (or the losses) to the recorded layer *outputs*: autograd then propagates the
-K upstream gradients through every layer but the first and skips every weight gradient. The
+upstream gradients through every layer but the first and skips every weight gradient. The
 cost per step is therefore ``K × (propagation through the layers after the first)`` plus the
-per-layer terms above, against ``K × (propagation + weight gradients) + K²·P`` for a per-task
+per-layer terms, against ``K × (propagation + weight gradients) + K²·P`` for a per-task
 loop (see :func:`linear_gramian_costs`).
+
+``strategy="auto"`` (the default, what the engine uses) takes the δ's a few tasks at a time
+and keeps per task only ``Φ_k = F δ_k`` for a factor ``Fᵀ F = [h, 1][h, 1]ᵀ`` of each layer's
+kernel (:mod:`._kernel_factor`: the cost of the cheaper form above or less, the bias folded
+in, the Gram matrix of ``Φ`` formed by :mod:`._gramian`); when a δ or an input lies outside
+half the dtype's exponent range it falls back to the per-layer route below, which rescales
+the factors first. ``"kernel"`` and ``"explicit"`` force that per-layer route and form.
 
 Use
 ---
@@ -50,11 +57,11 @@ return a direction still need the explicit task gradients. As with
 the recorded layers only through ``features``.
 
 Measured (``benchmarks/balance_methods.py``, CPU, one thread, K = 40, the 1M-parameter MLP
-128→1024→768→128, batch 256): one Gramian-method step ≈ 0.3–0.5 s against ≈ 0.7–1.4 s for
-the per-task loop and ≈ 0.7–0.9 s for TorchJD's ``mtl_backward``; the multiply-add model
-above predicts a ratio of 1.57 for the gradient part (the loop also pays per-call overhead
-and a K × P Jacobian in memory, which this route never forms). Float32 error against a float64
-reference: 3e-7 of ``max |G|`` (the float32 loop: 4e-7).
+128→1024→768→128, batch 256): one UPGrad step through the factored route ≈ 13–14× an EW
+step, against ≈ 16–17× through the per-layer route and 23–32× for TorchJD 0.18 (its
+autogram ``Engine`` or ``mtl_backward``); see benchmarks/RESULTS.md, "Speed (issue 13)".
+Float32 error against a float64 reference (K = 40, that MLP): 1.4e-7 of ``max |G|`` for the
+factored route, 4.8e-7 for the per-layer "kernel" form.
 """
 
 from __future__ import annotations
@@ -73,6 +80,7 @@ from . import _conv_gramian as _conv
 from ._autograd import batched_grad, head_grads, parameter_gramian, stack_losses
 from ._gramian import accumulate, add, row_exponents, safe_exponent, scale_rows, symmetrize, unscale
 from ._gramian import gramian as task_gramian
+from ._kernel_factor import FactorLayer, factored_gramian
 
 logger = logging.getLogger("tasklens")
 
@@ -332,10 +340,12 @@ def linear_kernel_gramian(
         ``nn.Linear`` call, otherwise :class:`KernelGramianError` is raised (fall back to
         :func:`tasklens.balance.engine.parameter_gramian`).
     strategy : {"auto", "kernel", "explicit"}
-        Per-layer form of the weight term: ``"auto"`` picks the one with fewer
-        multiply-adds (:func:`linear_gramian_costs`); the others force one form (for tests).
+        ``"auto"``: the factored route over chunks of tasks (:mod:`._kernel_factor`), or, when
+        a δ or an input lies outside half the dtype's exponent range, the per-layer route with
+        the form of fewer multiply-adds (:func:`linear_gramian_costs`); ``"kernel"`` /
+        ``"explicit"`` force the per-layer route and that form (for tests).
     chunk_size : int, optional
-        Passed to the batched backward; set it to go through the K rows sequentially.
+        Passed to the batched backward(s); set it to go through the K rows sequentially.
 
     Returns
     -------
@@ -361,6 +371,14 @@ def linear_kernel_gramian(
     else:
         upstream = torch.eye(k, dtype=stacked.dtype, device=stacked.device)
         root = stacked
+    if strategy == "auto" and all(isinstance(t.call.module, nn.Linear) for t in terms):
+        # (a recorder extended to other layer types uses the per-layer route below for them)
+        layers = [FactorLayer(t.call.inputs, t.call.output, t.call.module.out_features,  # type: ignore[arg-type]
+                              t.weight, t.bias) for t in terms]
+        gram = factored_gramian(root, upstream, layers, chunk_size)
+        if gram is not None:
+            return gram
+        # a δ or an input outside half the dtype's range: the per-layer route rescales them
     # One batched backward to the layers' outputs: no weight gradient is formed (except for
     # conv / batch-norm layers whose own parameters are cheaper to ask for: _conv_gramian).
     targets = [_conv.grad_targets(t.call.module, t.call.output, k, strategy, t.weight, t.bias)
