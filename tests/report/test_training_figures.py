@@ -140,3 +140,17 @@ def test_gradient_cosine_with_unmeasured_steps_and_pairs(recwarn) -> None:
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
     ax = plot_loss_curves(steps, {"a": np.exp(-steps)}, xlabel="epoch").axes[0]
     assert ax.get_xlabel() == "epoch"
+
+
+def test_one_logged_point_draws_without_a_singular_x_range_warning() -> None:
+    # a one-epoch analysis logs one point per curve: matplotlib warned about identical xlims
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_loss_curves([1], {"a": [0.5], "b": [0.7]})
+        lo, hi = fig.axes[0].get_xlim()
+        assert lo < 1 < hi
+        fig = plot_gradient_cosine([3], {"a ↔ b": [0.2]})
+        lo, hi = fig.axes[0].get_xlim()
+        assert lo < 3 < hi

@@ -82,7 +82,9 @@ def plot_loss_curves(steps: Any, losses: Mapping[str, Any], *, predicted_steps: 
         xmax = informative_xmax(x, list(trained.values()), fraction)
         if pred:
             xmax = max(xmax, informative_xmax(px, list(pred.values()), fraction))
-        ax.set_xlim(min(x[0], px[0]) if px is not None else x[0], xmax)
+        xmin = min(x[0], px[0]) if px is not None else x[0]
+        if xmax > xmin:  # one logged point: leave matplotlib's automatic margins
+            ax.set_xlim(xmin, xmax)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
     handles, labels = ax.get_legend_handles_labels()
@@ -168,7 +170,8 @@ def plot_gradient_cosine(steps: Any, cosines: Mapping[str, Any], *, title: str =
         for (key, y), color in zip(curves.items(), _task_colors(len(curves))):
             ax.plot(x, y, color=color, lw=1.2, label=key)
     ax.set_ylim(-1.05, 1.05)
-    ax.set_xlim(x[0], x[-1])
+    if x[-1] > x[0]:  # one logged step: leave matplotlib's automatic margins
+        ax.set_xlim(x[0], x[-1])
     ax.set_xlabel("step", fontsize=8)
     ylabel = "cosine of task gradients"
     ax.set_ylabel(ylabel if smooth == 1 else f"{ylabel}\n(moving average over {smooth} points)",
