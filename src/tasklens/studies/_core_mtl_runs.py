@@ -108,6 +108,25 @@ def run_and_collect(
     return results, failed
 
 
+# ---------------------------------------------------------------- one run
+def fit(model: Any, train: Any, balancer: str, settings: Mapping[str, Any], seed: int) -> Any:
+    """Train ``model`` on ``train`` with ``balancer`` and the study's ``settings``
+    (``epochs``, ``batch_size``, ``lr``; Adam), seeded by ``seed``; the
+    :class:`~tasklens.train.TrainResult`."""
+    from ..train import Trainer
+
+    return Trainer(model, train, balancer, batch_size=settings["batch_size"],
+                   lr=settings["lr"], seed=seed, progress=False).fit(settings["epochs"])
+
+
+def evaluate_on(model: Any, tests: Mapping[str, Any],
+                read: Callable[[dict[str, dict[str, float]]], Any]) -> dict[str, Any]:
+    """``{name: read(evaluate(model, test set))}`` for each named test set."""
+    from ..train import evaluate
+
+    return {name: read(evaluate(model, ts)) for name, ts in tests.items()}
+
+
 # ---------------------------------------------------------------- summaries
 def mean_se(values: Sequence[float]) -> MS:
     """(mean, standard error) of ``values``: sample SD (ddof 1) over √n; SE 0 for one."""

@@ -37,6 +37,8 @@ from ._core_mtl_runs import (
     check_image_size,
     check_names,
     check_seeds,
+    evaluate_on,
+    fit,
     markdown_table,
     mean_se,
     plain,
@@ -89,18 +91,15 @@ def build_model(name: str, train: Any, seed: int) -> Any:
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (model, seed); ID / OOD metrics and, for CORE-MTL, stream stability."""
     from ..nn import DualStreamModel
-    from ..train import Trainer, evaluate
     from .core_mtl_analysis import stability_under_intervention
 
     train, id_test, ood_test = grounding_data(settings["n_train"], settings["n_test"],
                                               settings["size"], job["seed"])
     model = build_model(job["model"], train, job["seed"])
-    Trainer(model, train, "ew", batch_size=settings["batch_size"], lr=settings["lr"],
-            seed=job["seed"], progress=False).fit(settings["epochs"])
-    out: dict[str, Any] = {}
-    for split, ts in (("id", id_test), ("ood", ood_test)):
-        metrics = evaluate(model, ts)
-        out[split] = {key: float(metrics[task][name]) for key, task, name in METRICS}
+    fit(model, train, "ew", settings, job["seed"])
+    out: dict[str, Any] = evaluate_on(
+        model, {"id": id_test, "ood": ood_test},
+        lambda metrics: {key: float(metrics[task][name]) for key, task, name in METRICS})
     if isinstance(model, DualStreamModel):
         stab = stability_under_intervention(model, id_test.inputs, ood_test.inputs,
                                             seed=job["seed"])
@@ -116,8 +115,7 @@ class GroundingResult:
 
     Attributes
     ----------
-    models : tuple of str
-    seeds : tuple of int
+    models, seeds : tuple of str, tuple of int
     per_seed : dict {model: {seed: run}}
         ``run``: ``id`` and ``ood`` ({metric: value}) and, for CORE-MTL, ``stability``
         ({"intra-domain"|"cross-domain": {delta_semantic, delta_residual, ratio}}).
@@ -195,9 +193,10 @@ def grounding_study(
     Parameters
     ----------
     out_dir : path
-        One JSON file per (model, seed) under ``out_dir/runs`` (a rerun resumes).
+        One JSON file per (model, seed) under ``out_dir/runs``; a rerun in the same
+        folder with the same settings resumes.
     models : sequence of str
-        A subset of :data:`MODELS`.
+        A subset of :data:`MODELS` (default: hard and soft CORE-MTL and EW HPS).
     seeds : sequence of int
         Model and data seeds.
     epochs : int

@@ -38,7 +38,7 @@ import numpy as np
 
 from .._common.validation import check_scalar
 from ..data.corruptions import CORRUPTIONS
-from ._core_mtl_runs import MS, check_seeds, markdown_table, plain, save_study
+from ._core_mtl_runs import MS, check_seeds, fit, markdown_table, plain, save_study
 from ._core_mtl_runs import pm as _fmt
 from ._core_mtl_runs import runs_mean_se as _ms
 from .core_mtl_shortcut import (
@@ -116,12 +116,9 @@ def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (method[, lambdas], seed) as the shortcut study does
     (:func:`~tasklens.studies.core_mtl_shortcut.shortcut_data`, its models and balancers);
     accuracies on the source and target tests and on the corrupted source test."""
-    from ..train import Trainer
-
     train, src_test, tgt_test = shortcut_data(settings["n"], job["seed"])
     model = _build(job["method"], train, job["seed"], job.get("lambdas"))
-    Trainer(model, train, BALANCER[job["method"]], batch_size=settings["batch_size"],
-            lr=settings["lr"], seed=job["seed"], progress=False).fit(settings["epochs"])
+    fit(model, train, BALANCER[job["method"]], settings, job["seed"])
     out: dict[str, Any] = {domain: _accuracies(model, ts)
                            for domain, ts in (("source", src_test), ("target", tgt_test))}
     out["corrupted"] = _corrupted(model, src_test, settings["corruptions"], job["seed"])

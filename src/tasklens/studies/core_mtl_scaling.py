@@ -38,6 +38,7 @@ from ._core_mtl_runs import (
     check_image_size,
     check_names,
     check_seeds,
+    fit,
     mean_se,
     plain,
     pm,
@@ -97,16 +98,14 @@ def build_model(method: str, train: Any, seed: int) -> Any:
 
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (method, K, seed); epoch times and per-task test metrics."""
-    from ..train import Trainer, evaluate
+    from ..train import evaluate
 
     train, test = scaling_data(settings["n_train"], settings["n_test"], max(TASK_COUNTS),
                                settings["size"], job["seed"])
     names = [f"mlp_{i}" for i in range(job["k"])]
     train, test = train.select(names), test.select(names)
     model = build_model(job["method"], train, job["seed"])
-    result = Trainer(model, train, BALANCER[job["method"]], batch_size=settings["batch_size"],
-                     lr=settings["lr"], seed=job["seed"], progress=False
-                     ).fit(settings["epochs"])
+    result = fit(model, train, BALANCER[job["method"]], settings, job["seed"])
     metrics = evaluate(model, test)
     return {"epoch_s": [float(r["time_s"]) for r in result.history],
             "metrics": {t: {"mse": float(metrics[t]["mse"]), "r2": float(metrics[t]["r2"])}

@@ -36,6 +36,8 @@ from ._core_mtl_runs import (
     NAN_MS,
     check_names,
     check_seeds,
+    evaluate_on,
+    fit,
     markdown_table,
     mean_se,
     plain,
@@ -108,28 +110,19 @@ def shortcut_data(n: int | None, seed: int, dataset: str = "colored_digits"
 def _train(method: str, seed: int, settings: dict[str, Any]) -> tuple[Any, Any, Any]:
     """(trained model, source test set, target test set) of one (method, seed): a
     deterministic function of its arguments (seeded model, split and trainer)."""
-    from ..train import Trainer
-
     dataset = settings.get("dataset", "colored_digits")
     train, src_test, tgt_test = shortcut_data(settings["n"], seed, dataset)
     model = build_model(method, train, seed)
-    Trainer(model, train, BALANCER[method], batch_size=settings["batch_size"],
-            lr=settings["lr"], seed=seed, progress=False).fit(settings["epochs"])
+    fit(model, train, BALANCER[method], settings, seed)
     return model, src_test, tgt_test
 
 
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (method, seed) on the source; accuracies on source and target tests."""
-    from ..train import evaluate
-
-    dataset = settings.get("dataset", "colored_digits")
+    tasks = DATASET_TASKS[settings.get("dataset", "colored_digits")]
     model, src_test, tgt_test = _train(job["method"], job["seed"], settings)
-    out: dict[str, Any] = {}
-    for domain, ts in (("source", src_test), ("target", tgt_test)):
-        metrics = evaluate(model, ts)
-        out[domain] = {t: float(metrics[t][key])
-                       for t, key in DATASET_TASKS[dataset].items()}
-    return out
+    return evaluate_on(model, {"source": src_test, "target": tgt_test},
+                       lambda metrics: {t: float(metrics[t][key]) for t, key in tasks.items()})
 
 
 @dataclass(frozen=True)
