@@ -11,40 +11,23 @@ Run: ``OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/core_mtl_gro
 
 from __future__ import annotations
 
-import argparse
-import platform
-import time
-
-import numpy as np
-import torch
-
 from tasklens.studies.core_mtl_grounding import grounding_study, save_grounding
+
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _common import one_thread, print_study, study_parser
+except ModuleNotFoundError:
+    from benchmarks._common import one_thread, print_study, study_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="tasklens-output/core-mtl-grounding")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--n-train", type=int, default=1024)
-    parser.add_argument("--n-test", type=int, default=512)
-    parser.add_argument("--size", type=int, default=16)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = study_parser(__doc__, "tasklens-output/core-mtl-grounding", n_train=1024,
+                        n_test=512, size=16).parse_args()
+    started = one_thread()
     if args.quick:
         args.seeds, args.epochs, args.n_train, args.n_test = 1, 1, 128, 64
-    started = time.perf_counter()
     result = grounding_study(args.out, seeds=range(args.seeds), epochs=args.epochs,
                              n_train=args.n_train, n_test=args.n_test, size=args.size)
-    result = save_grounding(result, args.out)
-    print(f"# core_mtl grounding — {platform.processor() or platform.machine()}, torch "
-          f"{torch.__version__}, numpy {np.__version__}, 1 thread; {result.settings}; "
-          f"wall {time.perf_counter() - started:.0f} s")
-    print(result.table())
-    if result.failed:
-        print(f"failed runs: {result.failed}")
-    print(f"files: {result.files}")
+    print_study("grounding", save_grounding(result, args.out), started)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ subset; ``--quick`` for a smoke test: 1 seed, 1 epoch, 200 digits).
 
 from __future__ import annotations
 
-import argparse
 import platform
 import time
 
@@ -28,19 +27,20 @@ from tasklens.studies.core_mtl_robustness import (
     save_robustness,
 )
 
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.core_mtl_robustness
+    from _common import one_thread, study_parser
+except ModuleNotFoundError:
+    from benchmarks._common import one_thread, study_parser
+
 EXPERIMENTS = {"corruption": corruption_robustness, "ablation": component_ablation,
                "sensitivity": lambda_sensitivity}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="tasklens-output/core-mtl-robustness")
+    parser = study_parser(__doc__, "tasklens-output/core-mtl-robustness")
     parser.add_argument("--experiments", default="corruption,ablation,sensitivity")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    one_thread()
     seeds, epochs, n = tuple(range(args.seeds)), args.epochs, None
     if args.quick:
         seeds, epochs, n = (0,), 1, 200

@@ -15,37 +15,28 @@ times.
 
 from __future__ import annotations
 
-import argparse
-import platform
-import time
-
-import numpy as np
-import torch
-
 from tasklens.studies.core_mtl_scaling import (
     interleaved_epoch_times,
     save_scaling,
     scaling_study,
 )
 
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _common import one_thread, print_study, study_parser
+except ModuleNotFoundError:
+    from benchmarks._common import one_thread, print_study, study_parser
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="tasklens-output/core-mtl-scaling")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--n-train", type=int, default=256)
-    parser.add_argument("--n-test", type=int, default=256)
-    parser.add_argument("--size", type=int, default=32)
+    parser = study_parser(__doc__, "tasklens-output/core-mtl-scaling", epochs=4,
+                          n_train=256, n_test=256, size=32)
     parser.add_argument("--timing-repeats", type=int, default=5,
                         help="also time one epoch per method, interleaved, best of N (0: off)")
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    started = one_thread()
     counts = (2, 4) if args.quick else (10, 20, 30, 40)
     seeds = range(1 if args.quick else args.seeds)
     epochs = 1 if args.quick else args.epochs
-    started = time.perf_counter()
     result = scaling_study(args.out, task_counts=counts, seeds=seeds, epochs=epochs,
                            n_train=args.n_train, n_test=args.n_test, size=args.size)
     if args.timing_repeats:
@@ -54,14 +45,7 @@ def main() -> None:
         timing = interleaved_epoch_times(task_counts=counts, repeats=args.timing_repeats,
                                          n_train=args.n_train, size=args.size)
         result = dataclasses.replace(result, timing=timing)
-    result = save_scaling(result, args.out)
-    print(f"# core_mtl scaling — {platform.processor() or platform.machine()}, torch "
-          f"{torch.__version__}, numpy {np.__version__}, 1 thread; {result.settings}; "
-          f"wall {time.perf_counter() - started:.0f} s")
-    print(result.table())
-    if result.failed:
-        print(f"failed runs: {result.failed}")
-    print(f"files: {result.files}")
+    print_study("scaling", save_scaling(result, args.out), started)
 
 
 if __name__ == "__main__":

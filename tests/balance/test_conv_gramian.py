@@ -29,17 +29,9 @@ from tasklens.balance.kernel_gramian import (
 )
 from tasklens.nn import LeNetEncoder, SmallResNet
 
+from ._gramian_reference import head_loss, loop_gramian
+
 RTOL = {torch.float32: 1e-4, torch.float64: 1e-10}
-
-
-def _loop_gramian(losses: Tensor, params: list[Tensor]) -> Tensor:
-    rows = []
-    for loss in losses:
-        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
-                               for g, p in zip(grads, params)]))
-    jac = torch.stack(rows)
-    return jac @ jac.T
 
 
 def _losses(z: Tensor, k: int, seed: int) -> Tensor:
@@ -49,9 +41,7 @@ def _losses(z: Tensor, k: int, seed: int) -> Tensor:
     losses = []
     for _ in range(k):
         w = torch.randn(flat.shape[1], 2, generator=gen, dtype=z.dtype)
-        out = flat @ w / flat.shape[1] ** 0.5
-        target = torch.randn(out.shape, generator=gen, dtype=z.dtype)
-        losses.append(((out - target) ** 2).mean() + 0.1 * torch.tanh(out).sum())
+        losses.append(head_loss(flat @ w / flat.shape[1] ** 0.5, gen))
     return torch.stack(losses)
 
 
@@ -62,7 +52,7 @@ def _compare(encoder: nn.Module, x: Tensor, k: int, strategy: str = "auto",
         z = encoder(x)
     losses = _losses(z, k, seed)
     params = list(encoder.parameters()) if params is None else params
-    ref = _loop_gramian(losses, params)
+    ref = loop_gramian(losses, params)
     got = linear_kernel_gramian(losses, z, recorder, params, strategy=strategy)
     return got, ref
 
@@ -198,7 +188,7 @@ def test_uncovered_layers_fall_back_to_the_exact_gramian(make) -> None:
     with pytest.raises(KernelGramianError):
         linear_kernel_gramian(losses, z, recorder, params)
     got = gramian_with_fallback(losses, params, z, recorder)
-    _assert_close(got, _loop_gramian(losses, params), torch.float64)
+    _assert_close(got, loop_gramian(losses, params), torch.float64)
 
 
 def test_which_layers_are_covered() -> None:
@@ -255,4 +245,4 @@ def test_without_features_and_in_chunks(use_features, chunk_size) -> None:
     params = list(enc.parameters())
     got = linear_kernel_gramian(losses, z if use_features else None, recorder, params,
                                 chunk_size=chunk_size)
-    _assert_close(got, _loop_gramian(losses, params), torch.float64)
+    _assert_close(got, loop_gramian(losses, params), torch.float64)

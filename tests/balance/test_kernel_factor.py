@@ -17,6 +17,8 @@ from tasklens.balance import _kernel_factor as kf
 from tasklens.balance._gramian import row_peaks
 from tasklens.balance.kernel_gramian import LinearRecorder, linear_kernel_gramian
 
+from ._gramian_reference import head_loss, loop_gramian
+
 
 def _model(widths: list[int], bias: bool, dtype: torch.dtype, k: int,
            activation: type[nn.Module] = nn.ReLU) -> tuple[nn.Sequential, nn.ModuleList]:
@@ -35,20 +37,22 @@ def _losses(encoder: nn.Module, heads: nn.ModuleList, x: Tensor,
     with recorder:
         z = encoder(x)
     gen = torch.Generator().manual_seed(1)
-    losses = []
-    for head in heads:
-        out = head(z)
-        target = torch.randn(out.shape, generator=gen, dtype=x.dtype)
-        losses.append(((out - target) ** 2).mean() + 0.1 * torch.tanh(out).sum())
-    return torch.stack(losses), z
+    return torch.stack([head_loss(head(z), gen) for head in heads]), z
 
 
 def _reference(losses: Tensor, params: list[Tensor]) -> Tensor:
-    rows = [torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params,
-                                                                  retain_graph=True)])
-            for loss in losses]
-    jac = torch.stack(rows).double()
-    return jac @ jac.T
+    return loop_gramian(losses, params, double=True)
+
+
+def _factor_inputs(recorder: LinearRecorder, params: list[Tensor], losses: Tensor, z: Tensor
+                   ) -> tuple[list[kf.FactorLayer], Tensor]:
+    """The recorded layers as :class:`FactorLayer` and the per-task ``∂L_k/∂z``, as
+    :func:`linear_kernel_gramian` hands them to ``factored_gramian``."""
+    layers = [kf.FactorLayer(t.call.inputs, t.call.output, t.call.module.out_features,
+                             t.weight, t.bias) for t in recorder.terms_for(params)]
+    upstream = torch.stack([torch.autograd.grad(loss, z, retain_graph=True)[0]
+                            for loss in losses])
+    return layers, upstream
 
 
 def _assert_close(got: Tensor, ref: Tensor, tol: float) -> None:
@@ -84,11 +88,7 @@ def test_chunking_over_tasks_does_not_change_the_gramian(tasks_per_chunk: int) -
     x = torch.randn(25, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     losses, z = _losses(encoder, heads, x, recorder)
     params = list(encoder.parameters())
-    calls = recorder.terms_for(params)
-    layers = [kf.FactorLayer(t.call.inputs, t.call.output, t.call.module.out_features,
-                             t.weight, t.bias) for t in calls]
-    upstream = torch.stack([torch.autograd.grad(loss, z, retain_graph=True)[0]
-                            for loss in losses])
+    layers, upstream = _factor_inputs(recorder, params, losses, z)
     got = kf.factored_gramian(z, upstream, layers, tasks_per_chunk=tasks_per_chunk)
     assert got is not None
     _assert_close(got, _reference(losses, params), 1e-10)
@@ -142,11 +142,7 @@ def test_extreme_scales_fall_back_to_the_rescaling_route(scale: float) -> None:
     losses, z = _losses(encoder, heads, x, recorder)
     losses = losses * scale
     params = list(encoder.parameters())
-    calls = recorder.terms_for(params)
-    layers = [kf.FactorLayer(t.call.inputs, t.call.output, t.call.module.out_features,
-                             t.weight, t.bias) for t in calls]
-    upstream = torch.stack([torch.autograd.grad(loss, z, retain_graph=True)[0]
-                            for loss in losses])
+    layers, upstream = _factor_inputs(recorder, params, losses, z)
     assert kf.factored_gramian(z, upstream, layers) is None
     got = linear_kernel_gramian(losses, z, recorder, params)
     assert got.dtype == torch.float64   # rescaled by the per-layer route

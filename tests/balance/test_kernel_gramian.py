@@ -24,6 +24,8 @@ from tasklens.balance.kernel_gramian import (
     linear_kernel_gramian,
 )
 
+from ._gramian_reference import head_loss, loop_gramian
+
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
@@ -44,22 +46,8 @@ def _task_losses(z: Tensor, k: int, seed: int) -> tuple[Tensor, nn.ModuleList]:
     torch.manual_seed(seed)
     heads = nn.ModuleList(nn.Linear(z.shape[-1], 2) for _ in range(k)).to(z.dtype)
     gen = torch.Generator().manual_seed(seed + 1)
-    losses = []
-    for head in heads:
-        out = head(z)
-        target = torch.randn(out.shape, generator=gen, dtype=z.dtype)
-        losses.append(((out - target) ** 2).mean() + 0.1 * torch.tanh(out).sum())
+    losses = [head_loss(head(z), gen) for head in heads]
     return torch.stack(losses), heads
-
-
-def _loop_gramian(losses: Tensor, params: list[Tensor]) -> Tensor:
-    rows = []
-    for loss in losses:
-        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
-                               for g, p in zip(grads, params)]))
-    jac = torch.stack(rows)
-    return jac @ jac.T
 
 
 def _assert_gramian_close(got: Tensor, ref: Tensor, dtype: torch.dtype) -> None:
@@ -81,7 +69,7 @@ def _check(widths, activation, bias, dtype, k, batch, strategy, seed=0,
         z = encoder(x)
     losses, _ = _task_losses(z, k, seed + 3)
     params = list(encoder.parameters())
-    ref = _loop_gramian(losses, params)
+    ref = loop_gramian(losses, params)
     got = linear_kernel_gramian(losses, z if use_features else None, recorder, params,
                                 strategy=strategy)
     _assert_gramian_close(got, ref, dtype)
@@ -140,7 +128,7 @@ def test_partial_parameters_and_recorded_heads() -> None:
         losses = torch.stack([(h(z) ** 2).mean() for h in heads])
     params = [m.weight for m in encoder if isinstance(m, nn.Linear)]
     _assert_gramian_close(linear_kernel_gramian(losses, z, recorder, params),
-                          _loop_gramian(losses, params), torch.float64)
+                          loop_gramian(losses, params), torch.float64)
 
 
 def test_linear_encoder_output_is_features() -> None:
@@ -153,7 +141,7 @@ def test_linear_encoder_output_is_features() -> None:
     losses, _ = _task_losses(z, 3, 0)
     params = list(encoder.parameters())
     _assert_gramian_close(linear_kernel_gramian(losses, z, recorder, params),
-                          _loop_gramian(losses, params), torch.float64)
+                          loop_gramian(losses, params), torch.float64)
 
 
 @pytest.mark.parametrize("name", ["mgda", "upgrad"])
@@ -167,7 +155,7 @@ def test_full_step_weights_match_reference(name: str) -> None:
         z = encoder(x)
     losses, _ = _task_losses(z, k, 4)
     params = list(encoder.parameters())
-    ref = _loop_gramian(losses, params)
+    ref = loop_gramian(losses, params)
     gram = linear_kernel_gramian(losses, z, recorder, params)
     method = balance.get(name)
     w_ref = method.weights(BalanceContext(losses=losses.detach(), gramian=ref))
@@ -275,7 +263,7 @@ def test_layer_called_with_keyword_input() -> None:
     recorder, z, losses = _recorded(encoder, torch.randn(5, 4, dtype=torch.float64))
     params = list(encoder.parameters())
     _assert_gramian_close(linear_kernel_gramian(losses, z, recorder, params),
-                          _loop_gramian(losses, params), torch.float64)
+                          loop_gramian(losses, params), torch.float64)
 
 
 @pytest.mark.parametrize("encoder_kind", ["linear", "layernorm"])
@@ -285,6 +273,6 @@ def test_gramian_with_fallback(encoder_kind: str) -> None:
     encoder = nn.Sequential(nn.Linear(4, 6), middle, nn.Linear(6, 3)).double()
     recorder, z, losses = _recorded(encoder, torch.randn(5, 4, dtype=torch.float64))
     params = list(encoder.parameters())
-    ref = _loop_gramian(losses, params)
+    ref = loop_gramian(losses, params)
     for rec in (recorder, None):
         _assert_gramian_close(gramian_with_fallback(losses, params, z, rec), ref, torch.float64)

@@ -22,6 +22,7 @@ from tasklens.train import Callback, Trainer, epoch_seed, evaluate
 from tasklens.train.augment import augment_batch
 
 from ._data import tiny_model, tiny_taskset
+from ._resume import assert_same_training, crash_then_resume
 
 
 def image_taskset(n: int = 96, seed: int = 0) -> TaskSet:
@@ -129,15 +130,6 @@ def test_same_training_with_and_without_an_identity_transform(train_set):
         assert torch.equal(p, q)
 
 
-class _Crash(Callback):
-    def __init__(self, at_step):
-        self.at_step = at_step
-
-    def on_step_end(self, trainer, row):
-        if row["step"] == self.at_step:
-            raise KeyboardInterrupt("simulated crash")
-
-
 @pytest.mark.parametrize("method", ["ew", "rlw"])
 def test_resume_with_transforms_is_bit_identical(train_set, method, tmp_path):
     full = _trainer(train_set, method=method, transforms=pipeline())
@@ -147,19 +139,12 @@ def test_resume_with_transforms_is_bit_identical(train_set, method, tmp_path):
     # augmentation changes the training (else this test could not fail)
     assert not torch.equal(next(full.model.parameters()), next(unaugmented.model.parameters()))
 
-    crashing = _trainer(train_set, method=method, transforms=pipeline(),
-                        checkpoint_dir=tmp_path, checkpoint_every=2, callbacks=[_Crash(4)])
-    with pytest.raises(KeyboardInterrupt):
-        crashing.fit(3)
-    saved = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert (saved["step"], saved["epoch"], saved["batch_in_epoch"]) == (4, 1, 1)
-    second = _trainer(train_set, 9, method=method, transforms=pipeline(),
-                      checkpoint_dir=tmp_path)
-    resumed = second.fit(3, resume=True)
-    for (name, p), (_, q) in zip(full.model.named_parameters(),
-                                 second.model.named_parameters()):
-        assert torch.equal(p, q), f"parameter {name} differs after resume"
-    assert resumed.metric_curve("train/loss") == full_result.metric_curve("train/loss")
+    position, second, resumed = crash_then_resume(
+        lambda seed_model, **kw: _trainer(train_set, seed_model, method=method,
+                                          transforms=pipeline(), **kw),
+        3, tmp_path, crash_at=4, checkpoint_every=2)
+    assert position == (4, 1, 1)
+    assert_same_training(full, full_result, second, resumed)
 
 
 def test_transforms_refuse_flat_inputs_at_construction():

@@ -20,6 +20,7 @@ from tasklens.train import Callback, Trainer, evaluate
 from tasklens.train.augment import batch_callback_seed
 
 from ._data import dropout_model, tiny_model, tiny_taskset
+from ._resume import assert_same_training, crash_then_resume
 
 
 class _Invert(Callback):
@@ -166,15 +167,6 @@ def test_a_broken_batch_callback_is_named(output, error, message):
         trainer.fit(1)
 
 
-class _Crash(Callback):
-    def __init__(self, at_step):
-        self.at_step = at_step
-
-    def on_step_end(self, trainer, row):
-        if row["step"] == self.at_step:
-            raise KeyboardInterrupt("simulated crash")
-
-
 @pytest.mark.parametrize("method", ["ew", "rlw"])
 def test_resume_mid_epoch_with_a_stochastic_batch_callback_is_bit_identical(method, tmp_path):
     ts = tiny_taskset(n=96)
@@ -190,18 +182,11 @@ def test_resume_mid_epoch_with_a_stochastic_batch_callback_is_bit_identical(meth
     # the callback changes the training (else this test could not fail)
     assert not torch.equal(next(full.model.parameters()), next(plain.model.parameters()))
 
-    crashing = trainer(callbacks=[_NoisyLabels(), _Crash(4)], checkpoint_dir=tmp_path,
-                       checkpoint_every=2)
-    with pytest.raises(KeyboardInterrupt):
-        crashing.fit(3)
-    saved = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert (saved["step"], saved["epoch"], saved["batch_in_epoch"]) == (4, 1, 1)
-    second = trainer(9, callbacks=[_NoisyLabels()], checkpoint_dir=tmp_path)
-    resumed = second.fit(3, resume=True)
-    for (name, p), (_, q) in zip(full.model.named_parameters(),
-                                 second.model.named_parameters()):
-        assert torch.equal(p, q), f"parameter {name} differs after resume"
-    assert resumed.metric_curve("train/loss") == full_result.metric_curve("train/loss")
+    position, second, resumed = crash_then_resume(
+        trainer, 3, tmp_path, crash_at=4, checkpoint_every=2,
+        callbacks=lambda: [_NoisyLabels()])
+    assert position == (4, 1, 1)
+    assert_same_training(full, full_result, second, resumed)
 
 
 def test_the_callback_generator_is_seeded_per_step_and_position():

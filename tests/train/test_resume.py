@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from tasklens import balance
-from tasklens.train import Callback, Trainer
+from tasklens.train import Trainer
 
 from ._data import dropout_model, tiny_taskset
+from ._resume import assert_same_parameters, assert_same_training, crash_then_resume
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +21,6 @@ def _trainer(ts, method, seed_model, **kw):
     # a fresh method instance per trainer, as a user resuming in a new process would build
     return Trainer(dropout_model(ts, seed=seed_model), ts, balance.get(method), batch_size=32,
                    lr=5e-3, seed=7, **kw)
-
-
-def _assert_same_parameters(a, b):
-    for (name, p), (_, q) in zip(a.model.named_parameters(), b.model.named_parameters()):
-        assert torch.equal(p, q), f"parameter {name} differs after resume"
 
 
 # ew: plain; rlw: stochastic; famo: stateful with post-step update (inner Adam);
@@ -42,18 +38,8 @@ def test_resume_at_epoch_boundary_is_bit_identical(train_set, method, tmp_path):
     second = _trainer(train_set, method, 99, checkpoint_dir=tmp_path)
     resumed = second.fit(3, resume=True)
 
-    _assert_same_parameters(full, second)
-    assert resumed.metric_curve("train/loss") == full_result.metric_curve("train/loss")
+    assert_same_training(full, full_result, second, resumed)
     assert resumed.steps == full_result.steps
-
-
-class _Crash(Callback):
-    def __init__(self, at_step):
-        self.at_step = at_step
-
-    def on_step_end(self, trainer, row):
-        if row["step"] == self.at_step:
-            raise KeyboardInterrupt("simulated crash")
 
 
 @pytest.mark.parametrize("method", ["ew", "famo", "rlw"])
@@ -61,17 +47,11 @@ def test_resume_mid_epoch_is_bit_identical(train_set, method, tmp_path):
     full = _trainer(train_set, method, 0)
     full_result = full.fit(2)
 
-    crashing = _trainer(train_set, method, 0, checkpoint_dir=tmp_path, checkpoint_every=3,
-                        callbacks=[_Crash(7)])
-    with pytest.raises(KeyboardInterrupt):
-        crashing.fit(2)
-    saved = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert (saved["step"], saved["epoch"], saved["batch_in_epoch"]) == (6, 1, 1)
-
-    second = _trainer(train_set, method, 5, checkpoint_dir=tmp_path, checkpoint_every=3)
-    resumed = second.fit(2, resume=True)
-    _assert_same_parameters(full, second)
-    assert resumed.metric_curve("train/loss") == full_result.metric_curve("train/loss")
+    position, second, resumed = crash_then_resume(
+        lambda seed_model, **kw: _trainer(train_set, method, seed_model, **kw), 2, tmp_path,
+        crash_at=7, checkpoint_every=3, model_seed=5, resume_every=3)
+    assert position == (6, 1, 1)
+    assert_same_training(full, full_result, second, resumed)
 
 
 def test_resume_refuses_other_settings(train_set, tmp_path):
@@ -120,4 +100,4 @@ def test_fit_in_two_calls_equals_one_call(train_set):
     split = _trainer(train_set, "famo", 0)
     split.fit(1)
     split.fit(2)
-    _assert_same_parameters(full, split)
+    assert_same_parameters(full, split)

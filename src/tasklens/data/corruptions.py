@@ -104,6 +104,14 @@ def _check_range(data_range: Any) -> tuple[float, float] | None:
     return lo, hi
 
 
+def _start(x: Any, data_range: Any) -> tuple[Tensor, tuple[float, float] | None, bool]:
+    """The input handling of every corruption: ``x`` as a floating (N, C, H, W) tensor,
+    the checked ``data_range`` and whether ``x`` came as a NumPy array (for :func:`_finish`).
+    """
+    t, is_numpy = _as_tensor(x)
+    return t, _check_range(data_range), is_numpy
+
+
 def _finish(t: Tensor, rng: tuple[float, float] | None, is_numpy: bool) -> Any:
     if rng is not None:
         t = t.clamp(rng[0], rng[1])
@@ -124,11 +132,10 @@ def contrast(x: ArrayT, factor: float, *,
 
     Returns
     -------
-    (N, C, H, W), the type of ``x``
+    low_contrast : (N, C, H, W), the type of ``x``
     """
-    t, is_numpy = _as_tensor(x)
     factor = float(check_scalar(factor, "factor", numbers.Real, low=0.0, high=1.0))
-    rng = _check_range(data_range)
+    t, rng, is_numpy = _start(x, data_range)
     mean = t.mean(dim=(1, 2, 3), keepdim=True)
     # written as x − (1 − factor)(x − m) so that factor = 1 returns x exactly
     return _finish(t - (1.0 - factor) * (t - mean), rng, is_numpy)
@@ -160,11 +167,10 @@ def gaussian_blur(x: ArrayT, sigma: float, *,
 
     Returns
     -------
-    (N, C, H, W), the type of ``x``
+    blurred : (N, C, H, W), the type of ``x``
     """
-    t, is_numpy = _as_tensor(x)
     k = gaussian_kernel(sigma)
-    rng = _check_range(data_range)
+    t, rng, is_numpy = _start(x, data_range)
     if k.size == 1:
         return _finish(t.clone(), rng, is_numpy)
     n, c, h, w = t.shape
@@ -202,12 +208,11 @@ def haze(x: ArrayT, strength: float, seed: int | np.random.Generator | None = No
 
     Returns
     -------
-    (N, C, H, W), the type of ``x``
+    hazy : (N, C, H, W), the type of ``x``
     """
-    t, is_numpy = _as_tensor(x)
     strength = float(check_scalar(strength, "strength", numbers.Real, low=0.0, high=1.0))
     gen = check_seed(seed)
-    rng = _check_range(data_range)
+    t, rng, is_numpy = _start(x, data_range)
     lo, hi = rng if rng is not None else (0.0, 1.0)
     n, _, h, w = t.shape
     field = _haze_field(n, h, w, gen).to(device=t.device, dtype=t.dtype)
@@ -231,12 +236,11 @@ def gaussian_noise(x: ArrayT, std: float, seed: int | np.random.Generator | None
 
     Returns
     -------
-    (N, C, H, W), the type of ``x``
+    noisy : (N, C, H, W), the type of ``x``
     """
-    t, is_numpy = _as_tensor(x)
     std = float(check_scalar(std, "std", numbers.Real, low=0.0, finite=True))
     gen = check_seed(seed)
-    rng = _check_range(data_range)
+    t, rng, is_numpy = _start(x, data_range)
     eps = torch.from_numpy(gen.standard_normal(tuple(t.shape)))
     return _finish(t + std * eps.to(device=t.device, dtype=t.dtype), rng, is_numpy)
 
@@ -258,7 +262,7 @@ def corrupt(x: ArrayT, name: str, severity: int,
 
     Returns
     -------
-    (N, C, H, W), the type of ``x``
+    corrupted : (N, C, H, W), the type of ``x``
     """
     check_choice(name, "corruption", CORRUPTIONS)
     severity = int(check_scalar(severity, "severity", numbers.Integral, low=0, high=5))

@@ -35,6 +35,43 @@ def _task_colors(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+def _draw_loss_lines(ax: Any, x: np.ndarray, trained: dict[str, np.ndarray],
+                     px: np.ndarray | None, pred: dict[str, np.ndarray]) -> None:
+    """One colour per task: the trained loss solid, its prediction dashed."""
+    tasks = list(trained) + [t for t in pred if t not in trained]
+    for task, color in zip(tasks, _task_colors(len(tasks))):
+        if task in trained:
+            ax.plot(x, trained[task], color=color, lw=1.4, label=task)
+        if task in pred:
+            ax.plot(px, pred[task], color=color, lw=1.4, ls="--",
+                    label=None if task in trained else f"{task} (predicted)")
+
+
+def _crop_to_change(ax: Any, x: np.ndarray, trained: dict[str, np.ndarray],
+                    px: np.ndarray | None, pred: dict[str, np.ndarray], fraction: float
+                    ) -> None:
+    """Crop the x axis to where trained and predicted curves made ``fraction`` of their
+    change."""
+    xmax = informative_xmax(x, list(trained.values()), fraction)
+    if pred:
+        xmax = max(xmax, informative_xmax(px, list(pred.values()), fraction))
+    xmin = min(x[0], px[0]) if px is not None else x[0]
+    if xmax > xmin:  # one logged point: leave matplotlib's automatic margins
+        ax.set_xlim(xmin, xmax)
+
+
+def _loss_legend(ax: Any, with_predictions: bool) -> None:
+    """Task legend, plus the solid = trained / dashed = predicted key when predicting."""
+    handles, labels = ax.get_legend_handles_labels()
+    if with_predictions:
+        from matplotlib.lines import Line2D
+
+        handles += [Line2D([], [], color="k", lw=1.4), Line2D([], [], color="k", ls="--")]
+        labels += ["trained", "predicted"]
+    ax.legend(handles, labels, fontsize=7, ncol=2 if len(labels) > 8 else 1,
+              loc="upper right", framealpha=0.85)
+
+
 def plot_loss_curves(steps: Any, losses: Mapping[str, Any], *, predicted_steps: Any = None,
                      predicted: Mapping[str, Any] | None = None, log_y: bool = True,
                      title: str = "", crop: bool = True, fraction: float = 0.99,
@@ -68,33 +105,15 @@ def plot_loss_curves(steps: Any, losses: Mapping[str, Any], *, predicted_steps: 
                                 "predicted")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    tasks = list(trained) + [t for t in pred if t not in trained]
-    for task, color in zip(tasks, _task_colors(len(tasks))):
-        if task in trained:
-            ax.plot(x, trained[task], color=color, lw=1.4, label=task)
-        if task in pred:
-            ax.plot(px, pred[task], color=color, lw=1.4, ls="--",
-                    label=None if task in trained else f"{task} (predicted)")
+    _draw_loss_lines(ax, x, trained, px, pred)
     values = [v[np.isfinite(v)] for v in (*trained.values(), *pred.values())]
     if log_y and all(v.size == 0 or v.min() > 0 for v in values):
         ax.set_yscale("log")
     if crop:
-        xmax = informative_xmax(x, list(trained.values()), fraction)
-        if pred:
-            xmax = max(xmax, informative_xmax(px, list(pred.values()), fraction))
-        xmin = min(x[0], px[0]) if px is not None else x[0]
-        if xmax > xmin:  # one logged point: leave matplotlib's automatic margins
-            ax.set_xlim(xmin, xmax)
+        _crop_to_change(ax, x, trained, px, pred, fraction)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
-    handles, labels = ax.get_legend_handles_labels()
-    if pred:
-        from matplotlib.lines import Line2D
-
-        handles += [Line2D([], [], color="k", lw=1.4), Line2D([], [], color="k", ls="--")]
-        labels += ["trained", "predicted"]
-    ax.legend(handles, labels, fontsize=7, ncol=2 if len(labels) > 8 else 1,
-              loc="upper right", framealpha=0.85)
+    _loss_legend(ax, bool(pred))
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.25)
     if title:

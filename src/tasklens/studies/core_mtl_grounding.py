@@ -33,7 +33,19 @@ from typing import Any
 import numpy as np
 
 from .._common.validation import check_scalar
-from .core_mtl_shortcut import _mean_se
+from ._core_mtl_runs import (
+    check_image_size,
+    check_names,
+    check_seeds,
+    evaluate_on,
+    fit,
+    markdown_table,
+    mean_se,
+    plain,
+    pm,
+    run_and_collect,
+    save_study,
+)
 
 MODELS: tuple[str, ...] = ("core_hard", "core_soft", "ew_hps")
 LABELS = {"core_hard": "CORE-MTL hard", "core_soft": "CORE-MTL soft", "ew_hps": "EW HPS"}
@@ -79,18 +91,15 @@ def build_model(name: str, train: Any, seed: int) -> Any:
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (model, seed); ID / OOD metrics and, for CORE-MTL, stream stability."""
     from ..nn import DualStreamModel
-    from ..train import Trainer, evaluate
     from .core_mtl_analysis import stability_under_intervention
 
     train, id_test, ood_test = grounding_data(settings["n_train"], settings["n_test"],
                                               settings["size"], job["seed"])
     model = build_model(job["model"], train, job["seed"])
-    Trainer(model, train, "ew", batch_size=settings["batch_size"], lr=settings["lr"],
-            seed=job["seed"], progress=False).fit(settings["epochs"])
-    out: dict[str, Any] = {}
-    for split, ts in (("id", id_test), ("ood", ood_test)):
-        metrics = evaluate(model, ts)
-        out[split] = {key: float(metrics[task][name]) for key, task, name in METRICS}
+    fit(model, train, "ew", settings, job["seed"])
+    out: dict[str, Any] = evaluate_on(
+        model, {"id": id_test, "ood": ood_test},
+        lambda metrics: {key: float(metrics[task][name]) for key, task, name in METRICS})
     if isinstance(model, DualStreamModel):
         stab = stability_under_intervention(model, id_test.inputs, ood_test.inputs,
                                             seed=job["seed"])
@@ -106,8 +115,7 @@ class GroundingResult:
 
     Attributes
     ----------
-    models : tuple of str
-    seeds : tuple of int
+    models, seeds : tuple of str, tuple of int
     per_seed : dict {model: {seed: run}}
         ``run``: ``id`` and ``ood`` ({metric: value}) and, for CORE-MTL, ``stability``
         ({"intra-domain"|"cross-domain": {delta_semantic, delta_residual, ratio}}).
@@ -130,39 +138,26 @@ class GroundingResult:
     def table(self) -> str:
         """Two markdown tables: accuracy / R² (ID, OOD) and stream stability."""
         keys = [f"{s}/{k}" for k, _, _ in METRICS for s in ("id", "ood")]
-        lines = ["| model | runs | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
-        for m in self.models:
-            cells = [_pm(self.summary[m].get(k)) for k in keys]
-            lines.append(f"| {LABELS.get(m, m)} | {len(self.per_seed[m])}/{len(self.seeds)} | "
-                         + " | ".join(cells) + " |")
+        lines = markdown_table(
+            ["model", "runs", *keys],
+            ([LABELS.get(m, m), f"{len(self.per_seed[m])}/{len(self.seeds)}",
+              *(pm(self.summary[m].get(k)) for k in keys)] for m in self.models))
         stab = [m for m in self.models if any(k.endswith("/ratio") for k in self.summary[m])]
         if stab:
             cols = [f"{s}/{q}" for s in ("intra-domain", "cross-domain")
                     for q in ("delta_semantic", "delta_residual", "ratio")]
-            lines += ["", "| model | " + " | ".join(c.replace("delta_semantic", "ΔZ_s")
-                                                    .replace("delta_residual", "ΔZ_r")
-                                                    for c in cols) + " |",
-                      "|---|" + "---|" * len(cols)]
-            for m in stab:
-                lines.append(f"| {LABELS.get(m, m)} | "
-                             + " | ".join(_pm(self.summary[m].get(c)) for c in cols) + " |")
+            head = ["model", *(c.replace("delta_semantic", "ΔZ_s").replace("delta_residual",
+                                                                          "ΔZ_r")
+                               for c in cols)]
+            lines += ["", *markdown_table(head, ([LABELS.get(m, m),
+                                                  *(pm(self.summary[m].get(c)) for c in cols)]
+                                                 for m in stab))]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"models": list(self.models), "seeds": list(self.seeds),
-                "per_seed": {m: {str(s): r for s, r in d.items()}
-                             for m, d in self.per_seed.items()},
-                "summary": {m: {k: list(v) for k, v in d.items()}
-                            for m, d in self.summary.items()},
-                "settings": dict(self.settings),
-                "failed": {m: {str(s): v for s, v in f.items()} for m, f in self.failed.items()},
-                "files": dict(self.files)}
-
-
-def _pm(value: tuple[float, float] | None) -> str:
-    if value is None or not np.isfinite(value[0]):
-        return "—"
-    return f"{value[0]:.3f} ± {value[1]:.3f}"
+        return plain({"models": self.models, "seeds": self.seeds, "per_seed": self.per_seed,
+                      "summary": self.summary, "settings": self.settings,
+                      "failed": self.failed, "files": self.files})
 
 
 def _summarise(runs: dict[int, dict[str, Any]]) -> dict[str, tuple[float, float]]:
@@ -171,12 +166,12 @@ def _summarise(runs: dict[int, dict[str, Any]]) -> dict[str, tuple[float, float]
     out: dict[str, tuple[float, float]] = {}
     for key, _, _ in METRICS:
         for split in ("id", "ood"):
-            out[f"{split}/{key}"] = _mean_se([r[split][key] for r in runs.values()])
-        out[f"drop/{key}"] = _mean_se([r["id"][key] - r["ood"][key] for r in runs.values()])
+            out[f"{split}/{key}"] = mean_se([r[split][key] for r in runs.values()])
+        out[f"drop/{key}"] = mean_se([r["id"][key] - r["ood"][key] for r in runs.values()])
     stab = [r["stability"] for r in runs.values() if "stability" in r]
     for setting in (stab[0] if stab else {}):
         for q in ("delta_semantic", "delta_residual", "ratio"):
-            out[f"{setting}/{q}"] = _mean_se([s[setting][q] for s in stab])
+            out[f"{setting}/{q}"] = mean_se([s[setting][q] for s in stab])
     return out
 
 
@@ -198,9 +193,10 @@ def grounding_study(
     Parameters
     ----------
     out_dir : path
-        One JSON file per (model, seed) under ``out_dir/runs`` (a rerun resumes).
+        One JSON file per (model, seed) under ``out_dir/runs``; a rerun in the same
+        folder with the same settings resumes.
     models : sequence of str
-        A subset of :data:`MODELS`.
+        A subset of :data:`MODELS` (default: hard and soft CORE-MTL and EW HPS).
     seeds : sequence of int
         Model and data seeds.
     epochs : int
@@ -214,55 +210,25 @@ def grounding_study(
     -------
     GroundingResult
     """
-    from ..affinity.sweep import run_jobs
-
-    models = (models,) if isinstance(models, str) else tuple(models)
-    if not models or any(m not in MODELS for m in models) or len(set(models)) < len(models):
-        raise ValueError(f"models must be distinct names from {', '.join(MODELS)}; "
-                         f"got {list(models)}")
-    seeds = tuple(check_scalar(s, "seeds", numbers.Integral, low=0) for s in seeds)
-    if not seeds or len(set(seeds)) < len(seeds):
-        raise ValueError(f"seeds must be distinct non-negative integers, got {list(seeds)}")
+    models = check_names(models, MODELS, "models")
+    seeds = check_seeds(seeds)
     check_scalar(epochs, "epochs", numbers.Integral, low=1)
     check_scalar(n_train, "n_train", numbers.Integral, low=16)
     check_scalar(n_test, "n_test", numbers.Integral, low=16)
-    if size not in (8, 16, 32, 64):
-        raise ValueError(f"size must be 8, 16, 32 or 64 (the decoders need a power of two), "
-                         f"got {size!r}")
+    check_image_size(size, "the decoders need a power of two")
     settings = {"epochs": int(epochs), "n_train": int(n_train), "n_test": int(n_test),
                 "size": int(size), "batch_size": int(batch_size), "lr": float(lr)}
     jobs = [{"model": m, "seed": s} for s in seeds for m in models]
-    sweep = run_jobs(jobs, _run_job, Path(out_dir) / "runs", settings=settings,
-                     backend="serial", progress=progress)
-    per_seed: dict[str, dict[int, dict[str, Any]]] = {m: {} for m in models}
-    for jid, res in sweep.results.items():
-        job = sweep.jobs[jid]
-        per_seed[job["model"]][int(job["seed"])] = res
-    failed: dict[str, dict[int, str]] = {}
-    for jid, message in sweep.errors.items():
-        job = sweep.jobs[jid]
-        failed.setdefault(job["model"], {})[int(job["seed"])] = message
+    per_seed, failed = run_and_collect(
+        jobs, _run_job, out_dir, settings, groups=models, backend="serial", progress=progress,
+        result_key=lambda job: (job["model"], int(job["seed"])))
     summary = {m: _summarise(per_seed[m]) for m in models}
     return GroundingResult(models, seeds, per_seed, summary, settings, failed)
 
 
 def save_grounding(result: GroundingResult, out_dir: str | Path) -> GroundingResult:
     """Write ``grounding.json``, ``grounding.md`` and ``grounding.png`` into ``out_dir``."""
-    import dataclasses
-
-    from .._common.io import atomic_write, write_json
     from ..report.core_mtl_scale_figures import plot_grounding
-    from ..report.figures import save_figure
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"json": str(out / "grounding.json"), "markdown": str(out / "grounding.md"),
-             "figure": str(out / "grounding.png")}
-    with atomic_write(files["markdown"]) as handle:
-        handle.write(result.table() + "\n")
-    fig = plot_grounding(result, labels=LABELS)
-    save_figure(fig, files["figure"])
-    fig.clf()
-    result = dataclasses.replace(result, files=files)
-    write_json(files["json"], result.to_dict())
-    return result
+    return save_study(result, out_dir, "grounding", result.table(),
+                      lambda r: plot_grounding(r, labels=LABELS))

@@ -30,6 +30,7 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ import numpy as np
 
 from .._common.validation import check_scalar
 from ..data.corruptions import CORRUPTIONS
+from ._core_mtl_runs import MS, check_seeds, fit, markdown_table, plain, save_study
+from ._core_mtl_runs import pm as _fmt
+from ._core_mtl_runs import runs_mean_se as _ms
 from .core_mtl_shortcut import (
     ARCH,
     BALANCER,
@@ -45,12 +49,10 @@ from .core_mtl_shortcut import (
     METHODS,
     TASKS,
     _check_args,
-    _mean_se,
     build_model,
     shortcut_data,
 )
 
-MS = tuple[float, float]
 #: model variants: name → (method of the shortcut study, λ overrides of eq. 16 or None)
 ABLATION: dict[str, tuple[str, dict[str, float] | None]] = {
     "hps": ("ew", None),
@@ -114,12 +116,9 @@ def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (method[, lambdas], seed) as the shortcut study does
     (:func:`~tasklens.studies.core_mtl_shortcut.shortcut_data`, its models and balancers);
     accuracies on the source and target tests and on the corrupted source test."""
-    from ..train import Trainer
-
     train, src_test, tgt_test = shortcut_data(settings["n"], job["seed"])
     model = _build(job["method"], train, job["seed"], job.get("lambdas"))
-    Trainer(model, train, BALANCER[job["method"]], batch_size=settings["batch_size"],
-            lr=settings["lr"], seed=job["seed"], progress=False).fit(settings["epochs"])
+    fit(model, train, BALANCER[job["method"]], settings, job["seed"])
     out: dict[str, Any] = {domain: _accuracies(model, ts)
                            for domain, ts in (("source", src_test), ("target", tgt_test))}
     out["corrupted"] = _corrupted(model, src_test, settings["corruptions"], job["seed"])
@@ -141,17 +140,10 @@ class _Spec:
 
 
 def _settings(epochs: int, n: int | None, batch_size: int, lr: float) -> dict[str, Any]:
-    check_scalar(epochs, "epochs", numbers.Integral, low=1)
-    check_scalar(n, "n", numbers.Integral, low=40, high=1797, allow_none=True)
-    check_scalar(batch_size, "batch_size", numbers.Integral, low=1)
-    check_scalar(lr, "lr", numbers.Real, low=0.0, include_low=False, finite=True)
+    _check_args(("ew",), (0,), epochs, n, batch_size, lr)  # the shortcut study's checks
     return {"epochs": int(epochs), "n": None if n is None else int(n),
             "batch_size": int(batch_size), "lr": float(lr),
             "corruptions": {"names": list(CORRUPTIONS), "severities": list(SEVERITIES)}}
-
-
-def _check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
-    return _check_args(("ew",), seeds, 1, None, 1, 1.0)[1]
 
 
 def _train(out_dir: str | Path, specs: Mapping[str, _Spec], seeds: tuple[int, ...],
@@ -190,31 +182,11 @@ def corrupted_mean(run: Mapping[str, Any], task: str = "digit",
     return float(np.mean(vals))
 
 
-def _ms(runs: Mapping[int, Mapping[str, Any]], fn: Any) -> MS:
-    """(mean, SE) over seeds of ``fn(run)``; NaN when no run finished."""
-    if not runs:
-        return (math.nan, math.nan)
-    return _mean_se([fn(r) for r in runs.values()])
-
-
 def _domain_summary(runs: Mapping[int, Mapping[str, Any]], task: str) -> dict[str, MS]:
     return {"source": _ms(runs, lambda r: r["source"][task]),
             "target": _ms(runs, lambda r: r["target"][task]),
             "gap": _ms(runs, lambda r: r["source"][task] - r["target"][task]),
             "corrupted": _ms(runs, lambda r: corrupted_mean(r, task))}
-
-
-def _fmt(ms: MS) -> str:
-    return "—" if math.isnan(ms[0]) else f"{ms[0]:.3f} ± {ms[1]:.3f}"
-
-
-def _plain(d: Any) -> Any:
-    """JSON-ready copy: int keys → str, tuples → lists."""
-    if isinstance(d, Mapping):
-        return {str(k): _plain(v) for k, v in d.items()}
-    if isinstance(d, (tuple, list)):
-        return [_plain(v) for v in d]
-    return d
 
 
 # ---------------------------------------------------------------- corruption robustness
@@ -260,17 +232,13 @@ class CorruptionResult:
         key, mean_key = ("at_severity", "mean_at") if at_severity else ("per_corruption",
                                                                       "mean")
         head = ["method", "runs", "clean", *CORRUPTIONS, "mean corrupted"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for m in self.methods:
-            s = self.summary[m]
-            cells = [LABELS.get(m, m), f"{len(self.per_seed[m])}/{len(self.seeds)}",
-                     _fmt(s["clean"]), *(_fmt(s[key][c]) for c in CORRUPTIONS),
-                     _fmt(s[mean_key])]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+        rows = ([LABELS.get(m, m), f"{len(self.per_seed[m])}/{len(self.seeds)}",
+                 _fmt(s["clean"]), *(_fmt(s[key][c]) for c in CORRUPTIONS), _fmt(s[mean_key])]
+                for m, s in ((m, self.summary[m]) for m in self.methods))
+        return "\n".join(markdown_table(head, rows))
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"methods": self.methods, "seeds": self.seeds, "task": self.task,
+        return plain({"methods": self.methods, "seeds": self.seeds, "task": self.task,
                        "severity": self.severity, "per_seed": self.per_seed,
                        "summary": self.summary, "settings": self.settings,
                        "failed": self.failed, "files": self.files, "best": self.best()})
@@ -362,7 +330,7 @@ class AblationResult:
         """Markdown: components ✓, then digit source (clean) / target / gap / corrupted."""
         head = ["variant", "DS", "grounding", "CKA", "CFA", "runs", "source (clean)",
                 "target", "gap ↓", "mean corrupted"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        rows = []
         for v in self.variants:
             method, lam = ABLATION[v]
             dual = method == "core_mtl"
@@ -370,13 +338,13 @@ class AblationResult:
             marks = ["✓" if dual else "", *("✓" if dual and lam[k] > 0 else ""
                                             for k in ("rec", "cka", "cfa"))]
             s = self.summary[v]
-            cells = [ABLATION_LABELS[v], *marks, f"{len(self.per_seed[v])}/{len(self.seeds)}",
-                     *(_fmt(s[k]) for k in ("source", "target", "gap", "corrupted"))]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+            rows.append([ABLATION_LABELS[v], *marks,
+                         f"{len(self.per_seed[v])}/{len(self.seeds)}",
+                         *(_fmt(s[k]) for k in ("source", "target", "gap", "corrupted"))])
+        return "\n".join(markdown_table(head, rows))
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"variants": self.variants, "seeds": self.seeds,
+        return plain({"variants": self.variants, "seeds": self.seeds,
                        "per_seed": self.per_seed, "summary": self.summary,
                        "settings": self.settings, "failed": self.failed,
                        "files": self.files})
@@ -408,7 +376,7 @@ def component_ablation(
             len(set(variants)) != len(variants):
         raise ValueError(f"variants must be distinct names among {', '.join(ABLATION)}; "
                          f"got {list(variants)}")
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     settings = _settings(epochs, n, batch_size, lr)
     specs = {v: _Spec(*ABLATION[v]) for v in variants}
     per_seed, failed = _train(out_dir, specs, seeds, settings, backend, progress)
@@ -449,18 +417,14 @@ class SensitivityResult:
     def table(self) -> str:
         """Markdown: one row per (weight, value)."""
         head = ["weight", "value", "runs", "source", "target", "gap ↓", "mean corrupted"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for w, values in self.grid.items():
-            for v in values:
-                s = self.summary[w][v]
-                cells = [f"λ_{w.upper()}", f"{v:g}",
-                         f"{len(self.per_seed[w][v])}/{len(self.seeds)}",
-                         *(_fmt(s[k]) for k in ("source", "target", "gap", "corrupted"))]
-                lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+        rows = ([f"λ_{w.upper()}", f"{v:g}", f"{len(self.per_seed[w][v])}/{len(self.seeds)}",
+                 *(_fmt(self.summary[w][v][k]) for k in ("source", "target", "gap",
+                                                         "corrupted"))]
+                for w, values in self.grid.items() for v in values)
+        return "\n".join(markdown_table(head, rows))
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"grid": self.grid, "seeds": self.seeds, "per_seed": self.per_seed,
+        return plain({"grid": self.grid, "seeds": self.seeds, "per_seed": self.per_seed,
                        "summary": self.summary, "settings": self.settings,
                        "failed": self.failed, "files": self.files,
                        "best_target": {w: self.best(w) for w in self.grid}})
@@ -501,7 +465,7 @@ def lambda_sensitivity(
     SensitivityResult
     """
     grid = _check_grid(grid)
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     settings = _settings(epochs, n, batch_size, lr)
     specs = {f"{w}={v!r}": _Spec("core_mtl", {"cka": 1.0, "cfa": 1.0, "rec": 1.0, w: v})
              for w, values in grid.items() for v in values}
@@ -521,34 +485,18 @@ def save_robustness(result: CorruptionResult | AblationResult | SensitivityResul
     :class:`SensitivityResult` and ``corruption.png`` (``plot_corruption``) for a
     :class:`CorruptionResult`; ``name`` is ``corruption``, ``ablation`` or ``sensitivity``.
     Returns the result with the paths in ``files``."""
-    import dataclasses
-
-    from .._common.io import atomic_write, write_json
-
     names = {CorruptionResult: "corruption", AblationResult: "ablation",
              SensitivityResult: "sensitivity"}
     if type(result) not in names:
         raise TypeError(f"result must be a CorruptionResult, AblationResult or "
                         f"SensitivityResult, got {type(result).__name__}")
-    name = names[type(result)]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"json": str(out / f"{name}.json"), "markdown": str(out / f"{name}.md")}
-    text = result.table()
+    from ..report.core_mtl_figures import plot_corruption, plot_sensitivity
+
+    text, plot = result.table(), None
     if isinstance(result, CorruptionResult):
         text = (f"Mean over severities 1–5:\n\n{text}\n\nAt severity {result.severity}:\n\n"
                 f"{result.table(at_severity=True)}")
-    with atomic_write(files["markdown"]) as handle:
-        handle.write(text + "\n")
-    if isinstance(result, (SensitivityResult, CorruptionResult)):
-        from ..report.core_mtl_figures import plot_corruption, plot_sensitivity
-        from ..report.figures import save_figure
-
-        files["figure"] = str(out / f"{name}.png")
-        fig = (plot_sensitivity(result, chance=0.1) if isinstance(result, SensitivityResult)
-               else plot_corruption(result, labels=LABELS))
-        save_figure(fig, files["figure"])
-        fig.clf()
-    result = dataclasses.replace(result, files=files)
-    write_json(files["json"], result.to_dict())
-    return result
+        plot = partial(plot_corruption, labels=LABELS)
+    elif isinstance(result, SensitivityResult):
+        plot = partial(plot_sensitivity, chance=0.1)
+    return save_study(result, out_dir, names[type(result)], text, plot)

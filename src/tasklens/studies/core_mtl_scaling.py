@@ -33,7 +33,18 @@ from typing import Any
 import numpy as np
 
 from .._common.validation import check_scalar
-from .core_mtl_shortcut import _mean_se
+from ._core_mtl_runs import (
+    NAN_MS,
+    check_image_size,
+    check_names,
+    check_seeds,
+    fit,
+    mean_se,
+    plain,
+    pm,
+    run_and_collect,
+    save_study,
+)
 
 #: methods of Table 4 (CORE-MTL first)
 METHODS: tuple[str, ...] = ("core_mtl", "ew", "pcgrad", "stch")
@@ -87,16 +98,14 @@ def build_model(method: str, train: Any, seed: int) -> Any:
 
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (method, K, seed); epoch times and per-task test metrics."""
-    from ..train import Trainer, evaluate
+    from ..train import evaluate
 
     train, test = scaling_data(settings["n_train"], settings["n_test"], max(TASK_COUNTS),
                                settings["size"], job["seed"])
     names = [f"mlp_{i}" for i in range(job["k"])]
     train, test = train.select(names), test.select(names)
     model = build_model(job["method"], train, job["seed"])
-    result = Trainer(model, train, BALANCER[job["method"]], batch_size=settings["batch_size"],
-                     lr=settings["lr"], seed=job["seed"], progress=False
-                     ).fit(settings["epochs"])
+    result = fit(model, train, BALANCER[job["method"]], settings, job["seed"])
     metrics = evaluate(model, test)
     return {"epoch_s": [float(r["time_s"]) for r in result.history],
             "metrics": {t: {"mse": float(metrics[t]["mse"]), "r2": float(metrics[t]["r2"])}
@@ -144,32 +153,20 @@ class ScalingResult:
             for m in self.methods:
                 s = self.summary[m][k]
                 runs = len(self.per_run[m].get(k, {}))
-                cells = [_pm(*s["epoch_s"], 2)]
+                cells = [pm(s["epoch_s"], 2)]
                 if self.timing is not None:
                     best = self.timing.get(m, {}).get(k)
                     cells.append("—" if best is None else f"{best:.2f}")
-                cells += [_pm(*s["r2"], 3), _pm(*s["delta_m"], 1)]
+                cells += [pm(s["r2"], 3), pm(s["delta_m"], 1)]
                 lines.append(f"| {k} | {LABELS.get(m, m)} | {runs}/{len(self.seeds)} | "
                              + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"methods": list(self.methods), "task_counts": list(self.task_counts),
-                "seeds": list(self.seeds),
-                "per_run": {m: {str(k): {str(s): r for s, r in d.items()}
-                                for k, d in by_k.items()} for m, by_k in self.per_run.items()},
-                "summary": {m: {str(k): {c: list(v) for c, v in d.items()}
-                                for k, d in by_k.items()} for m, by_k in self.summary.items()},
-                "settings": dict(self.settings), "failed": dict(self.failed),
-                "files": dict(self.files),
-                "timing": None if self.timing is None else
-                {m: {str(k): v for k, v in d.items()} for m, d in self.timing.items()}}
-
-
-def _pm(mean: float, se: float, digits: int) -> str:
-    if not np.isfinite(mean):
-        return "—"
-    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+        return plain({"methods": self.methods, "task_counts": self.task_counts,
+                      "seeds": self.seeds, "per_run": self.per_run, "summary": self.summary,
+                      "settings": self.settings, "failed": self.failed, "files": self.files,
+                      "timing": self.timing})
 
 
 def epoch_seconds(times: Sequence[float]) -> float:
@@ -181,26 +178,19 @@ def epoch_seconds(times: Sequence[float]) -> float:
 def _check_args(methods: Sequence[str], task_counts: Sequence[int], seeds: Sequence[int],
                 epochs: int, n_train: int, n_test: int, size: int
                 ) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
-    methods = (methods,) if isinstance(methods, str) else tuple(methods)
-    if not methods or any(m not in METHODS for m in methods) or len(set(methods)) < len(methods):
-        raise ValueError(f"methods must be distinct names from {', '.join(METHODS)}; "
-                         f"got {list(methods)}")
+    methods = check_names(methods, METHODS, "methods")
     if "ew" not in methods:
         raise ValueError("methods must include 'ew': Δm is measured against it")
     counts = tuple(check_scalar(k, "task_counts", numbers.Integral, low=1,
                                 high=max(TASK_COUNTS)) for k in task_counts)
-    seeds = tuple(check_scalar(s, "seeds", numbers.Integral, low=0) for s in seeds)
     if not counts or len(set(counts)) < len(counts):
         raise ValueError(f"task_counts must be distinct integers in 1..{max(TASK_COUNTS)}, "
                          f"got {list(task_counts)}")
-    if not seeds or len(set(seeds)) < len(seeds):
-        raise ValueError(f"seeds must be distinct non-negative integers, got {list(seeds)}")
+    seeds = check_seeds(seeds)
     check_scalar(epochs, "epochs", numbers.Integral, low=1)
     check_scalar(n_train, "n_train", numbers.Integral, low=16)
     check_scalar(n_test, "n_test", numbers.Integral, low=16)
-    if size not in (8, 16, 32, 64):
-        raise ValueError(f"size must be 8, 16, 32 or 64 (a divisor of the 64-pixel sprites "
-                         f"that the decoders accept), got {size!r}")
+    check_image_size(size, "a divisor of the 64-pixel sprites that the decoders accept")
     return methods, counts, seeds
 
 
@@ -242,8 +232,6 @@ def scaling_study(
     -------
     ScalingResult
     """
-    from ..affinity.sweep import run_jobs
-
     methods, counts, seeds = _check_args(methods, task_counts, seeds, epochs, n_train,
                                          n_test, size)
     settings = {"epochs": int(epochs), "n_train": int(n_train), "n_test": int(n_test),
@@ -251,16 +239,11 @@ def scaling_study(
                 "data_seed": DATA_SEED}
     jobs = [{"method": m, "k": k, "seed": s} for k in counts for s in seeds for m in methods]
     # serial, in this process: the epoch times must not include a worker's start-up
-    sweep = run_jobs(jobs, _run_job, Path(out_dir) / "runs", settings=settings,
-                     backend="serial", progress=progress)
-    per_run: dict[str, dict[int, dict[int, dict[str, Any]]]] = {m: {} for m in methods}
-    for jid, res in sweep.results.items():
-        job = sweep.jobs[jid]
-        per_run[job["method"]].setdefault(int(job["k"]), {})[int(job["seed"])] = res
-    failed: dict[str, dict[str, str]] = {}
-    for jid, message in sweep.errors.items():
-        job = sweep.jobs[jid]
-        failed.setdefault(job["method"], {})[f"{job['k']}/{job['seed']}"] = message
+    per_run, failed = run_and_collect(
+        jobs, _run_job, out_dir, settings, groups=methods, backend="serial",
+        progress=progress,
+        result_key=lambda job: (job["method"], int(job["k"]), int(job["seed"])),
+        error_key=lambda job: (job["method"], f"{job['k']}/{job['seed']}"))
     summary = {m: {k: _summarise(per_run, m, k) for k in counts} for m in methods}
     return ScalingResult(methods, counts, seeds, per_run, summary, settings, failed)
 
@@ -271,16 +254,15 @@ def _summarise(per_run: dict[str, dict[int, dict[int, dict[str, Any]]]], method:
 
     runs = per_run[method].get(k, {})
     ew = per_run["ew"].get(k, {})
-    nan = (float("nan"), float("nan"))
     if not runs:
-        return {"epoch_s": nan, "r2": nan, "delta_m": nan}
+        return {"epoch_s": NAN_MS, "r2": NAN_MS, "delta_m": NAN_MS}
     times = [epoch_seconds(r["epoch_s"]) for r in runs.values()]
     r2 = [float(np.mean([v["r2"] for v in r["metrics"].values()])) for r in runs.values()]
     dms = [delta_m(r["metrics"], ew[s]["metrics"],
                    metrics={t: ["mse"] for t in r["metrics"]})
            for s, r in runs.items() if s in ew]
-    return {"epoch_s": _mean_se(times), "r2": _mean_se(r2),
-            "delta_m": _mean_se(dms) if dms else nan}
+    return {"epoch_s": mean_se(times), "r2": mean_se(r2),
+            "delta_m": mean_se(dms) if dms else NAN_MS}
 
 
 def interleaved_epoch_times(
@@ -331,21 +313,7 @@ def interleaved_epoch_times(
 def save_scaling(result: ScalingResult, out_dir: str | Path) -> ScalingResult:
     """Write ``scaling.json``, ``scaling.md`` and ``scaling.png`` (two panels: seconds per
     epoch and Δm vs K) into ``out_dir``; return the result with their paths."""
-    import dataclasses
-
-    from .._common.io import atomic_write, write_json
     from ..report.core_mtl_scale_figures import plot_scaling
-    from ..report.figures import save_figure
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"json": str(out / "scaling.json"), "markdown": str(out / "scaling.md"),
-             "figure": str(out / "scaling.png")}
-    with atomic_write(files["markdown"]) as handle:
-        handle.write(result.table() + "\n")
-    fig = plot_scaling(result, labels=LABELS)
-    save_figure(fig, files["figure"])
-    fig.clf()
-    result = dataclasses.replace(result, files=files)
-    write_json(files["json"], result.to_dict())
-    return result
+    return save_study(result, out_dir, "scaling", result.table(),
+                      lambda r: plot_scaling(r, labels=LABELS))

@@ -20,21 +20,30 @@ digit pool and ``n // 3`` test images from its held-out part (digit instances ne
 in training), the target test set being the same images with the colour map permuted.
 
 One result file per (method, seed) through :func:`tasklens.affinity.sweep.run_jobs`, so a
-rerun in the same folder resumes.
+rerun in the same folder resumes (the run scaffolding is :mod:`._core_mtl_runs`).
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .._common.validation import check_scalar
+from ._core_mtl_runs import (
+    NAN_MS,
+    check_names,
+    check_seeds,
+    evaluate_on,
+    fit,
+    markdown_table,
+    mean_se,
+    plain,
+    run_and_collect,
+    save_study,
+)
 
 #: methods compared (CORE-MTL first)
 METHODS: tuple[str, ...] = ("core_mtl", "ew", "pcgrad", "gradnorm", "stch", "rlw", "mtan")
@@ -101,34 +110,19 @@ def shortcut_data(n: int | None, seed: int, dataset: str = "colored_digits"
 def _train(method: str, seed: int, settings: dict[str, Any]) -> tuple[Any, Any, Any]:
     """(trained model, source test set, target test set) of one (method, seed): a
     deterministic function of its arguments (seeded model, split and trainer)."""
-    from ..train import Trainer
-
     dataset = settings.get("dataset", "colored_digits")
     train, src_test, tgt_test = shortcut_data(settings["n"], seed, dataset)
     model = build_model(method, train, seed)
-    Trainer(model, train, BALANCER[method], batch_size=settings["batch_size"],
-            lr=settings["lr"], seed=seed, progress=False).fit(settings["epochs"])
+    fit(model, train, BALANCER[method], settings, seed)
     return model, src_test, tgt_test
 
 
 def _run_job(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Train one (method, seed) on the source; accuracies on source and target tests."""
-    from ..train import evaluate
-
-    dataset = settings.get("dataset", "colored_digits")
+    tasks = DATASET_TASKS[settings.get("dataset", "colored_digits")]
     model, src_test, tgt_test = _train(job["method"], job["seed"], settings)
-    out: dict[str, Any] = {}
-    for domain, ts in (("source", src_test), ("target", tgt_test)):
-        metrics = evaluate(model, ts)
-        out[domain] = {t: float(metrics[t][key])
-                       for t, key in DATASET_TASKS[dataset].items()}
-    return out
-
-
-def _mean_se(values: Sequence[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=np.float64)
-    se = float(a.std(ddof=1) / math.sqrt(a.size)) if a.size > 1 else 0.0
-    return float(a.mean()), se
+    return evaluate_on(model, {"source": src_test, "target": tgt_test},
+                       lambda metrics: {t: float(metrics[t][key]) for t, key in tasks.items()})
 
 
 @dataclass(frozen=True)
@@ -173,27 +167,21 @@ class ShortcutResult:
         """Markdown table: mean ± SE of source, target and gap accuracy per task."""
         head = ["method", "runs"] + [f"{t} {c}" for t in self.tasks
                                      for c in ("source", "target", "gap")]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for m in self.methods:
-            cells = [LABELS.get(m, m), f"{len(self.per_seed[m])}/{len(self.seeds)}"]
-            for t in self.tasks:
-                cells += [f"{mu:.3f} ± {se:.3f}" for mu, se in
-                          (self.summary[m][t][c] for c in ("source", "target", "gap"))]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+        # a method without a finished run prints "nan ± nan" here (as it always has)
+        rows = ([LABELS.get(m, m), f"{len(self.per_seed[m])}/{len(self.seeds)}",
+                 *(f"{mu:.3f} ± {se:.3f}" for t in self.tasks
+                   for mu, se in (self.summary[m][t][c] for c in ("source", "target", "gap")))]
+                for m in self.methods)
+        return "\n".join(markdown_table(head, rows))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"methods": list(self.methods), "seeds": list(self.seeds),
-                "per_seed": {m: {str(s): v for s, v in d.items()}
-                             for m, d in self.per_seed.items()},
-                "summary": {m: {t: {k: list(v) for k, v in d.items()} for t, d in s.items()}
-                            for m, s in self.summary.items()},
-                "settings": dict(self.settings),
-                "failed": {m: {str(s): v for s, v in f.items()} for m, f in self.failed.items()},
-                "files": dict(self.files),
-                "smallest_gap": {t: self.smallest_gap(t) for t in self.tasks},
-                **({"smallest_digit_gap": self.smallest_gap("digit")}
-                   if "digit" in self.tasks else {})}
+        return plain({"methods": self.methods, "seeds": self.seeds,
+                      "per_seed": self.per_seed, "summary": self.summary,
+                      "settings": self.settings, "failed": self.failed, "files": self.files,
+                      "smallest_gap": {t: self.smallest_gap(t) for t in self.tasks},
+                      **({"smallest_digit_gap": self.smallest_gap("digit")}
+                         if "digit" in self.tasks else {})})
+
 
 
 def _check_args(methods: Sequence[str], seeds: Sequence[int], epochs: int,
@@ -201,18 +189,8 @@ def _check_args(methods: Sequence[str], seeds: Sequence[int], epochs: int,
                 ) -> tuple[tuple[str, ...], tuple[int, ...]]:
     if dataset not in DATASET_TASKS:
         raise ValueError(f"dataset must be one of {', '.join(DATASET_TASKS)}, got {dataset!r}")
-    if isinstance(methods, str):
-        methods = (methods,)
-    methods = tuple(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}; "
-                         f"got {list(methods)}")
-    if len(set(methods)) != len(methods):
-        raise ValueError(f"methods has duplicates: {list(methods)}")
-    seeds = tuple(check_scalar(s, "seeds", numbers.Integral, low=0) for s in seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct non-negative integers, got {list(seeds)}")
+    methods = check_names(methods, METHODS, "methods")
+    seeds = check_seeds(seeds)
     check_scalar(epochs, "epochs", numbers.Integral, low=1)
     check_scalar(n, "n", numbers.Integral, low=40,
                  high=1797 if dataset == "colored_digits" else 50_000, allow_none=True)
@@ -259,29 +237,20 @@ def shortcut_stress_test(
     -------
     ShortcutResult
     """
-    from ..affinity.sweep import run_jobs
-
     methods, seeds = _check_args(methods, seeds, epochs, n, batch_size, lr, dataset)
     settings = {"epochs": int(epochs), "n": None if n is None else int(n),
                 "batch_size": int(batch_size), "lr": float(lr)}
     if dataset != "colored_digits":  # kept out of the original runs' hashed settings
         settings["dataset"] = dataset
     jobs = [{"method": m, "seed": s} for m in methods for s in seeds]
-    sweep = run_jobs(jobs, _run_job, Path(out_dir) / "runs", settings=settings,
-                     backend=backend, progress=progress)
-    per_seed: dict[str, dict[int, dict[str, dict[str, float]]]] = {m: {} for m in methods}
-    for jid, res in sweep.results.items():
-        job = sweep.jobs[jid]
-        per_seed[job["method"]][int(job["seed"])] = res
-    # a failed run (e.g. STCH refusing a loss that underflowed to 0) is reported, not hidden:
-    # the summary is over the seeds that finished, and the table gives their count
-    failed: dict[str, dict[int, str]] = {m: {} for m in methods}
-    for jid, message in sweep.errors.items():
-        job = sweep.jobs[jid]
-        failed[job["method"]][int(job["seed"])] = message
+    # a failed run is reported, not hidden: the summary is over the seeds that finished,
+    # and the table gives their count
+    per_seed, failed = run_and_collect(
+        jobs, _run_job, out_dir, settings, groups=methods, backend=backend,
+        progress=progress, result_key=lambda job: (job["method"], int(job["seed"])))
     summary = {m: {t: _summarise(per_seed[m], t) for t in DATASET_TASKS[dataset]}
                for m in methods}
-    failed = {m: f for m, f in failed.items() if f}
+    failed = {m: failed[m] for m in methods if m in failed}
     return ShortcutResult(methods, seeds, per_seed, summary, settings, failed)
 
 
@@ -289,12 +258,11 @@ def _summarise(runs: dict[int, dict[str, dict[str, float]]], task: str
                ) -> dict[str, tuple[float, float]]:
     """(mean, SE) over the finished seeds; NaN where none finished."""
     if not runs:
-        nan = (float("nan"), float("nan"))
-        return {"source": nan, "target": nan, "gap": nan}
+        return {"source": NAN_MS, "target": NAN_MS, "gap": NAN_MS}
     src = [r["source"][task] for r in runs.values()]
     tgt = [r["target"][task] for r in runs.values()]
-    return {"source": _mean_se(src), "target": _mean_se(tgt),
-            "gap": _mean_se([a - b for a, b in zip(src, tgt)])}
+    return {"source": mean_se(src), "target": mean_se(tgt),
+            "gap": mean_se([a - b for a, b in zip(src, tgt)])}
 
 
 def save_core_mtl_figures(result: ShortcutResult, out_dir: str | Path, *,
@@ -346,21 +314,7 @@ def save_shortcut(result: ShortcutResult, out_dir: str | Path) -> ShortcutResult
     """Write ``shortcut.json``, ``shortcut.md`` (the table) and ``shortcut.png`` (digit
     accuracy, :func:`tasklens.report.core_mtl_figures.plot_shortcut`) into ``out_dir``;
     return the result with their paths in ``files``."""
-    import dataclasses
-
-    from .._common.io import atomic_write, write_json
     from ..report.core_mtl_figures import plot_shortcut
-    from ..report.figures import save_figure
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"json": str(out / "shortcut.json"), "markdown": str(out / "shortcut.md"),
-             "figure": str(out / "shortcut.png")}
-    with atomic_write(files["markdown"]) as handle:
-        handle.write(result.table() + "\n")
-    fig = plot_shortcut(result, next(iter(result.tasks)), labels=LABELS)
-    save_figure(fig, files["figure"])
-    fig.clf()
-    result = dataclasses.replace(result, files=files)
-    write_json(files["json"], result.to_dict())
-    return result
+    return save_study(result, out_dir, "shortcut", result.table(),
+                      lambda r: plot_shortcut(r, next(iter(r.tasks)), labels=LABELS))
