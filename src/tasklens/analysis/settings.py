@@ -106,7 +106,7 @@ class AnalysisSettings:
         check_scalar(self.n_seeds, "n_seeds", numbers.Integral, low=1, high=20)
         check_scalar(self.epochs, "--epochs", numbers.Integral, low=1, high=10_000)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
-        check_scalar(self.max_steps, "max_steps", numbers.Integral, low=1, allow_none=True)
+        check_scalar(self.max_steps, "--max-steps", numbers.Integral, low=1, allow_none=True)
         check_scalar(self.lr, "lr", numbers.Real, low=0, include_low=False)
         check_scalar(self.test_size, "test_size", numbers.Real, low=0, high=1,
                      include_low=False, include_high=False)
