@@ -39,6 +39,7 @@ def csv(tmp_path: Path) -> Path:
     (["--task", "reg", "--task", "bin", "--methods", "ew,nope"], "--methods"),
     (["--task", "reg", "--task", "bin", "--max-networks", "5"], "--max-networks"),
     (["--task", "reg", "--task", "bin", "--epochs", "0"], "--epochs"),
+    (["--task", "reg", "--task", "bin", "--max-steps", "0"], "--max-steps"),
     (["--task", "reg", "--task", "bin", "--executor", "threads"], "--executor"),
     (["--task", "reg", "--task", "bin", "--workers", "0"], "--workers"),
     (["--task", "reg", "--task", "bin", "--ray-address", "auto"], "--ray-address"),
@@ -95,3 +96,21 @@ def test_stage_subcommands_check_the_executor_options(csv, tmp_path: Path, comma
                                  "--out", str(out), "--workers", "0"])
     assert "--workers" in _error_line(result)
     assert not out.exists()
+
+
+def test_max_steps_caps_every_training(tmp_path: Path) -> None:
+    """``--max-steps 7`` on 400 rows (320 training rows, 5 batches of 64 per epoch): stage 3
+    stops after its seventh step, inside the second of the 3 epochs asked for."""
+    import json
+
+    path = write_mixed_csv(tmp_path / "d.csv", n=400)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["train", str(path), "--task", "reg", "--task", "bin",
+                                 "--out", str(out), "--epochs", "3", "--max-steps", "7",
+                                 "--executor", "serial"],
+                           env={"COLUMNS": "200", "MPLBACKEND": "Agg"})
+    assert result.exit_code == 0, (result.output, result.exception)
+    res = json.loads((out / "results.json").read_text())
+    assert res["settings"]["max_steps"] == 7
+    assert res["stages"]["summary"]["result"]["steps_per_training"] == 7
+    assert max(res["stages"]["multitask"]["result"]["steps"]) == 6  # step indices 0…6

@@ -19,6 +19,7 @@ CASES = (("ew", "parameter"), ("mgda", "parameter"), ("upgrad", "parameter"),
          ("famo", "parameter"), ("gradnorm", "parameter"), ("gradnorm", "representation"),
          ("mgda", "representation"), ("upgrad", "representation"))
 N, EPOCHS = 48, 2  # 48 samples, global batch 16: 3 steps per epoch
+MAX_STEPS = 4  # a cap inside the second epoch: global steps, so every process stops at it
 
 
 def build(method: str, level: str, batch_size: int, **kwargs: object) -> Trainer:
@@ -39,6 +40,11 @@ def main(out: Path) -> None:
         trainer = build(method, level, batch_size=8)
         trainer.fit(EPOCHS)
         results[f"{method}/{level}"] = snapshot(trainer)
+    capped = build("famo", "parameter", batch_size=8)
+    capped.fit(EPOCHS, max_steps=MAX_STEPS)
+    steps: list[object] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(steps, capped.step)
+    results["capped"] = {**snapshot(capped), "steps": steps}
     # one epoch with a checkpoint (rank 0 writes it), resumed in one process by the test
     build("upgrad", "parameter", 8, checkpoint_dir=out / "ckpt", log_dir=out / "logs").fit(1)
     try:  # needs the representation Jacobian: refused before training

@@ -65,6 +65,23 @@ def test_two_processes_equal_one_on_the_global_batch(torchrun: tuple[Path, dict]
     _assert_same(results[case], trainer)
 
 
+def test_the_step_cap_counts_global_steps(torchrun: tuple[Path, dict]) -> None:
+    """Both processes stop after MAX_STEPS global steps, inside the second epoch, where
+    one process on the global batch stops."""
+    got = torchrun[1]["capped"]
+    assert got["steps"] == [script.MAX_STEPS] * 2
+    trainer = script.build("famo", "parameter", batch_size=16)
+    trainer.fit(script.EPOCHS, max_steps=script.MAX_STEPS)
+    want = script.snapshot(trainer)
+    assert [r.get("partial", False) for r in got["history"]] == [False, True]
+    for name, value in want["params"].items():
+        torch.testing.assert_close(got["params"][name], value, rtol=0, atol=1e-6, msg=name)
+    for row, ref in zip(got["history"], want["history"], strict=True):
+        assert row.keys() == ref.keys()
+        for key, value in ref.items():
+            assert row[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+
+
 def test_the_comparison_can_fail(torchrun: tuple[Path, dict]) -> None:
     """One process on a local batch of 8 (no reduction) takes other steps: the equality
     above is the reducer's doing, not a property of the data."""

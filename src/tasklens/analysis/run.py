@@ -47,7 +47,12 @@ from .training import builder
 logger = logging.getLogger("tasklens")
 
 RESULTS_SCHEMA = "tasklens.analyze.results"
-RESULTS_SCHEMA_VERSION = "1.1"  # 1.1: settings.core_mtl, the core_mtl row of balancing
+# 1.1: settings.core_mtl, the core_mtl row of balancing; 1.2: summary.steps_per_training,
+# summary.epochs_per_training a fraction when max_steps stops a training inside an epoch
+RESULTS_SCHEMA_VERSION = "1.2"
+#: how a stage reading ``max_steps`` applies it, in its cache key: caches of versions that
+#: rounded the cap up to whole epochs are not reused
+STEP_CAP = "exact-steps"
 
 
 @dataclass(frozen=True)
@@ -128,10 +133,11 @@ def resolve_stages(requested: Iterable[str] | None) -> list[str]:
 def _key(stage: Stage, settings: AnalysisSettings, fingerprint: str,
          upstream: dict[str, str]) -> str:
     values = settings.to_dict()
+    extra = {"step_cap": STEP_CAP} if "max_steps" in stage.reads else {}
     payload = json.dumps({"stage": stage.name,
                           "settings": {k: values[k] for k in stage.reads},
                           "data": fingerprint, "version": __version__,
-                          "upstream": upstream}, sort_keys=True)
+                          "upstream": upstream, **extra}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -49,8 +49,9 @@ class AnalysisSettings:
     epochs : int
         Epochs of every training (fewer when ``max_steps`` says so).
     max_steps : int or None
-        Cap on the optimizer steps of one training: large tables train for fewer epochs
-        (:meth:`epochs_for`), so a budget's time grows slowly with the number of rows.
+        Cap on the optimizer steps of one training (:meth:`steps_for`): large tables stop
+        after ``max_steps`` steps, inside the first epoch if need be, so a budget's
+        training time does not grow with the number of rows.
     batch_size : int
     lr : float
         Adam learning rate.
@@ -105,7 +106,7 @@ class AnalysisSettings:
         check_scalar(self.n_seeds, "n_seeds", numbers.Integral, low=1, high=20)
         check_scalar(self.epochs, "--epochs", numbers.Integral, low=1, high=10_000)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
-        check_scalar(self.max_steps, "max_steps", numbers.Integral, low=1, allow_none=True)
+        check_scalar(self.max_steps, "--max-steps", numbers.Integral, low=1, allow_none=True)
         check_scalar(self.lr, "lr", numbers.Real, low=0, include_low=False)
         check_scalar(self.test_size, "test_size", numbers.Real, low=0, high=1,
                      include_low=False, include_high=False)
@@ -146,13 +147,17 @@ class AnalysisSettings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def epochs_for(self, n_train: int) -> int:
-        """Epochs of one training on ``n_train`` rows: ``epochs``, or fewer so that at most
-        about ``max_steps`` optimizer steps are taken (at least one epoch)."""
-        if self.max_steps is None:
-            return self.epochs
-        steps_per_epoch = math.ceil(n_train / self.batch_size)
-        return max(1, min(self.epochs, math.ceil(self.max_steps / steps_per_epoch)))
+    def steps_for(self, n_train: int) -> int:
+        """Optimizer steps of one training on ``n_train`` rows:
+        ``min(epochs × ceil(n_train / batch_size), max_steps)``, the cap passed to
+        :meth:`tasklens.train.Trainer.fit` (which may stop inside an epoch)."""
+        steps = self.epochs * math.ceil(n_train / self.batch_size)
+        return steps if self.max_steps is None else min(steps, self.max_steps)
+
+    def epochs_for(self, n_train: int) -> float:
+        """Epochs (a fraction when the step cap stops inside one) of one training on
+        ``n_train`` rows: :meth:`steps_for` over the steps of one epoch."""
+        return self.steps_for(n_train) / math.ceil(n_train / self.batch_size)
 
     @property
     def seeds(self) -> tuple[int, ...]:

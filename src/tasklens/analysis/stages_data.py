@@ -38,7 +38,8 @@ def summary_stage(ctx: StageContext) -> dict[str, Any]:
         "name": ts.name, "source": data.source, "fingerprint": data.fingerprint(),
         "n_samples": ts.n_samples, "storage": ts.storage, "n_train": len(ctx.split.train),
         "n_test": len(ctx.split.test), "n_inputs": int(np.prod(ts.input_shape)),
-        "epochs_per_training": ctx.settings.epochs_for(len(ctx.split.train)),
+        "steps_per_training": ctx.settings.steps_for(len(ctx.split.train)),
+        "epochs_per_training": round(ctx.settings.epochs_for(len(ctx.split.train)), 4),
         "input_columns": list(data.input_columns), "tasks": tasks, "notes": list(data.notes),
         "rows_dropped": dict(data.rows_dropped), "missing_inputs": dict(data.missing_inputs),
     }

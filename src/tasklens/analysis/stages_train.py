@@ -68,8 +68,7 @@ def multitask_stage(ctx: StageContext) -> dict[str, Any]:
     )
 
     st, names, split = ctx.settings, ctx.task_names, ctx.split
-    steps_per_epoch = math.ceil(len(split.train) / st.batch_size)
-    total = steps_per_epoch * st.epochs_for(len(split.train))
+    total = st.steps_for(len(split.train))
     every = max(1, total // st.monitor_points)
     probe = next(iter(split.train.dataloader(min(st.probe_size, len(split.train)),
                                              shuffle=False)))

@@ -64,6 +64,9 @@ def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: Analysis
         progress: bool | None = False) -> tuple[Any, dict[str, dict[str, float]], Any]:
     """Train one HPS model on ``tasks``; returns ``(model, test metrics, TrainResult)``.
 
+    ``settings.epochs`` epochs, stopped after ``settings.max_steps`` optimizer steps (inside
+    an epoch if need be): :meth:`AnalysisSettings.steps_for` steps in all.
+
     Test metrics are ``{task: {metric: value, ..., "loss": value}}``
     (:func:`tasklens.train.evaluate`).
     """
@@ -76,7 +79,7 @@ def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: Analysis
     balancer = "ew" if method == CORE_MTL else method
     result = Trainer(model, train, balancer, lr=settings.lr, batch_size=settings.batch_size,
                      seed=seed, callbacks=callbacks, monitor_every=monitor_every,
-                     progress=progress).fit(settings.epochs_for(len(train)))
+                     progress=progress).fit(settings.epochs, max_steps=settings.max_steps)
     return model, evaluate(model, test), result
 
 

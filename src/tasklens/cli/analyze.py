@@ -39,6 +39,10 @@ Resume = Annotated[bool, typer.Option(
     "--resume", help="Reuse finished stages in --out when settings and data match.")]
 Epochs = Annotated[int | None, typer.Option(
     "--epochs", help="Override the budget's epochs per training.")]
+MaxSteps = Annotated[int | None, typer.Option(
+    "--max-steps", help="Override the budget's cap on the optimizer steps of one training "
+                        "(fast 400, standard 2000; a training may stop inside an epoch).",
+    show_default=False)]
 Seeds = Annotated[int | None, typer.Option(
     "--seeds", help="Override the budget's number of seeds (replicates).")]
 MaxRows = Annotated[int | None, typer.Option(
@@ -85,6 +89,7 @@ class Options:
     ray_address: str | None
     out_of_core: bool = False
     core_mtl: bool | None = None
+    max_steps: int | None = None
 
 
 def prepare(o: Options) -> tuple[Any, Any, Any]:
@@ -102,7 +107,8 @@ def prepare(o: Options) -> tuple[Any, Any, Any]:
             raise ValueError("--methods is empty; name methods separated by commas, e.g. ew,uw")
     settings = AnalysisSettings.for_budget(
         o.budget, seed=o.seed, max_networks=o.max_networks, methods=method_list,
-        epochs=o.epochs, n_seeds=o.seeds, max_rows=o.max_rows, core_mtl=o.core_mtl)
+        epochs=o.epochs, n_seeds=o.seeds, max_rows=o.max_rows, core_mtl=o.core_mtl,
+        max_steps=o.max_steps)
     check_output_dir(o.out)
     loaded = load_data(o.data, o.task, o.inputs, max_rows=settings.max_rows,
                        seed=settings.seed, out_of_core=o.out_of_core)
@@ -161,12 +167,12 @@ def analyze(data: Data = None, task: Tasks = None, inputs: Inputs = None,
             epochs: Epochs = None, seeds: Seeds = None, max_rows: MaxRows = None,
             executor: Executor = None, workers: Workers = None,
             ray_address: RayAddress = None, out_of_core: OutOfCore = False,
-            core_mtl: CoreMtl = None) -> None:
+            core_mtl: CoreMtl = None, max_steps: MaxSteps = None) -> None:
     """Which tasks should share a network, which weighting method, and why: every stage,
     one report (report.html, results.json, figures/, model.pt in --out)."""
     run(None, Options(data, task, inputs, out, budget, seed, max_networks, methods, resume,
                       epochs, seeds, max_rows, executor, workers, ray_address, out_of_core,
-                      core_mtl))
+                      core_mtl, max_steps))
 
 
 def _stage_command(stages: list[str], doc: str) -> Any:
@@ -177,10 +183,10 @@ def _stage_command(stages: list[str], doc: str) -> Any:
                 resume: Resume = False, epochs: Epochs = None, seeds: Seeds = None,
                 max_rows: MaxRows = None, executor: Executor = None, workers: Workers = None,
                 ray_address: RayAddress = None, out_of_core: OutOfCore = False,
-                core_mtl: CoreMtl = None) -> None:
+                core_mtl: CoreMtl = None, max_steps: MaxSteps = None) -> None:
         run(stages, Options(data, task, inputs, out, budget, seed, max_networks, methods,
                             resume, epochs, seeds, max_rows, executor, workers, ray_address,
-                            out_of_core, core_mtl))
+                            out_of_core, core_mtl, max_steps))
 
     command.__doc__ = doc
     return command

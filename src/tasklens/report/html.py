@@ -454,6 +454,9 @@ def page(results: dict[str, Any], sections: list[tuple[int, str, dict[str, Any],
     seeds = list(range(st["seed"], st["seed"] + st["n_seeds"]))
     summary = results["stages"]["summary"].get("result") or {}
     epochs = summary.get("epochs_per_training", st["epochs"])
+    steps = summary.get("steps_per_training")  # absent in results of older versions
+    per_training = (f"{steps:,} steps ({epochs:.3g} epochs)" if isinstance(steps, int)
+                    else f"{epochs} epochs")
     body = "".join(_section(*s, st) for s in sections)
     ckpt = results.get("checkpoint")
     ckpt_html = (f"<p>Checkpoint: <code>model.pt</code> ({esc(ckpt['method'])}, tasks "
@@ -470,7 +473,7 @@ def page(results: dict[str, Any], sections: list[tuple[int, str, dict[str, Any],
         f'<code class="fingerprint">{esc(data["fingerprint"])}</code>; tasklens '
         f"{esc(results['tasklens_version'])}; results schema "
         f"{esc(results['schema_version'])}.<br>Budget <b>{esc(st['budget'])}</b>, seeds "
-        f"{esc(seeds)}, {epochs} epochs per training; total time "
+        f"{esc(seeds)}, {per_training} per training; total time "
         f"{(f'{total:.0f} s' if _ok(total) else 'n/a')}; reused from cache: {esc(reused)}."
         f"</p></header><nav><ol>{nav}</ol></nav>{warn}{body}"
         f"<footer><h2>Settings of the run</h2>{_settings_table(st)}{ckpt_html}"

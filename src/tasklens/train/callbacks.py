@@ -74,7 +74,14 @@ class Callback:
         """After each interaction-monitor step (cosines, conflicts, norms, weights)."""
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        """After each epoch, once ``row`` was appended to ``trainer.history``."""
+        """After each epoch, once ``row`` was appended to ``trainer.history``.
+
+        Also when ``fit(max_steps=...)`` stops inside an epoch: ``row["partial"]`` is then
+        True (training averages over the ``row["batches"]`` batches seen, val/test metrics
+        at the stop). A later fit that continues the epoch removes that row from the
+        history before :meth:`on_fit_start` and calls this hook again with the completed
+        epoch's row; callbacks that rebuild their state from the history stay consistent.
+        """
 
     def on_fit_end(self, trainer: Trainer, result: TrainResult) -> None:
         """After training stopped (normally, early, or by ``stop_training``)."""
@@ -156,7 +163,8 @@ class EarlyStopping(Callback):
     def on_fit_start(self, trainer: Trainer) -> None:
         self._clear()
         for row in trainer.history:  # replay, so that a resumed run counts the same way
-            self.observe(int(row["epoch"]), self._value(row))
+            if not row.get("partial"):
+                self.observe(int(row["epoch"]), self._value(row))
 
     def _value(self, row: dict[str, Any]) -> float:
         if self.monitor not in row:
@@ -166,6 +174,8 @@ class EarlyStopping(Callback):
         return float(row[self.monitor])
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        if row.get("partial"):  # a max_steps stop: not an epoch to count patience on
+            return
         if self.observe(int(row["epoch"]), self._value(row)):
             trainer.stop_training = True
             trainer.stop_reason = (f"early stopping: {self.monitor} did not improve for "

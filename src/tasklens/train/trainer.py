@@ -52,6 +52,7 @@ from ..balance.engine import StepResult, execute, update_after_step
 from ..data.taskset import TaskSet
 from ..nn.losses import task_losses
 from . import distributed as dist
+from . import step_cap as cap
 from .accumulators import EpochAccumulator
 from .augment import Transform, apply_batch_callbacks, augment_batch, check_transforms
 from .callbacks import Callback, EarlyStopping
@@ -128,9 +129,9 @@ class Trainer:
     monitor_every : int
         Every that many steps, log the interaction monitors (0 = off).
     checkpoint_dir : path, optional
-        Where ``last.pt`` is written (atomically) at every epoch end, every
-        ``checkpoint_every`` steps, and before a non-finite-loss error (never a diverged
-        state over a finite one). Checked to be a writable directory at construction.
+        Where ``last.pt`` is written (atomically) at every epoch end, at a ``max_steps``
+        stop, every ``checkpoint_every`` steps, and before a non-finite-loss error (never a
+        diverged state over a finite one). Checked to be writable at construction.
     checkpoint_every : int, optional
         Steps between mid-epoch checkpoints (needs ``checkpoint_dir``).
     early_stopping : int or EarlyStopping, optional
@@ -424,8 +425,9 @@ class Trainer:
                 self._in_fit = False
                 self._torch_rng = torch.get_rng_state()
 
-    def fit(self, epochs: int, *, resume: bool | str | Path = False) -> TrainResult:
-        """Train until ``epochs`` epochs in total are done (or a callback stops it).
+    def fit(self, epochs: int, *, resume: bool | str | Path = False,
+            max_steps: int | None = None) -> TrainResult:
+        """Train until ``epochs`` epochs (or ``max_steps`` steps) in total are done.
 
         Parameters
         ----------
@@ -434,10 +436,17 @@ class Trainer:
         resume : bool or path
             ``True``: continue from ``<checkpoint_dir>/last.pt`` when it exists (else start
             fresh); a path: continue from that checkpoint (it must exist).
+        max_steps : int, optional
+            Stop after this many optimizer steps in total (global steps under torchrun),
+            possibly inside an epoch, whose row is then ``"partial": True`` and holds the
+            evaluation at the stop; a later fit continues it bit-identically
+            (:mod:`tasklens.train.step_cap`). ``None``: no cap.
 
         Returns
         -------
         TrainResult
+            ``stop_reason`` names the cap when it, not ``epochs``, ended the training
+            (``stopped_early`` stays False: that flag is for callbacks).
 
         Raises
         ------
@@ -453,49 +462,67 @@ class Trainer:
             the task(s) whose own gradient is non-finite.
         """
         epochs = check_scalar(epochs, "epochs", numbers.Integral, low=1)
+        max_steps = check_scalar(max_steps, "max_steps", numbers.Integral, low=1,
+                                 allow_none=True)
         if resume:
             self._resume(resume)
         if self.step == 0 and self.batch_in_epoch == 0 and self.epoch == 0:
             self.method.reset()
         self.stop_training, self.stop_reason = False, None
+        if cap.will_train(self, epochs, max_steps):
+            cap.drop_partial_row(self)  # the epoch a previous cap stopped in continues
         device = model_device(self.model)
         dist.broadcast_model(self.model, self._reducer)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         with self._rng_scope():
-            while self.epoch < epochs and not self.stop_training:
-                started = time.perf_counter()
-                loader = self.taskset.dataloader(dist.global_batch_size(self), shuffle=True,
-                                                 seed=epoch_seed(self.seed, self.epoch))
-                remaining = len(loader) - self.batch_in_epoch
-                with torch.random.fork_rng(devices=[]):
-                    # creating a DataLoader iterator draws a seed from torch's global RNG;
-                    # keep that draw out of the run's RNG so a mid-epoch resume matches
-                    batches = dist.sharded(islice(iter(loader), self.batch_in_epoch, None),
-                                           self._reducer)
-                for x, y in track(batches, f"epoch {self.epoch + 1}/{epochs}",
-                                  total=remaining, enabled=self.progress):
-                    x, y = to_device(x, device), to_device(y, device)
-                    # each process draws its own augmentation of its own shard
-                    at = {"seed": self.seed, "epoch": self.epoch, "step": self.step,
-                          "rank": dist.rank(self._reducer)}
-                    x = augment_batch(self.transforms, x, **at)
-                    x, y = apply_batch_callbacks(self._batch_callbacks, self, x, y, **at)
-                    for cb in self._step_start_callbacks:
-                        cb.on_step_start(self, x, y)
-                    self._train_step(x, y)
-                    self.step += 1
-                    self.batch_in_epoch += 1
-                    if (self.checkpoint_every and self.step % self.checkpoint_every == 0
-                            and self.batch_in_epoch < len(loader)):
-                        self.save_checkpoint()
-                    if self.stop_training:
-                        break
-                self._end_epoch(started)
+            while (self.epoch < epochs and not self.stop_training
+                   and cap.steps_left(self, max_steps)):
+                self._run_epoch(epochs, max_steps, device)
+        if not self.stop_training:
+            self.stop_reason = cap.cap_reason(self, epochs, max_steps)
         result = self.result()
         for cb in self.callbacks:
             cb.on_fit_end(self, result)
         return result
+
+    def _run_epoch(self, epochs: int, max_steps: int | None, device: torch.device) -> None:
+        """The rest of the current epoch, or its batches up to the step cap."""
+        started = time.perf_counter()
+        loader = self.taskset.dataloader(dist.global_batch_size(self), shuffle=True,
+                                         seed=epoch_seed(self.seed, self.epoch))
+        stop = cap.batch_stop(self, len(loader), max_steps)
+        with torch.random.fork_rng(devices=[]):
+            # creating a DataLoader iterator draws a seed from torch's global RNG;
+            # keep that draw out of the run's RNG so a mid-epoch resume matches
+            batches = dist.sharded(islice(iter(loader), self.batch_in_epoch, stop),
+                                   self._reducer)
+        for x, y in track(batches, f"epoch {self.epoch + 1}/{epochs}",
+                          total=stop - self.batch_in_epoch, enabled=self.progress):
+            self._run_batch(x, y, device)
+            if (self.checkpoint_every and self.step % self.checkpoint_every == 0
+                    and self.batch_in_epoch < stop):  # the epoch's end or the stop saves
+                self.save_checkpoint()
+            if self.stop_training:
+                break
+        if self.batch_in_epoch < len(loader) and not self.stop_training:
+            cap.end_partial_epoch(self, started)  # the cap fell inside the epoch
+        else:
+            self._end_epoch(started)
+
+    def _run_batch(self, x: Any, y: dict[str, Any], device: torch.device) -> None:
+        """One training step on a loader batch: device, augmentation, batch callbacks."""
+        x, y = to_device(x, device), to_device(y, device)
+        # each process draws its own augmentation of its own shard
+        at = {"seed": self.seed, "epoch": self.epoch, "step": self.step,
+              "rank": dist.rank(self._reducer)}
+        x = augment_batch(self.transforms, x, **at)
+        x, y = apply_batch_callbacks(self._batch_callbacks, self, x, y, **at)
+        for cb in self._step_start_callbacks:
+            cb.on_step_start(self, x, y)
+        self._train_step(x, y)
+        self.step += 1
+        self.batch_in_epoch += 1
 
     def _end_epoch(self, started: float) -> None:
         row = epoch_row(self, started)
