@@ -85,14 +85,14 @@ class OrthogonalityResult:
         return math.sqrt(2.0 / (math.pi * self.layer_size))
 
     def _window(self, variant: str, epoch: str) -> np.ndarray:
-        """(S, K) mean |cos| per seed and task over the first or last epoch's records."""
+        """(S, K) mean ``|cos|`` per seed and task over the first or last epoch's records."""
         cos = np.abs(self.task_vs_rec[variant])
         first = self.steps < self.steps_per_epoch
         last = self.steps >= self.steps[-1] - self.steps[-1] % self.steps_per_epoch
         return cos[:, first if epoch == "first" else last].mean(axis=1)
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Per variant, mean ± SE over seeds of: mean |cos| task vs reconstruction in the
+        """Per variant, mean ± SE over seeds of: mean ``|cos|`` task vs reconstruction in the
         first and the last epoch (``early``, ``late``) and on the held-out batch after
         training (``final``), its signed mean (``final_signed``), and per task; the
         off-diagonal task × task cosines (``task_task``, per pair)."""
@@ -115,7 +115,7 @@ class OrthogonalityResult:
         return out
 
     def table(self) -> str:
-        """Markdown: mean |cos| early / late / final per variant, the final signed cosine
+        """Markdown: mean ``|cos|`` early / late / final per variant, the final signed cosine
         per task and the task × task cosines."""
         s = self.summary()
         pairs = list(s[self.variants[0]]["task_task"])
