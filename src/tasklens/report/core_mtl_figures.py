@@ -8,6 +8,8 @@ are read by duck typing, so this module imports nothing above :mod:`tasklens.rep
 - :func:`plot_stability` — Table 3 / Fig. 3: ``ΔZ_s`` and ``ΔZ_r`` per setting, with ratios;
 - :func:`plot_gradient_cosines` — Fig. 4: task vs reconstruction gradient cosines over
   training, and their distribution;
+- :func:`plot_gradient_cosine_bands` — Fig. 4 over seeds: per task, the mean ± SE band of
+  the task vs reconstruction cosine over training, one panel per model;
 - :func:`plot_task_gradient_heatmap` — Fig. 5: the task × task cosine matrix;
 - :func:`plot_counterfactual_grid` — Fig. 2: ``D(z_s(x_i), z_r(x'_j))`` (defined in
   :mod:`tasklens.report.image_figures`, re-exported here);
@@ -28,8 +30,8 @@ from .._common.validation import check_array
 from .figures import _pyplot
 from .image_figures import plot_counterfactual_grid  # drawn there, with the other image grids
 
-__all__ = ["plot_counterfactual_grid", "plot_gradient_cosines", "plot_scm_gap", "plot_shortcut",
-           "plot_stability", "plot_task_gradient_heatmap"]
+__all__ = ["plot_counterfactual_grid", "plot_gradient_cosine_bands", "plot_gradient_cosines",
+           "plot_scm_gap", "plot_shortcut", "plot_stability", "plot_task_gradient_heatmap"]
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -101,6 +103,62 @@ def plot_gradient_cosines(steps: Any, cosines: Any, tasks: Sequence[str], *,
     a2.set_ylabel("density")
     a2.legend(fontsize=7, frameon=False)
     fig.suptitle("Task vs reconstruction gradients at the last shared layer", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_cosine_bands(steps: Any, panels: dict[str, Any], tasks: Sequence[str], *,
+                               steps_per_epoch: int | None = None,
+                               reference: float | None = None) -> Figure:
+    """Task vs reconstruction gradient cosines over training, mean ± SE over seeds.
+
+    Parameters
+    ----------
+    steps : (M,) array
+    panels : dict {title: (S, M, K) array}
+        One panel per model: ``cos(∇L_t, ∇L_rec)`` per seed, recorded step and task
+        (``OrthogonalityResult.task_vs_rec``). The band is ± one standard error over the
+        ``S`` seeds (none when ``S = 1``).
+    tasks : K names
+    steps_per_epoch : int, optional
+        Draws faint vertical lines at epoch boundaries.
+    reference : float, optional
+        Draws ``± reference`` (e.g. ``E|cos|`` of random directions) as dotted lines.
+    """
+    st = check_array(steps, "steps", ndim=1)
+    if not panels:
+        raise ValueError("panels is empty; pass {title: (seeds, steps, tasks) array}")
+    arrays = {t: check_array(a, f"panels[{t!r}]", ndim=3) for t, a in panels.items()}
+    for title, a in arrays.items():
+        if a.shape[1:] != (len(st), len(tasks)):
+            raise ValueError(f"panels[{title!r}] must be (seeds, {len(st)}, {len(tasks)}), "
+                             f"got {a.shape}")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(arrays), figsize=(4.4 * len(arrays), 3.4), sharey=True,
+                             squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    for ax, (title, a) in zip(axes[0], arrays.items()):
+        mean = a.mean(0)
+        se = a.std(0, ddof=1) / np.sqrt(len(a)) if len(a) > 1 else np.zeros_like(mean)
+        for k, name in enumerate(tasks):
+            c = colors[k % len(colors)]
+            ax.plot(st, mean[:, k], color=c, lw=1.2, label=name)
+            ax.fill_between(st, mean[:, k] - se[:, k], mean[:, k] + se[:, k], color=c,
+                            alpha=0.25, lw=0)
+        ax.axhline(0.0, color="k", lw=0.6)
+        if reference is not None:
+            for r in (-reference, reference):
+                ax.axhline(r, color="0.4", ls=":", lw=0.8)
+        if steps_per_epoch:
+            for b in np.arange(steps_per_epoch, st.max() + 1, steps_per_epoch):
+                ax.axvline(b, color="0.85", lw=0.5, zorder=0)
+        ax.set_xlabel("optimiser step")
+        ax.set_title(f"{title} ({len(a)} seeds)", fontsize=9)
+    axes[0][0].set_ylabel("cos(∇L_task, ∇L_rec), mean ± SE")
+    axes[0][0].legend(fontsize=7, frameon=False, ncol=len(tasks))
+    fig.suptitle("Task vs reconstruction gradients at the last shared layer"
+                 + ("" if reference is None else f" (dotted: ± {reference:.3f}, random "
+                    "directions)"), fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -11,7 +11,8 @@ Wu et al. 2026's analyses (§4.4) and its linear-Gaussian SCM (§2.2, App. A);
 :mod:`tasklens.studies.core_mtl_robustness` its corruption robustness (App. J), component
 ablation (Table 5) and λ sensitivity (App. G/H) on the same protocol;
 :mod:`tasklens.studies.core_mtl_scaling` its scaling with the number of tasks (Table 4) and
-:mod:`tasklens.studies.core_mtl_grounding` hard vs soft grounding under a photometric shift.
+:mod:`tasklens.studies.core_mtl_grounding` hard vs soft grounding under a photometric shift;
+:mod:`tasklens.studies.core_mtl_gradients` its gradient orthogonality over training (Fig. 4-5).
 """
 
 from .core_mtl_analysis import (
@@ -27,6 +28,7 @@ from .core_mtl_analysis import (
     stability_under_intervention,
     stream_probe,
 )
+from .core_mtl_gradients import OrthogonalityResult, gradient_orthogonality, save_orthogonality
 from .core_mtl_grounding import GroundingResult, grounding_study, save_grounding
 from .core_mtl_robustness import (
     AblationResult,
@@ -43,7 +45,14 @@ from .core_mtl_scaling import (
     save_scaling,
     scaling_study,
 )
-from .core_mtl_scm import ScmGap, ood_gap_eq27, ood_gap_population, simulate_scm_gap
+from .core_mtl_scm import (
+    ScmGap,
+    ScmGapGrid,
+    ood_gap_eq27,
+    ood_gap_population,
+    scm_gap_grid,
+    simulate_scm_gap,
+)
 from .core_mtl_shortcut import (
     ShortcutResult,
     save_core_mtl_figures,
@@ -83,8 +92,10 @@ __all__ = [
     "GradientCosines",
     "GroundingResult",
     "GroupingValidation",
+    "OrthogonalityResult",
     "ScalingResult",
     "ScmGap",
+    "ScmGapGrid",
     "SensitivityResult",
     "ShortcutResult",
     "StabilityResult",
@@ -102,6 +113,7 @@ __all__ = [
     "figure5",
     "figure6",
     "gradient_cosines",
+    "gradient_orthogonality",
     "grounding_study",
     "interleaved_epoch_times",
     "lambda_sensitivity",
@@ -118,10 +130,12 @@ __all__ = [
     "run_study",
     "save_core_mtl_figures",
     "save_grounding",
+    "save_orthogonality",
     "save_robustness",
     "save_scaling",
     "save_shortcut",
     "scaling_study",
+    "scm_gap_grid",
     "shortcut_stress_test",
     "simulate_scm_gap",
     "stability_under_intervention",
