@@ -409,6 +409,7 @@ def dual_stream_for(
     hidden: int | Sequence[int] = (256, 256),
     channels: Sequence[int] | None = None,
     activation: str = "relu",
+    image_encoder: str = "resnet",
     head_hidden: int = PAPER_HEAD_HIDDEN,
     head_depth: int = PAPER_HEAD_DEPTH,
     grounding: str = "soft",
@@ -420,7 +421,8 @@ def dual_stream_for(
 ) -> DualStreamModel:
     """A :class:`DualStreamModel` for a task set.
 
-    Backbone: :func:`encoder_for`. Decoder (``grounding``):
+    Backbone: :func:`encoder_for` (``image_encoder`` picks the image encoder, see
+    :data:`~tasklens.nn.IMAGE_ENCODERS`). Decoder (``grounding``):
 
     - ``"soft"`` (eq. 15): an MLP mirroring ``hidden`` for flat inputs, :class:`ConvDecoder`
       (Maziarka et al. 2022 App. A) for square power-of-two images; other image sizes need a
@@ -455,7 +457,7 @@ def dual_stream_for(
                          "residual stream; for a model without one use tasklens.nn.hps_for")
     with seeded_init(seed):
         backbone = encoder_for(shape, feature_dim, hidden=hidden, channels=channels,
-                               activation=activation)
+                               activation=activation, image_encoder=image_encoder)
         decoder = _make_decoder(shape, grounding, semantic_dim, residual_dim, hidden,
                                 decoder_channels, activation)
         heads = make_heads(tmap, semantic_dim, head_hidden, head_depth, activation)
