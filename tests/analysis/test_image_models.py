@@ -142,3 +142,28 @@ def test_analysis_trains_what_a_direct_conv_training_gives(digits, tmp_path: Pat
 
     rebuilt = getattr(tnn, meta["builder"].rsplit(".", 1)[1])(train, **meta["builder_kwargs"])
     rebuilt.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+
+
+def test_npz_images_of_any_size_get_conv_models(tmp_path: Path) -> None:
+    """(N, 1, 6, 6) images: LeNet reads them; CORE-MTL's decoder is the MLP reshaped to the
+    image (ConvDecoder renders square power-of-two sides only), and it trains."""
+    from tasklens.analysis.training import fit
+    from tasklens.nn import FlatImageEncoder, LeNetEncoder, MLPEncoder
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 1, 6, 6))
+    path = tmp_path / "imgs.npz"
+    np.savez(path, inputs=x, a=x[:, 0, :3].sum(axis=(1, 2)), b=(x[:, 0, 3:].sum(axis=(1, 2))
+                                                               > 0).astype(int))
+    data = load_data(str(path), ["a:regression", "b:binary"])
+    assert data.taskset.info["image_shape"] == (1, 6, 6)
+    st = _settings(epochs=1)
+    split = data.split(st.test_size, st.seed)
+    name, kwargs = builder(st, "core_mtl", split.train.input_shape, split.train.info)
+    assert name == "dual_stream_for" and kwargs["soft_decoder"] == "mlp"
+    assert "decoder_channels" not in kwargs
+    model, metrics, _ = fit(split, ["a", "b"], 0, st, method="core_mtl")
+    assert isinstance(model.backbone, FlatImageEncoder)
+    assert isinstance(model.backbone.encoder, LeNetEncoder)
+    assert isinstance(model.decoder[0][0], MLPEncoder)
+    assert all(np.isfinite(m["loss"]) for m in metrics.values())

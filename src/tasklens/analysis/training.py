@@ -56,11 +56,15 @@ def builder(settings: AnalysisSettings, method: str, input_shape: tuple[int, ...
         return "hps_for", {**common, "code_dim": settings.code_dim}
     # the same encoder and z size as HPS for the heads, plus a residual stream; flat inputs
     # get the MLP decoder mirroring ``hidden``, images a light conv decoder (8–32 channels)
+    # when square with a power-of-two side, else the MLP decoder reshaped to the image
     out = {**common, "feature_dim": settings.code_dim, "semantic_dim": settings.code_dim,
            "residual_dim": max(4, settings.code_dim // 4), "grounding": "soft"}
     if len(shape) == 3:
-        out["decoder_channels"] = [max(8, 32 >> i)
-                                   for i in range(int(math.log2(int(shape[-1]))))]
+        side = int(shape[-1])
+        if shape[1] == side and side >= 4 and side & (side - 1) == 0:
+            out["decoder_channels"] = [max(8, 32 >> i) for i in range(int(math.log2(side)))]
+        else:  # ConvDecoder renders square power-of-two images only (e.g. not 36×36)
+            out["soft_decoder"] = "mlp"
     return "dual_stream_for", out
 
 
