@@ -263,7 +263,8 @@ def image_model_for(settings: AnalysisSettings, input_shape: tuple[int, ...],
 def model_description(settings: AnalysisSettings, input_shape: tuple[int, ...],
                       info: Mapping[str, Any] | None = None) -> str:
     """One line for the report's header: ``"conv (SmallResNet) on 3×8×8 images"``,
-    ``"mlp on 3×8×8 images (flattened pixels)"`` or ``"mlp on 10 features"``."""
+    ``"mlp (64 hidden) on 3×8×8 images (flattened pixels)"`` or
+    ``"mlp (64 hidden) on 10 features"``."""
     shape = image_shape_of(input_shape, info)
     hidden = "×".join(map(str, settings.hidden))
     if shape is None:
