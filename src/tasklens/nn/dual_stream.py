@@ -486,8 +486,9 @@ def _make_decoder(shape: tuple[int, ...], grounding: str, semantic_dim: int,
                                  activation=activation)
     if len(shape) == 1 or soft_decoder == "mlp":
         if decoder_channels is not None:
-            raise ValueError("decoder_channels applies to convolutional decoders; the MLP "
-                             "decoder mirrors hidden")
+            raise ValueError("decoder_channels applies to image inputs with a convolutional "
+                             "decoder; the MLP decoder (flat inputs, soft_decoder='mlp') "
+                             "mirrors hidden")
         widths = tuple(reversed(tuple(np.atleast_1d(hidden).tolist())))
         mlp = MLPEncoder(semantic_dim + residual_dim, widths, int(np.prod(shape)), activation)
         return mlp if len(shape) == 1 else nn.Sequential(mlp, nn.Unflatten(1, shape))
