@@ -27,8 +27,10 @@ def _settings(**kw) -> AnalysisSettings:
 
 
 def test_image_data_get_a_core_mtl_row_that_equals_a_direct_training(tmp_path: Path) -> None:
+    from torch import nn
+
     from tasklens.analysis.training import fit
-    from tasklens.nn import DualStreamModel
+    from tasklens.nn import ConvDecoder, DualStreamModel, FlatImageEncoder, LeNetEncoder
 
     data = load_data("colored_digits", max_rows=60, seed=0)
     assert data.taskset.info["image_shape"] == (3, 8, 8)  # flattened by the loader
@@ -41,10 +43,26 @@ def test_image_data_get_a_core_mtl_row_that_equals_a_direct_training(tmp_path: P
     split = data.split(st.test_size, st.seed)  # what the analysis trains on (standardized)
     model, metrics, _ = fit(split, split.train.task_names, 0, st, method="core_mtl")
     assert isinstance(model, DualStreamModel)
+    # image data: a conv backbone fed the flat rows, a conv decoder rendering the images
+    assert isinstance(model.backbone, FlatImageEncoder)
+    assert isinstance(model.backbone.encoder, LeNetEncoder)
+    assert isinstance(model.decoder[0], ConvDecoder) and isinstance(model.decoder[1], nn.Flatten)
     assert row["metrics"]["0"]["digit"]["accuracy"] == pytest.approx(
         metrics["digit"]["accuracy"], abs=1e-12)
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "core_mtl" in html
+    assert "core_mtl" in html and "models: conv (LeNet) on 3×8×8 images" in html
+
+
+def test_mlp_image_model_keeps_the_flat_core_mtl_row(tmp_path: Path) -> None:
+    from tasklens.analysis.training import build_model
+    from tasklens.nn import MLPEncoder
+
+    data = load_data("colored_digits", max_rows=60, seed=0)
+    st = _settings(image_model="mlp")
+    res = _balancing(data, st, tmp_path)
+    assert res["methods"] == ["ew", "core_mtl"]
+    model = build_model(data.taskset, st, 0, "core_mtl")
+    assert isinstance(model.backbone, MLPEncoder) and isinstance(model.decoder, MLPEncoder)
 
 
 def test_tabular_data_have_no_core_mtl_row_unless_asked(tmp_path: Path) -> None:

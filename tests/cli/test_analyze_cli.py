@@ -42,6 +42,7 @@ def csv(tmp_path: Path) -> Path:
     (["--task", "reg", "--task", "bin", "--max-steps", "0"], "--max-steps"),
     (["--task", "reg", "--task", "bin", "--executor", "threads"], "--executor"),
     (["--task", "reg", "--task", "bin", "--workers", "0"], "--workers"),
+    (["--task", "reg", "--task", "bin", "--image-model", "cnn"], "--image-model"),
     (["--task", "reg", "--task", "bin", "--ray-address", "auto"], "--ray-address"),
     (["--task", "reg", "--task", "bin", "--executor", "serial", "--ray-address", "auto"],
      "--ray-address needs --executor ray"),
@@ -114,3 +115,34 @@ def test_max_steps_caps_every_training(tmp_path: Path) -> None:
     assert res["settings"]["max_steps"] == 7
     assert res["stages"]["summary"]["result"]["steps_per_training"] == 7
     assert max(res["stages"]["multitask"]["result"]["steps"]) == 6  # step indices 0…6
+
+
+@pytest.mark.parametrize(("choice", "encoder"), [("mlp", "MLPEncoder"),
+                                                 ("conv", "FlatImageEncoder")])
+def test_image_model_option_is_recorded(tmp_path: Path, choice: str, encoder: str) -> None:
+    """``--image-model`` on an image set: recorded in results.json and the report header;
+    the saved stage-3 model has the matching encoder."""
+    import json
+
+    import torch
+
+    from tasklens.analysis import AnalysisSettings, load_data
+    from tasklens.analysis.training import build_model
+
+    out = tmp_path / choice
+    result = runner.invoke(app, ["train", "colored_digits", "--max-rows", "60", "--epochs", "1",
+                                 "--seeds", "1", "--image-model", choice, "--executor",
+                                 "serial", "--out", str(out)],
+                           env={"COLUMNS": "200", "MPLBACKEND": "Agg"})
+    assert result.exit_code == 0, (result.output, result.exception)
+    res = json.loads((out / "results.json").read_text())
+    assert res["settings"]["image_model"] == choice and res["data"]["image_model"] == choice
+    assert res["data"]["models"].startswith(choice) and "3×8×8" in res["data"]["models"]
+    assert f"models: {res['data']['models']}" in (out / "report.html").read_text("utf-8")
+    # the weights stage 3 saved load strictly into the model of that choice
+    st = AnalysisSettings.for_budget("fast", **{k: v for k, v in res["settings"].items()
+                                                if k != "budget"})
+    model = build_model(load_data("colored_digits", max_rows=60).taskset, st, 0)
+    assert type(model.encoder).__name__ == encoder
+    weights = next((out / "stages").rglob("all_ew_seed0.pt"))
+    model.load_state_dict(torch.load(weights, weights_only=True))

@@ -154,3 +154,19 @@ def test_bad_parts_raise(flat_taskset: TaskSet) -> None:
     assert isinstance(dual_stream_for(TaskSet.from_arrays(
         np.random.default_rng(0).normal(size=(8, 1, 8, 8)), {"t": np.arange(8.0)},
         {"t": "regression"})).decoder, ConvDecoder)
+
+
+def test_soft_mlp_decoder_renders_any_image_size() -> None:
+    rng = np.random.default_rng(0)
+    ts = TaskSet.from_arrays(rng.normal(size=(8, 1, 6, 6)), {"t": np.arange(8.0)},
+                             {"t": "regression"})
+    model = dual_stream_for(ts, soft_decoder="mlp", hidden=(16,), seed=0)
+    x = torch.from_numpy(np.asarray(ts.inputs, dtype=np.float32))
+    z_s, z_r = model.encode_streams(x)
+    assert model.reconstruct(z_s, z_r).shape == (8, 1, 6, 6)
+    losses = model.core_losses(x, {"t": torch.arange(8.0)}, ts)
+    assert torch.isfinite(losses.total())
+    with pytest.raises(ValueError, match="soft_decoder"):
+        dual_stream_for(ts, soft_decoder="deconv")
+    with pytest.raises(ValueError, match="decoder_channels"):
+        dual_stream_for(ts, soft_decoder="mlp", decoder_channels=[8, 8])

@@ -95,3 +95,31 @@ def test_default_image_hps_trains_on_a_small_image_task() -> None:
         last = task_losses(ts, out, yt)
     assert torch.all(last < first / 10), (first, last)
     assert float((out["pos"].argmax(1) == yt["pos"]).float().mean()) == 1.0
+
+
+def test_flat_image_encoder_equals_the_encoder_on_the_images() -> None:
+    from tasklens.nn import FlatImageEncoder, LeNetEncoder, SmallResNet
+
+    torch.manual_seed(0)
+    images = torch.randn(4, 3, 8, 8)
+    flat = images.numpy().reshape(4, -1)  # row-major, as the analysis loader flattens
+    for inner in (LeNetEncoder((3, 8, 8), 5, seed=0), SmallResNet((3, 8, 8), 5, seed=0)):
+        inner.eval()
+        front = FlatImageEncoder(inner, (3, 8, 8))
+        assert front.out_features == 5 and list(front.parameters()) == list(inner.parameters())
+        torch.testing.assert_close(front(torch.from_numpy(flat)), inner(images),
+                                   rtol=0, atol=0)
+
+
+def test_flat_image_encoder_rejects_bad_shapes() -> None:
+    from tasklens.nn import FlatImageEncoder, LeNetEncoder
+
+    enc = FlatImageEncoder(LeNetEncoder((1, 4, 4), 3, seed=0), (1, 4, 4))
+    with pytest.raises(ValueError, match=r"\(N, 16\)"):
+        enc(torch.zeros(2, 15))
+    with pytest.raises(ValueError, match=r"\(N, 16\)"):
+        enc(torch.zeros(2, 1, 4, 4))
+    with pytest.raises(ValueError, match="in_shape"):
+        FlatImageEncoder(LeNetEncoder((1, 4, 4), 3), (16,))
+    with pytest.raises(TypeError, match="encoder"):
+        FlatImageEncoder("lenet", (1, 4, 4))

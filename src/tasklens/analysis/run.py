@@ -27,11 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._common.io import write_json
+from .._common.io import atomic_write, write_json
 from .context import StageContext, StageSkipped
 from .data import LoadedData
 from .executor import ExecutorSession, ExecutorSettings, executor_session
-from .settings import SPLIT_FIELDS, TRAIN_FIELDS, AnalysisSettings
+from .settings import (
+    SPLIT_FIELDS,
+    TRAIN_FIELDS,
+    AnalysisSettings,
+    image_model_for,
+    image_shape_of,
+    model_description,
+)
 from .stages_data import summary_finding, summary_stage, theory_finding, theory_stage
 from .stages_select import (
     balancing_finding,
@@ -42,14 +49,16 @@ from .stages_select import (
     representation_stage,
 )
 from .stages_train import baselines_finding, baselines_stage, multitask_finding, multitask_stage
-from .training import builder
+from .training import builder, image_state_dict
 
 logger = logging.getLogger("tasklens")
 
 RESULTS_SCHEMA = "tasklens.analyze.results"
 # 1.1: settings.core_mtl, the core_mtl row of balancing; 1.2: summary.steps_per_training,
-# summary.epochs_per_training a fraction when max_steps stops a training inside an epoch
-RESULTS_SCHEMA_VERSION = "1.2"
+# summary.epochs_per_training a fraction when max_steps stops a training inside an epoch;
+# 1.3: settings.image_model (conv models on image data by default), data.models,
+# data.image_shape
+RESULTS_SCHEMA_VERSION = "1.3"
 #: how a stage reading ``max_steps`` applies it, in its cache key: caches of versions that
 #: rounded the cap up to whole epochs are not reused
 STEP_CAP = "exact-steps"
@@ -263,7 +272,11 @@ def _empty_results(data: LoadedData, settings: AnalysisSettings, fingerprint: st
         "schema": RESULTS_SCHEMA, "schema_version": RESULTS_SCHEMA_VERSION,
         "tasklens_version": __version__,
         "data": {"source": data.source, "name": ts.name, "fingerprint": fingerprint,
-                 "n_samples": ts.n_samples, "tasks": ts.task_names},
+                 "n_samples": ts.n_samples, "tasks": ts.task_names,
+                 # what the models read (settings.image_model applies to images only)
+                 "image_shape": image_shape_of(ts.input_shape, ts.info),
+                 "image_model": image_model_for(settings, ts.input_shape, ts.info),
+                 "models": model_description(settings, ts.input_shape, ts.info)},
         "settings": settings.to_dict(),
         "stages": stages,
         "checkpoint": None,
@@ -281,10 +294,21 @@ def _write_checkpoint(out: Path, results: dict[str, Any], ctx: StageContext) -> 
     src = ctx.work_dir / "models" / rec["checkpoint_source"]
     if not src.is_file():
         return
-    shutil.copyfile(src, out / ".model.pt.tmp")
-    (out / ".model.pt.tmp").replace(out / "model.pt")
     st = ctx.settings
-    name, kwargs = builder(st, rec["method"], ctx.split.train.input_shape)
+    train = ctx.split.train
+    name, kwargs = builder(st, rec["method"], train.input_shape, train.info)
+    shape = kwargs.get("input_shape")
+    if shape is not None and tuple(shape) != tuple(train.input_shape):
+        # conv models on flattened images: model.pt holds the image model's weights (no
+        # reshape front), rebuilt by the builder on (C, H, W) images
+        import torch
+
+        state = image_state_dict(torch.load(src, weights_only=True))
+        with atomic_write(out / "model.pt", "wb") as handle:
+            torch.save(state, handle)
+    else:
+        shutil.copyfile(src, out / ".model.pt.tmp")
+        (out / ".model.pt.tmp").replace(out / "model.pt")
     meta = {"file": "model.pt", "method": rec["method"], "seed": st.seed,
             "tasks": ctx.task_names, "builder": f"tasklens.nn.{name}",
             "builder_kwargs": {**kwargs, "seed": st.seed},

@@ -24,7 +24,15 @@ BUDGETS: tuple[str, ...] = ("fast", "standard", "thorough")
 SPLIT_FIELDS: tuple[str, ...] = ("seed", "test_size", "max_rows")
 #: settings fields one training reads (besides its tasks, seed and method)
 TRAIN_FIELDS: tuple[str, ...] = (*SPLIT_FIELDS, "epochs", "max_steps", "batch_size", "lr",
-                                 "hidden", "code_dim", "head_hidden", "head_depth")
+                                 "hidden", "code_dim", "head_hidden", "head_depth",
+                                 "image_model", "image_encoder")
+
+#: ``image_model`` choices: a convolutional encoder on image data, or the MLP on pixels
+IMAGE_MODELS: tuple[str, ...] = ("conv", "mlp")
+#: the image encoders ``image_encoder`` may name (:data:`tasklens.nn.IMAGE_ENCODERS`) and
+#: their names in the report
+IMAGE_ENCODER_NAMES: dict[str, str] = {"lenet": "LeNet", "resnet": "SmallResNet",
+                                       "beta_vae": "ConvEncoder"}
 
 #: methods compared in stage 6 when ``--methods`` is not given
 DEFAULT_METHODS: dict[str, tuple[str, ...]] = {
@@ -77,6 +85,20 @@ class AnalysisSettings:
         Also compare CORE-MTL (Wu et al. 2026: :func:`tasklens.nn.dual_stream_for`, soft
         grounding, all λ = 1, task losses under EW) in stage 6. ``None`` (default): on
         when the data are images, off otherwise (:func:`core_mtl_enabled`).
+    image_model : {"conv", "mlp"}
+        Models on image data: ``"conv"`` (default) reads the images through the
+        convolutional encoder ``image_encoder`` (fed the loader's flat vectors through
+        :class:`tasklens.nn.FlatImageEncoder`) and CORE-MTL's decoder renders images;
+        ``"mlp"`` trains the MLP encoder on flattened pixels (the behaviour before results
+        schema 1.3). Ignored for tabular data (:func:`image_model_for`).
+    image_encoder : {"lenet", "resnet", "beta_vae"}
+        The conv encoder (:data:`tasklens.nn.IMAGE_ENCODERS`): ``"lenet"`` at the ``fast``
+        budget, :class:`~tasklens.nn.SmallResNet` (``"resnet"``, the library's default
+        image encoder) at ``standard`` and ``thorough``. Decision, measured on
+        ``colored_digits`` (600 rows, 3×8×8, ``--budget fast``, serial, 2 loaded CPU
+        cores): the stages took 5 s with the MLP, 13 s with LeNet and 28 s with
+        SmallResNet (whole command 12 s, 19 s, 34 s), so the fast budget uses LeNet to
+        stay within about 2× the MLP's time.
     """
 
     budget: str = "fast"
@@ -98,6 +120,8 @@ class AnalysisSettings:
     probe_size: int = 256
     monitor_points: int = 40
     core_mtl: bool | None = None
+    image_model: str = "conv"
+    image_encoder: str = "lenet"
 
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
@@ -118,6 +142,12 @@ class AnalysisSettings:
         if self.core_mtl is not None and not isinstance(self.core_mtl, bool):
             raise TypeError(f"core_mtl must be True, False or None (auto), got "
                             f"{type(self.core_mtl).__name__}")
+        if self.image_model not in IMAGE_MODELS:
+            raise ValueError(f"--image-model must be one of {', '.join(IMAGE_MODELS)}, got "
+                             f"{self.image_model!r}")
+        if self.image_encoder not in IMAGE_ENCODER_NAMES:
+            raise ValueError(f"image_encoder must be one of {', '.join(IMAGE_ENCODER_NAMES)}, "
+                             f"got {self.image_encoder!r}")
         if "core_mtl" in {str(m).strip().lower() for m in self.methods}:
             raise ValueError("--methods names balancing methods; CORE-MTL is a model, "
                              "switched by --core-mtl / core_mtl=True")
@@ -136,11 +166,12 @@ class AnalysisSettings:
             "fast": {},
             "standard": {"n_seeds": 3, "epochs": 10, "max_steps": 2000, "pairs": True,
                          "hidden": (128,),
-                         "code_dim": 64, "probe_size": 512, "monitor_points": 80},
+                         "code_dim": 64, "probe_size": 512, "monitor_points": 80,
+                         "image_encoder": "resnet"},
             "thorough": {"n_seeds": 5, "epochs": 30, "max_steps": None, "pairs": True,
                          "hidden": (256, 128),
                          "code_dim": 64, "head_hidden": 64, "probe_size": 1024,
-                         "monitor_points": 150},
+                         "monitor_points": 150, "image_encoder": "resnet"},
         }
         values: dict[str, Any] = {"budget": budget, "methods": DEFAULT_METHODS[budget],
                                   **presets[budget]}
@@ -201,8 +232,47 @@ def is_image_data(input_shape: tuple[int, ...], info: Mapping[str, Any] | None =
     """Whether a task set holds images: inputs ``(C, H, W)``, or flat vectors that the
     loader flattened from images (``info["image_shape"]``, see
     :func:`tasklens.analysis.load_data`)."""
+    return image_shape_of(input_shape, info) is not None
+
+
+def image_shape_of(input_shape: tuple[int, ...], info: Mapping[str, Any] | None = None
+                   ) -> tuple[int, int, int] | None:
+    """``(C, H, W)`` of image data (inputs of that shape, or flat vectors flattened from
+    ``info["image_shape"]``), else ``None``."""
+    if len(tuple(input_shape)) == 3:
+        return tuple(int(v) for v in input_shape)  # type: ignore[return-value]
     shape = (info or {}).get("image_shape")
-    return len(tuple(input_shape)) == 3 or (shape is not None and len(tuple(shape)) == 3)
+    if shape is not None and len(tuple(shape)) == 3:
+        return tuple(int(v) for v in shape)  # type: ignore[return-value]
+    return None
+
+
+def image_model_for(settings: AnalysisSettings, input_shape: tuple[int, ...],
+                    info: Mapping[str, Any] | None = None) -> str:
+    """What the analysis's models read: ``"conv"`` or ``"mlp"`` on image data
+    (``settings.image_model``), ``"mlp"`` on tabular data (the setting is ignored).
+
+    The conv encoder is ``settings.image_encoder`` (LeNet at the fast budget, SmallResNet
+    above; see :class:`AnalysisSettings`).
+    """
+    if image_shape_of(input_shape, info) is None:
+        return "mlp"
+    return settings.image_model
+
+
+def model_description(settings: AnalysisSettings, input_shape: tuple[int, ...],
+                      info: Mapping[str, Any] | None = None) -> str:
+    """One line for the report's header: ``"conv (SmallResNet) on 3×8×8 images"``,
+    ``"mlp (64 hidden) on 3×8×8 images (flattened pixels)"`` or
+    ``"mlp (64 hidden) on 10 features"``."""
+    shape = image_shape_of(input_shape, info)
+    hidden = "×".join(map(str, settings.hidden))
+    if shape is None:
+        return f"mlp ({hidden} hidden) on {math.prod(input_shape)} features"
+    dims = "×".join(map(str, shape))
+    if image_model_for(settings, input_shape, info) == "conv":
+        return f"conv ({IMAGE_ENCODER_NAMES[settings.image_encoder]}) on {dims} images"
+    return f"mlp ({hidden} hidden) on {dims} images (flattened pixels)"
 
 
 def core_mtl_enabled(settings: AnalysisSettings, input_shape: tuple[int, ...],
@@ -210,9 +280,10 @@ def core_mtl_enabled(settings: AnalysisSettings, input_shape: tuple[int, ...],
     """Stage 6 compares CORE-MTL: ``settings.core_mtl`` when set, else (``None``)
     exactly when the data are images (:func:`is_image_data`).
 
-    CORE-MTL reads the inputs the other models of the analysis read (flat vectors through
-    the same MLP encoder, with an MLP decoder: soft grounding, eq. 15), so its row
-    differs from HPS only by the dual stream and eq. 16's terms. ``core_mtl=True`` on
+    CORE-MTL reads the inputs the other models of the analysis read (the same encoder:
+    conv on images by default, with a conv decoder rendering images; the MLP with an MLP
+    decoder under ``image_model="mlp"``; soft grounding, eq. 15), so its row differs from
+    HPS only by the dual stream and eq. 16's terms. ``core_mtl=True`` on
     tabular data is allowed (the method does not need images, only its motivation does).
     """
     if settings.core_mtl is None:

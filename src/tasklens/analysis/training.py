@@ -4,7 +4,7 @@ weights saved to / loaded from the stage folder (``torch.load(weights_only=True)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,12 @@ import numpy as np
 from .._common.io import atomic_write
 from ..data.taskset import TaskSet, TaskSetSplit
 from ..train.callbacks import Callback
-from .settings import CORE_MTL, AnalysisSettings
+from .settings import (
+    CORE_MTL,
+    AnalysisSettings,
+    image_model_for,
+    image_shape_of,
+)
 
 
 class StepLossRecorder(Callback):
@@ -30,33 +35,85 @@ class StepLossRecorder(Callback):
             self.losses[t].append(float(row[f"train/loss/{t}"]))
 
 
-def builder(settings: AnalysisSettings, method: str, input_shape: tuple[int, ...]
-            ) -> tuple[str, dict[str, Any]]:
+def builder(settings: AnalysisSettings, method: str, input_shape: tuple[int, ...],
+            info: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """The model builder of a training and its keyword arguments (besides the task set
     and the seed): :func:`tasklens.nn.hps_for` for every balancing method,
-    :func:`tasklens.nn.dual_stream_for` (soft grounding) for :data:`CORE_MTL`."""
-    common = {"hidden": list(settings.hidden), "head_hidden": settings.head_hidden,
-              "head_depth": settings.head_depth}
+    :func:`tasklens.nn.dual_stream_for` (soft grounding) for :data:`CORE_MTL`.
+
+    On image data under ``image_model="conv"`` the keywords hold ``input_shape=(C, H, W)``
+    and ``image_encoder``: the model is built for images (:func:`build_model` then puts a
+    :class:`tasklens.nn.FlatImageEncoder` front on it when the loader flattened them).
+    """
+    common: dict[str, Any] = {"hidden": list(settings.hidden),
+                              "head_hidden": settings.head_hidden,
+                              "head_depth": settings.head_depth}
+    shape = tuple(input_shape)
+    if image_model_for(settings, shape, info) == "conv":
+        shape = image_shape_of(shape, info)  # type: ignore[assignment]
+        common.update(input_shape=shape, image_encoder=settings.image_encoder)
     if method != CORE_MTL:
         return "hps_for", {**common, "code_dim": settings.code_dim}
     # the same encoder and z size as HPS for the heads, plus a residual stream; flat inputs
     # get the MLP decoder mirroring ``hidden``, images a light conv decoder (8–32 channels)
+    # when square with a power-of-two side, else the MLP decoder reshaped to the image
     out = {**common, "feature_dim": settings.code_dim, "semantic_dim": settings.code_dim,
            "residual_dim": max(4, settings.code_dim // 4), "grounding": "soft"}
-    if len(input_shape) == 3:
-        out["decoder_channels"] = [max(8, 32 >> i)
-                                   for i in range(int(math.log2(int(input_shape[-1]))))]
+    if len(shape) == 3:
+        side = int(shape[-1])
+        if shape[1] == side and side >= 4 and side & (side - 1) == 0:
+            out["decoder_channels"] = [max(8, 32 >> i) for i in range(int(math.log2(side)))]
+        else:  # ConvDecoder renders square power-of-two images only (e.g. not 36×36)
+            out["soft_decoder"] = "mlp"
     return "dual_stream_for", out
 
 
 def build_model(train: TaskSet, settings: AnalysisSettings, seed: int,
                 method: str = "ew") -> Any:
     """The model of a training: HPS (same sizes everywhere) or, for :data:`CORE_MTL`,
-    the dual-stream model of :func:`builder`."""
+    the dual-stream model of :func:`builder`.
+
+    A model built for images that the loader flattened reads the flat rows through a
+    :class:`tasklens.nn.FlatImageEncoder` front (a reshape, no parameters), and CORE-MTL's
+    image decoder is followed by a flatten, so that its reconstruction matches the rows.
+    The parameters, their initialisation and every computed value are those of the same
+    model on the images themselves.
+    """
+    from torch import nn
+
     from .. import nn as tnn
 
-    name, kwargs = builder(settings, method, train.input_shape)
-    return getattr(tnn, name)(train, seed=seed, **kwargs)
+    name, kwargs = builder(settings, method, train.input_shape, train.info)
+    model = getattr(tnn, name)(train, seed=seed, **kwargs)
+    shape = kwargs.get("input_shape")
+    if shape is None or tuple(train.input_shape) == tuple(shape):
+        return model
+    if name == "hps_for":
+        model.encoder = tnn.FlatImageEncoder(model.encoder, shape)
+    else:
+        model.backbone = tnn.FlatImageEncoder(model.backbone, shape)
+        model.decoder = nn.Sequential(model.decoder, nn.Flatten(1))
+    return model
+
+
+#: key prefixes of the flat-input fronts of :func:`build_model` → those of the image model
+_FRONT_PREFIXES: tuple[tuple[str, str], ...] = (("encoder.encoder.", "encoder."),
+                                                 ("backbone.encoder.", "backbone."),
+                                                 ("decoder.0.", "decoder."))
+
+
+def image_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``state_dict`` of a model of :func:`build_model` with its flat-input fronts
+    removed: the weights of the same model built for images (``builder``'s keywords,
+    ``input_shape=(C, H, W)``), which reads ``(N, C, H, W)`` tensors."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        for old, new in _FRONT_PREFIXES:
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        out[key] = value
+    return out
 
 
 def fit(split: TaskSetSplit, tasks: Sequence[str], seed: int, settings: AnalysisSettings, *,

@@ -58,6 +58,11 @@ CoreMtl = Annotated[bool | None, typer.Option(
     "--core-mtl/--no-core-mtl", help="Also compare CORE-MTL (dual-stream model, soft "
     "grounding) in the balancing stage (default: on for image data, off otherwise).",
     show_default=False)]
+ImageModel = Annotated[str | None, typer.Option(
+    "--image-model", help="Models on image data: conv (the default: a LeNet encoder at "
+    "--budget fast, SmallResNet above) or mlp (an MLP on the flattened pixels). Ignored for "
+    "tabular data.",
+    show_default=False)]
 RayAddress = Annotated[str | None, typer.Option(
     "--ray-address", help="Existing Ray cluster for --executor ray ('auto', HOST:PORT, "
                           "ray://HOST:10001); default a local instance.")]
@@ -90,6 +95,7 @@ class Options:
     out_of_core: bool = False
     core_mtl: bool | None = None
     max_steps: int | None = None
+    image_model: str | None = None
 
 
 def prepare(o: Options) -> tuple[Any, Any, Any]:
@@ -108,7 +114,7 @@ def prepare(o: Options) -> tuple[Any, Any, Any]:
     settings = AnalysisSettings.for_budget(
         o.budget, seed=o.seed, max_networks=o.max_networks, methods=method_list,
         epochs=o.epochs, n_seeds=o.seeds, max_rows=o.max_rows, core_mtl=o.core_mtl,
-        max_steps=o.max_steps)
+        max_steps=o.max_steps, image_model=o.image_model)
     check_output_dir(o.out)
     loaded = load_data(o.data, o.task, o.inputs, max_rows=settings.max_rows,
                        seed=settings.seed, out_of_core=o.out_of_core)
@@ -167,12 +173,13 @@ def analyze(data: Data = None, task: Tasks = None, inputs: Inputs = None,
             epochs: Epochs = None, seeds: Seeds = None, max_rows: MaxRows = None,
             executor: Executor = None, workers: Workers = None,
             ray_address: RayAddress = None, out_of_core: OutOfCore = False,
-            core_mtl: CoreMtl = None, max_steps: MaxSteps = None) -> None:
+            core_mtl: CoreMtl = None, max_steps: MaxSteps = None,
+            image_model: ImageModel = None) -> None:
     """Which tasks should share a network, which weighting method, and why: every stage,
     one report (report.html, results.json, figures/, model.pt in --out)."""
     run(None, Options(data, task, inputs, out, budget, seed, max_networks, methods, resume,
                       epochs, seeds, max_rows, executor, workers, ray_address, out_of_core,
-                      core_mtl, max_steps))
+                      core_mtl, max_steps, image_model))
 
 
 def _stage_command(stages: list[str], doc: str) -> Any:
@@ -183,10 +190,11 @@ def _stage_command(stages: list[str], doc: str) -> Any:
                 resume: Resume = False, epochs: Epochs = None, seeds: Seeds = None,
                 max_rows: MaxRows = None, executor: Executor = None, workers: Workers = None,
                 ray_address: RayAddress = None, out_of_core: OutOfCore = False,
-                core_mtl: CoreMtl = None, max_steps: MaxSteps = None) -> None:
+                core_mtl: CoreMtl = None, max_steps: MaxSteps = None,
+                image_model: ImageModel = None) -> None:
         run(stages, Options(data, task, inputs, out, budget, seed, max_networks, methods,
                             resume, epochs, seeds, max_rows, executor, workers, ray_address,
-                            out_of_core, core_mtl, max_steps))
+                            out_of_core, core_mtl, max_steps, image_model))
 
     command.__doc__ = doc
     return command

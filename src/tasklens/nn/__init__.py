@@ -52,7 +52,13 @@ from .factor_vae import (
 from .grounding import LambertianDecoder, lambertian_render, lambertian_shading
 from .heads import PAPER_HEAD_DEPTH, PAPER_HEAD_HIDDEN, TaskHead, head_output_shape, make_heads
 from .hps import HardParameterSharing, hps_for
-from .image_models import RESNET_CHANNELS, LeNetEncoder, SmallResNet, default_resnet_channels
+from .image_models import (
+    RESNET_CHANNELS,
+    FlatImageEncoder,
+    LeNetEncoder,
+    SmallResNet,
+    default_resnet_channels,
+)
 from .losses import LOSSES_BY_KIND, task_loss, task_losses
 from .moe import CGC, PLE, MMoE
 from .mtan import MTAN
@@ -83,6 +89,7 @@ __all__ = [
     "DualStreamModel",
     "FactorDiscriminator",
     "FactorVAE",
+    "FlatImageEncoder",
     "HardParameterSharing",
     "LambertianDecoder",
     "LeNetEncoder",

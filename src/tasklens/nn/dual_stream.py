@@ -397,6 +397,9 @@ def _unknown_attribute_message(name: str) -> str:
 
 
 GROUNDINGS: tuple[str, ...] = ("soft", "hard")
+#: decoders of soft grounding: ``"auto"`` (an MLP for flat inputs, :class:`ConvDecoder`
+#: for images) or ``"mlp"`` (an MLP to the flattened pixels, reshaped to the image)
+SOFT_DECODERS: tuple[str, ...] = ("auto", "mlp")
 
 
 def dual_stream_for(
@@ -409,10 +412,12 @@ def dual_stream_for(
     hidden: int | Sequence[int] = (256, 256),
     channels: Sequence[int] | None = None,
     activation: str = "relu",
+    image_encoder: str = "resnet",
     head_hidden: int = PAPER_HEAD_HIDDEN,
     head_depth: int = PAPER_HEAD_DEPTH,
     grounding: str = "soft",
     decoder_channels: Sequence[int] | None = None,
+    soft_decoder: str = "auto",
     lambda_cka: float = 1.0,
     lambda_cfa: float = 1.0,
     lambda_rec: float = 1.0,
@@ -420,7 +425,8 @@ def dual_stream_for(
 ) -> DualStreamModel:
     """A :class:`DualStreamModel` for a task set.
 
-    Backbone: :func:`encoder_for`. Decoder (``grounding``):
+    Backbone: :func:`encoder_for` (``image_encoder`` picks the image encoder, see
+    :data:`~tasklens.nn.IMAGE_ENCODERS`). Decoder (``grounding``):
 
     - ``"soft"`` (eq. 15): an MLP mirroring ``hidden`` for flat inputs, :class:`ConvDecoder`
       (Maziarka et al. 2022 App. A) for square power-of-two images; other image sizes need a
@@ -428,6 +434,10 @@ def dual_stream_for(
     - ``"hard"`` (eq. 13-14): :class:`~tasklens.nn.grounding.LambertianDecoder` — normals
       from ``z_s``, albedo and light from ``z_r``, composed by Lambertian shading; needs
       RGB (or grey) square power-of-two images.
+
+    ``soft_decoder="mlp"`` gives soft grounding on images an MLP decoder (mirroring
+    ``hidden``) to the ``C·H·W`` pixels, reshaped to the image: for image sizes
+    :class:`ConvDecoder` cannot render (not square, or a side not a power of two).
 
     ``decoder_channels`` sets the convolutional decoders' channels (``log2(S)`` of them;
     default: Maziarka et al. 2022's Table 2, which is heavy next to a small encoder — see
@@ -438,6 +448,10 @@ def dual_stream_for(
     Cityscapes) and 0.1, 0.5 (GTA5→Cityscapes).
     """
     check_choice(grounding, "grounding", GROUNDINGS)
+    check_choice(soft_decoder, "soft_decoder", SOFT_DECODERS)
+    if grounding == "hard" and soft_decoder != "auto":
+        raise ValueError("soft_decoder applies to grounding='soft'; hard grounding renders "
+                         "with the Lambertian decoder")
     lambdas = {n: _check_lambda(v, n) for n, v in
                zip(LAMBDA_NAMES, (lambda_cka, lambda_cfa, lambda_rec))}
     tmap = task_mapping(tasks)
@@ -455,9 +469,9 @@ def dual_stream_for(
                          "residual stream; for a model without one use tasklens.nn.hps_for")
     with seeded_init(seed):
         backbone = encoder_for(shape, feature_dim, hidden=hidden, channels=channels,
-                               activation=activation)
+                               activation=activation, image_encoder=image_encoder)
         decoder = _make_decoder(shape, grounding, semantic_dim, residual_dim, hidden,
-                                decoder_channels, activation)
+                                decoder_channels, activation, soft_decoder)
         heads = make_heads(tmap, semantic_dim, head_hidden, head_depth, activation)
         return DualStreamModel(backbone, heads, decoder, semantic_dim, residual_dim,
                                tasks=tmap, **{f"lambda_{n}": v for n, v in lambdas.items()})
@@ -465,15 +479,18 @@ def dual_stream_for(
 
 def _make_decoder(shape: tuple[int, ...], grounding: str, semantic_dim: int,
                   residual_dim: int, hidden: int | Sequence[int],
-                  decoder_channels: Sequence[int] | None, activation: str) -> nn.Module:
+                  decoder_channels: Sequence[int] | None, activation: str,
+                  soft_decoder: str = "auto") -> nn.Module:
     if grounding == "hard":
         return LambertianDecoder(shape, semantic_dim, residual_dim, channels=decoder_channels,
                                  activation=activation)
-    if len(shape) == 1:
+    if len(shape) == 1 or soft_decoder == "mlp":
         if decoder_channels is not None:
-            raise ValueError("decoder_channels applies to image inputs; the decoder of flat "
-                             "inputs mirrors hidden")
+            raise ValueError("decoder_channels applies to image inputs with a convolutional "
+                             "decoder; the MLP decoder (flat inputs, soft_decoder='mlp') "
+                             "mirrors hidden")
         widths = tuple(reversed(tuple(np.atleast_1d(hidden).tolist())))
-        return MLPEncoder(semantic_dim + residual_dim, widths, shape[0], activation)
+        mlp = MLPEncoder(semantic_dim + residual_dim, widths, int(np.prod(shape)), activation)
+        return mlp if len(shape) == 1 else nn.Sequential(mlp, nn.Unflatten(1, shape))
     return ConvDecoder(shape, semantic_dim + residual_dim, decoder_channels,
                        activation=activation)

@@ -199,6 +199,41 @@ class LeNetEncoder(nn.Module):
         return self.dense(self.conv(x).flatten(1))
 
 
+class FlatImageEncoder(nn.Module):
+    """An image encoder reading flat vectors: ``(N, C·H·W)`` → ``(N, C, H, W)`` → encoder.
+
+    For data kept flat for the rest of a pipeline (``tasklens analyze`` flattens images so
+    that its probes and theory stage see 2-D arrays) while the model should still see
+    images. The reshape is a view (row-major, as ``ndarray.reshape``), so a model with this
+    front trained on flattened images computes exactly what the bare encoder computes on
+    the images.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        Maps ``(N, C, H, W)`` to ``(N, d)``; its ``out_features`` (if any) is exposed.
+    image_shape : (C, H, W)
+    """
+
+    def __init__(self, encoder: nn.Module, image_shape: Sequence[int]) -> None:
+        super().__init__()
+        if not isinstance(encoder, nn.Module):
+            raise TypeError(f"encoder must be an nn.Module, got {type(encoder).__name__}")
+        self.image_shape = _image_shape(image_shape, "FlatImageEncoder")
+        self.in_features = int(math.prod(self.image_shape))
+        self.encoder = encoder
+        size = getattr(encoder, "out_features", None)
+        if isinstance(size, int):
+            self.out_features = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x : (N, C·H·W) → (N, d)."""
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"FlatImageEncoder expects (N, {self.in_features}) inputs "
+                             f"(flattened {self.image_shape} images), got {tuple(x.shape)}")
+        return self.encoder(x.reshape(x.shape[0], *self.image_shape))
+
+
 def _image_shape(in_shape: Sequence[int], who: str) -> tuple[int, int, int]:
     shape = check_input_shape(in_shape, "in_shape")
     if len(shape) != 3:

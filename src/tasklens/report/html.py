@@ -469,7 +469,9 @@ def page(results: dict[str, Any], sections: list[tuple[int, str, dict[str, Any],
         f"<title>tasklens analysis: {esc(data['name'])}</title><style>{_CSS}</style></head>"
         f"<body><header><h1>tasklens analysis: {esc(data['name'])}</h1>"
         f'<p class="meta">Data <code>{esc(data["source"])}</code> ({data["n_samples"]:,} rows,'
-        f" tasks {esc(', '.join(data['tasks']))}); fingerprint "
+        f" tasks {esc(', '.join(data['tasks']))}); "
+        + (f"models: {esc(data['models'])}; " if data.get("models") else "")
+        + "fingerprint "
         f'<code class="fingerprint">{esc(data["fingerprint"])}</code>; tasklens '
         f"{esc(results['tasklens_version'])}; results schema "
         f"{esc(results['schema_version'])}.<br>Budget <b>{esc(st['budget'])}</b>, seeds "
