@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import minimize
 
-from .balance_reference import imtl_g_closed_form
+from .balance_reference import dual_cone_projection, imtl_g_closed_form
 
 
 def simplex_projection_sort(v: np.ndarray) -> np.ndarray:
@@ -60,16 +60,7 @@ def trimmed_mean(jac: np.ndarray, b: int) -> np.ndarray:
 
 def dualproj_direction(jac: np.ndarray) -> np.ndarray:
     """argmin_y ‖y − Σᵢ gᵢ‖² s.t. J y ≥ 0, by SLSQP in R^P."""
-    x = jac.sum(axis=0)
-    res = minimize(
-        lambda y: float(np.sum((y - x) ** 2)),
-        x.copy(),
-        jac=lambda y: 2.0 * (y - x),
-        method="SLSQP",
-        constraints=({"type": "ineq", "fun": lambda y: jac @ y, "jac": lambda y: jac},),
-        options={"ftol": 1e-15, "maxiter": 1000},
-    )
-    return res.x
+    return dual_cone_projection(jac, jac.sum(axis=0))
 
 
 def modo_steps(jacs: Sequence[np.ndarray], gamma: float, rho: float) -> list[np.ndarray]:
