@@ -36,7 +36,7 @@ import numpy as np
 
 from ..data.builtin import BUILTIN_DATASETS, load_builtin
 from ..data.digits_mixed import multi_digits_mixed
-from ..data.storage import RowStore
+from ..data.storage import RowStore, row_bytes
 from ..data.tasks import TASK_KINDS
 from ..data.taskset import TaskSet, TaskSetSplit
 
@@ -106,11 +106,8 @@ def taskset_fingerprint(taskset: TaskSet) -> str:
     of the same float32 rows in memory.
     """
     digest = hashlib.sha256()
-    if isinstance(taskset.inputs, RowStore):
-        for block in taskset.inputs.chunks():
-            digest.update(np.ascontiguousarray(block).tobytes())
-    else:
-        digest.update(np.ascontiguousarray(taskset.inputs).tobytes())
+    for piece in row_bytes(taskset.inputs):
+        digest.update(piece)
     digest.update(repr(taskset.inputs.shape).encode())
     for name, task in taskset.tasks.items():
         digest.update(f"{name}:{task.kind}".encode())

@@ -371,6 +371,17 @@ def check_store(store: RowStore, name: str = "inputs",
                          "float32, |x| > 3.4e38); drop or impute them first")
 
 
+def row_bytes(inputs: np.ndarray | RowStore) -> Iterator[memoryview]:
+    """The raw bytes of numeric ``inputs`` in row order: one piece for an in-memory array,
+    one per block for a store (never loaded whole). Feeding them to a hash gives the same
+    digest wherever the same rows live."""
+    if not isinstance(inputs, RowStore):
+        yield memoryview(np.ascontiguousarray(inputs).reshape(-1).view(np.uint8))
+        return
+    for block in inputs.chunks():
+        yield memoryview(np.ascontiguousarray(block).reshape(-1).view(np.uint8))
+
+
 def hash_rows(h: Any, label: str, inputs: np.ndarray | RowStore) -> None:
     """Feed ``label:dtype:shape;`` and the raw bytes of ``inputs`` to the hash ``h``.
 
@@ -378,17 +389,13 @@ def hash_rows(h: Any, label: str, inputs: np.ndarray | RowStore) -> None:
     in memory (``np.ascontiguousarray(x)``), so a checkpoint's data fingerprint does not
     depend on where the inputs live, and hashing never loads a whole file.
     """
-    if not isinstance(inputs, RowStore):
-        data = np.ascontiguousarray(inputs)
-        h.update(f"{label}:{data.dtype.str}:{data.shape};".encode())
-        if data.dtype.hasobject:  # e.g. string labels: no raw bytes to hash
-            h.update(repr(data.tolist()).encode())
-        else:
-            h.update(memoryview(data.reshape(-1).view(np.uint8)))
+    data = inputs if isinstance(inputs, RowStore) else np.ascontiguousarray(inputs)
+    h.update(f"{label}:{data.dtype.str}:{data.shape};".encode())
+    if data.dtype.hasobject:  # e.g. string labels: no raw bytes to hash
+        h.update(repr(data.tolist()).encode())
         return
-    h.update(f"{label}:{inputs.dtype.str}:{inputs.shape};".encode())
-    for block in inputs.chunks():
-        h.update(memoryview(np.ascontiguousarray(block).reshape(-1).view(np.uint8)))
+    for piece in row_bytes(data):
+        h.update(piece)
 
 
 def take_rows(inputs: np.ndarray | RowStore, idx: np.ndarray) -> np.ndarray | RowStore:
