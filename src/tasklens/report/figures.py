@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._common.io import write_atomic_with
+from .style import display_layout
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,16 +47,9 @@ def image_view(taskset: TaskSet) -> np.ndarray | None:
     shape = taskset.info.get("image_shape")
     if shape is not None:
         x = x.reshape((len(x), *tuple(shape)))
-    elif x.ndim == 2:
-        side = math.isqrt(x.shape[1])
-        if side * side != x.shape[1] or side < 4:
-            return None
-        x = x.reshape(len(x), side, side)
-    if x.ndim == 4 and x.shape[1] in (1, 3):
-        x = x[:, 0] if x.shape[1] == 1 else np.moveaxis(x, 1, -1)
-    if x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3):
-        return x
-    return None
+    elif x.ndim == 2 and math.isqrt(x.shape[1]) < 4:  # too small to be worth showing
+        return None
+    return display_layout(x)
 
 
 def _label(taskset: TaskSet, i: int, max_tasks: int = 3) -> str:

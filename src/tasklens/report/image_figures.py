@@ -20,7 +20,6 @@ clipping warning.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from .._common.validation import check_positive_int, check_scalar, check_seed
 from .figures import _pyplot, image_view
+from .style import display_layout
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -186,17 +186,14 @@ def _as_display(images: Any, name: str) -> np.ndarray:
     """Images in any accepted layout → ``(N, H, W)`` or ``(N, H, W, 3)`` float64."""
     a = np.asarray(images.detach().cpu().numpy() if hasattr(images, "detach") else images,
                    dtype=np.float64)
-    if a.ndim == 2:
-        side = math.isqrt(a.shape[1])
-        if side * side != a.shape[1]:
-            raise ValueError(f"{name} is flat {a.shape} and not square images; pass "
-                             "(N, C, H, W) images")
-        a = a.reshape(len(a), side, side)
-    if a.ndim == 4 and a.shape[1] in (1, 3):
-        a = a[:, 0] if a.shape[1] == 1 else np.moveaxis(a, 1, -1)
-    if not (a.ndim == 3 or (a.ndim == 4 and a.shape[-1] == 3)):
+    shown = display_layout(a)
+    if shown is None and a.ndim == 2:
+        raise ValueError(f"{name} is flat {a.shape} and not square images; pass "
+                         "(N, C, H, W) images")
+    if shown is None:
         raise ValueError(f"{name} must be images (N, C, H, W) with C in {{1, 3}}, (N, H, W), "
                          f"(N, H, W, 3) or flat square (N, H*W), got shape {a.shape}")
+    a = shown
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} holds NaN or infinite values")
     return a

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._common.validation import check_array, check_choice, check_positive_int, check_seed
 from .figures import _class_text, _pyplot
+from .style import display_layout
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,16 +52,12 @@ def _as_images(decoded: np.ndarray, n: int) -> np.ndarray:
     """Decoder output → ``(n, H, W)`` or ``(n, H, W, 3)`` for imshow."""
     if decoded.shape[0] != n:
         raise ValueError(f"decode_fn returned {decoded.shape[0]} images for {n} codes")
-    if decoded.ndim == 4 and decoded.shape[1] in (1, 3):
-        decoded = decoded[:, 0] if decoded.shape[1] == 1 else np.moveaxis(decoded, 1, -1)
-    elif decoded.ndim == 2:
-        side = int(round(np.sqrt(decoded.shape[1])))
-        if side * side != decoded.shape[1]:
-            raise ValueError(f"decode_fn returned flat outputs of length {decoded.shape[1]}, "
-                             "which is not a square image; return (M, C, H, W) images")
-        decoded = decoded.reshape(n, side, side)
-    if decoded.ndim == 3 or (decoded.ndim == 4 and decoded.shape[-1] == 3):
-        return decoded
+    shown = display_layout(decoded)
+    if shown is not None:
+        return shown
+    if decoded.ndim == 2:
+        raise ValueError(f"decode_fn returned flat outputs of length {decoded.shape[1]}, "
+                         "which is not a square image; return (M, C, H, W) images")
     raise ValueError(f"decode_fn must return images (M, H, W), (M, 1|3, H, W) or (M, H, W, 3), "
                      f"got shape {decoded.shape}")
 

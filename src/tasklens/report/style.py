@@ -2,12 +2,14 @@
 
 - :func:`text_color_for` — black or white text for a cell colour, from its WCAG relative
   luminance (so annotations stay readable on dark and light cells alike).
+- :func:`display_layout` — image arrays in any accepted layout as ``imshow`` takes them.
 - :func:`settled_index` / :func:`informative_xmax` — where curves have done (almost) all
   of their change, to crop a time axis that would otherwise be dominated by a flat tail.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -41,6 +43,29 @@ def relative_luminance(rgba: Any) -> float:
 def text_color_for(rgba: Any) -> str:
     """``"white"`` on dark colours, ``"black"`` on light ones (the higher-contrast choice)."""
     return "white" if relative_luminance(rgba) < LUMINANCE_THRESHOLD else "black"
+
+
+def display_layout(a: np.ndarray) -> np.ndarray | None:
+    """Images as ``imshow`` takes them, or None when ``a`` is no image layout.
+
+    Parameters
+    ----------
+    a : (N, C, H, W) with C in {1, 3}, (N, H, W), (N, H, W, 3) or flat square (N, H*W) array
+
+    Returns
+    -------
+    (N, H, W) or (N, H, W, 3) array (a view where possible), or None
+    """
+    if a.ndim == 2:
+        side = math.isqrt(a.shape[1])
+        if side * side != a.shape[1]:
+            return None
+        a = a.reshape(len(a), side, side)
+    if a.ndim == 4 and a.shape[1] in (1, 3):
+        a = a[:, 0] if a.shape[1] == 1 else np.moveaxis(a, 1, -1)
+    if a.ndim == 3 or (a.ndim == 4 and a.shape[-1] == 3):
+        return a
+    return None
 
 
 def check_task_names(task_names: Any, name: str = "task_names") -> list[str]:
